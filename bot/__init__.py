@@ -1,0 +1,47 @@
+"""bot: the LINE edge. `create_app()` builds the web process (webhook, health, console)."""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Mapping
+
+from flask import Flask, current_app, jsonify
+
+from . import logs
+from .config import Config
+from .redis_conn import connect
+
+
+def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client=None) -> Flask:
+    """App factory: configuration is read and checked here, never at import."""
+    if config is None or isinstance(config, Mapping):
+        config = Config.from_env(config)
+    config.require("channel_secret", "redis_url", "secret_key")
+    logs.setup()
+    from .sentry import init_sentry
+
+    init_sentry(config, component="web")
+
+    app = Flask(__name__)
+    app.config["MADO"] = config
+    app.config["SECRET_KEY"] = config.secret_key
+    app.config["MAX_CONTENT_LENGTH"] = None  # the webhook enforces its own limit with a clear answer
+    r = redis_client if redis_client is not None else connect(config.redis_url)
+    app.extensions["mado.redis"] = r
+    from .webhook import ENQUEUE_LUA, bp as webhook_bp
+
+    app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
+    app.extensions["mado.metrics"] = collections.Counter()
+    app.register_blueprint(webhook_bp)
+
+    @app.get("/healthz")
+    def healthz():
+        started = time.perf_counter()
+        try:
+            current_app.extensions["mado.redis"].ping()
+        except Exception as exc:  # any failure to reach Redis means "not ready"
+            return jsonify({"ok": False, "redis": "down", "error": type(exc).__name__}), 503
+        return jsonify({"ok": True, "redis": "up",
+                        "redis_ms": round((time.perf_counter() - started) * 1000, 2)}), 200
+
+    return app

@@ -1,0 +1,354 @@
+"""A local stand-in for LINE's Messaging API servers: the network edge, and nothing more.
+
+It answers the paths mado uses the way LINE does (status codes and error bodies from LINE's
+reference; see shared/line_platform.md §2): reply, push, loading animation, mark as read.
+Tests, `mado chat` and the benchmark point line-bot-sdk at it with LINE_API_BASE_URL.
+
+Reply tokens exist only once "issued" (LINE issues them with a webhook): whoever posts a webhook
+registers the token with POST /_standin/reply-tokens (or `issue_reply_token`). Control paths
+under /_standin/ inject latency and failures and read back what a person would have seen.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_BODY = 2 * 1024 * 1024
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Fault:
+    status: int                   # HTTP status to answer with, or 0 for "hang past the timeout"
+    count: int                    # how many calls it hits
+    path: str | None = None       # only calls to this path (None: any Messaging API path)
+    deliver: bool = False         # deliver first, then fail (an ambiguous failure, like a lost answer)
+    hang_s: float = 0.0
+
+
+@dataclass
+class StandinState:
+    access_token: str
+    token_ttl_s: float = 60.0
+    latency_s: float = 0.0
+    tokens: dict = field(default_factory=dict)        # reply token -> (user id, issued at, used)
+    retry_keys: dict = field(default_factory=dict)    # retry key -> (accepted request id, sent messages)
+    deliveries: list = field(default_factory=list)    # what people received, in order
+    calls: list = field(default_factory=list)         # every API call: (path, status, at)
+    faults: list = field(default_factory=list)
+    loading: list = field(default_factory=list)
+    read_marks: list = field(default_factory=list)
+
+
+class StandinLine:
+    def __init__(self, access_token: str = "standin-token", *, host: str = "127.0.0.1", port: int = 0,
+                 token_ttl_s: float = 60.0, latency_ms: float = 0.0):
+        self.state = StandinState(access_token=access_token, token_ttl_s=token_ttl_s,
+                                  latency_s=latency_ms / 1000.0)
+        self.lock = threading.Condition()
+        self._server = _Server((host, port), _Handler)
+        self._server.standin = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "StandinLine":
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="line-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    # -- control (in process; the same is reachable over HTTP under /_standin/) ---------------
+    def issue_reply_token(self, user_id: str, token: str | None = None) -> str:
+        token = token or uuid.uuid4().hex
+        with self.lock:
+            self.state.tokens[token] = [user_id, time.time(), False]
+        return token
+
+    def set_latency(self, ms: float) -> None:
+        with self.lock:
+            self.state.latency_s = ms / 1000.0
+
+    def add_fault(self, status: int, count: int = 1, path: str | None = None, *,
+                  deliver: bool = False, hang_s: float = 0.0) -> None:
+        with self.lock:
+            self.state.faults.append(Fault(status, count, path, deliver, hang_s))
+
+    def deliveries(self, to: str | None = None) -> list[dict]:
+        with self.lock:
+            return [d for d in self.state.deliveries if to is None or d["to"] == to]
+
+    def calls(self, path: str | None = None) -> list[dict]:
+        with self.lock:
+            return [c for c in self.state.calls if path is None or c["path"] == path]
+
+    def wait_for(self, predicate, timeout: float = 10.0):
+        """Block until predicate(self) is truthy; return its value (or the last falsy one)."""
+        deadline = time.time() + timeout
+        with self.lock:
+            while True:
+                value = predicate(self)
+                if value or time.time() >= deadline:
+                    return value
+                self.lock.wait(min(0.05, max(0.0, deadline - time.time())))
+
+    # -- request handling -------------------------------------------------------------------
+    def _take_fault(self, path: str) -> Fault | None:
+        for f in self.state.faults:
+            if f.count > 0 and (f.path is None or f.path == path):
+                f.count -= 1
+                return f
+        return None
+
+    def handle(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict, dict]:
+        if path.startswith("/_standin/"):
+            return self._control(method, path, body)
+        with self.lock:
+            latency = self.state.latency_s
+        if latency:
+            time.sleep(latency)
+        status, payload, extra = self._api(method, path, headers, body)
+        with self.lock:
+            self.state.calls.append({"path": path, "status": status, "at": time.time(),
+                                     "retry_key": headers.get("X-Line-Retry-Key")})
+            self.lock.notify_all()
+        return status, payload, extra
+
+    def _api(self, method, path, headers, body):
+        if method != "POST":
+            return 405, {"message": "Method Not Allowed"}, {}
+        if headers.get("Authorization") != f"Bearer {self.state.access_token}":
+            return 401, {"message": "Authentication failed. Confirm that the access token in the "
+                                    "authorization header is valid."}, {}
+        if len(body) > MAX_BODY:
+            return 413, {"message": "Request Entity Too Large"}, {}
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"message": "The request body could not be parsed as JSON"}, {}
+        with self.lock:
+            fault = self._take_fault(path)
+        if fault and not fault.deliver:
+            return self._fault_answer(fault)
+        if path == "/v2/bot/message/reply":
+            answer = self._reply(req, headers)
+        elif path == "/v2/bot/message/push":
+            answer = self._push(req, headers)
+        elif path == "/v2/bot/chat/loading/start":
+            answer = self._loading(req)
+        elif path == "/v2/bot/chat/markAsRead":
+            answer = self._mark_read(req)
+        else:
+            return 404, {"message": "Not found"}, {}
+        if fault:  # delivered, but the caller never learns it
+            return self._fault_answer(fault)
+        return answer
+
+    @staticmethod
+    def _fault_answer(fault: Fault):
+        if fault.status == 0:
+            time.sleep(fault.hang_s)
+            return 500, {"message": "Internal Server Error"}, {}
+        if fault.status == 429:
+            return 429, {"message": "The API rate limit has been exceeded. Try again later."}, {}
+        return fault.status, {"message": "Internal Server Error"}, {}
+
+    @staticmethod
+    def _check_messages(req) -> dict | None:
+        msgs = req.get("messages")
+        if not isinstance(msgs, list) or not 1 <= len(msgs) <= 5:
+            return {"message": "The request body has 1 error(s)",
+                    "details": [{"message": "size must be between 1 and 5", "property": "messages"}]}
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or "type" not in m:
+                return {"message": "The request body has 1 error(s)",
+                        "details": [{"message": "must be specified", "property": f"messages[{i}].type"}]}
+            if m["type"] == "text":
+                text = m.get("text")
+                if not isinstance(text, str) or not text:
+                    return {"message": "The request body has 1 error(s)",
+                            "details": [{"message": "must be specified", "property": f"messages[{i}].text"}]}
+                if utf16_len(text) > 5000:
+                    return {"message": "The request body has 1 error(s)",
+                            "details": [{"message": "Length must be between 0 and 5000",
+                                         "property": f"messages[{i}].text"}]}
+            items = ((m.get("quickReply") or {}).get("items")) or []
+            if len(items) > 13:
+                return {"message": "The request body has 1 error(s)",
+                        "details": [{"message": "size must be between 0 and 13",
+                                     "property": f"messages[{i}].quickReply.items"}]}
+            for j, it in enumerate(items):
+                label = (it.get("action") or {}).get("label") or ""
+                if not label or len(label) > 20:
+                    return {"message": "The request body has 1 error(s)",
+                            "details": [{"message": "Length must be between 1 and 20",
+                                         "property": f"messages[{i}].quickReply.items[{j}].action.label"}]}
+        return None
+
+    def _record(self, kind: str, to: str, req: dict, retry_key: str | None = None) -> list[dict]:
+        sent = [{"id": str(uuid.uuid4().int)[:18], "quoteToken": uuid.uuid4().hex} for _ in req["messages"]]
+        self.state.deliveries.append({"kind": kind, "to": to, "messages": req["messages"],
+                                      "retry_key": retry_key, "at": time.time()})
+        return sent
+
+    def _reply(self, req, headers):
+        if headers.get("X-Line-Retry-Key"):
+            return 400, {"message": "The retry key is not supported for this API"}, {}
+        err = self._check_messages(req)
+        if err:
+            return 400, err, {}
+        token = req.get("replyToken")
+        with self.lock:
+            entry = self.state.tokens.get(token) if isinstance(token, str) else None
+            if entry is None or entry[2] or time.time() - entry[1] > self.state.token_ttl_s:
+                return 400, {"message": "Invalid reply token"}, {}
+            entry[2] = True
+            sent = self._record("reply", entry[0], req)
+        return 200, {"sentMessages": sent}, {}
+
+    def _push(self, req, headers):
+        key = headers.get("X-Line-Retry-Key")
+        if key is not None and not UUID_RE.match(key):
+            return 400, {"message": "The value of the X-Line-Retry-Key header is invalid"}, {}
+        to = req.get("to")
+        if not isinstance(to, str) or not to:
+            return 400, {"message": "The request body has 1 error(s)",
+                         "details": [{"message": "must be specified", "property": "to"}]}, {}
+        err = self._check_messages(req)
+        if err:
+            return 400, err, {}
+        with self.lock:
+            if key is not None and key in self.state.retry_keys:
+                accepted, sent = self.state.retry_keys[key]
+                return 409, {"message": "The retry key is already accepted", "sentMessages": sent}, \
+                    {"X-Line-Accepted-Request-Id": accepted}
+            sent = self._record("push", to, req, key)
+            if key is not None:
+                self.state.retry_keys[key] = (uuid.uuid4().hex, sent)
+        return 200, {"sentMessages": sent}, {}
+
+    def _loading(self, req):
+        chat = req.get("chatId")
+        secs = req.get("loadingSeconds", 20)
+        if not isinstance(chat, str) or not chat.startswith("U"):
+            return 400, {"message": "The request body has 1 error(s)",
+                         "details": [{"message": "invalid chatId", "property": "chatId"}]}, {}
+        if not isinstance(secs, int) or not 5 <= secs <= 60 or secs % 5:
+            return 400, {"message": "The request body has 1 error(s)",
+                         "details": [{"message": "must be a multiple of 5 between 5 and 60",
+                                      "property": "loadingSeconds"}]}, {}
+        with self.lock:
+            self.state.loading.append({"chatId": chat, "seconds": secs, "at": time.time()})
+        return 202, {}, {}
+
+    def _mark_read(self, req):
+        token = req.get("markAsReadToken")
+        if not isinstance(token, str) or not token:
+            return 400, {"message": "The request body has 1 error(s)",
+                         "details": [{"message": "must be specified", "property": "markAsReadToken"}]}, {}
+        with self.lock:
+            self.state.read_marks.append({"token": token, "at": time.time()})
+        return 200, {}, {}
+
+    def _control(self, method, path, body):
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"message": "bad JSON"}, {}
+        parsed = urlparse(path)
+        route = parsed.path
+        if method == "POST" and route == "/_standin/reply-tokens":
+            return 200, {"replyToken": self.issue_reply_token(req["userId"], req.get("replyToken"))}, {}
+        if method == "POST" and route == "/_standin/latency":
+            self.set_latency(float(req.get("ms", 0)))
+            return 200, {}, {}
+        if method == "POST" and route == "/_standin/faults":
+            self.add_fault(int(req["status"]), int(req.get("count", 1)), req.get("path"),
+                           deliver=bool(req.get("deliver")), hang_s=float(req.get("hang_s", 0)))
+            return 200, {}, {}
+        if method == "GET" and route == "/_standin/deliveries":
+            qs = parse_qs(parsed.query)
+            since = float(qs.get("since", ["0"])[0])
+            to = qs.get("to", [None])[0]
+            items = [d for d in self.deliveries(to) if d["at"] > since]
+            return 200, {"deliveries": items}, {}
+        if method == "GET" and route == "/_standin/calls":
+            return 200, {"calls": self.calls()}, {}
+        return 404, {"message": "Not found"}, {}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "line-standin"
+
+    def log_message(self, *args):  # quiet: the calls are recorded, not printed
+        pass
+
+    def _serve(self, method):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, payload, extra = self.server.standin.handle(method, self.path, self.headers, body)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Line-Request-Id", uuid.uuid4().hex)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        self._serve("POST")
+
+    def do_GET(self):
+        self._serve("GET")
+
+
+def main(argv=None) -> None:
+    """`python -m bot.line_standin --port 8090 --latency-ms 100`: run it alone (benchmarks)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=8090)
+    ap.add_argument("--token", default="standin-token")
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    ap.add_argument("--token-ttl-s", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    s = StandinLine(args.token, port=args.port, latency_ms=args.latency_ms, token_ttl_s=args.token_ttl_s)
+    print(f"LINE stand-in listening on {s.url}", flush=True)
+    try:
+        s.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

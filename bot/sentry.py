@@ -1,0 +1,92 @@
+"""Sentry, only when SENTRY_DSN is set, with personal data scrubbed before anything leaves."""
+from __future__ import annotations
+
+import re
+
+from .config import Config
+
+_LINE_ID = re.compile(r"\b[UCR][0-9a-f]{32}\b")
+_SENSITIVE_KEYS = {
+    "text", "body", "data", "reply_token", "replytoken", "replyToken", "userid", "userId",
+    "user_id", "line_id", "to", "chatid", "chatId", "x-line-signature", "cookie", "authorization",
+    "markasreadtoken", "markAsReadToken", "ev", "messages", "password",
+}
+
+
+def _scrub(value, depth=0):
+    if depth > 8:
+        return "[scrubbed]"
+    if isinstance(value, dict):
+        return {k: ("[scrubbed]" if str(k).lower() in {s.lower() for s in _SENSITIVE_KEYS}
+                    else _scrub(v, depth + 1)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return _LINE_ID.sub("[line-id]", value)
+    return value
+
+
+def before_send(event, hint):
+    event.pop("user", None)
+    req = event.get("request")
+    if isinstance(req, dict):
+        for k in ("data", "cookies", "query_string", "env"):
+            req.pop(k, None)
+        if isinstance(req.get("headers"), dict):
+            req["headers"] = _scrub(req["headers"])
+    for exc in (event.get("exception") or {}).get("values", []) or []:
+        if isinstance(exc.get("value"), str):
+            exc["value"] = "[scrubbed]"
+        for frame in ((exc.get("stacktrace") or {}).get("frames") or []):
+            frame.pop("vars", None)
+    if isinstance(event.get("extra"), dict):
+        event["extra"] = _scrub(event["extra"])
+    if "logentry" in event:
+        event["logentry"] = {"message": "[scrubbed]"}
+    return event
+
+
+def before_breadcrumb(crumb, hint):
+    if crumb.get("category") in ("httplib", "redis"):
+        crumb.pop("data", None)
+    if isinstance(crumb.get("message"), str):
+        crumb["message"] = _LINE_ID.sub("[line-id]", crumb["message"])
+    crumb.pop("data", None)
+    return crumb
+
+
+def init_sentry(config: Config, component: str) -> bool:
+    if not config.sentry_dsn:
+        return False
+    import sentry_sdk
+
+    integrations = []
+    if component == "web":
+        from sentry_sdk.integrations.flask import FlaskIntegration
+
+        integrations.append(FlaskIntegration())
+    sentry_sdk.init(
+        dsn=config.sentry_dsn,
+        send_default_pii=False,
+        include_local_variables=False,
+        max_request_body_size="never",
+        before_send=before_send,
+        before_breadcrumb=before_breadcrumb,
+        environment=config.environment,
+        integrations=integrations,
+    )
+    sentry_sdk.set_tag("component", component)
+    return True
+
+
+def capture(message: str, **tags) -> None:
+    """Report a failure that was handled (dead letter, give-up) with ids only, never content."""
+    try:
+        import sentry_sdk
+    except ImportError:  # pragma: no cover - sentry-sdk is a dependency
+        return
+    if sentry_sdk.get_client().is_active():
+        with sentry_sdk.new_scope() as scope:
+            for k, v in tags.items():
+                scope.set_tag(k, v)
+            sentry_sdk.capture_message(message, level="error")

@@ -1,0 +1,340 @@
+"""The worker: consumes the event streams, runs the conversation, talks to LINE.
+
+Ordering and parallelism
+- Events are sharded by person (`mado:{ev:<shard>}`). Each shard is held by one worker at a time
+  through a lease in Redis (renewed by a heartbeat), so several worker processes may run and one
+  person's events are still applied strictly in order. Workers share the shards evenly; a dead
+  worker's leases expire and its shards, with their pending entries (XAUTOCLAIM), are taken over.
+- Inside a worker, a person's events go through that person's own little queue; different
+  people run in parallel on a thread pool, so one slow LINE call never holds up anyone else.
+
+Delivery
+- An entry is acknowledged (and deleted: the stream keeps no message text) only after its
+  effects are done. An entry that keeps failing goes to the dead-letter stream and to Sentry.
+- SIGTERM: stop reading, finish the events in hand, hand the shards back, exit.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from . import keys, logs
+from .config import Config
+from .line_client import LineClient, SendFailed
+from .processor import Processor
+from .redis_conn import connect
+from .sentry import capture, init_sentry
+from .webhook import event_key
+
+RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+READ_COUNT = 64
+MAX_INFLIGHT_PER_SHARD = 512
+
+
+class ShardState:
+    def __init__(self, shard: int):
+        self.shard = shard
+        self.stop = threading.Event()      # stop reading (release or lease lost or shutdown)
+        self.lost = threading.Event()      # lease lost: do not start any more of its events
+        self.inflight = 0
+        self.entries: set[str] = set()    # in this process right now (never submitted twice)
+        self.cond = threading.Condition()
+        self.thread: threading.Thread | None = None
+
+
+class Worker:
+    def __init__(self, config: Config, r: redis.Redis | None = None, line: LineClient | None = None,
+                 *, worker_id: str | None = None):
+        config.require("access_token", "redis_url", "secret_key")
+        self.cfg = config
+        pool_size = config.send_threads + config.shards + 16
+        self.r = r if r is not None else connect(config.redis_url, max_connections=pool_size)
+        self.line = line or LineClient(config)
+        self.processor = Processor(config, self.r, self.line)
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.pool = ThreadPoolExecutor(max_workers=config.send_threads, thread_name_prefix="mado-send")
+        self.queues: dict[str, collections.deque] = {}
+        self.qlock = threading.Lock()
+        self.shards: dict[int, ShardState] = {}
+        self.stopping = threading.Event()
+        self.renew = self.r.register_script(RENEW_LUA)
+        self.release_script = self.r.register_script(RELEASE_LUA)
+        self.stats = collections.Counter()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def run(self) -> None:
+        logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
+        beat = self.cfg.lease_ms / 3000.0
+        while not self.stopping.is_set():
+            try:
+                self.heartbeat()
+            except redis.RedisError as exc:
+                logs.emit("worker", result="redis_error", error=type(exc).__name__)
+            self.stopping.wait(beat)
+        self.shutdown()
+
+    def request_stop(self, *_args) -> None:
+        self.stopping.set()
+
+    def shutdown(self) -> None:
+        """Finish what is in hand, give the shards back, and leave."""
+        self.stopping.set()
+        for st in list(self.shards.values()):
+            st.stop.set()
+        for st in list(self.shards.values()):
+            if st.thread:
+                st.thread.join(timeout=5)
+        for st in list(self.shards.values()):
+            self._wait_idle(st)
+        for shard in list(self.shards):
+            self._release(shard)
+        self.pool.shutdown(wait=True)
+        try:
+            self.r.zrem(keys.WORKERS, self.id)
+        except redis.RedisError:
+            pass
+        logs.emit("worker", result="stopped", worker=self.id, count=self.stats["done"])
+
+    # -- leases -----------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        now = time.time()
+        ttl_s = self.cfg.lease_ms / 1000.0
+        self.r.zadd(keys.WORKERS, {self.id: now})
+        self.r.zremrangebyscore(keys.WORKERS, 0, now - 2 * ttl_s)
+        live = max(1, self.r.zcard(keys.WORKERS))
+        target = math.ceil(self.cfg.shards / live)
+        for shard, st in list(self.shards.items()):
+            if not self.renew(keys=[keys.lease(shard)], args=[self.id, self.cfg.lease_ms]):
+                logs.emit("lease", result="lost", shard=shard, worker=self.id)
+                st.lost.set()
+                st.stop.set()
+                self.shards.pop(shard, None)
+        if self.stopping.is_set():
+            return
+        if len(self.shards) < target:
+            free = [s for s in range(self.cfg.shards) if s not in self.shards]
+            random.shuffle(free)
+            for shard in free:
+                if len(self.shards) >= target:
+                    break
+                if self.r.set(keys.lease(shard), self.id, nx=True, px=self.cfg.lease_ms):
+                    self._start_shard(shard)
+        elif len(self.shards) > target:
+            for shard in sorted(self.shards)[target:]:
+                threading.Thread(target=self._release, args=(shard,), daemon=True).start()
+
+    def _start_shard(self, shard: int) -> None:
+        st = ShardState(shard)
+        self.shards[shard] = st
+        st.thread = threading.Thread(target=self._read_loop, args=(st,), name=f"mado-shard-{shard}",
+                                     daemon=True)
+        st.thread.start()
+        logs.emit("lease", result="acquired", shard=shard, worker=self.id)
+
+    def _release(self, shard: int) -> None:
+        st = self.shards.get(shard)
+        if st is None:
+            return
+        st.stop.set()
+        if st.thread and st.thread is not threading.current_thread():
+            st.thread.join(timeout=5)
+        self._wait_idle(st)
+        self.shards.pop(shard, None)
+        try:
+            self.release_script(keys=[keys.lease(shard)], args=[self.id])
+        except redis.RedisError:
+            pass   # it expires by itself
+        logs.emit("lease", result="released", shard=shard, worker=self.id)
+
+    @staticmethod
+    def _wait_idle(st: ShardState, timeout: float = 60.0) -> None:
+        deadline = time.time() + timeout
+        with st.cond:
+            while st.inflight > 0 and time.time() < deadline:
+                st.cond.wait(0.1)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _ensure_group(self, stream: str) -> None:
+        try:
+            self.r.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _read_loop(self, st: ShardState) -> None:
+        stream = keys.stream(st.shard)
+        while not st.stop.is_set():
+            try:
+                self._ensure_group(stream)
+                self._take_over(st, stream)
+                while not st.stop.is_set():
+                    with st.cond:
+                        while st.inflight >= MAX_INFLIGHT_PER_SHARD and not st.stop.is_set():
+                            st.cond.wait(0.1)
+                    resp = self.r.xreadgroup(keys.GROUP, self.id, {stream: ">"}, count=READ_COUNT, block=1000)
+                    for _name, entries in resp or []:
+                        for entry_id, fields in entries:
+                            self._submit(st, entry_id, fields)
+                return
+            except Exception as exc:  # Redis away, or worse: keep the shard alive, try again
+                logs.emit("read", result="error", shard=st.shard, error=type(exc).__name__)
+                st.stop.wait(1.0)
+
+    def _take_over(self, st: ShardState, stream: str) -> None:
+        """Claim what others left pending on this shard, then replay our own pending, in order."""
+        cursor = "0-0"
+        while True:
+            # (redis-py's xautoclaim(justid=True) drops the cursor; the raw reply keeps it)
+            res = self.r.execute_command("XAUTOCLAIM", stream, keys.GROUP, self.id, 0, cursor,
+                                         "COUNT", 500, "JUSTID")
+            cursor = res[0]
+            if cursor in ("0-0", b"0-0"):
+                break
+        last = "0"
+        while not st.stop.is_set():
+            resp = self.r.xreadgroup(keys.GROUP, self.id, {stream: last}, count=500)
+            entries = resp[0][1] if resp else []
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                self._submit(st, entry_id, fields)
+                last = entry_id
+
+    # -- per-person queues ------------------------------------------------------------------
+    def _submit(self, st: ShardState, entry_id: str, fields: dict | None) -> None:
+        with st.cond:
+            if entry_id in st.entries:
+                return
+            st.entries.add(entry_id)
+            st.inflight += 1
+        if not fields or "pid" not in fields:
+            self._finish(st, entry_id, None, "empty")   # trimmed or malformed: nothing to do
+            return
+        pid = fields["pid"]
+        with self.qlock:
+            q = self.queues.get(pid)
+            if q is not None:
+                q.append((st, entry_id, fields))
+                return
+            self.queues[pid] = collections.deque([(st, entry_id, fields)])
+        self.pool.submit(self._drain, pid)
+
+    def _drain(self, pid: str) -> None:
+        while True:
+            with self.qlock:
+                q = self.queues[pid]
+                if not q:
+                    del self.queues[pid]
+                    return
+                st, entry_id, fields = q.popleft()
+            if self.stopping.is_set() or st.lost.is_set():
+                # Not started: it stays pending and whoever holds the shard next does it, in order.
+                self._leave_pending(st, entry_id)
+                continue
+            self._handle(st, entry_id, fields)
+
+    def _handle(self, st: ShardState, entry_id: str, fields: dict) -> None:
+        started = time.perf_counter()
+        while True:
+            try:
+                tries = self.r.hincrby(keys.tries(st.shard), entry_id, 1)
+                if tries > self.cfg.max_tries:
+                    self._dead_letter(st, entry_id, fields, "too_many_tries", tries)
+                    return
+                summary = self.processor.process(fields)
+                self._finish(st, entry_id, fields, "done")
+                lag = int(time.time() * 1000) - int(fields.get("rt") or 0)
+                logs.emit("event", result="done", shard=st.shard, tries=tries, lag_ms=lag,
+                          ms=round((time.perf_counter() - started) * 1000, 1), **summary)
+                return
+            except SendFailed as exc:
+                # LINE kept failing after our retries: give up loudly, do not block this person.
+                self._dead_letter(st, entry_id, fields, f"line_{exc.kind}_{exc.status}", None)
+                return
+            except redis.RedisError as exc:
+                logs.emit("event", result="redis_error", shard=st.shard, error=type(exc).__name__)
+                if self.stopping.wait(1.0) or st.lost.is_set():
+                    self._leave_pending(st, entry_id)
+                    return
+            except Exception as exc:  # a bug or bad data: retry a few times, then dead-letter
+                logs.emit("event", result="error", shard=st.shard, error=type(exc).__name__)
+                self.stats["errors"] += 1
+                if self.stopping.wait(min(2.0, 0.1 * 2 ** tries)):
+                    self._leave_pending(st, entry_id)
+                    return
+
+    def _leave_pending(self, st: ShardState, entry_id: str) -> None:
+        with st.cond:
+            st.entries.discard(entry_id)
+            st.inflight -= 1
+            st.cond.notify_all()
+
+    def _finish(self, st: ShardState, entry_id: str, fields: dict | None, result: str) -> None:
+        stream = keys.stream(st.shard)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.xack(stream, keys.GROUP, entry_id)
+        pipe.xdel(stream, entry_id)
+        pipe.hdel(keys.tries(st.shard), entry_id)
+        pipe.execute()
+        if fields:
+            try:
+                self.r.delete(keys.event_record(fields["pid"], event_key(json.loads(fields["ev"]))))
+            except (redis.RedisError, ValueError, KeyError):
+                pass    # the record expires by itself
+        self.stats[result] += 1
+        with st.cond:
+            st.entries.discard(entry_id)
+            st.inflight -= 1
+            st.cond.notify_all()
+
+    def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
+        self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
+                                        "pid": fields.get("pid", ""), "ev": fields.get("ev", ""),
+                                        "rt": fields.get("rt", ""), "at": int(time.time())},
+                    maxlen=10_000, approximate=True)
+        self.r.expire(keys.DEAD_LETTERS, 14 * 86400)
+        alias = keys.alias(fields.get("pid", "0000"))
+        logs.emit("event", level=40, result="dead_letter", shard=st.shard, reason=reason, alias=alias,
+                  tries=tries)
+        capture("mado event dead-lettered", reason=reason, shard=str(st.shard))
+        self._finish(st, entry_id, fields, "dead_letter")
+
+
+def main(argv=None) -> int:
+    """`python -m bot.worker` (the Procfile's worker line)."""
+    from .config import ConfigError
+
+    logs.setup()
+    try:
+        cfg = Config.from_env().require("access_token", "redis_url", "secret_key")
+    except ConfigError as exc:
+        print(f"mado worker: {exc}", flush=True)
+        return 2
+    init_sentry(cfg, component="worker")
+    worker = Worker(cfg)
+    signal.signal(signal.SIGTERM, worker.request_stop)
+    signal.signal(signal.SIGINT, worker.request_stop)
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Fixtures: a real redis-server on a free port, the LINE stand-in, the app and workers.
+
+Nothing of our own is mocked: the web app, the worker and line-bot-sdk run for real; only LINE's
+servers are replaced, at the network edge, by bot.line_standin.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot import create_app
+from bot.config import Config
+from bot.line_standin import StandinLine
+from bot.worker import Worker
+
+from . import helpers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, extra_args=()):
+        exe = shutil.which("redis-server")
+        if not exe:
+            pytest.fail("redis-server is not installed (apt-get install -y redis-server); "
+                        "the suite runs against a real Redis")
+        self.dir = tempfile.mkdtemp(prefix="mado-redis-")
+        self.port = free_port()
+        self.args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", self.dir, *extra_args]
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                redis.Redis(port=self.port).ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def r(redis_server):
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    """A developer's real tokens must never reach a test."""
+    for name in list(os.environ):
+        if name.startswith(("LINE_", "MADO_", "SENTRY_")) or name == "REDIS_URL":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def standin():
+    s = StandinLine(helpers.ACCESS_TOKEN).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def config(redis_server, standin, r):
+    return Config(
+        channel_secret=helpers.SECRET, access_token=helpers.ACCESS_TOKEN, api_base_url=standin.url,
+        redis_url=redis_server.url, secret_key=helpers.MADO_KEY, shards=4, lease_ms=1500,
+        send_threads=16, line_backoff_s=0.05, line_timeout_s=2.0,
+    )
+
+
+@pytest.fixture
+def app(config):
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Poster:
+    """Posts signed webhooks the way LINE does, issuing each event's reply token at the stand-in."""
+
+    def __init__(self, client, standin):
+        self.client = client
+        self.standin = standin
+
+    def __call__(self, *events, secret=helpers.SECRET):
+        for ev in events:
+            if ev.get("replyToken"):
+                self.standin.issue_reply_token(ev["source"].get("userId", ""), ev["replyToken"])
+        body = helpers.body_of(*events)
+        return self.client.post("/callback", data=body, headers={
+            "X-Line-Signature": helpers.sign(body, secret), "Content-Type": "application/json"})
+
+
+@pytest.fixture
+def post(client, standin):
+    return Poster(client, standin)
+
+
+@pytest.fixture
+def worker(config):
+    """One worker running in this process (threads), stopped after the test."""
+    started = []
+
+    def start(**overrides):
+        w = Worker(config.with_overrides(**overrides) if overrides else config)
+        t = threading.Thread(target=w.run, daemon=True)
+        t.start()
+        started.append((w, t))
+        return w
+
+    yield start
+    for w, t in started:
+        w.request_stop()
+        t.join(15)
+
+
+def worker_env(config: Config, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_"))}
+    env.update({
+        "LINE_CHANNEL_SECRET": config.channel_secret,
+        "LINE_CHANNEL_ACCESS_TOKEN": config.access_token,
+        "LINE_API_BASE_URL": config.api_base_url,
+        "REDIS_URL": config.redis_url,
+        "MADO_SECRET_KEY": config.secret_key,
+        "MADO_EVENT_SHARDS": str(config.shards),
+        "MADO_LEASE_MS": str(config.lease_ms),
+        "MADO_LINE_BACKOFF_S": str(config.line_backoff_s),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture
+def worker_process(config):
+    """Start real `python -m bot.worker` processes; killed after the test."""
+    procs = []
+
+    def start(**extra):
+        p = subprocess.Popen([sys.executable, "-m", "bot.worker"], cwd=ROOT, env=worker_env(config, **extra),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)

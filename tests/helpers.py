@@ -1,0 +1,88 @@
+"""Building and signing LINE-shaped webhooks for tests (shapes from LINE's reference examples)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import time
+
+SECRET = "8c570fa6dd201bb328f1c1eac23a96d8"
+ACCESS_TOKEN = "test-access-token"
+MADO_KEY = "test-secret-key-for-pseudonyms"
+_ULID_CHARS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_counter = itertools.count()
+
+
+def new_event_id() -> str:
+    """A fresh ULID-looking id (26 Crockford base32 characters)."""
+    raw = int(time.time() * 1000) << 80 | (next(_counter) << 40) | int.from_bytes(os.urandom(5), "big")
+    out = []
+    for _ in range(26):
+        out.append(_ULID_CHARS[raw & 31])
+        raw >>= 5
+    return "".join(reversed(out))
+
+
+def new_user_id() -> str:
+    return "U" + os.urandom(16).hex()
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def body_of(*events, destination="U8e742f61d673b39c7fff3cecb7536ef0") -> bytes:
+    return json.dumps({"destination": destination, "events": list(events)}, ensure_ascii=False).encode()
+
+
+def _base(etype: str, user_id: str, *, reply_token: str | None = "auto", **extra) -> dict:
+    ev = {
+        "type": etype,
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user_id},
+        "webhookEventId": new_event_id(),
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if reply_token == "auto":
+        reply_token = os.urandom(16).hex()
+    if reply_token:
+        ev["replyToken"] = reply_token
+    ev.update(extra)
+    return ev
+
+
+def text_event(user_id: str, text: str, **kw) -> dict:
+    return _base("message", user_id, message={
+        "id": str(int.from_bytes(os.urandom(6), "big")), "type": "text", "text": text,
+        "quoteToken": os.urandom(8).hex(), "markAsReadToken": os.urandom(8).hex()}, **kw)
+
+
+def follow_event(user_id: str, **kw) -> dict:
+    return _base("follow", user_id, follow={"isUnblocked": False}, **kw)
+
+
+def unfollow_event(user_id: str, **kw) -> dict:
+    return _base("unfollow", user_id, reply_token=None, **kw)
+
+
+def sticker_event(user_id: str, **kw) -> dict:
+    return _base("message", user_id, message={
+        "id": "1501597916", "type": "sticker", "packageId": "446", "stickerId": "1988",
+        "stickerResourceType": "STATIC", "quoteToken": os.urandom(8).hex()}, **kw)
+
+
+def postback_event(user_id: str, data: str, **kw) -> dict:
+    return _base("postback", user_id, postback={"data": data}, **kw)
+
+
+def texts_of(delivery: dict) -> list[str]:
+    return [m["text"] for m in delivery["messages"]]
+
+
+def quick_labels(delivery: dict) -> list[str]:
+    last = delivery["messages"][-1]
+    return [it["action"]["label"] for it in (last.get("quickReply") or {}).get("items", [])]
