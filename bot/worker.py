@@ -189,7 +189,12 @@ class Worker:
                     with st.cond:
                         while st.inflight >= MAX_INFLIGHT_PER_SHARD and not st.stop.is_set():
                             st.cond.wait(0.1)
+                    asked = time.monotonic()
                     resp = self.r.xreadgroup(keys.GROUP, self.id, {stream: ">"}, count=READ_COUNT, block=1000)
+                    if not resp or not resp[0][1]:
+                        if time.monotonic() - asked < 0.02:
+                            st.stop.wait(0.05)   # a server that does not block (embedded): don't spin
+                        continue
                     for _name, entries in resp or []:
                         for entry_id, fields in entries:
                             self._submit(st, entry_id, fields)

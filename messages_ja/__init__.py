@@ -19,6 +19,7 @@ class Catalog:
     messages: dict
     choices: dict
     keywords: dict
+    ui: dict
 
     @property
     def user_triggers(self) -> frozenset[str]:
@@ -39,7 +40,12 @@ class Catalog:
 def catalog() -> Catalog:
     raw = tomllib.loads(resources.files(__package__).joinpath("catalog.toml").read_text("utf-8"))
     return Catalog(messages=raw.get("messages", {}), choices=raw.get("choices", {}),
-                   keywords=raw.get("keywords", {}))
+                   keywords=raw.get("keywords", {}), ui=raw.get("ui", {}))
+
+
+def ui(key: str) -> str:
+    """Words around the conversation (terminal chat, console), not the bot's own messages."""
+    return catalog().ui[key]
 
 
 def quick_items(choices_id: str) -> list[dict]:

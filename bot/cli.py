@@ -1,0 +1,171 @@
+"""The `mado` command: `mado chat` (talk to the bot in the terminal), `mado worker`, `mado web`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import urllib.request
+
+from messages_ja import ui
+
+from .config import Config, ConfigError
+
+
+class LocalStack:
+    """The whole real pipeline in one process: web app (HTTP), worker, LINE stand-in, Redis.
+
+    Redis is REDIS_URL when set, else an embedded in-process stand-in (fakeredis), which only
+    `mado chat` and `mado demo` use. Nothing else is simulated: webhooks are signed and posted over
+    HTTP, the worker consumes the stream and line-bot-sdk calls the stand-in LINE API.
+    """
+
+    def __init__(self, env=None, *, port: int = 0, quiet: bool = True):
+        from werkzeug.serving import make_server
+
+        from . import create_app
+        from .line_standin import StandinLine
+        from .worker import Worker
+
+        env = dict(os.environ if env is None else env)
+        token = secrets.token_hex(16)
+        self.standin = StandinLine(token).start()
+        base = Config.from_env(env)
+        self.config = base.with_overrides(
+            channel_secret=secrets.token_hex(16), access_token=token, api_base_url=self.standin.url,
+            redis_url=env.get("REDIS_URL") or "fakeredis://mado-local",
+            secret_key=env.get("MADO_SECRET_KEY") or secrets.token_hex(32),
+            shards=min(base.shards, 4), send_threads=min(base.send_threads, 16),
+        )
+        self.app = create_app(self.config)
+        if quiet:
+            import logging
+
+            logging.getLogger("mado").setLevel(logging.WARNING)
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="mado-web").start()
+        self.worker = Worker(self.config, worker_id="local")
+        self._worker_thread = threading.Thread(target=self.worker.run, daemon=True, name="mado-worker")
+        self._worker_thread.start()
+
+    def post_event(self, event: dict) -> int:
+        import base64
+        import hashlib
+        import hmac
+
+        if event.get("replyToken"):
+            self.standin.issue_reply_token(event["source"]["userId"], event["replyToken"])
+        body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}, ensure_ascii=False).encode()
+        sig = base64.b64encode(hmac.new(self.config.channel_secret.encode(), body, hashlib.sha256).digest())
+        req = urllib.request.Request(self.url + "/callback", data=body, method="POST", headers={
+            "Content-Type": "application/json", "X-Line-Signature": sig.decode()})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+
+    def close(self) -> None:
+        self.worker.request_stop()
+        self._worker_thread.join(10)
+        self.server.shutdown()
+        self.standin.stop()
+
+
+def _event(user_id: str, etype: str, **extra) -> dict:
+    ev = {"type": etype, "mode": "active", "timestamp": int(time.time() * 1000),
+          "source": {"type": "user", "userId": user_id},
+          "webhookEventId": secrets.token_hex(13).upper(),
+          "deliveryContext": {"isRedelivery": False}, "replyToken": secrets.token_hex(16)}
+    ev.update(extra)
+    return ev
+
+
+def _message(user_id: str, content: dict) -> dict:
+    content = {"id": str(secrets.randbits(50)), "quoteToken": secrets.token_hex(8), **content}
+    return _event(user_id, "message", message=content)
+
+
+def chat(argv=None, stdin=None, stdout=None) -> int:
+    stdin = stdin or sys.stdin
+    out = stdout or sys.stdout
+    stack = LocalStack()
+    user_id = "U" + secrets.token_hex(16)
+    seen = 0
+    choices: list[dict] = []
+
+    def show_new(timeout=10.0):
+        nonlocal seen, choices
+        got = stack.standin.wait_for(lambda s: len(s.deliveries(user_id)) > seen, timeout=timeout)
+        if not got:
+            print(ui("chat.no_answer"), file=out)
+            return
+        time.sleep(0.3)   # let the rest of a multi-part answer land
+        for d in stack.standin.deliveries(user_id)[seen:]:
+            for m in d["messages"]:
+                print(f"\n{ui('chat.bot')}> {m['text']}", file=out)
+                items = (m.get("quickReply") or {}).get("items") or []
+                if items:
+                    choices = [it["action"] for it in items]
+                    print("   " + "  ".join(f"[{i}] {a['label']}" for i, a in enumerate(choices, 1)), file=out)
+        seen = len(stack.standin.deliveries(user_id))
+        out.flush()
+
+    try:
+        print(ui("chat.intro"), file=out)
+        stack.post_event(_event(user_id, "follow", follow={"isUnblocked": False}))
+        show_new()
+        while True:
+            print(f"\n{ui('chat.you')}> ", end="", file=out, flush=True)
+            line = stdin.readline()
+            if not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line == ui("chat.cmd_quit"):
+                break
+            if line == ui("chat.cmd_sticker"):
+                print(ui("chat.sticker_sent"), file=out)
+                stack.post_event(_message(user_id, {"type": "sticker", "packageId": "446", "stickerId": "1988",
+                                                    "stickerResourceType": "STATIC"}))
+            elif line == ui("chat.cmd_image"):
+                print(ui("chat.image_sent"), file=out)
+                stack.post_event(_message(user_id, {"type": "image",
+                                                    "contentProvider": {"type": "line"}}))
+            elif line.isdigit() and 1 <= int(line) <= len(choices):
+                action = choices[int(line) - 1]
+                print(f"  → {action.get('displayText') or action['label']}", file=out)
+                stack.post_event(_event(user_id, "postback", postback={"data": action["data"]}))
+            else:
+                stack.post_event(_message(user_id, {"type": "text", "text": line}))
+            show_new()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.close()
+    print("", file=out)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="mado", description="mado: a gentle LINE first-contact bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("chat", help="talk to the bot in the terminal (embedded Redis and LINE stand-in)")
+    sub.add_parser("worker", help="run the event worker (as the Procfile's worker line)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "chat":
+            return chat()
+        if args.command == "worker":
+            from .worker import main as worker_main
+
+            return worker_main()
+    except ConfigError as exc:
+        print(f"mado: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
