@@ -175,18 +175,20 @@ def worker_env(config: Config, **extra) -> dict:
 
 
 @pytest.fixture
-def worker_process(config):
-    """Start real `python -m bot.worker` processes; killed after the test."""
+def worker_process(config, tmp_path):
+    """Start real `python -m bot.worker` processes (logs in tmp_path); killed after the test."""
     procs = []
 
     def start(**extra):
+        log = open(tmp_path / f"worker-{len(procs)}.log", "w")
         p = subprocess.Popen([sys.executable, "-m", "bot.worker"], cwd=ROOT, env=worker_env(config, **extra),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        procs.append(p)
+                             stdout=log, stderr=subprocess.STDOUT)
+        procs.append((p, log))
         return p
 
     yield start
-    for p in procs:
+    for p, log in procs:
         if p.poll() is None:
             p.kill()
         p.wait(10)
+        log.close()

@@ -1,0 +1,214 @@
+"""The worker against real Redis and the LINE stand-in: order, exactly-once, crashes, LINE errors."""
+import json
+import signal
+import time
+import uuid
+
+from bot import keys
+from bot.line_client import retry_key
+from messages_ja import catalog
+
+from . import helpers
+
+# What a person sends → the first message id of the answer they must get back.
+SCRIPT = [
+    ("text", "自分", "lane.self.intro"),
+    ("sticker", None, "fallback.sticker"),
+    ("text", "家族", "lane.family.intro"),
+    ("text", "なんとなく", "fallback.text"),
+    ("text", "その他", "lane.other.intro"),
+    ("postback", "t=choose_self", "lane.self.intro"),
+]
+
+
+def make(uid, kind, arg):
+    if kind == "text":
+        return helpers.text_event(uid, arg)
+    if kind == "sticker":
+        return helpers.sticker_event(uid)
+    return helpers.postback_event(uid, arg)
+
+
+def first_ids(standin, uid):
+    by_text = {v["text"]: k for k, v in catalog().messages.items()}
+    return [by_text.get(d["messages"][0]["text"], "?") for d in standin.deliveries(uid)]
+
+
+def test_reply_with_fresh_token_is_free_and_single(post, worker, standin):
+    uid = helpers.new_user_id()
+    post(helpers.follow_event(uid))
+    worker()
+    got = standin.wait_for(lambda s: s.deliveries(uid))
+    assert [d["kind"] for d in got] == ["reply"]
+    texts = helpers.texts_of(got[0])
+    assert len(texts) == 3
+    assert "119" in texts[1] and "0120-279-338" in texts[1]
+    assert standin.calls("/v2/bot/message/push") == []
+
+
+def test_rejected_reply_token_falls_back_to_push_with_retry_key(client, worker, standin):
+    uid = helpers.new_user_id()
+    ev = helpers.text_event(uid, "自分")            # its token was never issued: LINE says "Invalid reply token"
+    body = helpers.body_of(ev)
+    client.post("/callback", data=body, headers={"X-Line-Signature": helpers.sign(body)})
+    worker()
+    got = standin.wait_for(lambda s: s.deliveries(uid))
+    assert [d["kind"] for d in got] == ["push"]
+    assert got[0]["retry_key"] == retry_key(ev["webhookEventId"], 0)
+    assert len(standin.calls("/v2/bot/message/reply")) == 1
+
+
+def test_stale_token_is_not_even_tried(post, worker, standin):
+    uid = helpers.new_user_id()
+    post(helpers.text_event(uid, "家族"))
+    time.sleep(1.2)
+    worker(reply_fresh_s=1.0)   # the event waited longer than a reply token can be trusted
+    got = standin.wait_for(lambda s: s.deliveries(uid))
+    assert [d["kind"] for d in got] == ["push"]
+    assert standin.calls("/v2/bot/message/reply") == []
+
+
+def test_line_5xx_is_retried_and_delivered_once(post, worker, standin):
+    uid = helpers.new_user_id()
+    standin.add_fault(500, count=2, path="/v2/bot/message/reply")
+    post(helpers.text_event(uid, "自分"))
+    worker()
+    got = standin.wait_for(lambda s: s.deliveries(uid))
+    assert [d["kind"] for d in got] == ["reply"]
+    assert [c["status"] for c in standin.calls("/v2/bot/message/reply")] == [500, 500, 200]
+
+
+def test_lost_answer_to_a_push_is_not_delivered_twice(client, worker, standin):
+    uid = helpers.new_user_id()
+    standin.add_fault(500, count=1, path="/v2/bot/message/push", deliver=True)  # delivered, answer lost
+    ev = helpers.text_event(uid, "自分")
+    body = helpers.body_of(ev)
+    client.post("/callback", data=body, headers={"X-Line-Signature": helpers.sign(body)})
+    worker()
+    standin.wait_for(lambda s: len(s.calls("/v2/bot/message/push")) >= 2)
+    time.sleep(0.3)
+    assert len(standin.deliveries(uid)) == 1
+    assert [c["status"] for c in standin.calls("/v2/bot/message/push")] == [500, 409]
+
+
+def test_lost_answer_to_a_reply_is_not_delivered_twice(post, worker, standin):
+    uid = helpers.new_user_id()
+    standin.add_fault(500, count=1, path="/v2/bot/message/reply", deliver=True)
+    post(helpers.text_event(uid, "自分"))
+    worker()
+    standin.wait_for(lambda s: len(s.calls("/v2/bot/message/reply")) >= 2)
+    time.sleep(0.3)
+    assert len(standin.deliveries(uid)) == 1
+    assert standin.calls("/v2/bot/message/push") == []
+
+
+def test_line_down_for_good_goes_to_dead_letters_without_blocking_others(post, worker, standin, r):
+    unlucky, other = helpers.new_user_id(), helpers.new_user_id()
+    standin.add_fault(400, count=1, path="/v2/bot/message/reply")   # a 4xx that is not about the token
+    post(helpers.text_event(unlucky, "自分"))
+    w = worker()
+    standin.wait_for(lambda s: w.stats["dead_letter"] == 1)
+    post(helpers.text_event(other, "自分"))
+    assert standin.wait_for(lambda s: s.deliveries(other))
+    dead = r.xrange(keys.DEAD_LETTERS)
+    assert len(dead) == 1 and dead[0][1]["reason"] == "line_reply_400"
+
+
+def test_order_per_person_with_two_worker_processes(client, standin, worker_process, r):
+    standin.set_latency(20)
+    people = [helpers.new_user_id() for _ in range(12)]
+    workers = [worker_process(), worker_process()]
+    for round_ in range(len(SCRIPT)):
+        kind, arg, _ = SCRIPT[round_]
+        events = [make(uid, kind, arg) for uid in people]
+        for ev in events:
+            standin.issue_reply_token(ev["source"]["userId"], ev["replyToken"])
+        body = helpers.body_of(*events)     # one webhook carrying several people's events
+        assert client.post("/callback", data=body, headers={"X-Line-Signature": helpers.sign(body)}).status_code == 200
+    expected = [want for _, _, want in SCRIPT]
+    ok = standin.wait_for(lambda s: all(len(s.deliveries(u)) >= len(SCRIPT) for u in people), timeout=40)
+    assert ok, [len(standin.deliveries(u)) for u in people]
+    time.sleep(0.5)
+    for uid in people:
+        assert first_ids(standin, uid) == expected
+    assert all(p.poll() is None for p in workers)
+    owners = {r.get(keys.lease(s)) for s in range(4)}
+    assert len(owners) == 2, "the two workers share the shards"
+
+
+def test_worker_killed_mid_event_loses_nothing_and_sends_nothing_twice(post, standin, worker_process):
+    standin.set_latency(600)     # LINE is slow: the worker dies while its calls are in flight
+    people = [helpers.new_user_id() for _ in range(4)]
+    first = worker_process()
+    for kind, arg, _ in SCRIPT[:3]:
+        post(*[make(uid, kind, arg) for uid in people])
+    standin.wait_for(lambda s: len(s.calls()) >= 1 or False, timeout=10)
+    time.sleep(0.3)              # calls are in flight now
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    standin.set_latency(10)
+    second = worker_process()
+    ok = standin.wait_for(lambda s: all(len(s.deliveries(u)) >= 3 for u in people), timeout=40)
+    assert ok, [len(standin.deliveries(u)) for u in people]
+    time.sleep(0.5)
+    for uid in people:
+        assert first_ids(standin, uid) == [w for _, _, w in SCRIPT[:3]]
+    assert second.poll() is None
+    # the redo really happened: the second worker tried the used tokens again and LINE refused them
+    assert any(c["status"] == 400 for c in standin.calls("/v2/bot/message/reply"))
+
+
+def test_sigterm_finishes_the_event_in_hand_and_exits(post, standin, worker_process, r):
+    standin.set_latency(800)
+    uid = helpers.new_user_id()
+    proc = worker_process()
+    time.sleep(1.0)
+    post(helpers.text_event(uid, "自分"))
+    standin.wait_for(lambda s: False, timeout=0.4)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert len(standin.deliveries(uid)) == 1
+    assert sum(r.xlen(keys.stream(s)) for s in range(4)) == 0
+    assert all(r.get(keys.lease(s)) is None for s in range(4)), "leases handed back"
+
+
+def test_poison_event_goes_to_dead_letters_after_max_tries(config, r, worker, standin):
+    uid = helpers.new_user_id()
+    pid = keys.pseudonym(config.secret_key, uid)
+    shard = keys.shard_of(pid, config.shards)
+    r.xgroup_create(keys.stream(shard), keys.GROUP, id="0", mkstream=True)
+    r.xadd(keys.stream(shard), {"pid": pid, "ev": "{not json", "rt": "0", "rid": "x"})
+    w = worker()
+    assert standin.wait_for(lambda s: w.stats["dead_letter"] == 1, timeout=20)
+    assert r.xlen(keys.stream(shard)) == 0
+    assert r.xrange(keys.DEAD_LETTERS)[0][1]["reason"] == "too_many_tries"
+
+
+def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, config):
+    uid = helpers.new_user_id()
+    post(helpers.follow_event(uid))
+    worker()
+    standin.wait_for(lambda s: s.deliveries(uid))
+    pid = keys.pseudonym(config.secret_key, uid)
+    time.sleep(0.2)
+    person_keys = r.keys(keys.user_pattern(pid))
+    assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid)])
+    for k in person_keys:
+        assert 0 < r.ttl(k) <= config.state_ttl_s
+    assert json.loads(r.get(keys.state(pid)))["state"] == "choosing"
+    assert uid not in r.get(keys.state(pid))
+
+
+def test_unfollow_forgets_the_person(post, worker, standin, r, config):
+    uid = helpers.new_user_id()
+    post(helpers.follow_event(uid))
+    worker()
+    standin.wait_for(lambda s: s.deliveries(uid))
+    post(helpers.unfollow_event(uid))
+    pid = keys.pseudonym(config.secret_key, uid)
+    assert standin.wait_for(lambda s: not r.keys(keys.user_pattern(pid)), timeout=10)
+
+
+def test_retry_key_is_a_uuid_and_stable():
+    k = retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 1)
+    assert uuid.UUID(k) and k == retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 1) != retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 0)
