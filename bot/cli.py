@@ -169,3 +169,7 @@ def main(argv=None) -> int:
     return 1
 
 
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+

@@ -15,7 +15,7 @@ POSTBACK_PREFIX = "t="
 
 
 def normalise(text: str) -> str:
-    """Width, case and spacing folded, so 「ＭＥＮＵ」「 自分のこと 」 match their keywords."""
+    """Width, case and spacing folded, so full-width or spaced input matches its keyword."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(ch for ch in text if not ch.isspace())
 

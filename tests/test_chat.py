@@ -1,0 +1,32 @@
+"""`mado chat`, as a person would use it: a real process, typed lines on standard input."""
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def run_chat(lines: str, env_extra=None):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_")) and k != "REDIS_URL"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", "chat"], input=lines, capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env=env)
+
+
+def test_chat_on_the_embedded_default():
+    res = run_chat("1\n/スタンプ\nこんにちは\n/おわり\n")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "はじめまして" in out and "0120-279-338" in out
+    assert "[1] 自分のこと  [2] 家族のこと  [3] その他" in out
+    assert "ご自身のことですね" in out
+    assert "スタンプありがとうございます" in out
+    assert "うまくお答えできなかったかもしれません" in out
+    assert "返事が届きませんでした" not in out
+
+
+def test_chat_on_a_real_redis(redis_server):
+    res = run_chat("2\n", {"REDIS_URL": redis_server.url})
+    assert res.returncode == 0, res.stderr
+    assert "ご家族のことですね" in res.stdout

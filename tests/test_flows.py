@@ -1,0 +1,138 @@
+"""The conversation as tables (pure: no Redis, no network) and the catalogue's rules."""
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+import messages_ja
+from flows import Event, handle
+from flows.machine import load_definition, machine
+from messages_ja import catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+LANES = ["自分のこと", "家族のこと", "その他"]
+
+
+def step(state, event):
+    out = handle(state, event, now=1000.0)
+    ids = [mid for reply in out.replies for mid in reply.say]
+    return out, ids
+
+
+@pytest.mark.parametrize("events,expected_state,expected_ids", [
+    ([Event("follow")], "choosing", ["greeting.welcome", "greeting.safety", "greeting.ask_lane"]),
+    ([Event("follow"), Event("text", text="自分のこと")], "lane_self", ["lane.self.intro"]),
+    ([Event("follow"), Event("text", text="　家族 ")], "lane_family", ["lane.family.intro"]),
+    ([Event("follow"), Event("postback", data="t=choose_other")], "lane_other", ["lane.other.intro"]),
+    ([Event("follow"), Event("sticker")], "choosing", ["fallback.sticker"]),
+    ([Event("follow"), Event("media")], "choosing", ["fallback.media"]),
+    ([Event("follow"), Event("location")], "choosing", ["fallback.media"]),
+    ([Event("follow"), Event("text", text="こんにちは")], "choosing", ["fallback.text"]),
+    ([Event("text", text="こんにちは")], "new", ["fallback.text"]),
+    ([Event("follow"), Event("postback", data="t=follow")], "choosing", ["fallback.text"]),   # not a person's trigger
+    ([Event("follow"), Event("postback", data="richmenu-changed-to-b")], "choosing", ["fallback.text"]),
+    ([Event("follow"), Event("other")], "choosing", []),    # e.g. unsend: nothing to say
+    ([Event("join", in_group=True)], "group", ["group.notice"]),
+    ([Event("join", in_group=True), Event("text", text="自分", in_group=True)], "group", []),
+])
+def test_conversation_table(events, expected_state, expected_ids):
+    state = None
+    for ev in events:
+        out, ids = step(state, ev)
+        state = out.state
+    assert state["state"] == expected_state
+    assert ids == expected_ids
+
+
+def test_every_answer_offers_the_lanes_again():
+    state = handle(None, Event("follow"), 0).state
+    for ev in [Event("sticker"), Event("text", text="?"), Event("text", text="家族")]:
+        out = handle(state, ev, 0)
+        rendered = messages_ja.render(out.replies[-1])
+        assert [q["label"] for q in rendered[-1]["quick"]] == LANES
+        state = out.state
+
+
+def test_unfollow_asks_to_forget():
+    out = handle({"state": "lane_self"}, Event("unfollow"), 0)
+    assert out.effects == [{"type": "forget"}]
+
+
+def test_unknown_stored_state_restarts_gently():
+    out, ids = step({"state": "removed_in_v0"}, Event("text", text="自分"))
+    assert out.state["state"] == "lane_self"
+
+
+def test_machine_is_built_once():
+    assert machine() is machine()
+
+
+# -- the catalogue ------------------------------------------------------------------------------
+def used_message_ids():
+    d = load_definition()
+    return {mid for t in d["transitions"] for mid in t.get("say", [])}
+
+
+def used_choice_ids():
+    d = load_definition()
+    ids = {t["choices"] for t in d["transitions"] if t.get("choices") and t["choices"] != "@dest"}
+    return ids | {s["menu"] for s in d["states"] if s.get("menu")}
+
+
+def test_every_message_id_used_exists_and_every_one_is_used():
+    assert used_message_ids() <= set(catalog().messages)
+    assert set(catalog().messages) <= used_message_ids()
+    assert used_choice_ids() == set(catalog().choices)
+
+
+def test_every_ui_string_is_used():
+    sources = "".join(p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    for key in catalog().ui:
+        assert f'"{key}"' in sources or f"'{key}'" in sources, key
+
+
+def test_placeholders_and_limits():
+    for mid, m in catalog().messages.items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(m["text"]) if f}
+        assert not fields, f"{mid} has placeholders no flow fills: {fields}"
+        assert len(m["text"].encode("utf-16-le")) // 2 <= 5000
+    for cid, c in catalog().choices.items():
+        assert 1 <= len(c["items"]) <= 13
+        for it in c["items"]:
+            assert 1 <= len(it["label"]) <= 20
+    for t in load_definition()["transitions"]:
+        assert len(t.get("say", [])) <= 5
+
+
+def test_every_phone_number_and_url_has_a_source():
+    phone = re.compile(r"\b(0120|0570|050|#?\d{3,4})-?\d{2,4}-?\d{3,4}\b|\b1[01][09]\b")
+    for mid, m in catalog().messages.items():
+        if phone.search(m["text"]) or "http" in m["text"]:
+            assert m.get("sources"), f"{mid} states a number or URL without a source"
+
+
+PRESSURE = ["頑張って", "頑張れ", "がんばって", "がんばれ", "甘え", "怠け", "働け", "外に出よう", "外に出ましょう"]
+
+
+def test_tone_no_pressure_words():
+    for mid, m in catalog().messages.items():
+        for word in PRESSURE:
+            assert word not in m["text"], f"{mid} contains {word}"
+
+
+def test_no_japanese_in_python_outside_messages_ja():
+    jp = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    offenders = []
+    for pkg in ("bot", "flows", "handoff", "benchmarks"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            if jp.search(path.read_text()):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_flows_is_pure():
+    for path in (ROOT / "flows").rglob("*.py"):
+        text = path.read_text()
+        for banned in ("import redis", "import flask", "linebot", "requests", "urllib", "socket"):
+            assert banned not in text, f"{path.name} imports {banned}"
