@@ -52,9 +52,10 @@ class StandinState:
 
 class StandinLine:
     def __init__(self, access_token: str = "standin-token", *, host: str = "127.0.0.1", port: int = 0,
-                 token_ttl_s: float = 60.0, latency_ms: float = 0.0):
+                 token_ttl_s: float = 60.0, latency_ms: float = 0.0, auto_issue_tokens: bool = False):
         self.state = StandinState(access_token=access_token, token_ttl_s=token_ttl_s,
                                   latency_s=latency_ms / 1000.0)
+        self.auto_issue_tokens = auto_issue_tokens   # benchmarks: a new token is taken as just issued
         self.lock = threading.Condition()
         self._server = _Server((host, port), _Handler)
         self._server.standin = self
@@ -124,18 +125,19 @@ class StandinLine:
     def handle(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict, dict]:
         if path.startswith("/_standin/"):
             return self._control(method, path, body)
+        received = time.time()
         with self.lock:
             latency = self.state.latency_s
         if latency:
             time.sleep(latency)
-        status, payload, extra = self._api(method, path, headers, body)
+        status, payload, extra = self._api(method, path, headers, body, received)
         with self.lock:
             self.state.calls.append({"path": path, "status": status, "at": time.time(),
                                      "retry_key": headers.get("X-Line-Retry-Key")})
             self.lock.notify_all()
         return status, payload, extra
 
-    def _api(self, method, path, headers, body):
+    def _api(self, method, path, headers, body, received):
         if method != "POST":
             return 405, {"message": "Method Not Allowed"}, {}
         if headers.get("Authorization") != f"Bearer {self.state.access_token}":
@@ -152,9 +154,9 @@ class StandinLine:
         if fault and not fault.deliver:
             return self._fault_answer(fault)
         if path == "/v2/bot/message/reply":
-            answer = self._reply(req, headers)
+            answer = self._reply(req, headers, received)
         elif path == "/v2/bot/message/push":
-            answer = self._push(req, headers)
+            answer = self._push(req, headers, received)
         elif path == "/v2/bot/chat/loading/start":
             answer = self._loading(req)
         elif path == "/v2/bot/chat/markAsRead":
@@ -206,13 +208,15 @@ class StandinLine:
                                          "property": f"messages[{i}].quickReply.items[{j}].action.label"}]}
         return None
 
-    def _record(self, kind: str, to: str, req: dict, retry_key: str | None = None) -> list[dict]:
+    def _record(self, kind: str, to: str, req: dict, received: float, retry_key: str | None = None,
+                token: str | None = None) -> list[dict]:
         sent = [{"id": str(uuid.uuid4().int)[:18], "quoteToken": uuid.uuid4().hex} for _ in req["messages"]]
         self.state.deliveries.append({"kind": kind, "to": to, "messages": req["messages"],
-                                      "retry_key": retry_key, "at": time.time()})
+                                      "retry_key": retry_key, "reply_token": token,
+                                      "received_at": received, "at": time.time()})
         return sent
 
-    def _reply(self, req, headers):
+    def _reply(self, req, headers, received):
         if headers.get("X-Line-Retry-Key"):
             return 400, {"message": "The retry key is not supported for this API"}, {}
         err = self._check_messages(req)
@@ -221,13 +225,15 @@ class StandinLine:
         token = req.get("replyToken")
         with self.lock:
             entry = self.state.tokens.get(token) if isinstance(token, str) else None
+            if entry is None and self.auto_issue_tokens and isinstance(token, str):
+                entry = self.state.tokens[token] = ["U" + "0" * 32, time.time(), False]
             if entry is None or entry[2] or time.time() - entry[1] > self.state.token_ttl_s:
                 return 400, {"message": "Invalid reply token"}, {}
             entry[2] = True
-            sent = self._record("reply", entry[0], req)
+            sent = self._record("reply", entry[0], req, received, token=token)
         return 200, {"sentMessages": sent}, {}
 
-    def _push(self, req, headers):
+    def _push(self, req, headers, received):
         key = headers.get("X-Line-Retry-Key")
         if key is not None and not UUID_RE.match(key):
             return 400, {"message": "The value of the X-Line-Retry-Key header is invalid"}, {}
@@ -243,7 +249,7 @@ class StandinLine:
                 accepted, sent = self.state.retry_keys[key]
                 return 409, {"message": "The retry key is already accepted", "sentMessages": sent}, \
                     {"X-Line-Accepted-Request-Id": accepted}
-            sent = self._record("push", to, req, key)
+            sent = self._record("push", to, req, received, key)
             if key is not None:
                 self.state.retry_keys[key] = (uuid.uuid4().hex, sent)
         return 200, {"sentMessages": sent}, {}
@@ -341,8 +347,11 @@ def main(argv=None) -> None:
     ap.add_argument("--token", default="standin-token")
     ap.add_argument("--latency-ms", type=float, default=0.0)
     ap.add_argument("--token-ttl-s", type=float, default=60.0)
+    ap.add_argument("--auto-issue-tokens", action="store_true",
+                    help="take an unknown reply token as just issued (load tests)")
     args = ap.parse_args(argv)
-    s = StandinLine(args.token, port=args.port, latency_ms=args.latency_ms, token_ttl_s=args.token_ttl_s)
+    s = StandinLine(args.token, port=args.port, latency_ms=args.latency_ms, token_ttl_s=args.token_ttl_s,
+                    auto_issue_tokens=args.auto_issue_tokens)
     print(f"LINE stand-in listening on {s.url}", flush=True)
     try:
         s.serve_forever()

@@ -82,7 +82,7 @@ class Worker:
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
-        beat = self.cfg.lease_ms / 3000.0
+        beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
         while not self.stopping.is_set():
             try:
                 self.heartbeat()
@@ -139,7 +139,10 @@ class Worker:
                     self._start_shard(shard)
         elif len(self.shards) > target:
             for shard in sorted(self.shards)[target:]:
-                threading.Thread(target=self._release, args=(shard,), daemon=True).start()
+                st = self.shards[shard]
+                if not st.stop.is_set():
+                    st.stop.set()
+                    threading.Thread(target=self._release, args=(shard,), daemon=True).start()
 
     def _start_shard(self, shard: int) -> None:
         st = ShardState(shard)
@@ -323,6 +326,44 @@ class Worker:
         self._finish(st, entry_id, fields, "dead_letter")
 
 
+def supervise(processes: int) -> int:
+    """Run `processes` worker processes (one Python process is bound by its GIL) and keep them up.
+
+    They share the shards through their leases like workers on separate machines would. A child
+    that dies is restarted; SIGTERM is passed on and waited for.
+    """
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MADO_WORKER_PROCESSES="1")
+    stopping = threading.Event()
+
+    def spawn():
+        return subprocess.Popen([sys.executable, "-m", "bot.worker"], env=env)
+
+    children = [spawn() for _ in range(processes)]
+
+    def stop(*_):
+        stopping.set()
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    restarts = 0
+    while not stopping.is_set():
+        for i, c in enumerate(children):
+            if c.poll() is not None and not stopping.is_set():
+                restarts += 1
+                logs.emit("worker", level=40, result="child_died", status=c.returncode, count=restarts)
+                stopping.wait(min(30.0, 0.5 * restarts))
+                children[i] = spawn()
+        stopping.wait(0.5)
+    codes = [c.wait() for c in children]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
 def main(argv=None) -> int:
     """`python -m bot.worker` (the Procfile's worker line)."""
     from .config import ConfigError
@@ -333,6 +374,9 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"mado worker: {exc}", flush=True)
         return 2
+    processes = int(os.environ.get("MADO_WORKER_PROCESSES") or min(4, os.cpu_count() or 1))
+    if processes > 1:
+        return supervise(processes)
     init_sentry(cfg, component="worker")
     worker = Worker(cfg)
     signal.signal(signal.SIGTERM, worker.request_stop)

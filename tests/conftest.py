@@ -167,6 +167,7 @@ def worker_env(config: Config, **extra) -> dict:
         "MADO_EVENT_SHARDS": str(config.shards),
         "MADO_LEASE_MS": str(config.lease_ms),
         "MADO_LINE_BACKOFF_S": str(config.line_backoff_s),
+        "MADO_WORKER_PROCESSES": "1",     # the process under test is the worker itself
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
     })

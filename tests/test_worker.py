@@ -132,8 +132,8 @@ def test_order_per_person_with_two_worker_processes(client, standin, worker_proc
     for uid in people:
         assert first_ids(standin, uid) == expected
     assert all(p.poll() is None for p in workers)
-    owners = {r.get(keys.lease(s)) for s in range(4)}
-    assert len(owners) == 2, "the two workers share the shards"
+    shared = standin.wait_for(lambda s: len({r.get(keys.lease(n)) for n in range(4)} - {None}) == 2, timeout=10)
+    assert shared, "the two workers share the shards"
 
 
 def test_worker_killed_mid_event_loses_nothing_and_sends_nothing_twice(post, standin, worker_process):
