@@ -106,7 +106,7 @@ def make_body(user: str, token: str, n: int) -> bytes:
     ev = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
           "source": {"type": "user", "userId": user}, "replyToken": token,
           "webhookEventId": f"B{n:025d}", "deliveryContext": {"isRedelivery": False},
-          "message": {"id": str(n), "type": "text", "text": "こんにちは", "quoteToken": "q"}}
+          "message": {"id": str(n), "type": "text", "text": "hello", "quoteToken": "q"}}
     return json.dumps({"destination": "U" + "0" * 32, "events": [ev]}, ensure_ascii=False).encode()
 
 
