@@ -68,19 +68,22 @@ class Processor:
     def _apply(self, pid: str, ev: dict, rec_key: str, raw_state: str | None, summary: dict) -> dict | None:
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
-        outcome = flows.handle(state, to_flow_event(ev), now)
+        outcome = flows.handle(state, to_flow_event(ev), now, idle_s=self.cfg.idle_welcome_s)
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
-        if any(e.get("type") == "forget" for e in outcome.effects):
-            self.forget(pid)
-            return None
+        forget = any(e.get("type") == "forget" for e in outcome.effects)
+        if forget:
+            self.forget(pid)     # the person asked (or blocked us): nothing of theirs is kept
         batches = batches_of(outcome.replies)
+        if forget and not batches:
+            return None
         rec = {"batches": json.dumps(batches, ensure_ascii=False)}
         ttl = self.cfg.state_ttl_s
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=ttl)
-        target = push_target(ev)
-        if target:
-            pipe.set(keys.line_id(pid), target, ex=ttl)
+        if not forget:
+            pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=ttl)
+            target = push_target(ev)
+            if target:
+                pipe.set(keys.line_id(pid), target, ex=ttl)
         pipe.hset(rec_key, mapping=rec)
         pipe.expire(rec_key, self.cfg.dedup_ttl_s)
         pipe.execute()

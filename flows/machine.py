@@ -8,10 +8,11 @@ from importlib import resources
 
 from transitions import Machine, MachineError
 
-from . import intents
+from . import crisis, intents
 from .model import Event, Outcome, Reply
 
 DEFINITION_FILE = "conversation.toml"
+WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
 
 
 def load_definition() -> dict:
@@ -33,11 +34,17 @@ class Conversation:
         return out
 
 
-def _say(say: tuple[str, ...], choices: str, menus: dict[str, str], event_data) -> None:
+def _act(say: tuple[str, ...], choices: str, mark: dict, effect: str, menus: dict[str, str],
+         event_data) -> None:
+    """What a transition does besides moving: say, remember a mark, ask for an effect."""
     model: Conversation = event_data.model
     if choices == "@dest":
         choices = menus.get(model.state, "")
-    model.replies.append(Reply(say=say, choices=choices))
+    if say:
+        model.replies.append(Reply(say=say, choices=choices))
+    model.data.update(mark)
+    if effect:
+        model.effects.append({"type": effect, "crisis": model.data.get("crisis")})
 
 
 class FlowMachine:
@@ -52,8 +59,9 @@ class FlowMachine:
         for t in definition["transitions"]:
             spec = {"trigger": t["trigger"], "source": t["source"],
                     "dest": None if t["dest"] == "=" else t["dest"]}
-            if t.get("say") or t.get("choices"):
-                spec["after"] = partial(_say, tuple(t.get("say", ())), t.get("choices", ""), self.menus)
+            if t.get("say") or t.get("mark") or t.get("effect"):
+                spec["after"] = partial(_act, tuple(t.get("say", ())), t.get("choices", ""),
+                                        dict(t.get("mark", {})), t.get("effect", ""), self.menus)
             transitions.append(spec)
         self.machine = Machine(
             model=None, states=[s["name"] for s in definition["states"]], transitions=transitions,
@@ -93,12 +101,26 @@ def machine() -> FlowMachine:
     return _MACHINE
 
 
-def handle(state: dict | None, event: Event, now: float) -> Outcome:
-    """The whole conversation step: pure and deterministic given (state, event, now)."""
+def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600) -> Outcome:
+    """The whole conversation step: pure and deterministic given (state, event, now).
+
+    A crisis signal in a person's words wins over everything else, in every state. After a long
+    silence (idle_s) the person is welcomed back first, keeping their lane."""
     fm = machine()
     before = (state or {}).get("state") or fm.initial
     trigger = intents.classify(event, fm.triggers)
+    about_other = False
+    if event.kind == "text" and not event.in_group:
+        found = crisis.detect(event.text)
+        if found.tier:
+            trigger, about_other = f"crisis_{found.tier}", found.about_other
     model = fm.run(state, trigger)
+    if about_other:
+        model.data["crisis_about_other"] = True
+    last_seen = (state or {}).get("last_seen")
+    if (last_seen is not None and now - last_seen > idle_s and trigger
+            and trigger not in ("follow", "unfollow") and not trigger.startswith("crisis_")):
+        model.replies.insert(0, Reply(say=(WELCOME_BACK,)))
     new_state = model.to_dict()
     new_state["flow"] = fm.name
     new_state["version"] = fm.version

@@ -20,6 +20,7 @@ class Catalog:
     choices: dict
     keywords: dict
     ui: dict
+    crisis: dict
 
     @property
     def user_triggers(self) -> frozenset[str]:
@@ -40,7 +41,8 @@ class Catalog:
 def catalog() -> Catalog:
     raw = tomllib.loads(resources.files(__package__).joinpath("catalog.toml").read_text("utf-8"))
     return Catalog(messages=raw.get("messages", {}), choices=raw.get("choices", {}),
-                   keywords=raw.get("keywords", {}), ui=raw.get("ui", {}))
+                   keywords=raw.get("keywords", {}), ui=raw.get("ui", {}),
+                   crisis=raw.get("crisis", {}))
 
 
 def ui(key: str) -> str:
