@@ -70,6 +70,11 @@ def to_sdk(message: dict) -> TextMessage:
     return TextMessage(text=message["text"], quick_reply=quick)
 
 
+def _give_up(kind: str, exc: ApiException) -> SendFailed:
+    status = exc.status or 0
+    return SendFailed(kind, status, status == 429 or status >= 500)
+
+
 def _error_message(exc: ApiException) -> str:
     try:
         return str(json.loads(exc.body or "{}").get("message", ""))
@@ -141,7 +146,7 @@ class LineClient:
                     self.counts["reply"] += 1
                     return Outcome.PRESUMED_DELIVERED
                 return Outcome.TOKEN_REJECTED
-            raise SendFailed("reply", exc.status or 0, exc.status in (429,) or (exc.status or 0) >= 500) from exc
+            raise _give_up("reply", exc) from exc
         self.counts["reply"] += 1
         return Outcome.DELIVERED
 
@@ -153,7 +158,7 @@ class LineClient:
         except ApiException as exc:
             if exc.status == 409:
                 return Outcome.DELIVERED      # LINE already accepted this exact push
-            raise SendFailed("push", exc.status or 0, exc.status in (429,) or (exc.status or 0) >= 500) from exc
+            raise _give_up("push", exc) from exc
         self.counts["push"] += 1
         return Outcome.DELIVERED
 

@@ -6,10 +6,10 @@ import re
 from .config import Config
 
 _LINE_ID = re.compile(r"\b[UCR][0-9a-f]{32}\b")
-_SENSITIVE_KEYS = {
-    "text", "body", "data", "reply_token", "replytoken", "replyToken", "userid", "userId",
-    "user_id", "line_id", "to", "chatid", "chatId", "x-line-signature", "cookie", "authorization",
-    "markasreadtoken", "markAsReadToken", "ev", "messages", "password",
+_SENSITIVE_KEYS = {  # compared in lower case
+    "text", "body", "data", "reply_token", "replytoken", "userid", "user_id", "line_id", "to",
+    "chatid", "x-line-signature", "cookie", "authorization", "markasreadtoken", "ev", "messages",
+    "password",
 }
 
 
@@ -17,8 +17,8 @@ def _scrub(value, depth=0):
     if depth > 8:
         return "[scrubbed]"
     if isinstance(value, dict):
-        return {k: ("[scrubbed]" if str(k).lower() in {s.lower() for s in _SENSITIVE_KEYS}
-                    else _scrub(v, depth + 1)) for k, v in value.items()}
+        return {k: ("[scrubbed]" if str(k).lower() in _SENSITIVE_KEYS else _scrub(v, depth + 1))
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrub(v, depth + 1) for v in value]
     if isinstance(value, str):

@@ -290,6 +290,7 @@ class Worker:
                     return
 
     def _leave_pending(self, st: ShardState, entry_id: str) -> None:
+        """This process is done with the entry (acknowledged, or left for the next owner)."""
         with st.cond:
             st.entries.discard(entry_id)
             st.inflight -= 1
@@ -308,10 +309,7 @@ class Worker:
             except (redis.RedisError, ValueError, KeyError):
                 pass    # the record expires by itself
         self.stats[result] += 1
-        with st.cond:
-            st.entries.discard(entry_id)
-            st.inflight -= 1
-            st.cond.notify_all()
+        self._leave_pending(st, entry_id)
 
     def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
         self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,

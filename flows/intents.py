@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from messages_ja import catalog
+from messages_ja import POSTBACK_PREFIX, catalog
 
 from .model import Event
 
-POSTBACK_PREFIX = "t="
 
 
 def normalise(text: str) -> str:
