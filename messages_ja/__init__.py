@@ -14,6 +14,9 @@ POSTBACK_PREFIX = "t="
 MAX_MESSAGES = 5
 
 
+ARG_SEP = ":"   # a quick reply's trigger may carry an argument: "pref:13", "region:kanto"
+
+
 @dataclass(frozen=True)
 class Catalog:
     messages: dict
@@ -21,6 +24,10 @@ class Catalog:
     keywords: dict
     ui: dict
     crisis: dict
+    places: dict
+    centres: dict
+    templates: dict
+    tone: dict
 
     @property
     def user_triggers(self) -> frozenset[str]:
@@ -37,12 +44,61 @@ class Catalog:
         return {f for _, f, _, _ in string.Formatter().parse(self.messages[message_id]["text"]) if f}
 
 
+def _load(name: str) -> dict:
+    return tomllib.loads(resources.files(__package__).joinpath(name).read_text("utf-8"))
+
+
+def _local_pages(places: dict, centres: dict, tpl: dict) -> tuple[dict, dict]:
+    """One message per prefecture and one quick-reply set per region, from the sourced data."""
+    messages, choices = {}, {}
+    choices["regions"] = {"items": [
+        {"label": r["label"], "trigger": f"region{ARG_SEP}{key}"} for key, r in places["regions"].items()
+    ] + [{"label": tpl["local.back"], "trigger": "back"}]}
+    for key, region in places["regions"].items():
+        messages[f"local.ask_pref.{key}"] = {"text": tpl["local.ask_pref"].format(region=region["label"])}
+        choices[f"region.{key}"] = {"items": [
+            {"label": places["prefs"][code]["name"], "trigger": f"pref{ARG_SEP}{code}"}
+            for code in region["prefs"]
+        ] + [{"label": tpl["local.other_region"], "trigger": "find_local"}]}
+    for code, pref in places["prefs"].items():
+        found = centres.get(code, [])
+        lines, sources = [], []
+        if found:
+            lines.append(tpl["local.head"].format(pref=pref["name"]))
+            for c in found:
+                lines.append(tpl["local.centre"].format(name=c["name"]))
+                if c["phone"]:
+                    lines.append(tpl["local.centre_phone"].format(phone=c["phone"]))
+                if c["url"]:
+                    lines.append(tpl["local.centre_url"].format(url=c["url"]))
+                if c["confidence"] not in ("A", "B"):
+                    lines.append(tpl["local.centre_url"].format(url=tpl["local.stale"]))
+                elif not c["phone"]:
+                    lines.append(tpl["local.centre_url"].format(url=tpl["local.unsure"]))
+                sources.append(f"{c['name']} {c['phone']}: {c['source_url']} "
+                               f"({c['source_date']}, confidence {c['confidence']})")
+            lines.append(tpl["local.hours"])
+        else:
+            lines.append(tpl["local.none"].format(pref=pref["name"]))
+        messages[f"local.pref.{code}"] = {"text": "\n".join(lines), "sources": sources}
+    messages["local.national"] = {"text": tpl["local.national"],
+                                  "sources": tpl["local.national.sources"]}
+    return messages, choices
+
+
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    raw = tomllib.loads(resources.files(__package__).joinpath("catalog.toml").read_text("utf-8"))
-    return Catalog(messages=raw.get("messages", {}), choices=raw.get("choices", {}),
-                   keywords=raw.get("keywords", {}), ui=raw.get("ui", {}),
-                   crisis=raw.get("crisis", {}))
+    raw = _load("catalog.toml")
+    places = _load("places.toml")
+    centres = _load("centres.toml").get("centres", {})
+    templates = raw.get("templates", {})
+    messages, choices = dict(raw.get("messages", {})), dict(raw.get("choices", {}))
+    local_messages, local_choices = _local_pages(places, centres, templates)
+    messages.update(local_messages)
+    choices.update(local_choices)
+    return Catalog(messages=messages, choices=choices, keywords=raw.get("keywords", {}),
+                   ui=raw.get("ui", {}), crisis=raw.get("crisis", {}), places=places,
+                   centres=centres, templates=templates, tone=raw.get("tone", {}))
 
 
 def ui(key: str) -> str:
