@@ -60,6 +60,10 @@ class Config:
     max_body_bytes: int = 1 << 20     # MADO_MAX_BODY_BYTES: larger webhook bodies are refused with 413
     idle_welcome_s: int = 24 * 3600   # MADO_IDLE_WELCOME_S: after this silence the person is welcomed back
     demo: bool = False                # MADO_DEMO=1: demo-only routes (never in production)
+    transcript_ttl_s: int = 90 * 86400  # MADO_TRANSCRIPT_TTL_S: a handoff's transcript kept after it ends
+    handoff_notice_s: int = 15 * 60   # MADO_HANDOFF_NOTICE_S: waiting this long → told kindly, offered choices
+    alert_webhook_url: str = ""       # MADO_ALERT_WEBHOOK_URL: Slack/Teams/Chatwork-style incoming webhook
+    cookie_secure: bool = True        # MADO_COOKIE_SECURE=0 only for plain-http local use (the demo)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -86,7 +90,17 @@ class Config:
             max_body_bytes=_int(env, "MADO_MAX_BODY_BYTES", cls.max_body_bytes),
             idle_welcome_s=_int(env, "MADO_IDLE_WELCOME_S", cls.idle_welcome_s),
             demo=env.get("MADO_DEMO", "") in ("1", "true", "yes"),
+            transcript_ttl_s=_int(env, "MADO_TRANSCRIPT_TTL_S", cls.transcript_ttl_s),
+            handoff_notice_s=_int(env, "MADO_HANDOFF_NOTICE_S", cls.handoff_notice_s),
+            alert_webhook_url=env.get("MADO_ALERT_WEBHOOK_URL", ""),
+            cookie_secure=env.get("MADO_COOKIE_SECURE", "1") not in ("0", "false", "no"),
         )
+        from handoff.hours import HoursError, parse
+
+        try:
+            parse(cfg.hours)
+        except HoursError as exc:
+            raise ConfigError(str(exc)) from None
         if cfg.shards < 1:
             raise ConfigError("MADO_EVENT_SHARDS must be at least 1")
         if cfg.dedup_ttl_s < 86400:

@@ -1,28 +1,49 @@
 """One event, start to finish, exactly once as seen by the person.
 
 1. If this event was already applied (its record exists), skip the flow and only finish sending.
-2. Else run the pure flow and store, in one transaction on the person's slot, the new state and
-   the event's record (the rendered outbox).
+2. Else run the pure flow. Effects on the shared handoff queue (its own Redis slot) are applied
+   first and are idempotent (a handoff's id derives from the event); then one transaction on the
+   person's slot stores the new state, the transcript turns and the event's record (the outbox).
 3. Send each batch (≤ 5 messages): the first with the reply token while it is fresh, the rest,
    or all when it is not, by push with a retry key derived from the event and the batch's place.
    Each batch is marked sent as soon as LINE accepted it, so a redo resumes where it stopped.
 The caller acknowledges the stream entry afterwards and deletes the record.
+
+Two sources feed a person's stream: LINE (through the webhook) and the counselor console
+(src=console: a counselor joined, wrote, closed…). A counselor's message is sent with the
+person's latest unused reply token while it is fresh, else by push.
 """
 from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import datetime, timezone
 
 import redis
 
 import flows
 import messages_ja
+from handoff.hours import parse as parse_hours
+from handoff.store import HandoffStore
 
 from . import keys, logs
 from .config import Config
 from .events import push_target, reply_token, to_flow_event
 from .line_client import LineClient, Outcome, retry_key
 from .webhook import event_key
+
+# The console's message takes the person's latest unused reply token, in the same step that
+# records the outbox, so the token is spent by exactly one message.
+TAKE_TOKEN_LUA = """
+local tok = redis.call('GET', KEYS[1]) or ''
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'batches', ARGV[1], 'tok', tok)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return tok
+"""
+RELAY_KINDS = {"sticker": "relay.sticker", "media": "relay.media", "location": "relay.media",
+               "postback": "relay.tap"}
 
 
 def batches_of(replies) -> list[list[dict]]:
@@ -37,17 +58,27 @@ def batches_of(replies) -> list[list[dict]]:
     return out
 
 
+def handoff_id(ekey: str) -> str:
+    """The id of the handoff an event creates: the same on a redo, so it is created once."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "mado-handoff:" + ekey).hex[:16]
+
+
 class Processor:
     def __init__(self, config: Config, r: redis.Redis, line: LineClient, clock=time.time):
         self.cfg = config
         self.r = r
         self.line = line
         self.clock = clock
+        self.hours = parse_hours(config.hours)
+        self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s,
+                                     state_ttl_s=config.state_ttl_s)
+        self._take_token = r.register_script(TAKE_TOKEN_LUA)
 
     def process(self, fields: dict) -> dict:
         """Apply one stream entry. Returns a small summary for logs (ids and counts only)."""
         pid = fields["pid"]
         ev = json.loads(fields["ev"])
+        from_console = fields.get("src") == "console" and ev.get("type") == "mado.console"
         received = int(fields.get("rt") or 0) / 1000.0
         ekey = event_key(ev)
         rec_key = keys.event_record(pid, ekey)
@@ -55,31 +86,70 @@ class Processor:
         pipe.hgetall(rec_key)
         pipe.get(keys.state(pid))
         rec, raw_state = pipe.execute()
-        summary = {"alias": keys.alias(pid), "kind": ev.get("type"), "rid": fields.get("rid")}
+        summary = {"alias": keys.alias(pid), "kind": ev.get("type") if not from_console else
+                   "console:" + str(ev.get("action")), "rid": fields.get("rid")}
+        token = reply_token(ev) if not from_console else None
         if not rec:
-            rec = self._apply(pid, ev, rec_key, raw_state, summary)
+            if from_console:
+                rec = self._apply_console(pid, ev, ekey, rec_key, raw_state, summary)
+            else:
+                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary)
             if rec is None:
                 return summary
+        if from_console:
+            token, received = self._stored_token(rec)
         batches = json.loads(rec.get("batches", "[]"))
         summary["batches"] = len(batches)
-        summary["sends"] = self._send(ev, ekey, rec_key, rec, batches, received)
+        summary["sends"] = self._send(pid, ev, ekey, rec_key, rec, batches, received, token,
+                                      counselor=from_console)
         return summary
 
-    def _apply(self, pid: str, ev: dict, rec_key: str, raw_state: str | None, summary: dict) -> dict | None:
+    # -- a person's event from LINE -----------------------------------------------------------
+    def _context(self, state: dict | None, *, queue: bool) -> dict:
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        on_duty = self.hours.is_open(now)
+        ctx = {"on_duty": on_duty,
+               "next_open": messages_ja.opening_text(self.hours.next_open(now), now)}
+        hid = (state or {}).get("handoff")
+        if (state or {}).get("state") == "paused":
+            ctx["held"] = on_duty and self.handoffs.held(hid)
+        if queue:
+            urgent = (state or {}).get("crisis") in ("urgent", "medical", "violence", "high", "medium")
+            meta = self.handoffs.get(hid) if hid else None
+            if meta and meta.get("priority") == "urgent":
+                urgent = True
+            position = self.handoffs.queue_position("urgent" if urgent else "normal")
+            ctx["queue_position"] = position
+            ctx["wait"] = messages_ja.wait_text(self.handoffs.wait_minutes(position))
+        return ctx
+
+    def _apply(self, pid: str, ev: dict, ekey: str, rec_key: str, raw_state: str | None,
+               summary: dict) -> dict | None:
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
-        outcome = flows.handle(state, to_flow_event(ev), now, idle_s=self.cfg.idle_welcome_s)
+        event = to_flow_event(ev)
+        outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
+                               ctx=self._context(state, queue=False))
+        kinds = {e["type"] for e in outcome.effects}
+        if kinds & {"handoff_request", "handoff_resume"}:
+            # the answer tells the person their place in line: look it up, and decide again
+            outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
+                                   ctx=self._context(state, queue=True))
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
-        forget = any(e.get("type") == "forget" for e in outcome.effects)
-        if forget:
+        hid = (state or {}).get("handoff")
+        if "forget" in kinds:
+            if hid:
+                self.handoffs.person_left(hid)
             self.forget(pid)     # the person asked (or blocked us): nothing of theirs is kept
         batches = batches_of(outcome.replies)
-        if forget and not batches:
+        if "forget" in kinds and not batches:
             return None
-        rec = {"batches": json.dumps(batches, ensure_ascii=False)}
         ttl = self.cfg.state_ttl_s
         pipe = self.r.pipeline(transaction=True)
-        if not forget:
+        for effect in outcome.effects:
+            hid = self._effect(pid, ev, event, ekey, effect, outcome, hid, pipe, bool(batches))
+        rec = {"batches": json.dumps(batches, ensure_ascii=False)}
+        if "forget" not in kinds:
             pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=ttl)
             target = push_target(ev)
             if target:
@@ -89,6 +159,98 @@ class Processor:
         pipe.execute()
         return rec
 
+    def _effect(self, pid, ev, event, ekey, effect, outcome, hid, pipe, answered: bool) -> str | None:
+        """Carry out one effect the flow asked for. Returns the person's open handoff id."""
+        kind, value = effect["type"], effect.get("value", "")
+        ho = self.handoffs
+        if kind == "handoff_request":
+            hid = handoff_id(ekey)
+            data = outcome.state
+            topics = data.get("topics", [])
+            pref = data.get("pref")
+            intake = {"lane": data.get("lane", ""), "topics": topics, "topic": topics[-1] if topics else "",
+                      "pref": messages_ja.catalog().places["prefs"][pref]["name"] if pref else "",
+                      "crisis": data.get("crisis") or "", "about_other": bool(data.get("crisis_about_other")),
+                      "mode": value or "live"}
+            ho.create(pid, hid, intake, mode=value or "live")
+            outcome.state["handoff"] = hid
+        elif not hid:
+            if kind == "feedback":
+                self.handoffs.count(f"feedback_{value}")
+            return hid
+        elif kind == "relay" or (kind == "crisis"):
+            text = event.text if event.kind == "text" else messages_ja.template(RELAY_KINDS.get(event.kind, "relay.tap"))
+            ho.append(pid, hid, {"from": "user", "kind": event.kind, "text": text,
+                                 "at": int(self.clock() * 1000)}, pipe=pipe)
+            ho.note_user_message(hid)
+            token = reply_token(ev)
+            if token and not answered:       # unused: the counselor's next message may take it
+                pipe.set(keys.user(pid, "rtok"), json.dumps({"t": token, "at": self.clock()}),
+                         ex=int(self.cfg.reply_fresh_s) + 5)
+            read_token = (ev.get("message") or {}).get("markAsReadToken") if isinstance(ev.get("message"), dict) else None
+            if read_token:
+                pipe.set(keys.user(pid, "readtok"), read_token, ex=self.cfg.state_ttl_s)
+            if kind == "crisis":
+                ho.make_urgent(hid, outcome.state.get("crisis") or "high")
+        elif kind == "handoff_cancel":
+            ho.cancel(hid)
+            hid = None
+        elif kind == "handoff_pause":
+            ho.pause(hid)
+        elif kind == "handoff_resume":
+            ho.resume(hid, held=outcome.state_to == "talking", mode=value or "live")
+        elif kind == "handoff_mode":
+            ho.set_mode(hid, value)
+        elif kind == "feedback":
+            ho.count(f"feedback_{value}")
+        return hid
+
+    # -- what a counselor did, from the console --------------------------------------------
+    def _apply_console(self, pid: str, ev: dict, ekey: str, rec_key: str, raw_state: str | None,
+                       summary: dict) -> dict | None:
+        state = json.loads(raw_state) if raw_state else None
+        action = ev.get("action")
+        hid = ev.get("hid")
+        if not state or state.get("handoff") != hid:
+            summary["result"] = "stale"       # the person left or moved on: nothing to deliver
+            return None
+        if action == "message":
+            batches = [[{"text": str(ev.get("text", ""))[:5000]}]]
+            self._take_token(keys=[keys.user(pid, "rtok"), rec_key],
+                             args=[json.dumps(batches, ensure_ascii=False), self.cfg.dedup_ttl_s])
+            return self.r.hgetall(rec_key)
+        if action == "typing":
+            target = self.r.get(keys.line_id(pid))
+            if target:
+                self.line.show_loading(target, 20)
+            return None
+        if action == "read":
+            token = self.r.getdel(keys.user(pid, "readtok"))
+            if token:
+                self.line.mark_read(token)
+            return None
+        outcome = flows.handle(state, flows.Event("counselor", data=str(action)), self.clock(),
+                               idle_s=self.cfg.idle_welcome_s, ctx=self._context(state, queue=False))
+        summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
+        batches = batches_of(outcome.replies)
+        rec = {"batches": json.dumps(batches, ensure_ascii=False)}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=self.cfg.state_ttl_s)
+        pipe.hset(rec_key, mapping=rec)
+        pipe.expire(rec_key, self.cfg.dedup_ttl_s)
+        pipe.execute()
+        return rec
+
+    def _stored_token(self, rec: dict) -> tuple[str | None, float]:
+        raw = rec.get("tok") or ""
+        if not raw:
+            return None, 0.0
+        try:
+            tok = json.loads(raw)
+            return tok["t"], float(tok["at"])
+        except (ValueError, KeyError, TypeError):
+            return None, 0.0
+
     def forget(self, pid: str) -> int:
         """Delete every key under the person's tag (block/unfollow, or their request)."""
         deleted = 0
@@ -96,9 +258,8 @@ class Processor:
             deleted += self.r.delete(key)
         return deleted
 
-    def _send(self, ev, ekey, rec_key, rec, batches, received) -> int:
-        token = reply_token(ev)
-        target = push_target(ev)
+    def _send(self, pid, ev, ekey, rec_key, rec, batches, received, token, *, counselor=False) -> int:
+        target = push_target(ev) if not counselor else None
         sends = 0
         for i, batch in enumerate(batches):
             if rec.get(f"s{i}"):
@@ -114,11 +275,17 @@ class Processor:
                     rec["r_rejected"] = "1"
                 else:
                     sent = True
+                    if counselor:
+                        self.handoffs.count("counselor_reply")
             if not sent:
+                if target is None and counselor:
+                    target = self.r.get(keys.line_id(pid))
                 if not target:
                     logs.emit("send", result="no_target", rid=None)
                     continue
                 self.line.push(target, batch, retry_key(ekey, i))
+                if counselor:
+                    self.handoffs.count("counselor_push")
             if i < len(batches) - 1:
                 # (the last batch needs no mark: until the entry is acknowledged, a redo of it is
                 # harmless anyway: the reply token is spent and LINE knows the push's retry key)

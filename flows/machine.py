@@ -22,8 +22,9 @@ def load_definition() -> dict:
 class Conversation:
     """One person's conversation, as the machine's model. Lives only for one event."""
 
-    def __init__(self, data: dict, initial: str):
+    def __init__(self, data: dict, initial: str, ctx: dict | None = None):
         self.data = dict(data)
+        self.ctx = dict(ctx or {})
         self.state = self.data.get("state") or initial
         self.replies: list[Reply] = []
         self.effects: list[dict] = []
@@ -34,34 +35,49 @@ class Conversation:
         return out
 
 
-def _act(say: tuple[str, ...], choices: str, mark: dict, effect: str, topic: str,
-         menus: dict[str, str], event_data) -> None:
-    """What a transition does besides moving: say, remember a mark or topic, ask for an effect.
+def _act(t: dict, menus: dict[str, str], event_data) -> None:
+    """What a transition does besides moving: say, remember or forget marks, note a topic, ask
+    for effects (which bot/ carries out: a handoff, a relay to the counselor, forgetting…).
 
     "{arg}" in a message id, a choice set or a mark is the event's argument (e.g. a prefecture
-    code), already checked against the catalogue by flows.intents."""
+    code), already checked against the catalogue by flows.intents. `params` are copied from the
+    context bot/ gave (queue position, next opening…) into the message's placeholders."""
     model: Conversation = event_data.model
     arg = event_data.kwargs.get("arg", "")
+    choices = t.get("choices", "")
     if choices == "@dest":
         choices = menus.get(model.state, "")
-    if say:
-        model.replies.append(Reply(say=tuple(m.replace("{arg}", arg) for m in say),
-                                   choices=choices.replace("{arg}", arg)))
+    if t.get("say"):
+        params = {p: model.ctx.get(p, "") for p in t.get("params", ())}
+        model.replies.append(Reply(say=tuple(m.replace("{arg}", arg) for m in t["say"]),
+                                   choices=choices.replace("{arg}", arg), params=params))
     model.data.update({k: v.replace("{arg}", arg) if isinstance(v, str) else v
-                       for k, v in mark.items()})
-    if topic:
+                       for k, v in t.get("mark", {}).items()})
+    for key in t.get("unmark", ()):
+        model.data.pop(key, None)
+    if t.get("topic"):
         topics = list(model.data.get("topics", ()))
-        if topic not in topics:
-            topics.append(topic)
+        if t["topic"] not in topics:
+            topics.append(t["topic"])
         model.data["topics"] = topics
-    if effect:
-        model.effects.append({"type": effect, "crisis": model.data.get("crisis")})
+    effects = t.get("effect", [])
+    for effect in [effects] if isinstance(effects, str) else effects:
+        kind, _, value = effect.partition(":")
+        model.effects.append({"type": kind, "value": value, "crisis": model.data.get("crisis")})
 
 
 def _when(expected: dict, event_data) -> bool:
-    """A transition's condition: the person's remembered values (e.g. lane, page) match."""
-    data = event_data.model.data
-    return all(data.get(k) == v for k, v in expected.items())
+    """A transition's condition on what the person chose (data) or what bot/ knows now ("ctx.…").
+    true means "present"; false means "absent"."""
+    model: Conversation = event_data.model
+    for key, want in expected.items():
+        have = model.ctx.get(key[4:]) if key.startswith("ctx.") else model.data.get(key)
+        if want is True or want is False:
+            if bool(have) is not want:
+                return False
+        elif have != want:
+            return False
+    return True
 
 
 def _expand_lanes(definition: dict) -> list[dict]:
@@ -88,15 +104,17 @@ class FlowMachine:
         self.version = definition["version"]
         self.initial = definition["initial"]
         self.menus = {s["name"]: s.get("menu", "") for s in definition["states"]}
+        # While a human holds the conversation, what the person writes goes to the counselor:
+        # only the triggers a state keeps (and crisis) still act; everything else is "relay".
+        self.relay = {s["name"]: frozenset(s.get("keep", ())) for s in definition["states"]
+                      if s.get("relay")}
         self.user_triggers: set[str] = set()
         transitions = []
         for t in _expand_lanes(definition):
             spec = {"trigger": t["trigger"], "source": t["source"],
                     "dest": None if t["dest"] == "=" else t["dest"]}
-            if t.get("say") or t.get("mark") or t.get("effect") or t.get("topic"):
-                spec["after"] = partial(_act, tuple(t.get("say", ())), t.get("choices", ""),
-                                        dict(t.get("mark", {})), t.get("effect", ""),
-                                        t.get("topic", ""), self.menus)
+            if any(t.get(k) for k in ("say", "mark", "unmark", "effect", "topic")):
+                spec["after"] = partial(_act, dict(t), self.menus)
             if t.get("when"):
                 spec["conditions"] = partial(_when, dict(t["when"]))
             transitions.append(spec)
@@ -107,8 +125,9 @@ class FlowMachine:
         self.triggers = set(self.machine.events)
         self._lock = threading.Lock()   # transitions' Machine is not thread-safe; this is pure CPU
 
-    def run(self, state: dict | None, trigger: str | None, arg: str = "") -> Conversation:
-        model = Conversation(state or {}, self.initial)
+    def run(self, state: dict | None, trigger: str | None, arg: str = "",
+            ctx: dict | None = None) -> Conversation:
+        model = Conversation(state or {}, self.initial, ctx)
         if model.state not in self.machine.states:
             model.state = self.initial     # a state from an older definition: start gently again
         if trigger is None:
@@ -120,8 +139,8 @@ class FlowMachine:
                     moved = model.trigger(trigger, arg=arg)
                 except MachineError:
                     moved = False
-                if not moved:
-                    model.trigger("fallback")
+                if not moved and not trigger.startswith("counselor_"):
+                    model.trigger("fallback")      # (a counselor's action that no longer applies is dropped)
             finally:
                 self.machine.remove_model(model)
         return model
@@ -140,31 +159,47 @@ def machine() -> FlowMachine:
     return _MACHINE
 
 
-def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600) -> Outcome:
-    """The whole conversation step: pure and deterministic given (state, event, now).
+RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")
+
+
+def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,
+           ctx: dict | None = None) -> Outcome:
+    """The whole conversation step: pure and deterministic given (state, event, now, ctx).
+
+    ctx is what bot/ knows at this moment and the flow may not look up itself: whether counselors
+    are on duty, the next opening, the person's place in the queue, whether a paused handoff is
+    still held by its counselor.
 
     A crisis signal in a person's words wins over everything else, in every state. After a long
     silence (idle_s) the person is welcomed back first, keeping their lane."""
     fm = machine()
     before = (state or {}).get("state") or fm.initial
+    if before not in fm.machine.states:
+        before = fm.initial
     trigger, arg = intents.classify(event, fm.triggers)
+    if event.kind == "counselor":
+        trigger, arg = f"counselor_{event.data}", ""
+        if trigger not in fm.triggers:
+            trigger = None
+    elif before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before]:
+        trigger, arg = "relay", ""
     about_other = False
     if event.kind == "text" and not event.in_group:
         found = crisis.detect(event.text)
         if found.tier:
             trigger, about_other = f"crisis_{found.tier}", found.about_other
-    model = fm.run(state, trigger, arg)
+    model = fm.run(state, trigger, arg, ctx)
     if about_other:
         model.data["crisis_about_other"] = True
     last_seen = (state or {}).get("last_seen")
-    if (last_seen is not None and now - last_seen > idle_s and trigger
-            and trigger not in ("follow", "unfollow") and not trigger.startswith("crisis_")):
+    if (last_seen is not None and now - last_seen > idle_s and trigger and before not in fm.relay
+            and trigger not in ("follow", "unfollow") and not trigger.startswith(("crisis_", "counselor_"))):
         model.replies.insert(0, Reply(say=(WELCOME_BACK,)))
     new_state = model.to_dict()
     new_state["flow"] = fm.name
     new_state["version"] = fm.version
     new_state["last_seen"] = now
     if trigger == "unfollow":
-        model.effects.append({"type": "forget"})
+        model.effects.append({"type": "forget", "value": "", "crisis": None})
     return Outcome(state=new_state, replies=model.replies, effects=model.effects,
                    trigger=trigger, state_from=before, state_to=model.state)

@@ -123,3 +123,32 @@ def render(reply) -> list[dict]:
     if quick and messages:
         messages[-1]["quick"] = quick
     return messages
+
+
+def template(key: str, **params) -> str:
+    return catalog().templates[key].format(**params)
+
+
+def wait_text(minutes: float | None) -> str:
+    """An honest estimate: unknown when there is no recent pickup to go on; rounded up to 5 minutes."""
+    if minutes is None:
+        return template("wait.unknown")
+    if minutes < 3:
+        return template("wait.soon")
+    return template("wait.minutes", minutes=int(-(-minutes // 5) * 5))
+
+
+def opening_text(opening, now) -> str:
+    """When counselors are next on duty, in Japanese ("明日の10:00から…"); both in Asia/Tokyo."""
+    if opening is None:
+        return template("hours.never")
+    hhmm = opening.strftime("%H:%M")
+    days = (opening.date() - now.astimezone(opening.tzinfo).date()).days
+    if days == 0:
+        when = template("hours.today", time=hhmm)
+    elif days == 1:
+        when = template("hours.tomorrow", time=hhmm)
+    else:
+        when = template("hours.date", month=opening.month, day=opening.day, time=hhmm,
+                        weekday=catalog().templates["hours.weekdays"][opening.weekday()])
+    return template("hours.next", when=when)

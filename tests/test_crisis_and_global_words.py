@@ -6,7 +6,8 @@ from flows import Event, handle
 from flows.crisis import detect
 from flows.machine import load_definition
 
-STATES = [s["name"] for s in load_definition()["states"] if s["name"] != "group"]
+STATES = [s["name"] for s in load_definition()["states"] if s["name"] != "group" and not s.get("relay")]
+HANDOFF_STATES = [s["name"] for s in load_definition()["states"] if s.get("relay")]
 
 POSITIVE = [
     ("死にたい", "high"), ("しにたい", "high"), ("シニタイ", "high"), ("ｼﾆﾀｲ", "high"), ("死 に た い", "high"),
@@ -74,11 +75,101 @@ def test_global_words_from_every_state(state, word, dest, first):
     assert out.replies[0].say[0] == first
 
 
+ON_DUTY = {"on_duty": True, "queue_position": 2, "wait": "W"}
+
+
 def test_handoff_confirmation_then_yes_asks_for_a_handoff_marked_with_the_crisis():
     s = handle(None, Event("text", text="死にたい"), 0).state
     s = handle(s, Event("postback", data="t=want_human"), 0).state
-    out = handle(s, Event("text", text="はい"), 0)
-    assert out.effects == [{"type": "handoff_request", "crisis": "high"}]
+    out = handle(s, Event("text", text="はい"), 0, ctx=ON_DUTY)
+    assert out.effects == [{"type": "handoff_request", "value": "", "crisis": "high"}]
+    assert out.state["state"] == "waiting"
+    assert out.replies[0].params == {"queue_position": 2, "wait": "W"}
+
+
+def test_the_crisis_offer_of_a_person_needs_no_second_confirmation():
+    s = handle(None, Event("text", text="消えたい"), 0).state
+    out = handle(s, Event("postback", data="t=crisis_human"), 0, ctx=ON_DUTY)
+    assert out.state["state"] == "waiting" and out.effects[0]["type"] == "handoff_request"
+
+
+def test_out_of_hours_the_person_may_leave_a_message_and_hears_when_counselors_are_back():
+    s = handle({"state": "handoff_confirm"}, Event("text", text="はい"), 0,
+               ctx={"on_duty": False, "next_open": "NEXT"})
+    assert s.state["state"] == "message_left"
+    assert s.effects[0]["type"] == "handoff_request" and s.effects[0]["value"] == "message"
+    assert s.replies[0].say == ("handoff.off_duty", "handoff.leave_message")
+    assert s.replies[0].params == {"next_open": "NEXT"}
+    text = messages_ja.render(s.replies[0])[0]["text"]
+    assert "NEXT" in text and "0120-279-338" in text
+
+
+HELD = {"state": "talking", "handoff": "h1"}
+
+
+@pytest.mark.parametrize("state", HANDOFF_STATES)
+@pytest.mark.parametrize("text", ["家族", "メニューって何？", "ひきこもりって？", "東京", "人と話したい", "はい"])
+def test_while_a_human_holds_the_chat_the_bot_stays_silent_and_relays(state, text):
+    if state in ("message_left",) and text in ("メニュー",):
+        return
+    out = handle({"state": state, "handoff": "h1"}, Event("text", text=text), 0, ctx={"held": True})
+    assert out.trigger == "relay" and "relay" in [e["type"] for e in out.effects]
+    if state in ("waiting", "talking"):
+        assert out.replies == []
+
+
+@pytest.mark.parametrize("kind", ["sticker", "media"])
+def test_stickers_and_images_are_relayed_too(kind):
+    out = handle(HELD, Event(kind), 0)
+    assert out.replies == [] and out.effects[0]["type"] == "relay"
+
+
+@pytest.mark.parametrize("state", HANDOFF_STATES)
+def test_crisis_while_with_the_humans_flags_the_handoff_and_still_answers_at_once(state):
+    out = handle({"state": state, "handoff": "h1"}, Event("text", text="もう死にたい"), 0)
+    assert out.replies[0].say == ("crisis.thanks", "crisis.lines", "handoff.crisis_flagged")
+    assert out.effects[0]["type"] == "crisis" and out.state["state"] == state
+
+
+def test_pause_and_resume_with_the_same_counselor_or_the_queue():
+    paused = handle(HELD, Event("text", text="今日はここまで"), 0)
+    assert paused.state["state"] == "paused" and paused.effects[0]["type"] == "handoff_pause"
+    same = handle(paused.state, Event("text", text="また来ました"), 0, ctx={"held": True, "on_duty": True})
+    assert same.state["state"] == "talking" and [e["type"] for e in same.effects] == ["handoff_resume", "relay"]
+    queue = handle(paused.state, Event("text", text="また来ました"), 0, ctx={"held": False, **ON_DUTY})
+    assert queue.state["state"] == "waiting" and queue.replies[0].say == ("handoff.resumed_queue",)
+    off = handle(paused.state, Event("text", text="また来ました"), 0, ctx={"on_duty": False})
+    assert off.state["state"] == "message_left" and off.effects[0]["value"] == "message"
+
+
+def test_waiting_can_be_cancelled_and_talking_cannot_be_left_by_a_stray_word():
+    out = handle({"state": "waiting", "handoff": "h1"}, Event("text", text="やめる"), 0)
+    assert out.state["state"] == "choosing" and out.effects[0]["type"] == "handoff_cancel"
+    assert "handoff" not in out.state
+    out = handle(HELD, Event("text", text="やめる"), 0)
+    assert out.trigger == "relay"
+
+
+def test_counselor_events_move_the_person_and_close_hands_back_with_feedback():
+    joined = handle({"state": "waiting", "handoff": "h1"}, Event("counselor", data="joined"), 0)
+    assert joined.state["state"] == "talking" and joined.replies[0].say == ("handoff.joined",)
+    closed = handle(joined.state, Event("counselor", data="closed"), 0)
+    assert closed.state["state"] == "choosing" and "handoff" not in closed.state
+    assert closed.replies[0].say == ("handoff.closed", "handoff.feedback")
+    fb = handle(closed.state, Event("postback", data="t=feedback_good"), 0)
+    assert fb.effects[0]["type"] == "feedback" and fb.effects[0]["value"] == "good"
+    # a counselor event that no longer applies says nothing at all
+    assert handle({"state": "choosing"}, Event("counselor", data="closed"), 0).replies == []
+    assert handle({"state": "choosing"}, Event("counselor", data="bogus"), 0).replies == []
+
+
+def test_a_waiting_person_is_told_kindly_after_a_long_wait_and_may_leave_a_message():
+    out = handle({"state": "waiting", "handoff": "h1"}, Event("counselor", data="timeout"), 0)
+    assert out.replies[0].say == ("handoff.still_waiting",)
+    labels = [q["label"] for q in messages_ja.render(out.replies[0])[-1]["quick"]]
+    assert labels == ["このまま待つ", "メッセージを残す", "やめる"]
+    left = handle(out.state, Event("postback", data="t=leave_message"), 0)
+    assert left.state["state"] == "message_left"
 
 
 def test_forget_needs_confirmation():

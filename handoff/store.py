@@ -1,0 +1,317 @@
+"""Handoffs in Redis: the queue, who holds what, transcripts, alerts, audit, anonymous counts.
+
+Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
+- ``mado:{handoff}:h:<id>``       one handoff's metadata and intake (no identity: alias, lane…)
+- ``mado:{handoff}:queue``        waiting handoffs, score = priority class, then time queued
+- ``mado:{handoff}:active``/``:closed``   indexes by time
+- ``mado:{handoff}:pickups``      recent waits (ms) for an honest estimate
+- ``mado:{handoff}:online``       counselors seen in the console recently (name → ms)
+- ``mado:{handoff}:alerts``       outgoing alerts, consumed by the worker's alert sender
+- ``mado:{handoff}:audit``        who did what to which handoff (ids only), capped
+- ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
+- ``mado:{stats}``                anonymous counters only
+
+Every change of a handoff's status is one Lua step on the ``{handoff}`` slot, so two counselors
+claiming at once get exactly one winner. What the person sees follows through their own event
+stream (``enqueue_console_event``), in order with what they write.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+
+import redis
+
+from bot import keys
+
+TAG = "mado:{handoff}"
+QUEUE = f"{TAG}:queue"
+ACTIVE = f"{TAG}:active"
+CLOSED = f"{TAG}:closed"
+PICKUPS = f"{TAG}:pickups"
+ONLINE = f"{TAG}:online"
+ALERTS = f"{TAG}:alerts"
+AUDIT = f"{TAG}:audit"
+STATS = "mado:{stats}"
+CLASS = {"urgent": 0, "normal": 1}
+CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
+ONLINE_WINDOW_MS = 120_000
+URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium"}
+
+
+def meta_key(hid: str) -> str:
+    return f"{TAG}:h:{hid}"
+
+
+def log_key(pid: str, hid: str) -> str:
+    return keys.user(pid, f"ho:{hid}:log")
+
+
+def score(priority: str, queued_ms: int) -> int:
+    return CLASS.get(priority, 1) * CLASS_SPAN + queued_ms
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+CLAIM_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return -1 end
+if st == 'waiting' then
+  local queued = tonumber(redis.call('HGET', KEYS[1], 'queued_at') or ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', 'active', 'claimed_by', ARGV[1], 'claimed_at', ARGV[2],
+             'paused', '0')
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+  redis.call('LPUSH', KEYS[4], tonumber(ARGV[2]) - queued)
+  redis.call('LTRIM', KEYS[4], 0, 19)
+  return 1
+end
+if st == 'active' and redis.call('HGET', KEYS[1], 'claimed_by') == ARGV[1] then return 2 end
+return 0
+"""
+
+# status change guarded by the expected holder ('' = anyone): release / close / transfer
+MOVE_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return -1 end
+local holder = redis.call('HGET', KEYS[1], 'claimed_by') or ''
+local action = ARGV[1]
+if ARGV[2] ~= '' and holder ~= ARGV[2] then return 0 end
+if action == 'release' then
+  if st ~= 'active' then return 0 end
+  local prio = redis.call('HGET', KEYS[1], 'priority') or 'normal'
+  local class = (prio == 'urgent') and 0 or 1
+  local queued = tonumber(redis.call('HGET', KEYS[1], 'queued_at'))
+  redis.call('HSET', KEYS[1], 'status', 'waiting', 'claimed_by', '', 'paused', '0')
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZADD', KEYS[2], class * tonumber(ARGV[5]) + queued, ARGV[4])
+  return 1
+elseif action == 'close' then
+  if st == 'closed' then return 2 end
+  redis.call('HSET', KEYS[1], 'status', 'closed', 'closed_at', ARGV[3], 'closed_by', ARGV[6],
+             'paused', '0')
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  return 1
+elseif action == 'transfer' then
+  if st ~= 'active' then return 0 end
+  redis.call('HSET', KEYS[1], 'claimed_by', ARGV[6])
+  return 1
+end
+return -2
+"""
+
+
+class HandoffStore:
+    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400,
+                 state_ttl_s: int = 30 * 86400):
+        self.r = r
+        self.shards = shards
+        self.transcript_ttl_s = transcript_ttl_s
+        self.state_ttl_s = state_ttl_s
+        self._claim = r.register_script(CLAIM_LUA)
+        self._move = r.register_script(MOVE_LUA)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, hid: str) -> dict | None:
+        meta = self.r.hgetall(meta_key(hid))
+        return meta or None
+
+    def list(self, status: str) -> list[dict]:
+        if status == "waiting":
+            ids = self.r.zrange(QUEUE, 0, 199)
+        elif status == "active":
+            ids = self.r.zrange(ACTIVE, 0, 199)
+        elif status == "closed":
+            ids = self.r.zrevrange(CLOSED, 0, 99)
+        else:
+            raise ValueError(status)
+        pipe = self.r.pipeline(transaction=False)
+        for hid in ids:
+            pipe.hgetall(meta_key(hid))
+        out = [m for m in pipe.execute() if m]
+        if status == "waiting":      # the index is the order; drop any that moved meanwhile
+            out = [m for m in out if m.get("status") == "waiting"]
+        return out
+
+    def transcript(self, meta: dict) -> list[dict]:
+        pid = meta.get("pid")
+        if not pid:
+            return []
+        return [json.loads(x) for x in self.r.lrange(log_key(pid, meta["id"]), 0, -1)]
+
+    def queue_position(self, priority: str) -> int:
+        """Where a new handoff of this class would stand: everyone ahead, plus one."""
+        return self.r.zcount(QUEUE, "-inf", f"({(CLASS[priority] + 1) * CLASS_SPAN}") + 1
+
+    def wait_minutes(self, position: int) -> float | None:
+        """From recent pickups: their median wait, scaled by place in line and counselors online."""
+        recent = [int(x) for x in self.r.lrange(PICKUPS, 0, 19)]
+        if len(recent) < 3:
+            return None
+        online = max(1, len(self.online()))
+        return statistics.median(recent) / 60000 * max(1.0, position / online)
+
+    def online(self) -> list[str]:
+        return self.r.zrangebyscore(ONLINE, now_ms() - ONLINE_WINDOW_MS, "+inf")
+
+    def seen_online(self, name: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(ONLINE, {name: now_ms()})
+        pipe.zremrangebyscore(ONLINE, "-inf", now_ms() - 10 * ONLINE_WINDOW_MS)
+        pipe.execute()
+
+    def held(self, hid: str | None) -> bool:
+        """A paused handoff whose counselor still holds it and is in the console now."""
+        if not hid:
+            return False
+        meta = self.get(hid) or {}
+        return meta.get("status") == "active" and meta.get("claimed_by", "") in self.online()
+
+    # -- the person's side (called by the worker, in the person's event order) ----------------
+    def create(self, pid: str, hid: str, intake: dict, *, mode: str = "live") -> bool:
+        """Queue a new handoff. Idempotent: a redo of the same event creates nothing twice."""
+        priority = "urgent" if intake.get("crisis") in URGENT_TIERS else "normal"
+        at = now_ms()
+        meta = {
+            "id": hid, "pid": pid, "alias": keys.alias(pid), "status": "waiting", "mode": mode,
+            "priority": priority, "lane": intake.get("lane", ""), "topic": intake.get("topic", ""),
+            "intake": json.dumps(intake, ensure_ascii=False), "created_at": at, "queued_at": at,
+            "claimed_by": "", "paused": "0", "unread": 0,
+        }
+        if not self.r.hsetnx(meta_key(hid), "id", hid):
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(meta_key(hid), mapping=meta)
+        pipe.zadd(QUEUE, {hid: score(priority, at)})
+        pipe.execute()
+        self.count("handoffs")
+        if priority == "urgent":
+            self.count("handoffs_urgent")
+        self.alert(priority)
+        self.audit("person", "created", hid)
+        return True
+
+    def note_user_message(self, hid: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hincrby(meta_key(hid), "unread", 1)
+        pipe.hset(meta_key(hid), "last_user_at", now_ms())
+        pipe.execute()
+
+    def make_urgent(self, hid: str, tier: str) -> None:
+        meta = self.get(hid)
+        if not meta or meta.get("status") == "closed":
+            return
+        first = meta.get("priority") != "urgent"
+        self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier})
+        if meta.get("status") == "waiting":
+            self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
+        if first:
+            self.count("handoffs_urgent")
+            self.alert("urgent")
+            self.audit("person", "urgent", hid)
+
+    def cancel(self, hid: str, reason: str = "cancelled") -> None:
+        self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                   args=["close", "", now_ms(), hid, CLASS_SPAN, "", self.transcript_ttl_s * 1000])
+        self.r.hset(meta_key(hid), "closed_reason", reason)
+        self.audit("person", reason, hid)
+
+    def person_left(self, hid: str) -> None:
+        """Forget-me or block: the handoff ends, the counselor sees that the person left."""
+        if not self.r.exists(meta_key(hid)):
+            return
+        self.cancel(hid, "left")
+        self.r.hdel(meta_key(hid), "pid")
+
+    def pause(self, hid: str) -> None:
+        self.r.hset(meta_key(hid), "paused", "1")
+
+    def resume(self, hid: str, held: bool, mode: str = "live") -> None:
+        if held:
+            self.r.hset(meta_key(hid), "paused", "0")
+            return
+        self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                   args=["release", "", now_ms(), hid, CLASS_SPAN, "", 0])
+        self.r.hset(meta_key(hid), mapping={"mode": mode, "paused": "0"})
+
+    def set_mode(self, hid: str, mode: str) -> None:
+        self.r.hset(meta_key(hid), "mode", mode)
+
+    # -- the counselor's side (called by the console) ---------------------------------------
+    def claim(self, hid: str, who: str) -> int:
+        """1 claimed, 2 already yours, 0 someone else holds it / closed, -1 unknown."""
+        res = self._claim(keys=[meta_key(hid), QUEUE, ACTIVE, PICKUPS], args=[who, now_ms(), hid])
+        if res == 1:
+            self.audit(who, "claimed", hid)
+        return res
+
+    def release(self, hid: str, who: str) -> int:
+        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                         args=["release", who, now_ms(), hid, CLASS_SPAN, "", 0])
+        if res == 1:
+            self.audit(who, "released", hid)
+        return res
+
+    def close(self, hid: str, who: str, holder: str) -> int:
+        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                         args=["close", holder, now_ms(), hid, CLASS_SPAN, who,
+                               self.transcript_ttl_s * 1000])
+        if res == 1:
+            self.r.hset(meta_key(hid), "closed_reason", "closed")
+            meta = self.get(hid) or {}
+            if meta.get("pid"):
+                self.r.expire(log_key(meta["pid"], hid), self.transcript_ttl_s)
+            self.audit(who, "closed", hid)
+        return res
+
+    def transfer(self, hid: str, who: str, holder: str, to: str) -> int:
+        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                         args=["transfer", holder, now_ms(), hid, CLASS_SPAN, to, 0])
+        if res == 1:
+            self.audit(who, f"transferred:{to}", hid)
+        return res
+
+    def mark_read(self, hid: str) -> None:
+        self.r.hset(meta_key(hid), "unread", 0)
+
+    def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
+        """Add one turn to the transcript (under the person's tag, with its retention)."""
+        target = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        target.rpush(log_key(pid, hid), json.dumps(entry, ensure_ascii=False))
+        target.expire(log_key(pid, hid), self.transcript_ttl_s)
+        if pipe is None:
+            target.execute()
+
+    def enqueue_console_event(self, pid: str, action: str, hid: str, **extra) -> str:
+        """What a counselor did, into the person's own event stream: it reaches them in order
+        with what they write, through the same exactly-once path as LINE's events."""
+        eid = uuid.uuid4().hex
+        ev = {"type": "mado.console", "webhookEventId": eid, "action": action, "hid": hid, **extra}
+        self.r.xadd(keys.stream(keys.shard_of(pid, self.shards)),
+                    {"pid": pid, "ev": json.dumps(ev, ensure_ascii=False), "rt": now_ms(),
+                     "rid": eid[:16], "src": "console"})
+        return eid
+
+    # -- alerts, audit, anonymous counts --------------------------------------------------
+    def alert(self, priority: str) -> None:
+        waiting = self.r.zcard(QUEUE)
+        self.r.xadd(ALERTS, {"priority": priority, "waiting": waiting, "at": now_ms()},
+                    maxlen=10_000, approximate=True)
+
+    def audit(self, who: str, action: str, hid: str) -> None:
+        self.r.xadd(AUDIT, {"who": who, "action": action, "handoff": hid, "at": now_ms()},
+                    maxlen=100_000, approximate=True)
+
+    def count(self, name: str, by: int = 1) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 9 * 3600))   # Tokyo day
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hincrby(STATS, name, by)
+        pipe.hincrby(STATS, f"{day}:{name}", by)
+        pipe.execute()
