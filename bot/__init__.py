@@ -33,6 +33,15 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
     app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
     app.extensions["mado.metrics"] = collections.Counter()
     app.register_blueprint(webhook_bp)
+    from handoff.accounts import Accounts
+    from handoff.console import bp as console_bp
+    from handoff.store import HandoffStore
+
+    app.extensions["mado.handoffs"] = HandoffStore(r, shards=config.shards,
+                                                   transcript_ttl_s=config.transcript_ttl_s,
+                                                   state_ttl_s=config.state_ttl_s)
+    app.extensions["mado.accounts"] = Accounts(r)
+    app.register_blueprint(console_bp)
 
     @app.get("/healthz")
     def healthz():

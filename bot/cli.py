@@ -150,13 +150,60 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """From standard input: a terminal is asked twice without echo; a pipe gives one line."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ConfigError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def counselor_command(args) -> int:
+    from handoff.accounts import AccountError, Accounts
+
+    from .redis_conn import connect
+
+    cfg = Config.from_env().require("redis_url")
+    accounts = Accounts(connect(cfg.redis_url))
+    try:
+        if args.action == "list":
+            for name in accounts.names():
+                print(name)
+            return 0
+        password = _read_password()
+        if args.action == "add":
+            accounts.add(args.name, password, "admin" if args.admin else "counselor")
+            print(f"mado: counselor {args.name!r} created" + (" (admin)" if args.admin else ""))
+        else:
+            accounts.set_password(args.name, password)
+            print(f"mado: password of {args.name!r} changed")
+    except AccountError as exc:
+        print(f"mado: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mado", description="mado: a gentle LINE first-contact bot")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("chat", help="talk to the bot in the terminal (embedded Redis and LINE stand-in)")
     sub.add_parser("worker", help="run the event worker (as the Procfile's worker line)")
+    counselor = sub.add_parser("counselor", help="counselor accounts (needs REDIS_URL)")
+    csub = counselor.add_subparsers(dest="action", required=True)
+    add = csub.add_parser("add", help="create an account; the password is read from standard input")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may see statistics and act on any handoff")
+    pw = csub.add_parser("password", help="set a new password (read from standard input)")
+    pw.add_argument("name")
+    csub.add_parser("list", help="list account names")
     args = parser.parse_args(argv)
     try:
+        if args.command == "counselor":
+            return counselor_command(args)
         if args.command == "chat":
             return chat()
         if args.command == "worker":

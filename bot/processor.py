@@ -40,6 +40,7 @@ local tok = redis.call('GET', KEYS[1]) or ''
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[2], 'batches', ARGV[1], 'tok', tok)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4]) end
 return tok
 """
 RELAY_KINDS = {"sticker": "relay.sticker", "media": "relay.media", "location": "relay.media",
@@ -233,13 +234,14 @@ class Processor:
                                idle_s=self.cfg.idle_welcome_s, ctx=self._context(state, queue=False))
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
         batches = batches_of(outcome.replies)
-        rec = {"batches": json.dumps(batches, ensure_ascii=False)}
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=self.cfg.state_ttl_s)
-        pipe.hset(rec_key, mapping=rec)
-        pipe.expire(rec_key, self.cfg.dedup_ttl_s)
-        pipe.execute()
-        return rec
+        if not batches:
+            self.r.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=self.cfg.state_ttl_s)
+            return None
+        # new state, outbox and the person's unused reply token: one atomic step on their slot
+        self._take_token(keys=[keys.user(pid, "rtok"), rec_key, keys.state(pid)],
+                         args=[json.dumps(batches, ensure_ascii=False), self.cfg.dedup_ttl_s,
+                               json.dumps(outcome.state, ensure_ascii=False), self.cfg.state_ttl_s])
+        return self.r.hgetall(rec_key)
 
     def _stored_token(self, rec: dict) -> tuple[str | None, float]:
         raw = rec.get("tok") or ""

@@ -78,18 +78,46 @@ class Worker:
         self.renew = self.r.register_script(RENEW_LUA)
         self.release_script = self.r.register_script(RELEASE_LUA)
         self.stats = collections.Counter()
+        self.alerts = None
+        self._last_sweep = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
+        if self.cfg.alert_webhook_url:
+            threading.Thread(target=self._alert_loop, name="mado-alerts", daemon=True).start()
         while not self.stopping.is_set():
             try:
                 self.heartbeat()
+                self._sweep()
             except redis.RedisError as exc:
                 logs.emit("worker", result="redis_error", error=type(exc).__name__)
             self.stopping.wait(beat)
         self.shutdown()
+
+    def _alert_loop(self) -> None:
+        from handoff.alerts import AlertSender
+
+        while not self.stopping.is_set():
+            try:
+                if self.alerts is None:
+                    self.alerts = AlertSender(self.r, self.cfg.alert_webhook_url, self.id)
+                self.alerts.run_once(block_ms=500)
+            except redis.RedisError as exc:
+                logs.emit("alerts", result="redis_error", error=type(exc).__name__)
+                self.stopping.wait(1.0)
+
+    def _sweep(self) -> None:
+        """Waiting people get a kind notice after MADO_HANDOFF_NOTICE_S (one worker does it)."""
+        if time.time() - self._last_sweep < min(5.0, self.cfg.handoff_notice_s / 2):
+            return
+        self._last_sweep = time.time()
+        from handoff.alerts import sweep_waiting
+
+        told = sweep_waiting(self.processor.handoffs, self.cfg.handoff_notice_s, self.id)
+        if told:
+            logs.emit("handoff", result="wait_notice", count=told)
 
     def request_stop(self, *_args) -> None:
         self.stopping.set()

@@ -183,7 +183,7 @@ class HandoffStore:
             "id": hid, "pid": pid, "alias": keys.alias(pid), "status": "waiting", "mode": mode,
             "priority": priority, "lane": intake.get("lane", ""), "topic": intake.get("topic", ""),
             "intake": json.dumps(intake, ensure_ascii=False), "created_at": at, "queued_at": at,
-            "claimed_by": "", "paused": "0", "unread": 0,
+            "claimed_by": "", "paused": "0", "unread": 0, "crisis": intake.get("crisis", ""),
         }
         if not self.r.hsetnx(meta_key(hid), "id", hid):
             return False

@@ -152,3 +152,9 @@ def opening_text(opening, now) -> str:
         when = template("hours.date", month=opening.month, day=opening.day, time=hhmm,
                         weekday=catalog().templates["hours.weekdays"][opening.weekday()])
     return template("hours.next", when=when)
+
+
+@lru_cache(maxsize=1)
+def console() -> dict:
+    """The counselor console's words ({"ui": {...}, "canned": [...]}), from console.toml."""
+    return _load("console.toml")

@@ -1,0 +1,342 @@
+"""The counselor console: HTML pages and the JSON API (shared/design.md "Contracts").
+
+Every page and API call needs a logged-in counselor; every POST but login needs the session's
+CSRF token in ``X-CSRF-Token``. Nothing here ever returns the person's LINE id or pid: responses
+are built field by field from what a counselor may see (alias, lane, intake, transcript).
+The web process never calls LINE: what a counselor does goes into the person's event stream.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import wraps
+
+from flask import (Blueprint, current_app, g, jsonify, make_response, redirect, render_template,
+                   request, url_for)
+
+import messages_ja
+
+from .accounts import Accounts
+from .store import HandoffStore, now_ms
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+COOKIE = "mado_session"
+MAX_TEXT = 5000
+
+
+def t(key: str, **params) -> str:
+    return messages_ja.console()["ui"][key].format(**params)
+
+
+def _store() -> HandoffStore:
+    return current_app.extensions["mado.handoffs"]
+
+
+def _accounts() -> Accounts:
+    return current_app.extensions["mado.accounts"]
+
+
+def _error(status: int, key: str):
+    return jsonify({"error": t(key), "code": key}), status
+
+
+def _iso(ms) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
+def _current():
+    sess = _accounts().session(request.cookies.get(COOKIE))
+    if sess:
+        g.counselor = sess
+        _store().seen_online(sess["name"])
+    return sess
+
+
+def login_required(api: bool):
+    def deco(fn):
+        @wraps(fn)
+        def inner(*a, **kw):
+            sess = _current()
+            if not sess:
+                if api:
+                    return _error(401, "error.login")
+                return redirect(url_for("console.login_page", next=request.path))
+            if request.method == "POST" and not Accounts.csrf_ok(sess, request.headers.get("X-CSRF-Token")):
+                return _error(403, "error.csrf")
+            return fn(*a, **kw)
+        return inner
+    return deco
+
+
+def _summary(m: dict) -> dict:
+    """What any counselor may see about a handoff in a list (no pid, never the LINE id)."""
+    waited_from = int(m.get("queued_at") or m.get("created_at") or 0)
+    return {
+        "id": m["id"], "alias": m.get("alias", ""), "status": m.get("status"),
+        "priority": m.get("priority", "normal"), "topic": m.get("topic", ""),
+        "created_at": _iso(m.get("created_at")), "claimed_by": m.get("claimed_by") or None,
+        "lane": m.get("lane", ""), "mode": m.get("mode", "live"), "paused": m.get("paused") == "1",
+        "unread": int(m.get("unread") or 0), "crisis": m.get("crisis", "") or "",
+        "left": m.get("closed_reason") == "left", "closed_at": _iso(m.get("closed_at")),
+        "waiting_s": max(0, (now_ms() - waited_from) // 1000) if m.get("status") == "waiting" else None,
+    }
+
+
+def _may_read(m: dict, sess: dict) -> bool:
+    return (m.get("status") == "waiting" or m.get("claimed_by") == sess["name"]
+            or sess.get("role") == "admin")
+
+
+def _holder_or_admin(m: dict, sess: dict) -> bool:
+    return m.get("claimed_by") == sess["name"] or sess.get("role") == "admin"
+
+
+# -- pages ----------------------------------------------------------------------------------
+def _page(template: str, **ctx):
+    resp = make_response(render_template(template, t=messages_ja.console()["ui"],
+                                         canned=messages_ja.console().get("canned", []), **ctx))
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'")
+    return resp
+
+
+@bp.get("/login")
+def login_page():
+    return _page("login.html")
+
+
+@bp.get("/")
+@login_required(api=False)
+def index():
+    return _page("console.html", me=g.counselor, selected="")
+
+
+@bp.get("/handoffs/<hid>")
+@login_required(api=False)
+def handoff_page(hid):
+    return _page("console.html", me=g.counselor, selected=hid)
+
+
+@bp.get("/stats")
+@login_required(api=False)
+def stats_page():
+    if g.counselor.get("role") != "admin":
+        return _page("forbidden.html"), 403
+    return _page("stats.html", me=g.counselor)
+
+
+# -- API ------------------------------------------------------------------------------------
+@bp.post("/api/login")
+def api_login():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) \
+            or not isinstance(body.get("password"), str):
+        return _error(400, "login.wrong")
+    addr = request.remote_addr or "?"
+    accounts = _accounts()
+    if accounts.throttled(body["name"][:40], addr):
+        return _error(429, "login.throttled")
+    acc = accounts.verify(body["name"], body["password"], addr)
+    if not acc:
+        return _error(401, "login.wrong")
+    accounts.close_session(request.cookies.get(COOKIE))       # never keep a pre-login session id
+    sid, csrf = accounts.open_session(acc)
+    _store().audit(acc["name"], "login", "")
+    resp = jsonify({"csrf_token": csrf, "name": acc["name"], "role": acc.get("role", "counselor")})
+    resp.set_cookie(COOKIE, sid, httponly=True, samesite="Lax", path="/console",
+                    secure=current_app.config["MADO"].cookie_secure, max_age=12 * 3600)
+    return resp
+
+
+@bp.post("/api/logout")
+@login_required(api=True)
+def api_logout():
+    _accounts().close_session(request.cookies.get(COOKIE))
+    resp = jsonify({"ok": True})
+    resp.delete_cookie(COOKIE, path="/console")
+    return resp
+
+
+@bp.get("/api/me")
+@login_required(api=True)
+def api_me():
+    return jsonify({"name": g.counselor["name"], "role": g.counselor["role"],
+                    "csrf_token": g.counselor["csrf"]})
+
+
+@bp.get("/api/handoffs")
+@login_required(api=True)
+def api_list():
+    status = request.args.get("status", "waiting")
+    if status not in ("waiting", "active", "closed"):
+        return jsonify({"error": "status must be waiting, active or closed"}), 400
+    return jsonify({"handoffs": [_summary(m) for m in _store().list(status)]})
+
+
+@bp.get("/api/handoffs/<hid>")
+@login_required(api=True)
+def api_get(hid):
+    store = _store()
+    m = store.get(hid)
+    if not m:
+        return _error(404, "error.not_found")
+    sess = g.counselor
+    if not _may_read(m, sess):
+        return _error(403, "error.not_yours")
+    out = _summary(m)
+    try:
+        out["intake"] = json.loads(m.get("intake") or "{}")
+    except ValueError:
+        out["intake"] = {}
+    out["messages"] = [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
+                        "kind": e.get("kind", "text")} for e in store.transcript(m)]
+    if m.get("status") == "active" and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0):
+        # a human has now read these: only now does LINE show the person they were read
+        store.mark_read(hid)
+        if m.get("pid"):
+            store.enqueue_console_event(m["pid"], "read", hid)
+    return jsonify(out)
+
+
+@bp.post("/api/handoffs/<hid>/claim")
+@login_required(api=True)
+def api_claim(hid):
+    store = _store()
+    res = store.claim(hid, g.counselor["name"])
+    if res == -1:
+        return _error(404, "error.not_found")
+    if res == 0:
+        return _error(409, "claim.taken")
+    m = store.get(hid) or {}
+    if res == 1 and m.get("pid"):
+        store.enqueue_console_event(m["pid"], "joined", hid)
+    return jsonify({"ok": True, "handoff": _summary(m)})
+
+
+def _held(hid):
+    """The handoff, if the current counselor may act on it; else an error response."""
+    m = _store().get(hid)
+    if not m:
+        return None, _error(404, "error.not_found")
+    if m.get("status") != "active":
+        return None, _error(409, "error.closed" if m.get("status") == "closed" else "error.not_yours")
+    if not _holder_or_admin(m, g.counselor):
+        return None, _error(403, "error.not_yours")
+    return m, None
+
+
+@bp.post("/api/handoffs/<hid>/messages")
+@login_required(api=True)
+def api_message(hid):
+    body = request.get_json(silent=True)
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return _error(400, "error.empty")
+    if len(text) > MAX_TEXT:
+        return _error(400, "error.too_long")
+    m, err = _held(hid)
+    if err:
+        return err
+    if m.get("claimed_by") != g.counselor["name"]:
+        return _error(403, "error.not_yours")
+    store = _store()
+    if not m.get("pid"):
+        return _error(409, "error.closed")
+    store.append(m["pid"], hid, {"from": "counselor", "kind": "text", "text": text, "at": now_ms(),
+                                 "by": g.counselor["name"]})
+    store.enqueue_console_event(m["pid"], "message", hid, text=text)
+    store.count("counselor_messages")
+    return jsonify({"ok": True, "queued": True})
+
+
+@bp.post("/api/handoffs/<hid>/typing")
+@login_required(api=True)
+def api_typing(hid):
+    m, err = _held(hid)
+    if err:
+        return err
+    store = _store()
+    if m.get("pid") and store.r.set(f"mado:{{handoff}}:typing:{hid}", 1, nx=True, ex=5):
+        store.enqueue_console_event(m["pid"], "typing", hid)
+    return jsonify({"ok": True})
+
+
+@bp.post("/api/handoffs/<hid>/close")
+@login_required(api=True)
+def api_close(hid):
+    store = _store()
+    m = store.get(hid)
+    if not m:
+        return _error(404, "error.not_found")
+    if m.get("status") == "closed":
+        return jsonify({"ok": True, "already": True})
+    if m.get("status") == "waiting":
+        if g.counselor.get("role") != "admin":
+            return _error(409, "error.not_yours")
+    elif not _holder_or_admin(m, g.counselor):
+        return _error(403, "error.not_yours")
+    res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "")
+    if res == 0:
+        return _error(409, "error.not_yours")
+    if res == 1 and m.get("pid"):
+        store.enqueue_console_event(m["pid"], "closed", hid)
+    return jsonify({"ok": True})
+
+
+@bp.post("/api/handoffs/<hid>/release")
+@login_required(api=True)
+def api_release(hid):
+    m, err = _held(hid)
+    if err:
+        return err
+    store = _store()
+    if store.release(hid, m.get("claimed_by") or "") != 1:
+        return _error(409, "error.not_yours")
+    if m.get("pid"):
+        store.enqueue_console_event(m["pid"], "released", hid)
+    return jsonify({"ok": True})
+
+
+@bp.post("/api/handoffs/<hid>/transfer")
+@login_required(api=True)
+def api_transfer(hid):
+    body = request.get_json(silent=True)
+    to = body.get("to") if isinstance(body, dict) else None
+    if not isinstance(to, str) or not _accounts().get(to):
+        return _error(400, "error.no_such_counselor")
+    m, err = _held(hid)
+    if err:
+        return err
+    if _store().transfer(hid, g.counselor["name"], m.get("claimed_by") or "", to) != 1:
+        return _error(409, "error.not_yours")
+    return jsonify({"ok": True})
+
+
+@bp.get("/api/canned")
+@login_required(api=True)
+def api_canned():
+    return jsonify({"canned": messages_ja.console().get("canned", [])})
+
+
+@bp.get("/api/counselors")
+@login_required(api=True)
+def api_counselors():
+    online = set(_store().online())
+    return jsonify({"counselors": [{"name": n, "online": n in online} for n in _accounts().names()]})
+
+
+@bp.get("/api/stats")
+@login_required(api=True)
+def api_stats():
+    if g.counselor.get("role") != "admin":
+        return _error(403, "error.forbidden")
+    from .stats import summary
+
+    return jsonify(summary(_store().r))

@@ -1,0 +1,245 @@
+"use strict";
+// The counselor console: polls the JSON API (no page reloads), renders with textContent only
+// (a person's words are never parsed as HTML), alerts on new handoffs by sight, sound and,
+// where allowed, a desktop notification.
+(function () {
+  const T = JSON.parse(document.getElementById("mado-words").textContent);
+  const CANNED = JSON.parse(document.getElementById("mado-canned").textContent);
+  const app = document.getElementById("app");
+  const CSRF = app.dataset.csrf;
+  const ME = app.dataset.me;
+  const ROLE = app.dataset.role;
+  const $ = (id) => document.getElementById(id);
+  const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
+
+  let selected = app.dataset.selected || "";
+  let order = [];            // ids in list order, for j/k
+  let known = null;          // waiting ids seen so far (null before the first poll)
+  let shownMessages = -1;
+  let current = null;
+  let lastTyping = 0;
+
+  async function api(method, path, body) {
+    const opts = {method, credentials: "same-origin", headers: {}};
+    if (method === "POST") {
+      opts.headers["X-CSRF-Token"] = CSRF;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    const res = await fetch("/console/api" + path, opts);
+    if (res.status === 401) { location.href = "/console/login?next=" + encodeURIComponent(location.pathname); }
+    let data = {};
+    try { data = await res.json(); } catch (e) { /* empty body */ }
+    return {ok: res.ok, status: res.status, data};
+  }
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  function badges(h) {
+    const out = [];
+    out.push(el("span", "badge" + (h.priority === "urgent" ? " urgent" : ""), T["priority." + h.priority]));
+    out.push(el("span", "badge", T["lane." + (h.lane || "")] || h.lane));
+    if (h.mode === "message") out.push(el("span", "badge", T["mode.message"]));
+    if (h.paused) out.push(el("span", "badge", T["paused"]));
+    if (h.unread) out.push(el("span", "badge unread", fmt("unread", {n: h.unread})));
+    return out;
+  }
+
+  function item(h) {
+    const li = el("li", h.priority === "urgent" ? "urgent" : "");
+    li.dataset.id = h.id;
+    li.tabIndex = 0;
+    if (h.id === selected) li.classList.add("selected");
+    li.appendChild(el("strong", "", fmt("person", {alias: h.alias})));
+    const meta = el("div", "meta");
+    badges(h).forEach((b) => meta.appendChild(b));
+    if (h.waiting_s !== null && h.waiting_s !== undefined) {
+      meta.appendChild(el("span", "", fmt("waited", {minutes: Math.floor(h.waiting_s / 60)})));
+    }
+    if (h.claimed_by && h.claimed_by !== ME) meta.appendChild(el("span", "", " " + h.claimed_by));
+    li.appendChild(meta);
+    li.addEventListener("click", () => select(h.id));
+    return li;
+  }
+
+  function fill(listId, items, emptyId) {
+    const ol = $(listId);
+    const next = items.map(item);
+    ol.replaceChildren(...next);
+    if (emptyId) $(emptyId).hidden = items.length > 0;
+  }
+
+  function beep(urgent) {
+    if (!$("sound").checked) return;
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const tones = urgent ? [880, 660, 880, 660] : [660, 880];
+      tones.forEach((f, i) => {
+        const o = ctx.createOscillator();
+        const g = ctx.createGain();
+        o.frequency.value = f;
+        g.gain.value = 0.15;
+        o.connect(g); g.connect(ctx.destination);
+        o.start(ctx.currentTime + i * 0.18);
+        o.stop(ctx.currentTime + i * 0.18 + 0.15);
+      });
+    } catch (e) { /* no audio device */ }
+  }
+
+  function alertNew(fresh) {
+    const urgent = fresh.some((h) => h.priority === "urgent");
+    const box = $("alert");
+    box.textContent = T[urgent ? "alert.urgent" : "alert.new"];
+    box.className = "alert" + (urgent ? "" : " normal");
+    box.hidden = false;
+    box.dataset.priority = urgent ? "urgent" : "normal";
+    beep(urgent);
+    if ("Notification" in window && Notification.permission === "granted") {
+      try { new Notification(T[urgent ? "alert.urgent" : "alert.new"]); } catch (e) { /* ignore */ }
+    }
+    document.title = "(" + fresh.length + ") " + T["title"];
+  }
+
+  async function pollLists() {
+    const [w, a] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active")]);
+    if (!w.ok || !a.ok) return;
+    const waiting = w.data.handoffs;
+    const active = a.data.handoffs;
+    const mine = active.filter((h) => h.claimed_by === ME);
+    const others = active.filter((h) => h.claimed_by !== ME);
+    fill("queue", waiting, "queue-empty");
+    fill("mine", mine, "mine-empty");
+    fill("others", others);
+    $("queue-count").textContent = String(waiting.length);
+    const ids = new Set(waiting.map((h) => h.id));
+    if (known !== null) {
+      const fresh = waiting.filter((h) => !known.has(h.id));
+      if (fresh.length) alertNew(fresh);
+    }
+    known = ids;
+    order = [...waiting, ...mine, ...others].map((h) => h.id);
+  }
+
+  function renderIntake(h) {
+    const dl = $("intake-list");
+    const rows = [
+      ["intake.lane", T["lane." + (h.intake.lane || "")] || ""],
+      ["intake.topics", (h.intake.topics || []).join("、") || T["intake.none"]],
+      ["intake.pref", h.intake.pref || T["intake.none"]],
+      ["intake.crisis", h.crisis || h.intake.crisis || T["intake.none"]],
+    ];
+    if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
+    dl.replaceChildren();
+    rows.forEach(([k, v]) => { dl.appendChild(el("dt", "", T[k])); dl.appendChild(el("dd", "", v)); });
+  }
+
+  function renderTranscript(h) {
+    if (h.messages.length === shownMessages) return;     // nothing new: no flicker
+    const ol = $("transcript");
+    ol.replaceChildren(...h.messages.map((m) => {
+      const li = el("li", m.from, m.text);
+      li.appendChild(el("span", "at", T["from." + m.from] + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
+      return li;
+    }));
+    if (h.left) ol.appendChild(el("li", "bot", T["left"]));
+    shownMessages = h.messages.length;
+    ol.lastElementChild && ol.lastElementChild.scrollIntoView({block: "end"});
+  }
+
+  async function pollSelected() {
+    if (!selected) return;
+    const r = await api("GET", "/handoffs/" + selected);
+    if (!r.ok) { showError(r.data.error || T["error.generic"]); return; }
+    const h = r.data;
+    const first = !current || current.id !== h.id;
+    current = h;
+    $("placeholder").hidden = true;
+    $("conversation").hidden = false;
+    $("conv-title").textContent = fmt("person", {alias: h.alias});
+    $("conv-badges").replaceChildren(...badges(h));
+    const mineNow = h.status === "active" && h.claimed_by === ME;
+    const canAct = h.status === "active" && (h.claimed_by === ME || ROLE === "admin");
+    $("claim").hidden = h.status !== "waiting";
+    $("release").hidden = !canAct;
+    $("transfer").hidden = !canAct;
+    $("close").hidden = !canAct;
+    $("reply-form").hidden = !mineNow;
+    if (first) renderIntake(h);
+    renderTranscript(h);
+  }
+
+  function showError(text) {
+    const e = $("conv-error");
+    e.textContent = text;
+    e.hidden = !text;
+  }
+
+  function select(id) {
+    if (id !== selected) { shownMessages = -1; current = null; showError(""); }
+    selected = id;
+    history.replaceState(null, "", "/console/handoffs/" + id);
+    document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
+    $("alert").hidden = true;
+    document.title = T["title"];
+    pollSelected();
+  }
+
+  async function act(path, body) {
+    const r = await api("POST", "/handoffs/" + selected + path, body);
+    showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+    await pollLists();
+    await pollSelected();
+    return r;
+  }
+
+  $("claim").addEventListener("click", () => act("/claim"));
+  $("release").addEventListener("click", () => act("/release"));
+  $("close").addEventListener("click", () => { if (confirm(T["close.confirm"])) act("/close"); });
+  $("transfer").addEventListener("click", () => {
+    const to = prompt(T["transfer.to"]);
+    if (to) act("/transfer", {to});
+  });
+  $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
+  $("canned").addEventListener("change", (e) => {
+    const c = CANNED[Number(e.target.value)];
+    if (c) { const box = $("reply"); box.value = box.value ? box.value + "\n" + c.text : c.text; box.focus(); }
+    e.target.value = "";
+  });
+  $("reply").addEventListener("input", () => {
+    const now = Date.now();
+    if (now - lastTyping > 5000 && selected) { lastTyping = now; api("POST", "/handoffs/" + selected + "/typing"); }
+  });
+  $("reply-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const box = $("reply");
+    const text = box.value;
+    if (!text.trim()) return;
+    const r = await act("/messages", {text});
+    if (r.ok) box.value = "";
+  });
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT";
+    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("reply-form").requestSubmit(); return; }
+    if (typing && e.key === "Escape") { e.target.blur(); return; }
+    if (typing) return;
+    const i = order.indexOf(selected);
+    if (e.key === "j" && order.length) select(order[Math.min(order.length - 1, i + 1)]);
+    else if (e.key === "k" && order.length) select(order[Math.max(0, i - 1)]);
+    else if (e.key === "c" && current && current.status === "waiting") act("/claim");
+    else if (e.key === "r" && !$("reply-form").hidden) { e.preventDefault(); $("reply").focus(); }
+  });
+  if ("Notification" in window && Notification.permission === "default") {
+    document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), {once: true});
+  }
+
+  async function loop() {
+    try { await pollLists(); await pollSelected(); } catch (e) { /* network blip: next round */ }
+    setTimeout(loop, 1500);
+  }
+  loop();
+})();

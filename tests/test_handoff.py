@@ -1,0 +1,435 @@
+"""The human handoff end to end: signed webhooks → worker → queue → console API → LINE stand-in.
+
+Real redis-server, real worker threads, line-bot-sdk talking to the stand-in Messaging API.
+"""
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bot import create_app, keys
+from handoff.accounts import Accounts
+
+from . import helpers
+
+PASSWORD = "correct horse battery"
+WAIT = 15
+
+
+class Console:
+    """A counselor's browser, as far as the JSON API goes: session cookie + CSRF header."""
+
+    def __init__(self, app, name, password=PASSWORD):
+        self.client = app.test_client()
+        self.name = name
+        res = self.client.post("/console/api/login", json={"name": name, "password": password},
+                               base_url="https://localhost")
+        assert res.status_code == 200, res.get_json()
+        self.csrf = res.get_json()["csrf_token"]
+        self.seen = []        # every body this counselor received, to search for identities
+
+    def get(self, path):
+        res = self.client.get(path, base_url="https://localhost")
+        self.seen.append(res.get_data(as_text=True))
+        return res
+
+    def post(self, path, body=None, csrf=True):
+        headers = {"X-CSRF-Token": self.csrf} if csrf else {}
+        res = self.client.post(path, json=body or {}, headers=headers, base_url="https://localhost")
+        self.seen.append(res.get_data(as_text=True))
+        return res
+
+    def waiting(self):
+        return self.get("/console/api/handoffs?status=waiting").get_json()["handoffs"]
+
+    def active(self):
+        return self.get("/console/api/handoffs?status=active").get_json()["handoffs"]
+
+    def detail(self, hid):
+        return self.get(f"/console/api/handoffs/{hid}").get_json()
+
+
+@pytest.fixture
+def accounts(r):
+    acc = Accounts(r)
+    for name, role in (("aoi", "counselor"), ("ben", "counselor"), ("chief", "admin")):
+        acc.add(name, PASSWORD, role)
+    return acc
+
+
+class Person:
+    """Someone on LINE: sends signed events, reads what arrived on their phone (the stand-in)."""
+
+    def __init__(self, post, standin):
+        self.uid = helpers.new_user_id()
+        self.post = post
+        self.standin = standin
+        self.last_read_token = None
+
+    def send(self, text=None, *, postback=None, sticker=False, follow=False):
+        if follow:
+            ev = helpers.follow_event(self.uid)
+        elif postback:
+            ev = helpers.postback_event(self.uid, "t=" + postback)
+        elif sticker:
+            ev = helpers.sticker_event(self.uid)
+        else:
+            ev = helpers.text_event(self.uid, text)
+            self.last_read_token = ev["message"]["markAsReadToken"]
+        assert self.post(ev).status_code == 200
+        return ev
+
+    def inbox(self):
+        return self.standin.deliveries(self.uid)
+
+    def texts(self):
+        return [t for d in self.inbox() for t in helpers.texts_of(d)]
+
+    def wait_count(self, n, timeout=WAIT):
+        got = self.standin.wait_for(lambda s: len(s.deliveries(self.uid)) >= n and s.deliveries(self.uid),
+                                    timeout=timeout)
+        assert got and len(got) >= n, [helpers.texts_of(d) for d in self.inbox()]
+        return got
+
+    def say_and_wait(self, text=None, **kw):
+        before = len(self.inbox())
+        self.send(text, **kw)
+        return self.wait_count(before + 1)[before:]
+
+    def quiet_for(self, seconds=1.0):
+        before = len(self.inbox())
+        time.sleep(seconds)
+        return len(self.inbox()) == before
+
+
+def ask_for_human(person, lane="choose_family"):
+    person.send(follow=True)
+    person.wait_count(1)
+    person.say_and_wait(postback=lane)
+    person.say_and_wait("人と話したい")
+    return person.say_and_wait("はい")
+
+
+def wait_until(fn, timeout=WAIT):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    return fn()
+
+
+@pytest.fixture
+def person(post, standin):
+    return lambda: Person(post, standin)
+
+
+def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, accounts, person, worker, standin, r):
+    worker()
+    p = person()
+    got = ask_for_human(p)
+    assert "1番目" in helpers.texts_of(got[0])[0]
+    p.send("息子のことで相談したいです")
+    assert p.quiet_for(0.8), "the bot must not chat over a person waiting for a human"
+
+    aoi = Console(app, "aoi")
+    waiting = wait_until(aoi.waiting)
+    assert len(waiting) == 1
+    h = waiting[0]
+    assert set(h) >= {"id", "alias", "status", "priority", "topic", "created_at", "claimed_by"}
+    assert h["status"] == "waiting" and h["priority"] == "normal" and h["claimed_by"] is None
+    assert h["alias"] == keys.alias(keys.pseudonym(helpers.MADO_KEY, p.uid))
+    detail = wait_until(lambda: (d := aoi.detail(h["id"]))["messages"] and d)
+    assert detail["intake"]["lane"] == "family"
+    assert [m["from"] for m in detail["messages"]] == ["user"]
+    assert detail["messages"][0]["text"] == "息子のことで相談したいです"
+
+    # claim → the person hears a human joined (with their unused reply token: free)
+    assert aoi.post(f"/console/api/handoffs/{h['id']}/claim").status_code == 200
+    joined = p.wait_count(5)[-1]
+    assert "相談員がつながりました" in helpers.texts_of(joined)[0]
+    assert joined["kind"] == "reply"
+    ben = Console(app, "ben")
+    res = ben.post(f"/console/api/handoffs/{h['id']}/claim")
+    assert res.status_code == 409 and res.get_json()["error"]
+
+    # the counselor writes; no fresh token is left → push, with a retry key
+    assert aoi.post(f"/console/api/handoffs/{h['id']}/messages", {"text": "こんにちは。相談員です。"}).status_code == 200
+    msg = p.wait_count(6)[-1]
+    assert helpers.texts_of(msg) == ["こんにちは。相談員です。"] and msg["kind"] == "push" and msg["retry_key"]
+
+    # the person answers within the minute → the counselor's next message uses that reply token
+    p.send("ありがとうございます")
+    wait_until(lambda: aoi.detail(h["id"])["unread"] == 0 and len(aoi.detail(h["id"])["messages"]) == 3)
+    # opening it marked it read at LINE (既読 only once a human has read it)
+    assert wait_until(lambda: [c for c in standin.calls("/v2/bot/chat/markAsRead")])
+    assert aoi.post(f"/console/api/handoffs/{h['id']}/typing").status_code == 200
+    assert wait_until(lambda: standin.calls("/v2/bot/chat/loading/start"))
+    aoi.post(f"/console/api/handoffs/{h['id']}/messages", {"text": "どんなことでも大丈夫ですよ。"})
+    reply = p.wait_count(7)[-1]
+    assert reply["kind"] == "reply" and helpers.texts_of(reply) == ["どんなことでも大丈夫ですよ。"]
+
+    # a stray word the bot knows is for the counselor now, not a menu
+    p.send("家族")
+    assert p.quiet_for(0.8)
+    assert wait_until(lambda: aoi.detail(h["id"])["messages"][-1]["text"] == "家族")
+
+    # close → back with the bot, gently, with an optional anonymous feedback question
+    assert aoi.post(f"/console/api/handoffs/{h['id']}/close").status_code == 200
+    closed = p.wait_count(8)[-1]
+    texts = helpers.texts_of(closed)
+    assert "いったん終わり" in texts[0] and helpers.quick_labels(closed) == ["よかった", "ふつう", "よくなかった"]
+    p.say_and_wait(postback="feedback_good")
+    assert r.hget("mado:{stats}", "feedback_good") == "1"
+    back = p.say_and_wait("家族")
+    assert "ご家族のことですね" in helpers.texts_of(back[0])[0]
+    assert aoi.detail(h["id"])["status"] == "closed"
+    assert [x["id"] for x in aoi.get("/console/api/handoffs?status=closed").get_json()["handoffs"]] == [h["id"]]
+
+    # nobody on the console side ever saw the person's LINE id or pseudonym
+    pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    pages = [aoi.get("/console/").get_data(as_text=True), aoi.get(f"/console/handoffs/{h['id']}").get_data(as_text=True)]
+    for body in aoi.seen + ben.seen + pages:
+        assert p.uid not in body and pid not in body
+
+
+def test_an_urgent_handoff_jumps_the_queue_and_a_crisis_while_waiting_makes_it_urgent(app, accounts, person, worker):
+    worker()
+    first, second, third = person(), person(), person()
+    ask_for_human(first)
+    ask_for_human(second)
+    third.send(follow=True)
+    third.wait_count(1)
+    got = third.say_and_wait("もう消えたい")
+    assert "話してくれて" in helpers.texts_of(got[0])[0]
+    got = third.say_and_wait(postback="crisis_human")
+    assert "1番目" in helpers.texts_of(got[0])[0]        # urgent: ahead of the two already waiting
+    aoi = Console(app, "aoi")
+    order = wait_until(lambda: len(q := aoi.waiting()) == 3 and q)
+    alias = lambda p: keys.alias(keys.pseudonym(helpers.MADO_KEY, p.uid))   # noqa: E731
+    assert [h["alias"] for h in order] == [alias(third), alias(first), alias(second)]
+    assert order[0]["priority"] == "urgent" and order[0]["crisis"] == "medium"
+    # a crisis word from someone already waiting: answered at once, and they move up
+    got = second.say_and_wait("死にたい")
+    assert "相談員にも、急いで読むように伝えました" in "".join(helpers.texts_of(got[0]))
+    # (both urgent now: the one who has waited longer comes first)
+    order = wait_until(lambda: (q := aoi.waiting())[0]["alias"] == alias(second) and q)
+    assert [h["alias"] for h in order] == [alias(second), alias(third), alias(first)]
+    assert order[0]["priority"] == "urgent" and order[0]["crisis"] == "high"
+    assert wait_until(lambda: aoi.detail(order[0]["id"])["messages"])[-1]["text"] == "死にたい"
+
+
+def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person, worker, r):
+    worker()
+    p = person()
+    ask_for_human(p)
+    names = [f"c{i}" for i in range(10)]
+    for n in names:
+        accounts.add(n, PASSWORD)
+    consoles = [Console(app, names[i % 10]) for i in range(50)]
+    hid = wait_until(consoles[0].waiting)[0]["id"]
+    barrier = threading.Barrier(50)
+    codes = []
+
+    def claim(c):
+        barrier.wait()
+        codes.append(c.post(f"/console/api/handoffs/{hid}/claim").status_code)
+
+    threads = [threading.Thread(target=claim, args=(c,)) for c in consoles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winners = [c for c in codes if c == 200]
+    # (a counselor with several tabs may click twice: their second click is "already yours", 200)
+    holder = r.hget(f"mado:{{handoff}}:h:{hid}", "claimed_by")
+    assert len(codes) == 50 and codes.count(409) == 50 - len(winners)
+    assert len(winners) == sum(1 for i in range(50) if names[i % 10] == holder)
+    assert r.lrange("mado:{handoff}:pickups", 0, -1).__len__() == 1
+    p.wait_count(5)
+    time.sleep(0.5)
+    assert sum("相談員がつながりました" in t for t in p.texts()) == 1
+
+
+def test_cancel_while_waiting(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    got = p.say_and_wait("やめる")
+    assert "取り消しました" in helpers.texts_of(got[0])[0]
+    aoi = Console(app, "aoi")
+    assert wait_until(lambda: aoi.waiting() == [])
+    closed = aoi.get("/console/api/handoffs?status=closed").get_json()["handoffs"]
+    assert len(closed) == 1 and closed[0]["status"] == "closed"
+
+
+def test_out_of_hours_a_message_is_left_for_the_next_shift(config, accounts, post, standin, worker, r):
+    cfg = config.with_overrides(hours="mon-sun 00:00-00:01")
+    app = create_app(cfg)
+    worker(hours="mon-sun 00:00-00:01")
+    from .conftest import Poster
+
+    p = Person(Poster(app.test_client(), standin), standin)
+    got = ask_for_human(p)
+    text = "".join(helpers.texts_of(got[0]))
+    if "今日の" not in text and "明日の" not in text:
+        pytest.fail(text)
+    assert "相談員がいない時間" in text and "0120-279-338" in text
+    got = p.say_and_wait("夜しか書けないので、メッセージを残します")
+    assert "受け取りました" in helpers.texts_of(got[0])[0]
+    aoi = Console(app, "aoi")
+    h = wait_until(aoi.waiting)[0]
+    assert h["mode"] == "message"
+    assert wait_until(lambda: aoi.detail(h["id"])["messages"])[0]["text"] == "夜しか書けないので、メッセージを残します"
+
+
+def test_never_on_duty_says_so_honestly(config, accounts, standin, worker):
+    app = create_app(config.with_overrides(hours="never"))
+    worker(hours="never")
+    from .conftest import Poster
+
+    p = Person(Poster(app.test_client(), standin), standin)
+    got = ask_for_human(p)
+    assert "予定がありません" in "".join(helpers.texts_of(got[0]))
+
+
+def test_pause_then_resume_with_the_same_counselor(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    got = p.say_and_wait("今日はここまで")
+    assert "続きから" in helpers.texts_of(got[0])[0]
+    assert wait_until(lambda: aoi.detail(hid)["paused"])
+    got = p.say_and_wait("またきました")
+    assert "同じ相談員" in helpers.texts_of(got[0])[0]
+    assert wait_until(lambda: aoi.detail(hid)["messages"][-1]["text"] == "またきました")
+    assert aoi.detail(hid)["claimed_by"] == "aoi" and not aoi.detail(hid)["paused"]
+
+
+def test_release_puts_it_back_and_transfer_hands_it_over(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi, ben = Console(app, "aoi"), Console(app, "ben")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    assert ben.get(f"/console/api/handoffs/{hid}").status_code == 403     # not ben's to read
+    assert ben.post(f"/console/api/handoffs/{hid}/close").status_code == 403
+    assert ben.post(f"/console/api/handoffs/{hid}/messages", {"text": "x"}).status_code == 403
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "nobody"}).status_code == 400
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "ben"}).status_code == 200
+    assert ben.detail(hid)["claimed_by"] == "ben"
+    assert aoi.get(f"/console/api/handoffs/{hid}").status_code == 403
+    assert ben.post(f"/console/api/handoffs/{hid}/release").status_code == 200
+    assert [h["id"] for h in aoi.waiting()] == [hid]
+    got = p.wait_count(6)
+    assert "交代します" in helpers.texts_of(got[-1])[0]
+    chief = Console(app, "chief")
+    assert chief.get(f"/console/api/handoffs/{hid}").status_code == 200
+
+
+def test_the_counselor_sees_when_the_person_left_and_nothing_of_theirs_remains(app, accounts, person, worker, r):
+    worker()
+    p = person()
+    ask_for_human(p)
+    p.send("すこし話したいです")
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    p.say_and_wait("記録を消して")
+    p.say_and_wait(postback="forget_yes")
+    d = wait_until(lambda: (d := aoi.detail(hid))["left"] and d)
+    assert d["status"] == "closed" and d["messages"] == []
+    pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    assert wait_until(lambda: list(r.scan_iter(match=keys.user_pattern(pid))) == [])
+    assert "pid" not in r.hgetall(f"mado:{{handoff}}:h:{hid}")
+    assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "x"}).status_code == 409
+
+
+def test_a_stale_reply_token_is_not_used(config, accounts, standin, worker):
+    app = create_app(config.with_overrides(reply_fresh_s=0.5))
+    worker(reply_fresh_s=0.5)
+    from .conftest import Poster
+
+    p = Person(Poster(app.test_client(), standin), standin)
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    p.send("こんばんは")
+    wait_until(lambda: len(aoi.detail(hid)["messages"]) == 1)
+    time.sleep(0.8)
+    aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "お返事です"})
+    got = p.wait_count(6)[-1]
+    assert got["kind"] == "push" and helpers.texts_of(got) == ["お返事です"]
+
+
+class Sink(BaseHTTPRequestHandler):
+    fail_first = 2
+    received: list = []
+    attempts = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).attempts += 1
+        if type(self).attempts <= type(self).fail_first:
+            self.send_response(503)
+            self.end_headers()
+            return
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+def test_alerts_reach_the_outgoing_webhook_retried_and_without_personal_data(config, accounts, standin, worker):
+    Sink.received, Sink.attempts = [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        app = create_app(config)
+        worker(alert_webhook_url=url)
+        from .conftest import Poster
+
+        p = Person(Poster(app.test_client(), standin), standin)
+        p.send(follow=True)
+        p.wait_count(1)
+        p.say_and_wait("死にたい")
+        p.say_and_wait(postback="crisis_human")
+        assert wait_until(lambda: Sink.received, timeout=20)
+        assert Sink.attempts >= 3              # two failures, then delivered
+        text = Sink.received[0]["text"]
+        assert "急ぎ" in text
+        pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+        assert p.uid not in text and pid not in text and keys.alias(pid) not in text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_long_wait_gets_one_kind_notice_with_choices(config, accounts, standin, worker):
+    app = create_app(config)
+    worker(handoff_notice_s=1)
+    from .conftest import Poster
+
+    p = Person(Poster(app.test_client(), standin), standin)
+    ask_for_human(p)
+    got = p.wait_count(5, timeout=20)[-1]
+    assert "お待たせしていて" in helpers.texts_of(got)[0]
+    assert helpers.quick_labels(got) == ["このまま待つ", "メッセージを残す", "やめる"]
+    assert p.quiet_for(2.5)                 # once, not every few seconds
+    got = p.say_and_wait(postback="leave_message")
+    assert "メッセージを残して" in helpers.texts_of(got[0])[0]
