@@ -42,6 +42,10 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
                                                    state_ttl_s=config.state_ttl_s)
     app.extensions["mado.accounts"] = Accounts(r)
     app.register_blueprint(console_bp)
+    if config.demo:        # the chat simulator exists only in demo mode, never in production
+        from .demo import bp as demo_bp
+
+        app.register_blueprint(demo_bp)
 
     @app.get("/healthz")
     def healthz():

@@ -8,10 +8,10 @@ import secrets
 import sys
 import threading
 import time
-import urllib.request
 
 from messages_ja import ui
 
+from . import simulate
 from .config import Config, ConfigError
 
 
@@ -23,7 +23,8 @@ class LocalStack:
     HTTP, the worker consumes the stream and line-bot-sdk calls the stand-in LINE API.
     """
 
-    def __init__(self, env=None, *, port: int = 0, quiet: bool = True):
+    def __init__(self, env=None, *, port: int = 0, quiet: bool = True, demo: bool = False,
+                 host: str = "127.0.0.1"):
         from werkzeug.serving import make_server
 
         from . import create_app
@@ -39,14 +40,17 @@ class LocalStack:
             redis_url=env.get("REDIS_URL") or "fakeredis://mado-local",
             secret_key=env.get("MADO_SECRET_KEY") or secrets.token_hex(32),
             shards=min(base.shards, 4), send_threads=min(base.send_threads, 16),
+            demo=demo, cookie_secure=False if demo else base.cookie_secure,
+            environment="demo" if demo else base.environment,
         )
         self.app = create_app(self.config)
+        self.app.extensions["mado.standin"] = self.standin
         if quiet:
             import logging
 
             logging.getLogger("mado").setLevel(logging.WARNING)
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self.server = make_server(host, port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True, name="mado-web").start()
         self.worker = Worker(self.config, worker_id="local")
@@ -54,18 +58,7 @@ class LocalStack:
         self._worker_thread.start()
 
     def post_event(self, event: dict) -> int:
-        import base64
-        import hashlib
-        import hmac
-
-        if event.get("replyToken"):
-            self.standin.issue_reply_token(event["source"]["userId"], event["replyToken"])
-        body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}, ensure_ascii=False).encode()
-        sig = base64.b64encode(hmac.new(self.config.channel_secret.encode(), body, hashlib.sha256).digest())
-        req = urllib.request.Request(self.url + "/callback", data=body, method="POST", headers={
-            "Content-Type": "application/json", "X-Line-Signature": sig.decode()})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
+        return simulate.post_webhook(self.url, self.config.channel_secret, event, self.standin)
 
     def close(self) -> None:
         self.worker.request_stop()
@@ -74,25 +67,11 @@ class LocalStack:
         self.standin.stop()
 
 
-def _event(user_id: str, etype: str, **extra) -> dict:
-    ev = {"type": etype, "mode": "active", "timestamp": int(time.time() * 1000),
-          "source": {"type": "user", "userId": user_id},
-          "webhookEventId": secrets.token_hex(13).upper(),
-          "deliveryContext": {"isRedelivery": False}, "replyToken": secrets.token_hex(16)}
-    ev.update(extra)
-    return ev
-
-
-def _message(user_id: str, content: dict) -> dict:
-    content = {"id": str(secrets.randbits(50)), "quoteToken": secrets.token_hex(8), **content}
-    return _event(user_id, "message", message=content)
-
-
 def chat(argv=None, stdin=None, stdout=None) -> int:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     stack = LocalStack()
-    user_id = "U" + secrets.token_hex(16)
+    user_id = simulate.new_user_id()
     seen = 0
     choices: list[dict] = []
 
@@ -115,7 +94,7 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
 
     try:
         print(ui("chat.intro"), file=out)
-        stack.post_event(_event(user_id, "follow", follow={"isUnblocked": False}))
+        stack.post_event(simulate.follow(user_id))
         show_new()
         while True:
             print(f"\n{ui('chat.you')}> ", end="", file=out, flush=True)
@@ -129,24 +108,49 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
                 break
             if line == ui("chat.cmd_sticker"):
                 print(ui("chat.sticker_sent"), file=out)
-                stack.post_event(_message(user_id, {"type": "sticker", "packageId": "446", "stickerId": "1988",
-                                                    "stickerResourceType": "STATIC"}))
+                stack.post_event(simulate.message(user_id, simulate.STICKER))
             elif line == ui("chat.cmd_image"):
                 print(ui("chat.image_sent"), file=out)
-                stack.post_event(_message(user_id, {"type": "image",
-                                                    "contentProvider": {"type": "line"}}))
+                stack.post_event(simulate.message(user_id, simulate.IMAGE))
             elif line.isdigit() and 1 <= int(line) <= len(choices):
                 action = choices[int(line) - 1]
                 print(f"  → {action.get('displayText') or action['label']}", file=out)
-                stack.post_event(_event(user_id, "postback", postback={"data": action["data"]}))
+                stack.post_event(simulate.postback(user_id, action["data"]))
             else:
-                stack.post_event(_message(user_id, {"type": "text", "text": line}))
+                stack.post_event(simulate.message(user_id, {"type": "text", "text": line}))
             show_new()
     except KeyboardInterrupt:
         pass
     finally:
         stack.close()
     print("", file=out)
+    return 0
+
+
+def demo() -> int:
+    """The whole system on an embedded default, with a browser chat simulator and a counselor."""
+    import signal
+
+    from handoff.accounts import AccountError, Accounts
+
+    port = int(os.environ.get("PORT") or 8000)
+    stack = LocalStack(port=port, demo=True, host=os.environ.get("MADO_DEMO_HOST", "127.0.0.1"))
+    password = os.environ.get("MADO_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    accounts = Accounts(stack.app.extensions["mado.redis"])
+    try:
+        accounts.add("demo", password, "admin")
+    except AccountError:
+        accounts.set_password("demo", password)
+    print(ui("demo.ready").format(url=stack.url, name="demo", password=password), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.close()
     return 0
 
 
@@ -192,6 +196,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("chat", help="talk to the bot in the terminal (embedded Redis and LINE stand-in)")
     sub.add_parser("worker", help="run the event worker (as the Procfile's worker line)")
+    sub.add_parser("demo", help="web + worker + console + a browser chat simulator, on an embedded default")
     counselor = sub.add_parser("counselor", help="counselor accounts (needs REDIS_URL)")
     csub = counselor.add_subparsers(dest="action", required=True)
     add = csub.add_parser("add", help="create an account; the password is read from standard input")
@@ -206,6 +211,8 @@ def main(argv=None) -> int:
             return counselor_command(args)
         if args.command == "chat":
             return chat()
+        if args.command == "demo":
+            return demo()
         if args.command == "worker":
             from .worker import main as worker_main
 

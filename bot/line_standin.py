@@ -100,6 +100,14 @@ class StandinLine:
         with self.lock:
             return [d for d in self.state.deliveries if to is None or d["to"] == to]
 
+    def loading(self) -> list[dict]:
+        with self.lock:
+            return list(self.state.loading)
+
+    def read_tokens(self) -> list[str]:
+        with self.lock:
+            return [m["token"] for m in self.state.read_marks]
+
     def calls(self, path: str | None = None) -> list[dict]:
         with self.lock:
             return [c for c in self.state.calls if path is None or c["path"] == path]
@@ -313,6 +321,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "line-standin"
+    disable_nagle_algorithm = True   # headers and body are separate writes: no 40 ms delayed-ACK stall
 
     def log_message(self, *args):  # quiet: the calls are recorded, not printed
         pass

@@ -1,0 +1,179 @@
+"""`mado demo` in a real browser: Debian's chromium driven by Playwright, against a real
+`mado demo` process on a real redis-server. Screenshots go to artifacts/screenshots (git-ignored).
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "rehearsal-password-1"
+T = 20_000     # ms: polling pages, a worker, a browser
+
+
+@pytest.fixture
+def demo(r, redis_server, tmp_path):
+    """A real `mado demo` process (web + worker + console + simulator), on the test redis-server."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_"))}
+    env.update(PORT=str(port), REDIS_URL=redis_server.url, MADO_DEMO_PASSWORD=PASSWORD,
+               PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    log = open(tmp_path / "demo.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = None
+    deadline = time.time() + 30
+    while time.time() < deadline and url is None:
+        log.seek(0)
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/demo/", log.read())
+        url = found.group(1) if found else None
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    if url is None:
+        log.seek(0)
+        proc.kill()
+        pytest.fail("mado demo did not start:\n" + log.read())
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def shot(page, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def login(browser, url, password=PASSWORD):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    page.goto(url + "/console/")
+    expect(page).to_have_url(re.compile(r"/console/login"))
+    page.fill("#name", "demo")
+    page.fill("#password", password)
+    page.click("#login-submit")
+    return page
+
+
+def new_person(page):
+    page.click("#new-person")
+    expect(page.locator("#chat")).to_contain_text("はじめまして", timeout=T)
+
+
+def tap(page, label):
+    page.locator("#quick button", has_text=label).click()
+
+
+def say(page, text):
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_a_person_asks_for_a_human_a_counselor_answers_and_hands_back(browser, demo):
+    counselor = login(browser, demo)
+    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
+
+    person = browser.new_context(viewport={"width": 900, "height": 800}).new_page()
+    person.goto(demo + "/demo/")
+    new_person(person)
+    tap(person, "家族のこと")
+    expect(person.locator("#chat")).to_contain_text("ご家族のことですね", timeout=T)
+    say(person, "人と話したい")
+    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
+    tap(person, "はい、つないでほしい")
+    expect(person.locator("#chat")).to_contain_text("1番目", timeout=T)
+    say(person, "息子のことで相談したいです")
+    shot(person, "simulator-waiting")
+
+    # the counselor is alerted without reloading, and sees the alias, never an id
+    expect(counselor.locator("#alert")).to_contain_text("新しい相談が届きました", timeout=T)
+    item = counselor.locator("#queue li").first
+    expect(item).to_contain_text("相談者", timeout=T)
+    item.click()
+    expect(counselor.locator("#transcript")).to_contain_text("息子のことで相談したいです", timeout=T)
+    expect(counselor.locator("#intake-list")).to_contain_text("家族")
+    shot(counselor, "console-queue")
+    counselor.click("#claim")
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+
+    # typing shows LINE's loading animation to the person; the reply arrives in the chat
+    counselor.fill("#reply", "こんにちは。相談員です。お話を聞かせてください。")
+    counselor.locator("#reply").press("Space")
+    expect(person.locator("#typing")).to_be_visible(timeout=T)
+    counselor.locator("#reply").press("Control+Enter")
+    expect(person.locator("#chat")).to_contain_text("お話を聞かせてください", timeout=T)
+    expect(person.locator("#typing")).to_be_hidden(timeout=T)
+
+    # what the person writes now reaches the counselor; 既読 appears once a human has read it
+    say(person, "よろしくお願いします")
+    expect(counselor.locator("#transcript")).to_contain_text("よろしくお願いします", timeout=T)
+    expect(person.locator("#chat li.me .meta[data-read='1']").last).to_have_text("既読", timeout=T)
+    shot(person, "simulator-with-counselor")
+    shot(counselor, "console-conversation")
+
+    # close → the person is back with the bot
+    counselor.on("dialog", lambda d: d.accept())
+    counselor.click("#close")
+    expect(person.locator("#chat")).to_contain_text("いったん終わり", timeout=T)
+    expect(person.locator("#quick button", has_text="よかった")).to_be_visible(timeout=T)
+    say(person, "メニュー")
+    expect(person.locator("#chat")).to_contain_text("はじめのメニューです", timeout=T)
+    shot(person, "simulator-back-with-bot")
+    html = counselor.content()
+    for uid in person.evaluate("() => fetch('/demo/api/people').then(r => r.json()).then(j => j.people)"):
+        assert uid not in html
+
+
+def test_a_crisis_message_jumps_the_queue(browser, demo):
+    counselor = login(browser, demo)
+    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
+    person = browser.new_context().new_page()
+    person.goto(demo + "/demo/")
+    new_person(person)
+    say(person, "人と話したい")
+    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
+    tap(person, "はい、つないでほしい")
+    expect(person.locator("#chat")).to_contain_text("1番目", timeout=T)
+    expect(counselor.locator("#queue li")).to_have_count(1, timeout=T)
+
+    new_person(person)                       # someone else, in crisis
+    say(person, "もう死にたい")
+    expect(person.locator("#chat")).to_contain_text("話してくれて、ありがとうございます", timeout=T)
+    expect(person.locator("#chat")).to_contain_text("0120-279-338")
+    tap(person, "人と話したい")
+    expect(person.locator("#chat")).to_contain_text("1番目", timeout=T)
+
+    expect(counselor.locator("#queue li")).to_have_count(2, timeout=T)
+    first = counselor.locator("#queue li").first
+    expect(first).to_have_class(re.compile("urgent"))
+    expect(first).to_contain_text("急ぎ")
+    expect(counselor.locator("#alert")).to_contain_text("急ぎの相談", timeout=T)
+    shot(counselor, "console-urgent")
+
+
+def test_a_wrong_password_is_refused(browser, demo):
+    page = login(browser, demo, password="not the password")
+    expect(page.locator("#login-error")).to_contain_text("違います", timeout=T)
+    expect(page).to_have_url(re.compile(r"/console/login"))
+    shot(page, "console-login-refused")
