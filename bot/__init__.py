@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import collections
-import time
 from typing import Mapping
 
-from flask import Flask, current_app, jsonify
+from flask import Flask
 
 from . import logs
 from .config import Config
@@ -33,6 +32,9 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
     app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
     app.extensions["mado.metrics"] = collections.Counter()
     app.register_blueprint(webhook_bp)
+    from .ops import bp as ops_bp
+
+    app.register_blueprint(ops_bp)
     from handoff.accounts import Accounts
     from handoff.console import bp as console_bp
     from handoff.store import HandoffStore
@@ -46,15 +48,5 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
         from .demo import bp as demo_bp
 
         app.register_blueprint(demo_bp)
-
-    @app.get("/healthz")
-    def healthz():
-        started = time.perf_counter()
-        try:
-            current_app.extensions["mado.redis"].ping()
-        except Exception as exc:  # any failure to reach Redis means "not ready"
-            return jsonify({"ok": False, "redis": "down", "error": type(exc).__name__}), 503
-        return jsonify({"ok": True, "redis": "up",
-                        "redis_ms": round((time.perf_counter() - started) * 1000, 2)}), 200
 
     return app

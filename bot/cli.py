@@ -191,6 +191,32 @@ def counselor_command(args) -> int:
     return 0
 
 
+def forget_command(args) -> int:
+    from handoff.accounts import Accounts
+    from handoff.store import HandoffStore
+
+    from .redis_conn import connect
+
+    cfg = Config.from_env().require("redis_url")
+    r = connect(cfg.redis_url)
+    acc = Accounts(r).verify(args.by, _read_password(), "cli")
+    if not acc or acc.get("role") != "admin":
+        print("mado: only an admin may do this (wrong name or password, or not an admin)", file=sys.stderr)
+        return 2
+    store = HandoffStore(r, shards=cfg.shards)
+    found = [m for m in store.find_by_alias(args.alias) if not args.handoff or m["id"] == args.handoff]
+    if not found:
+        print(f"mado: no retained handoff with alias {args.alias!r}", file=sys.stderr)
+        return 1
+    if len({m["pid"] for m in found}) > 1:
+        print("mado: several people share this alias; add --handoff with one of: "
+              + ", ".join(m["id"] for m in found), file=sys.stderr)
+        return 1
+    store.request_forget(found[0], acc["name"])
+    print(f"mado: deletion of {args.alias.upper()} queued; the worker removes every key of that person")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mado", description="mado: a gentle LINE first-contact bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,8 +231,14 @@ def main(argv=None) -> int:
     pw = csub.add_parser("password", help="set a new password (read from standard input)")
     pw.add_argument("name")
     csub.add_parser("list", help="list account names")
+    forget = sub.add_parser("forget", help="delete everything of one person, by their alias (admin only)")
+    forget.add_argument("--alias", required=True, help="the alias counselors see, e.g. 7F3A")
+    forget.add_argument("--handoff", help="the handoff id, when several people share the alias")
+    forget.add_argument("--by", required=True, help="your admin account (password from standard input)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "forget":
+            return forget_command(args)
         if args.command == "counselor":
             return counselor_command(args)
         if args.command == "chat":

@@ -63,6 +63,8 @@ class Config:
     transcript_ttl_s: int = 90 * 86400  # MADO_TRANSCRIPT_TTL_S: a handoff's transcript kept after it ends
     handoff_notice_s: int = 15 * 60   # MADO_HANDOFF_NOTICE_S: waiting this long → told kindly, offered choices
     alert_webhook_url: str = ""       # MADO_ALERT_WEBHOOK_URL: Slack/Teams/Chatwork-style incoming webhook
+    metrics_token: str = ""           # MADO_METRICS_TOKEN: enables /metrics (Bearer token)
+    person_rate_per_min: int = 30     # MADO_PERSON_RATE_PER_MIN: more from one person is not answered
     cookie_secure: bool = True        # MADO_COOKIE_SECURE=0 only for plain-http local use (the demo)
 
     @classmethod
@@ -94,6 +96,8 @@ class Config:
             handoff_notice_s=_int(env, "MADO_HANDOFF_NOTICE_S", cls.handoff_notice_s),
             alert_webhook_url=env.get("MADO_ALERT_WEBHOOK_URL", ""),
             cookie_secure=env.get("MADO_COOKIE_SECURE", "1") not in ("0", "false", "no"),
+            metrics_token=env.get("MADO_METRICS_TOKEN", ""),
+            person_rate_per_min=_int(env, "MADO_PERSON_RATE_PER_MIN", cls.person_rate_per_min),
         )
         from handoff.hours import HoursError, parse
 

@@ -3,7 +3,7 @@
 Registered only when MADO_DEMO is on (config.demo); otherwise none of these routes exist. The
 page sends **signed** webhook events to /callback (HTTP, like LINE), and reads back what the bot
 sent from the built-in stand-in Messaging API: replies, pushes, the loading animation and
-read marks (既読 only after markAsRead, as on LINE with chat mode on).
+read marks (shown as read only after markAsRead, as on LINE with chat mode on).
 """
 from __future__ import annotations
 

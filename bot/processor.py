@@ -129,18 +129,18 @@ class Processor:
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
         event = to_flow_event(ev)
-        outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
-                               ctx=self._context(state, queue=False))
+        ctx = self._context(state, queue=False)
+        ctx["flood"] = self._flood(pid)
+        outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s, ctx=ctx)
         kinds = {e["type"] for e in outcome.effects}
         if kinds & {"handoff_request", "handoff_resume"}:
             # the answer tells the person their place in line: look it up, and decide again
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
-                                   ctx=self._context(state, queue=True))
+                                   ctx={**self._context(state, queue=True), "flood": ctx["flood"]})
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
+        self._count(state, outcome)
         hid = (state or {}).get("handoff")
         if "forget" in kinds:
-            if hid:
-                self.handoffs.person_left(hid)
             self.forget(pid)     # the person asked (or blocked us): nothing of theirs is kept
         batches = batches_of(outcome.replies)
         if "forget" in kinds and not batches:
@@ -159,6 +159,32 @@ class Processor:
         pipe.expire(rec_key, self.cfg.dedup_ttl_s)
         pipe.execute()
         return rec
+
+    def _flood(self, pid: str) -> str:
+        """Per-person rate limit: "" (fine), "first" (just went over), "more". A flood from one
+        person then costs little and slows only them."""
+        key = keys.user(pid, "rate")
+        pipe = self.r.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 60, nx=True)
+        n = pipe.execute()[0]
+        limit = self.cfg.person_rate_per_min
+        return "" if n <= limit else ("first" if n == limit + 1 else "more")
+
+    def _count(self, state: dict | None, outcome) -> None:
+        """Anonymous counters for staff statistics: no id, no text, only how many."""
+        names = []
+        trigger = outcome.trigger or ""
+        if state is None and trigger not in ("", "unfollow"):
+            names.append("conversations")
+        if trigger.startswith("crisis_"):
+            names.append("crisis")
+        if trigger.startswith("choose_"):
+            names.append("lane_" + trigger[len("choose_"):])
+        before = set((state or {}).get("topics", ()))
+        names += ["topic_" + t for t in outcome.state.get("topics", ()) if t not in before]
+        for name in names:
+            self.handoffs.count(name)
 
     def _effect(self, pid, ev, event, ekey, effect, outcome, hid, pipe, answered: bool) -> str | None:
         """Carry out one effect the flow asked for. Returns the person's open handoff id."""
@@ -212,6 +238,11 @@ class Processor:
         state = json.loads(raw_state) if raw_state else None
         action = ev.get("action")
         hid = ev.get("hid")
+        if action == "forget":          # staff deleting on the person's request made elsewhere
+            self.handoffs.person_left(hid)
+            summary["result"] = "forgotten"
+            self.forget(pid)
+            return None
         if not state or state.get("handoff") != hid:
             summary["result"] = "stale"       # the person left or moved on: nothing to deliver
             return None
@@ -254,11 +285,9 @@ class Processor:
             return None, 0.0
 
     def forget(self, pid: str) -> int:
-        """Delete every key under the person's tag (block/unfollow, or their request)."""
-        deleted = 0
-        for key in self.r.scan_iter(match=keys.user_pattern(pid), count=500):
-            deleted += self.r.delete(key)
-        return deleted
+        """Block/unfollow, or their request: every handoff ends ("the person left") and every key
+        under the person's tag is deleted. Only anonymous counters remain."""
+        return self.handoffs.forget_person(pid)
 
     def _send(self, pid, ev, ekey, rec_key, rec, batches, received, token, *, counselor=False) -> int:
         target = push_target(ev) if not counselor else None

@@ -38,7 +38,8 @@ def before_send(event, hint):
         if isinstance(exc.get("value"), str):
             exc["value"] = "[scrubbed]"
         for frame in ((exc.get("stacktrace") or {}).get("frames") or []):
-            frame.pop("vars", None)
+            for k in ("vars", "pre_context", "context_line", "post_context"):
+                frame.pop(k, None)      # file, function and line number are enough to find it
     if isinstance(event.get("extra"), dict):
         event["extra"] = _scrub(event["extra"])
     if "logentry" in event:
@@ -67,7 +68,8 @@ def init_sentry(config: Config, component: str) -> bool:
         integrations.append(FlaskIntegration())
     sentry_sdk.init(
         dsn=config.sentry_dsn,
-        send_default_pii=False,
+        # send_default_pii is off by default in every sentry-sdk 2.x (newer ones deprecate passing
+        # it at all in favour of data_collection); the scrubbers below apply either way.
         include_local_variables=False,
         max_request_body_size="never",
         before_send=before_send,

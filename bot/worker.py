@@ -91,6 +91,7 @@ class Worker:
             try:
                 self.heartbeat()
                 self._sweep()
+                self._flush_line_counts()
             except redis.RedisError as exc:
                 logs.emit("worker", result="redis_error", error=type(exc).__name__)
             self.stopping.wait(beat)
@@ -107,6 +108,17 @@ class Worker:
             except redis.RedisError as exc:
                 logs.emit("alerts", result="redis_error", error=type(exc).__name__)
                 self.stopping.wait(1.0)
+
+    def _flush_line_counts(self) -> None:
+        """LINE calls by kind into the shared anonymous counters (for /metrics: push costs money)."""
+        last = getattr(self, "_flushed", {})
+        deltas = {k: v - last.get(k, 0) for k, v in self.line.counts.items() if v - last.get(k, 0)}
+        if deltas:
+            pipe = self.r.pipeline(transaction=False)
+            for k, d in deltas.items():
+                pipe.hincrby("mado:{stats}", f"line_{k}", d)
+            pipe.execute()
+            self._flushed = dict(self.line.counts)
 
     def _sweep(self) -> None:
         """Waiting people get a kind notice after MADO_HANDOFF_NOTICE_S (one worker does it)."""
@@ -136,6 +148,7 @@ class Worker:
             self._release(shard)
         self.pool.shutdown(wait=True)
         try:
+            self._flush_line_counts()
             self.r.zrem(keys.WORKERS, self.id)
         except redis.RedisError:
             pass

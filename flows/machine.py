@@ -183,6 +183,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             trigger = None
     elif before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before]:
         trigger, arg = "relay", ""
+    flood = (ctx or {}).get("flood")
+    if flood and event.kind != "counselor" and trigger not in (None, "unfollow", "follow"):
+        # one person sending very fast: said once, then quiet (crisis below still answers)
+        trigger, arg = ("flood" if flood == "first" else None), ""
     about_other = False
     if event.kind == "text" and not event.in_group:
         found = crisis.detect(event.text)

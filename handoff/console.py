@@ -319,6 +319,20 @@ def api_transfer(hid):
     return jsonify({"ok": True})
 
 
+@bp.post("/api/handoffs/<hid>/forget")
+@login_required(api=True)
+def api_forget(hid):
+    """An admin deletes everything of this person (their request reached us another way)."""
+    if g.counselor.get("role") != "admin":
+        return _error(403, "error.forbidden")
+    m = _store().get(hid)
+    if not m:
+        return _error(404, "error.not_found")
+    if not _store().request_forget(m, g.counselor["name"]):
+        return _error(409, "error.closed")
+    return jsonify({"ok": True})
+
+
 @bp.get("/api/canned")
 @login_required(api=True)
 def api_canned():

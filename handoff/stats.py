@@ -5,8 +5,10 @@ import redis
 
 from .store import STATS
 
-TOTALS = ["conversations", "handoffs", "handoffs_urgent", "crisis", "counselor_messages",
-          "counselor_reply", "counselor_push", "feedback_good", "feedback_ok", "feedback_bad"]
+TOTALS = ["conversations", "lane_self", "lane_family", "lane_other", "topic_about", "topic_support",
+          "topic_family", "topic_violence", "topic_8050", "topic_local", "crisis", "handoffs",
+          "handoffs_urgent", "counselor_messages", "counselor_reply", "counselor_push",
+          "feedback_good", "feedback_ok", "feedback_bad"]
 
 
 def summary(r: redis.Redis, days: int = 14) -> dict:
@@ -21,5 +23,8 @@ def summary(r: redis.Redis, days: int = 14) -> dict:
             per_day.setdefault(day, {})[name] = int(value)
     recent = dict(sorted(per_day.items())[-days:])
     sent = totals["counselor_reply"] + totals["counselor_push"]
+    waits = sorted(int(x) for x in r.lrange("mado:{handoff}:pickups", 0, -1))
     return {"totals": totals, "days": recent,
-            "reply_share": round(totals["counselor_reply"] / sent, 3) if sent else None}
+            "reply_share": round(totals["counselor_reply"] / sent, 3) if sent else None,
+            "crisis_share": round(totals["crisis"] / totals["conversations"], 3) if totals["conversations"] else None,
+            "median_wait_s": waits[len(waits) // 2] // 1000 if waits else None}

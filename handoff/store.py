@@ -189,8 +189,12 @@ class HandoffStore:
             return False
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(meta_key(hid), mapping=meta)
+        pipe.expire(meta_key(hid), self.transcript_ttl_s)     # refreshed on activity and at close
         pipe.zadd(QUEUE, {hid: score(priority, at)})
         pipe.execute()
+        # the person's own list of their handoffs, so forget-me can find every one of them
+        self.r.sadd(keys.user(pid, "handoffs"), hid)
+        self.r.expire(keys.user(pid, "handoffs"), self.transcript_ttl_s)
         self.count("handoffs")
         if priority == "urgent":
             self.count("handoffs_urgent")
@@ -202,6 +206,7 @@ class HandoffStore:
         pipe = self.r.pipeline(transaction=False)
         pipe.hincrby(meta_key(hid), "unread", 1)
         pipe.hset(meta_key(hid), "last_user_at", now_ms())
+        pipe.expire(meta_key(hid), self.transcript_ttl_s)
         pipe.execute()
 
     def make_urgent(self, hid: str, tier: str) -> None:
@@ -223,11 +228,22 @@ class HandoffStore:
         self.r.hset(meta_key(hid), "closed_reason", reason)
         self.audit("person", reason, hid)
 
+    def forget_person(self, pid: str) -> int:
+        """End and unlink every handoff of this person, then delete every key under their tag."""
+        for hid in self.r.smembers(keys.user(pid, "handoffs")):
+            self.person_left(hid)
+        deleted = 0
+        for key in self.r.scan_iter(match=keys.user_pattern(pid), count=500):
+            deleted += self.r.delete(key)
+        return deleted
+
     def person_left(self, hid: str) -> None:
         """Forget-me or block: the handoff ends, the counselor sees that the person left."""
-        if not self.r.exists(meta_key(hid)):
+        meta = self.get(hid)
+        if not meta or not meta.get("pid"):
             return
-        self.cancel(hid, "left")
+        if meta.get("status") != "closed":
+            self.cancel(hid, "left")
         self.r.hdel(meta_key(hid), "pid")
 
     def pause(self, hid: str) -> None:
@@ -265,6 +281,7 @@ class HandoffStore:
                                self.transcript_ttl_s * 1000])
         if res == 1:
             self.r.hset(meta_key(hid), "closed_reason", "closed")
+            self.r.zremrangebyscore(CLOSED, "-inf", now_ms() - self.transcript_ttl_s * 1000)
             meta = self.get(hid) or {}
             if meta.get("pid"):
                 self.r.expire(log_key(meta["pid"], hid), self.transcript_ttl_s)
@@ -298,6 +315,26 @@ class HandoffStore:
                     {"pid": pid, "ev": json.dumps(ev, ensure_ascii=False), "rt": now_ms(),
                      "rid": eid[:16], "src": "console"})
         return eid
+
+    def find_by_alias(self, alias: str) -> list[dict]:
+        """Handoffs (any status, still retained) whose person has this alias and is still known."""
+        alias = alias.strip().upper()
+        ids = set(self.r.zrange(QUEUE, 0, -1)) | set(self.r.zrange(ACTIVE, 0, -1)) | set(self.r.zrange(CLOSED, 0, -1))
+        found = []
+        for hid in sorted(ids):
+            meta = self.get(hid)
+            if meta and meta.get("alias") == alias and meta.get("pid"):
+                found.append(meta)
+        return found
+
+    def request_forget(self, meta: dict, who: str) -> bool:
+        """Staff handling a deletion request made by other means (admin only; audited). The
+        deletion itself runs in the person's own event order, in the worker."""
+        if not meta.get("pid"):
+            return False
+        self.enqueue_console_event(meta["pid"], "forget", meta["id"])
+        self.audit(who, "forget_requested", meta["id"])
+        return True
 
     # -- alerts, audit, anonymous counts --------------------------------------------------
     def alert(self, priority: str) -> None:

@@ -192,7 +192,8 @@ def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, conf
     pid = keys.pseudonym(config.secret_key, uid)
     time.sleep(0.2)
     person_keys = r.keys(keys.user_pattern(pid))
-    assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid)])
+    # state, the LINE id (only to push) and the per-minute rate counter (gone after a minute)
+    assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid), keys.user(pid, "rate")])
     for k in person_keys:
         assert 0 < r.ttl(k) <= config.state_ttl_s
     assert json.loads(r.get(keys.state(pid)))["state"] == "choosing"

@@ -1,0 +1,258 @@
+"""Privacy and operations: the keyspace after a full conversation and handoff (TTLs, no LINE id),
+forget-me, Sentry scrubbing through the real SDK, logs without content, metrics, rate limits."""
+import gzip
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import sentry_sdk
+
+from bot import create_app, keys
+from bot.sentry import capture
+from handoff.accounts import Accounts
+
+from . import helpers
+from .conftest import Poster, worker_env
+from .test_handoff import PASSWORD, Console, Person, ask_for_human, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_TEXT = "息子が夜中に泣いていて心配です"
+
+
+def dump_keyspace(r):
+    """Every key with its TTL and everything stored in it, as text."""
+    out = {}
+    for key in r.scan_iter(count=1000):
+        kind = r.type(key)
+        if kind == "string":
+            value = r.get(key)
+        elif kind == "hash":
+            value = r.hgetall(key)
+        elif kind == "list":
+            value = r.lrange(key, 0, -1)
+        elif kind == "set":
+            value = sorted(r.smembers(key))
+        elif kind == "zset":
+            value = r.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            value = r.xrange(key)
+        else:
+            value = kind
+        out[key] = (r.ttl(key), json.dumps(value, ensure_ascii=False, default=str))
+    return out
+
+
+@pytest.fixture
+def staff(r):
+    acc = Accounts(r)
+    acc.add("aoi", PASSWORD)
+    acc.add("chief", PASSWORD, "admin")
+    return acc
+
+
+def full_handoff(app, standin, r):
+    p = Person(Poster(app.test_client(), standin), standin)
+    ask_for_human(p)
+    p.send(SECRET_TEXT)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    wait_until(lambda: aoi.detail(hid)["messages"])
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "お話を聞かせてください"})
+    p.wait_count(6)
+    return p, aoi, hid
+
+
+def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_leaves_nothing(
+        app, staff, standin, worker, r):
+    worker()
+    p, aoi, hid = full_handoff(app, standin, r)
+    aoi.post(f"/console/api/handoffs/{hid}/close")
+    p.wait_count(7)
+    time.sleep(0.5)
+    pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    space = dump_keyspace(r)
+    person_keys = [k for k in space if k.startswith(f"mado:{{u:{pid}}}")]
+    assert f"mado:{{u:{pid}}}:state" in person_keys and f"mado:{{u:{pid}}}:ho:{hid}:log" in person_keys
+    for key in person_keys:
+        assert space[key][0] > 0, f"{key} has no TTL"
+    assert space[f"mado:{{handoff}}:h:{hid}"][0] > 0
+    assert space[f"mado:{{u:{pid}}}:ho:{hid}:log"][0] > 29 * 86400        # transcripts: 90 days after close
+    holding_id = [k for k, (_, v) in space.items() if p.uid in v or p.uid in k]
+    assert holding_id == [keys.line_id(pid)]                                # stored once, only to push
+    holding_text = [k for k, (_, v) in space.items() if SECRET_TEXT in v]
+    assert holding_text == [f"mado:{{u:{pid}}}:ho:{hid}:log"]              # the transcript, nowhere else
+
+    # forget me: everything under the person's tag goes; the counselor sees they left
+    p.say_and_wait("記録を消して")
+    p.say_and_wait(postback="forget_yes")
+    wait_until(lambda: not any(k.startswith(f"mado:{{u:{pid}}}") for k in dump_keyspace(r)))
+    space = dump_keyspace(r)
+    assert not any(p.uid in k or p.uid in v for k, (_, v) in space.items())
+    assert not any(pid in k or pid in v for k, (_, v) in space.items())
+    assert not any(SECRET_TEXT in v for _, (_, v) in space.items())
+    for key, (ttl, _) in space.items():
+        if key.startswith("mado:{handoff}:h:"):
+            assert ttl > 0
+
+
+def test_staff_forget_by_alias_is_admin_only_and_audited(app, staff, standin, worker, r, config):
+    worker()
+    p, aoi, hid = full_handoff(app, standin, r)
+    pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    env = worker_env(config)
+    run = lambda *a, stdin: subprocess.run([sys.executable, "-m", "bot.cli", "forget", *a], input=stdin,  # noqa: E731
+                                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    refused = run("--alias", keys.alias(pid), "--by", "aoi", stdin=PASSWORD + "\n")
+    assert refused.returncode == 2 and "admin" in refused.stderr
+    assert r.exists(keys.state(pid))
+    done = run("--alias", keys.alias(pid).lower(), "--by", "chief", stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    assert wait_until(lambda: not list(r.scan_iter(match=keys.user_pattern(pid))))
+    assert wait_until(lambda: aoi.detail(hid)["left"])
+    audit = [f for _, f in r.xrange("mado:{handoff}:audit")]
+    assert any({"who": "chief", "action": "forget_requested", "handoff": hid}.items() <= a.items() for a in audit)
+    assert Console(app, "aoi").post(f"/console/api/handoffs/{hid}/forget").status_code == 403
+
+
+# -- Sentry: real SDK, real transport, a local sink -------------------------------------------
+class SentrySink(BaseHTTPRequestHandler):
+    bodies: list = []
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        enc = self.headers.get("Content-Encoding", "")
+        if enc == "gzip":
+            raw = gzip.decompress(raw)
+        elif enc == "deflate":
+            raw = zlib.decompress(raw)
+        elif enc == "br":
+            import brotli  # pragma: no cover - only if the SDK chose brotli
+            raw = brotli.decompress(raw)
+        type(self).bodies.append(raw.decode("utf-8", "replace"))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *a):
+        pass
+
+
+def test_sentry_events_carry_no_text_ids_tokens_cookies_or_bodies(config, r):
+    SentrySink.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SentrySink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dsn = f"http://publickey@127.0.0.1:{server.server_port}/1"
+    uid = helpers.new_user_id()
+    token = "replytoken0123456789abcdef"
+    try:
+        app = create_app(config.with_overrides(sentry_dsn=dsn, environment="test"))
+
+        def boom():
+            from flask import request
+
+            text = request.get_json()["events"][0]["message"]["text"]   # noqa: F841 (a local with text)
+            logging.getLogger("somewhere").warning("processing %s for %s", SECRET_TEXT, uid)
+            raise RuntimeError(f"failed for {uid}: {SECRET_TEXT} token={token}")
+
+        app.add_url_rule("/_boom", "boom", boom, methods=["POST"])
+        body = helpers.body_of(helpers.text_event(uid, SECRET_TEXT, reply_token=token))
+        client = app.test_client()
+        client.set_cookie("mado_session", "sessioncookievalue123")
+        res = client.post("/_boom", data=body, headers={"X-Line-Signature": helpers.sign(body),
+                                                         "Content-Type": "application/json"})
+        assert res.status_code == 500
+        assert not sentry_sdk.get_client().options.get("send_default_pii")
+        capture("dead_letter", shard="3", alias="ABCD")
+        sentry_sdk.flush(5)
+        assert wait_until(lambda: len(SentrySink.bodies) >= 2, timeout=10)
+        sent = "\n".join(SentrySink.bodies)
+        assert "RuntimeError" in sent and "dead_letter" in sent            # the events did arrive
+        for secret in (uid, SECRET_TEXT, token, "sessioncookievalue123", helpers.sign(body)):
+            assert secret not in sent, secret
+    finally:
+        sentry_sdk.init(dsn=None)
+        server.shutdown()
+        server.server_close()
+
+
+# -- logs -------------------------------------------------------------------------------------
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_logs_are_json_lines_with_aliases_and_timings_never_content(app, staff, standin, worker, r):
+    handler = Collect()
+    logging.getLogger("mado").addHandler(handler)
+    try:
+        worker()
+        p, aoi, hid = full_handoff(app, standin, r)
+        aoi.post(f"/console/api/handoffs/{hid}/close")
+        p.wait_count(7)
+    finally:
+        logging.getLogger("mado").removeHandler(handler)
+    pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    records = [json.loads(line) for line in handler.lines]
+    assert any(rec.get("alias") == keys.alias(pid) and rec.get("state_to") == "waiting" for rec in records)
+    assert any(rec["event"] == "webhook" and rec.get("rid") for rec in records)
+    done = [rec for rec in records if rec["event"] == "event" and rec.get("result") == "done"]
+    assert done and all("ms" in rec and "rid" in rec for rec in done)
+    text = "\n".join(handler.lines)
+    for secret in (p.uid, pid, SECRET_TEXT, "お話を聞かせてください", "人と話したい"):
+        assert secret not in text
+
+
+# -- health and metrics -----------------------------------------------------------------------
+def test_healthz_reports_backlog_and_metrics_need_their_token(config, r, post, worker, standin):
+    app = create_app(config)
+    res = app.test_client().get("/healthz")
+    assert res.status_code == 200 and {"backlog", "lag_s", "dead_letters"} <= set(res.get_json())
+    assert app.test_client().get("/metrics").status_code == 404          # off unless configured
+    app = create_app(config.with_overrides(metrics_token="s3cret-token"))
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    uid = helpers.new_user_id()
+    Poster(client, standin)(helpers.follow_event(uid))
+    w = worker()
+    standin.wait_for(lambda s: s.deliveries(uid))
+    wait_until(lambda: w.line.counts["reply"] == 1)
+    w._flush_line_counts()
+    body = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).get_data(as_text=True)
+    assert 'mado_webhook_requests_total{result="accepted"} 1.0' in body
+    assert 'mado_line_api_calls_total{kind="reply"} 1.0' in body
+    assert 'mado_counts_total{name="conversations"} 1.0' in body
+    for name in ("mado_stream_backlog", "mado_stream_lag_seconds", "mado_dead_letters", "mado_handoffs_waiting"):
+        assert name in body
+    assert uid not in body
+
+
+def test_a_flood_from_one_person_is_slowed_for_them_only(config, standin, worker, r):
+    app = create_app(config)
+    worker(person_rate_per_min=5)
+    post = Poster(app.test_client(), standin)
+    flood, calm = helpers.new_user_id(), helpers.new_user_id()
+    for i in range(12):
+        post(helpers.text_event(flood, f"あ{i}"))
+    post(helpers.follow_event(calm))
+    assert standin.wait_for(lambda s: s.deliveries(calm))
+    time.sleep(1.0)
+    got = [t for d in standin.deliveries(flood) for t in helpers.texts_of(d)]
+    assert len(standin.deliveries(flood)) == 6                         # five answers, one gentle notice
+    assert "お返事を止めています" in got[-1]
+    post(helpers.text_event(flood, "死にたい"))                          # a crisis is always answered
+    assert standin.wait_for(lambda s: len(s.deliveries(flood)) == 7)
+    assert "話してくれて" in helpers.texts_of(standin.deliveries(flood)[-1])[0]
