@@ -235,8 +235,31 @@ def main(argv=None) -> int:
     forget.add_argument("--alias", required=True, help="the alias counselors see, e.g. 7F3A")
     forget.add_argument("--handoff", help="the handoff id, when several people share the alias")
     forget.add_argument("--by", required=True, help="your admin account (password from standard input)")
+    rich = sub.add_parser("richmenu", help="mado's rich menu")
+    rsub = rich.add_subparsers(dest="action", required=True)
+    dep = rsub.add_parser("deploy", help="create it, upload its image, make it the default (needs "
+                                         "LINE_CHANNEL_ACCESS_TOKEN)")
+    dep.add_argument("--dry-run", action="store_true", help="only check it against LINE's rules")
     args = parser.parse_args(argv)
     try:
+        if args.command == "richmenu":
+            from .richmenu import RichMenuError, deploy
+
+            cfg = Config.from_env()
+            if not args.dry_run:
+                cfg.require("access_token")
+            from linebot.v3.messaging import ApiException
+
+            try:
+                menu_id = deploy(cfg, dry_run=args.dry_run)
+            except RichMenuError as exc:
+                print(f"mado: rich menu: {exc}", file=sys.stderr)
+                return 2
+            except ApiException as exc:
+                print(f"mado: rich menu: LINE answered {exc.status} {exc.reason}: {exc.body}", file=sys.stderr)
+                return 1
+            print(f"mado: rich menu {menu_id} is now the default" if menu_id else "mado: rich menu OK")
+            return 0
         if args.command == "forget":
             return forget_command(args)
         if args.command == "counselor":

@@ -48,6 +48,8 @@ class StandinState:
     faults: list = field(default_factory=list)
     loading: list = field(default_factory=list)
     read_marks: list = field(default_factory=list)
+    richmenus: dict = field(default_factory=dict)     # id -> {"request", "image"}
+    default_richmenu: str | None = None
 
 
 class StandinLine:
@@ -151,6 +153,8 @@ class StandinLine:
         if headers.get("Authorization") != f"Bearer {self.state.access_token}":
             return 401, {"message": "Authentication failed. Confirm that the access token in the "
                                     "authorization header is valid."}, {}
+        if path.startswith("/v2/bot/richmenu/") and path.endswith("/content"):
+            return self._richmenu_image(path, headers, body)
         if len(body) > MAX_BODY:
             return 413, {"message": "Request Entity Too Large"}, {}
         try:
@@ -169,6 +173,10 @@ class StandinLine:
             answer = self._loading(req)
         elif path == "/v2/bot/chat/markAsRead":
             answer = self._mark_read(req)
+        elif path == "/v2/bot/richmenu":
+            answer = self._richmenu_create(req)
+        elif path.startswith("/v2/bot/user/all/richmenu/"):
+            answer = self._richmenu_default(path.rsplit("/", 1)[1])
         else:
             return 404, {"message": "Not found"}, {}
         if fault:  # delivered, but the caller never learns it
@@ -284,6 +292,66 @@ class StandinLine:
         with self.lock:
             self.state.read_marks.append({"token": token, "at": time.time()})
         return 200, {}, {}
+
+    # -- rich menus (LINE's rules: shared/line_platform.md §2.8) ----------------------------
+    def _richmenu_create(self, req):
+        size = req.get("size") or {}
+        w, h = size.get("width"), size.get("height")
+        areas = req.get("areas") or []
+        errors = []
+        if not isinstance(w, int) or not 800 <= w <= 2500:
+            errors.append("size.width")
+        if not isinstance(h, int) or h < 250 or (isinstance(w, int) and w / h < 1.45):
+            errors.append("size.height")
+        if not 1 <= len(str(req.get("chatBarText", ""))) <= 14:
+            errors.append("chatBarText")
+        if not 1 <= len(areas) <= 20:
+            errors.append("areas")
+        for a in areas:
+            b = a.get("bounds") or {}
+            if isinstance(w, int) and isinstance(h, int) and (
+                    b.get("x", -1) < 0 or b.get("y", -1) < 0 or b.get("x", 0) + b.get("width", 0) > w
+                    or b.get("y", 0) + b.get("height", 0) > h):
+                errors.append("areas.bounds")
+        if errors:
+            return 400, {"message": "The request body has %d error(s)" % len(errors),
+                         "details": [{"message": "invalid", "property": e} for e in errors]}, {}
+        menu_id = "richmenu-" + uuid.uuid4().hex
+        with self.lock:
+            self.state.richmenus[menu_id] = {"request": req, "image": None}
+        return 200, {"richMenuId": menu_id}, {}
+
+    def _richmenu_image(self, path, headers, body):
+        if headers.get("Authorization") != f"Bearer {self.state.access_token}":
+            return 401, {"message": "Authentication failed."}, {}
+        menu_id = path.split("/")[4]
+        with self.lock:
+            menu = self.state.richmenus.get(menu_id)
+        if menu is None:
+            return 404, {"message": "Not found"}, {}
+        if headers.get("Content-Type") not in ("image/png", "image/jpeg"):
+            return 415, {"message": "Unsupported Media Type"}, {}
+        if len(body) > 1024 * 1024:
+            return 413, {"message": "Request Entity Too Large"}, {}
+        if menu["image"] is not None:
+            return 400, {"message": "An image has already been uploaded to the rich menu"}, {}
+        with self.lock:
+            menu["image"] = body
+        return 200, {}, {}
+
+    def _richmenu_default(self, menu_id):
+        with self.lock:
+            menu = self.state.richmenus.get(menu_id)
+            if menu is None:
+                return 404, {"message": "Not found"}, {}
+            if menu["image"] is None:
+                return 400, {"message": "must upload richmenu image before applying it to user"}, {}
+            self.state.default_richmenu = menu_id
+        return 200, {}, {}
+
+    def richmenus(self) -> dict:
+        with self.lock:
+            return {"menus": dict(self.state.richmenus), "default": self.state.default_richmenu}
 
     def _control(self, method, path, body):
         try:
