@@ -30,6 +30,7 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
     from .webhook import ENQUEUE_LUA, bp as webhook_bp
 
     app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
+    app.extensions["mado.cluster"] = type(r).__name__ == "RedisCluster"
     app.extensions["mado.metrics"] = collections.Counter()
     app.register_blueprint(webhook_bp)
     from .ops import bp as ops_bp

@@ -111,8 +111,12 @@ def callback():
     r: redis.Redis = current_app.extensions["mado.redis"]
     enqueue = current_app.extensions["mado.enqueue"]
     queued = dropped = dup = 0
+    # One round trip for the whole body on a plain Redis; a cluster client cannot pipeline scripts,
+    # so there each event is its own call (its keys share one slot either way).
+    cluster = current_app.extensions["mado.cluster"]
     try:
-        pipe = r.pipeline(transaction=False)
+        pipe = r.pipeline(transaction=False) if not cluster else None
+        results = []
         calls = 0
         for ev in events:
             if ev.get("mode") == "standby":
@@ -121,14 +125,17 @@ def callback():
             pid = keys.pseudonym(cfg.secret_key, conversation_id(ev))
             shard = keys.shard_of(pid, cfg.shards)
             ekey = event_key(ev)
-            enqueue(
+            res = enqueue(
                 keys=[keys.seen(shard, ekey), keys.stream(shard)],
                 args=[cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid],
-                client=pipe,
+                client=pipe if pipe is not None else r,
             )
+            if pipe is None:
+                results.append(res)
             calls += 1
-        results = pipe.execute() if calls else []
-    except redis.RedisError as exc:
+        if pipe is not None and calls:
+            results = pipe.execute()
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
         logs.emit("webhook", result="unavailable", status=503, rid=rid, error=type(exc).__name__)
         return jsonify({"error": "temporarily unavailable"}), 503
     for res in results:

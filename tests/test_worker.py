@@ -191,7 +191,7 @@ def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, conf
     standin.wait_for(lambda s: s.deliveries(uid))
     pid = keys.pseudonym(config.secret_key, uid)
     time.sleep(0.2)
-    person_keys = r.keys(keys.user_pattern(pid))
+    person_keys = list(r.scan_iter(match=keys.user_pattern(pid)))
     # state, the LINE id (only to push) and the per-minute rate counter (gone after a minute)
     assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid), keys.user(pid, "rate")])
     for k in person_keys:
@@ -207,7 +207,7 @@ def test_unfollow_forgets_the_person(post, worker, standin, r, config):
     standin.wait_for(lambda s: s.deliveries(uid))
     post(helpers.unfollow_event(uid))
     pid = keys.pseudonym(config.secret_key, uid)
-    assert standin.wait_for(lambda s: not r.keys(keys.user_pattern(pid)), timeout=10)
+    assert standin.wait_for(lambda s: not list(r.scan_iter(match=keys.user_pattern(pid))), timeout=10)
 
 
 def test_retry_key_is_a_uuid_and_stable():
