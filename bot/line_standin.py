@@ -185,9 +185,9 @@ class StandinLine:
 
     @staticmethod
     def _fault_answer(fault: Fault):
-        if fault.status == 0:
+        if fault.status == 0:          # hang past the client's timeout (recorded as 504)
             time.sleep(fault.hang_s)
-            return 500, {"message": "Internal Server Error"}, {}
+            return 504, {"message": "Gateway Timeout"}, {}
         if fault.status == 429:
             return 429, {"message": "The API rate limit has been exceeded. Try again later."}, {}
         return fault.status, {"message": "Internal Server Error"}, {}
