@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -39,10 +40,10 @@ from flows import Event, handle  # noqa: E402
 from spine import SECRET, Stack, pct  # noqa: E402
 
 MADO_KEY = "bench-secret-key"
-BROWSE = [("message", "ひきこもりって？"), ("postback", "t=more"), ("postback", "t=back"),
-          ("message", "相談できる場所"), ("postback", "t=find_local"), ("message", "大阪"),
-          ("message", "家族にできること"), ("postback", "t=back")]
-CHAT = ["こんばんは", "最近ずっと眠れなくて", "家族とも話せていません", "少し楽になりました", "ありがとうございます"]
+TRAFFIC = tomllib.loads((Path(__file__).parent / "traffic.toml").read_text("utf-8"))
+BROWSE = [tuple(x) for x in TRAFFIC["browse"]]
+CHAT = TRAFFIC["chat"]
+MARKER = TRAFFIC["counselor_marker"]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -65,7 +66,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def seed(r, n: int) -> None:
     """n known, idle people, in the shape the worker stores them (state + LINE id, with TTL)."""
-    state = handle(handle(None, Event("follow"), 0).state, Event("text", text="家族"), 0).state
+    state = handle(handle(None, Event("follow"), 0).state, Event("text", text=TRAFFIC["lane"]), 0).state
     state["last_seen"] = time.time()
     raw = json.dumps(state, ensure_ascii=False)
     pipe = r.pipeline(transaction=False)
@@ -148,7 +149,7 @@ class Counselor(threading.Thread):
                 if users > self.seen.get(h["id"], 0):
                     self.seen[h["id"]] = users
                     time.sleep(random.uniform(1.0, 3.0))
-                    self.call("POST", f"/console/api/handoffs/{h['id']}/messages", {"text": "お返事です。聞かせてくれてありがとう。"})
+                    self.call("POST", f"/console/api/handoffs/{h['id']}/messages", {"text": TRAFFIC["counselor_reply"]})
                     self.sent += 1
             time.sleep(0.3)
 
@@ -164,8 +165,8 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     # the handoff cohort asks for a person first
     chatters = [f"UC{i:031x}" for i in range(cohort)]
     for uid in chatters:
-        for kind, arg in (("message", "人と話したい"), ("message", "はい")):
-            poster.post(uid, kind, arg)
+        for text in TRAFFIC["ask_human"]:
+            poster.post(uid, "message", text)
             time.sleep(0.05)
     stop = threading.Event()
     counselor = Counselor(base, "bench", "bench-password-1", stop)
@@ -223,10 +224,10 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     last = max((d["received_at"] for d in got), default=send_end)
     browse_users = {f"U{i:032x}" for i in range(n)}
     bot_pushes = sum(1 for d in everything if d["kind"] == "push" and d["to"] in browse_users
-                     and not any("お返事です" in m.get("text", "") for m in d["messages"]))
+                     and not any(MARKER in m.get("text", "") for m in d["messages"]))
     # (the stand-in, issuing tokens on the fly here, cannot tell whose a reply token was: the
     # counselor's words identify those deliveries)
-    to_chatters = [d for d in everything if any("お返事です" in m.get("text", "") for m in d["messages"])]
+    to_chatters = [d for d in everything if any(MARKER in m.get("text", "") for m in d["messages"])]
     replies = sum(1 for d in to_chatters if d["kind"] == "reply")
     return {"n": n, "events": len(acks), "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99),
             "e2e_p50": pct(e2e, 50), "e2e_p99": pct(e2e, 99),

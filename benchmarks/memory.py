@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ from bot.webhook import event_key  # noqa: E402
 from handoff.store import HandoffStore  # noqa: E402
 
 from spine import free_port  # noqa: E402
+
+TRAFFIC = tomllib.loads((Path(__file__).parent / "traffic.toml").read_text("utf-8"))
 
 
 def event(uid: str, n: int, kind: str, arg: str = "") -> dict:
@@ -107,9 +110,8 @@ def main(argv=None) -> int:
         for i in range(args.people):
             uid = f"U{i:032x}"
             run.step(uid, "follow")
-            run.step(uid, "message", "家族")
-            run.step(uid, "message", "ひきこもりって？")
-            run.step(uid, "message", "東京")
+            for text in TRAFFIC["idle_steps"]:
+                run.step(uid, "message", text)
             if i % 200 == 0:
                 standin.state.deliveries.clear()
                 standin.state.calls.clear()
@@ -126,16 +128,16 @@ def main(argv=None) -> int:
         for i in range(args.handoffs):
             uid = f"UH{i:031x}"
             run.step(uid, "follow")
-            run.step(uid, "message", "人と話したい")
-            run.step(uid, "message", "はい")
+            for text in TRAFFIC["ask_human"]:
+                run.step(uid, "message", text)
             pid = keys.pseudonym(cfg.secret_key, uid)
             hid = json.loads(r.get(keys.state(pid)))["handoff"]
             for j in range(5):
-                run.step(uid, "message", f"相談したいことがあります。{j}回目のメッセージです。少し長めに書いています。")
+                run.step(uid, "message", TRAFFIC["person_message"].format(j=j))
             store.claim(hid, "bench")
             run.console(uid, hid, "joined")
             for j in range(5):
-                text = f"お話ししてくれてありがとうございます。{j}回目のお返事です。"
+                text = TRAFFIC["counselor_message"].format(j=j)
                 store.append(pid, hid, {"from": "counselor", "kind": "text", "text": text,
                                         "at": int(time.time() * 1000), "by": "bench"})
                 run.console(uid, hid, "message", text=text)

@@ -86,7 +86,11 @@ class Processor:
         pipe = self.r.pipeline(transaction=False)    # one round trip; both keys are in the person's slot
         pipe.hgetall(rec_key)
         pipe.get(keys.state(pid))
-        rec, raw_state = pipe.execute()
+        if not from_console:                         # this person's events in the last minute
+            pipe.incr(keys.user(pid, "rate"))
+            pipe.expire(keys.user(pid, "rate"), 60, nx=True)
+        rec, raw_state, *rate = pipe.execute()
+        recent = int(rate[0]) if rate else 0      # (a local: one Processor serves many threads)
         summary = {"alias": keys.alias(pid), "kind": ev.get("type") if not from_console else
                    "console:" + str(ev.get("action")), "rid": fields.get("rid")}
         token = reply_token(ev) if not from_console else None
@@ -94,7 +98,7 @@ class Processor:
             if from_console:
                 rec = self._apply_console(pid, ev, ekey, rec_key, raw_state, summary)
             else:
-                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary)
+                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary, recent)
             if rec is None:
                 return summary
         if from_console:
@@ -125,12 +129,12 @@ class Processor:
         return ctx
 
     def _apply(self, pid: str, ev: dict, ekey: str, rec_key: str, raw_state: str | None,
-               summary: dict) -> dict | None:
+               summary: dict, recent: int = 0) -> dict | None:
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
         event = to_flow_event(ev)
         ctx = self._context(state, queue=False)
-        ctx["flood"] = self._flood(pid)
+        ctx["flood"] = self._flood(recent)
         outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s, ctx=ctx)
         kinds = {e["type"] for e in outcome.effects}
         if kinds & {"handoff_request", "handoff_resume"}:
@@ -160,14 +164,9 @@ class Processor:
         pipe.execute()
         return rec
 
-    def _flood(self, pid: str) -> str:
+    def _flood(self, n: int) -> str:
         """Per-person rate limit: "" (fine), "first" (just went over), "more". A flood from one
         person then costs little and slows only them."""
-        key = keys.user(pid, "rate")
-        pipe = self.r.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 60, nx=True)
-        n = pipe.execute()[0]
         limit = self.cfg.person_rate_per_min
         return "" if n <= limit else ("first" if n == limit + 1 else "more")
 
