@@ -56,6 +56,19 @@ def before_breadcrumb(crumb, hint):
     return crumb
 
 
+def release() -> str:
+    """mado's version, plus the deployed commit when the platform tells it (Heroku: SOURCE_VERSION)."""
+    import os
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("mado")
+    except PackageNotFoundError:
+        v = "dev"
+    commit = os.environ.get("SOURCE_VERSION") or os.environ.get("GIT_COMMIT") or ""
+    return f"mado@{v}" + (f"+{commit[:12]}" if commit else "")
+
+
 def init_sentry(config: Config, component: str) -> bool:
     if not config.sentry_dsn:
         return False
@@ -75,6 +88,7 @@ def init_sentry(config: Config, component: str) -> bool:
         before_send=before_send,
         before_breadcrumb=before_breadcrumb,
         environment=config.environment,
+        release=release(),
         integrations=integrations,
     )
     sentry_sdk.set_tag("component", component)

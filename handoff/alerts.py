@@ -5,7 +5,9 @@
   the priority and how many are waiting. Delivery is retried with backoff until it succeeds;
   an alert stays pending in ``mado:{handoff}:alerts`` meanwhile, so a worker's crash loses none.
 - A person waiting longer than MADO_HANDOFF_NOTICE_S is told kindly (once) and offered to keep
-  waiting or leave a message: a "timeout" event into their own stream.
+  waiting or leave a message: a "timeout" event into their own stream. Someone who started third
+  or further back hears once when they are next ("front"): changes that matter, never a stream
+  of position updates.
 """
 from __future__ import annotations
 
@@ -94,10 +96,14 @@ def sweep_waiting(store: HandoffStore, notice_s: int, owner: str) -> int:
         return 0
     cutoff = now_ms() - notice_s * 1000
     told = 0
-    for hid in r.zrange(QUEUE, 0, 499):
+    for rank, hid in enumerate(r.zrange(QUEUE, 0, 499)):
         meta = store.get(hid)
         if not meta or meta.get("status") != "waiting" or meta.get("mode") == "message":
             continue
+        if (rank == 0 and int(meta.get("start_pos") or 1) >= 3 and meta.get("pid")
+                and r.hsetnx(meta_key(hid), "told_front", 1)):
+            store.enqueue_console_event(meta["pid"], "front", hid)
+            told += 1
         if int(meta.get("queued_at") or 0) > cutoff or not meta.get("pid"):
             continue
         if r.hsetnx(meta_key(hid), "noticed", 1):

@@ -191,7 +191,9 @@ class HandoffStore:
         pipe.hset(meta_key(hid), mapping=meta)
         pipe.expire(meta_key(hid), self.transcript_ttl_s)     # refreshed on activity and at close
         pipe.zadd(QUEUE, {hid: score(priority, at)})
-        pipe.execute()
+        pipe.zrank(QUEUE, hid)
+        rank = pipe.execute()[-1]
+        self.r.hset(meta_key(hid), "start_pos", (rank or 0) + 1)
         # the person's own list of their handoffs, so forget-me can find every one of them
         self.r.sadd(keys.user(pid, "handoffs"), hid)
         self.r.expire(keys.user(pid, "handoffs"), self.transcript_ttl_s)

@@ -126,3 +126,10 @@ def test_counselor_add_reads_the_password_from_standard_input(config, r):
     missing = subprocess.run([sys.executable, "-m", "bot.cli", "counselor", "list"], capture_output=True,
                              text=True, cwd=ROOT, env={k: v for k, v in env.items() if k != "REDIS_URL"})
     assert missing.returncode == 2 and "REDIS_URL" in missing.stderr
+
+
+def test_the_chat_simulator_does_not_exist_outside_demo_mode(app):
+    client = app.test_client()
+    assert client.get("/demo/").status_code == 404
+    assert client.post("/demo/api/people").status_code == 404
+    assert client.post("/demo/api/send", json={}).status_code == 404

@@ -433,3 +433,20 @@ def test_a_long_wait_gets_one_kind_notice_with_choices(config, accounts, standin
     assert p.quiet_for(2.5)                 # once, not every few seconds
     got = p.say_and_wait(postback="leave_message")
     assert "メッセージを残して" in helpers.texts_of(got[0])[0]
+
+
+def test_someone_far_back_hears_once_when_they_are_next(app, accounts, person, worker):
+    worker()
+    people = [person() for _ in range(3)]
+    for p in people:
+        ask_for_human(p)
+    last = people[-1]
+    assert "3番目" in helpers.texts_of(last.inbox()[-1])[0]
+    aoi = Console(app, "aoi")
+    queue = wait_until(lambda: len(q := aoi.waiting()) == 3 and q)
+    aoi.post(f"/console/api/handoffs/{queue[0]['id']}/claim")
+    assert last.quiet_for(1.0)                     # second in line now: nothing to say yet
+    aoi.post(f"/console/api/handoffs/{queue[1]['id']}/claim")
+    got = last.wait_count(5, timeout=20)[-1]
+    assert "次があなたの番です" in helpers.texts_of(got)[0]
+    assert last.quiet_for(6.0)                     # once

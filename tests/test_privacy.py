@@ -176,6 +176,7 @@ def test_sentry_events_carry_no_text_ids_tokens_cookies_or_bodies(config, r):
         assert wait_until(lambda: len(SentrySink.bodies) >= 2, timeout=10)
         sent = "\n".join(SentrySink.bodies)
         assert "RuntimeError" in sent and "dead_letter" in sent            # the events did arrive
+        assert '"release":"mado@' in sent.replace(" ", "") and '"environment":"test"' in sent.replace(" ", "")
         for secret in (uid, SECRET_TEXT, token, "sessioncookievalue123", helpers.sign(body)):
             assert secret not in sent, secret
     finally:
