@@ -85,6 +85,12 @@ def _summary(m: dict) -> dict:
     }
 
 
+def _found(hid: str):
+    """(the handoff, None) or (None, a 404 answer)."""
+    m = _store().get(hid)
+    return (m, None) if m else (None, _error(404, "error.not_found"))
+
+
 def _may_read(m: dict, sess: dict) -> bool:
     return (m.get("status") == "waiting" or m.get("claimed_by") == sess["name"]
             or sess.get("role") == "admin")
@@ -184,9 +190,9 @@ def api_list():
 @login_required(api=True)
 def api_get(hid):
     store = _store()
-    m = store.get(hid)
-    if not m:
-        return _error(404, "error.not_found")
+    m, err = _found(hid)
+    if err:
+        return err
     sess = g.counselor
     if not _may_read(m, sess):
         return _error(403, "error.not_yours")
@@ -222,9 +228,9 @@ def api_claim(hid):
 
 def _held(hid):
     """The handoff, if the current counselor may act on it; else an error response."""
-    m = _store().get(hid)
-    if not m:
-        return None, _error(404, "error.not_found")
+    m, err = _found(hid)
+    if err:
+        return None, err
     if m.get("status") != "active":
         return None, _error(409, "error.closed" if m.get("status") == "closed" else "error.not_yours")
     if not _holder_or_admin(m, g.counselor):
@@ -272,9 +278,9 @@ def api_typing(hid):
 @login_required(api=True)
 def api_close(hid):
     store = _store()
-    m = store.get(hid)
-    if not m:
-        return _error(404, "error.not_found")
+    m, err = _found(hid)
+    if err:
+        return err
     if m.get("status") == "closed":
         return jsonify({"ok": True, "already": True})
     if m.get("status") == "waiting":
@@ -325,9 +331,9 @@ def api_forget(hid):
     """An admin deletes everything of this person (their request reached us another way)."""
     if g.counselor.get("role") != "admin":
         return _error(403, "error.forbidden")
-    m = _store().get(hid)
-    if not m:
-        return _error(404, "error.not_found")
+    m, err = _found(hid)
+    if err:
+        return err
     if not _store().request_forget(m, g.counselor["name"]):
         return _error(409, "error.closed")
     return jsonify({"ok": True})

@@ -235,3 +235,17 @@ def worker_process(config, tmp_path):
             p.kill()
         p.wait(10)
         log.close()
+
+
+COUNSELOR_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def accounts(r):
+    """Counselor accounts: aoi and ben (counselors), chief (admin)."""
+    from handoff.accounts import Accounts
+
+    acc = Accounts(r)
+    for name, role in (("aoi", "counselor"), ("ben", "counselor"), ("chief", "admin")):
+        acc.add(name, COUNSELOR_PASSWORD, role)
+    return acc

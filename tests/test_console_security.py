@@ -16,14 +16,6 @@ HTTPS = "https://localhost"
 OPEN = {"console.login_page", "console.api_login", "console.static"}
 
 
-@pytest.fixture
-def accounts(r):
-    acc = Accounts(r)
-    acc.add("aoi", PASSWORD)
-    acc.add("chief", PASSWORD, "admin")
-    return acc
-
-
 def console_rules(app):
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/console") and rule.endpoint not in OPEN:

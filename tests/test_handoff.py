@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bot import create_app, keys
-from handoff.accounts import Accounts
 
 from . import helpers
+from .conftest import COUNSELOR_PASSWORD
 
-PASSWORD = "correct horse battery"
+PASSWORD = COUNSELOR_PASSWORD
 WAIT = 15
 
 
@@ -49,14 +49,6 @@ class Console:
 
     def detail(self, hid):
         return self.get(f"/console/api/handoffs/{hid}").get_json()
-
-
-@pytest.fixture
-def accounts(r):
-    acc = Accounts(r)
-    for name, role in (("aoi", "counselor"), ("ben", "counselor"), ("chief", "admin")):
-        acc.add(name, PASSWORD, role)
-    return acc
 
 
 class Person:

@@ -16,7 +16,6 @@ import sentry_sdk
 
 from bot import create_app, keys
 from bot.sentry import capture
-from handoff.accounts import Accounts
 
 from . import helpers
 from .conftest import Poster, worker_env
@@ -49,14 +48,6 @@ def dump_keyspace(r):
     return out
 
 
-@pytest.fixture
-def staff(r):
-    acc = Accounts(r)
-    acc.add("aoi", PASSWORD)
-    acc.add("chief", PASSWORD, "admin")
-    return acc
-
-
 def full_handoff(app, standin, r):
     p = Person(Poster(app.test_client(), standin), standin)
     ask_for_human(p)
@@ -72,7 +63,7 @@ def full_handoff(app, standin, r):
 
 
 def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_leaves_nothing(
-        app, staff, standin, worker, r):
+        app, accounts, standin, worker, r):
     worker()
     p, aoi, hid = full_handoff(app, standin, r)
     aoi.post(f"/console/api/handoffs/{hid}/close")
@@ -104,7 +95,7 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
             assert ttl > 0
 
 
-def test_staff_forget_by_alias_is_admin_only_and_audited(app, staff, standin, worker, r, config):
+def test_staff_forget_by_alias_is_admin_only_and_audited(app, accounts, standin, worker, r, config):
     worker()
     p, aoi, hid = full_handoff(app, standin, r)
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
@@ -195,7 +186,7 @@ class Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def test_logs_are_json_lines_with_aliases_and_timings_never_content(app, staff, standin, worker, r):
+def test_logs_are_json_lines_with_aliases_and_timings_never_content(app, accounts, standin, worker, r):
     handler = Collect()
     logging.getLogger("mado").addHandler(handler)
     try:
