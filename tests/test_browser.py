@@ -177,3 +177,27 @@ def test_a_wrong_password_is_refused(browser, demo):
     expect(page.locator("#login-error")).to_contain_text("違います", timeout=T)
     expect(page).to_have_url(re.compile(r"/console/login"))
     shot(page, "console-login-refused")
+
+
+def test_a_counselor_hands_a_conversation_to_a_colleague(browser, demo, r):
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ben", "a long enough secret")
+    counselor = login(browser, demo)
+    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
+    person = browser.new_context().new_page()
+    person.goto(demo + "/demo/")
+    new_person(person)
+    say(person, "相談員")
+    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
+    tap(person, "はい、つないでほしい")
+    counselor.locator("#queue li").first.click()
+    counselor.click("#claim")
+    expect(counselor.locator("#mine li")).to_have_count(1, timeout=T)
+    counselor.click("#transfer")
+    expect(counselor.locator("#transfer-dialog")).to_be_visible()
+    counselor.select_option("#transfer-to", "ben")
+    shot(counselor, "console-transfer")
+    counselor.click("#transfer-ok")
+    expect(counselor.locator("#others li")).to_contain_text("ben", timeout=T)
+    expect(counselor.locator("#mine li")).to_have_count(0)

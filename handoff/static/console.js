@@ -200,9 +200,18 @@
   $("claim").addEventListener("click", () => act("/claim"));
   $("release").addEventListener("click", () => act("/release"));
   $("close").addEventListener("click", () => { if (confirm(T["close.confirm"])) act("/close"); });
-  $("transfer").addEventListener("click", () => {
-    const to = prompt(T["transfer.to"]);
-    if (to) act("/transfer", {to});
+  $("transfer").addEventListener("click", async () => {
+    const r = await api("GET", "/counselors");
+    const names = (r.data.counselors || []).filter((c) => c.name !== ME);
+    $("transfer-to").replaceChildren(...names.map((c) => {
+      const o = el("option", "", c.name + (c.online ? " ●" : ""));
+      o.value = c.name;
+      return o;
+    }));
+    $("transfer-dialog").showModal();
+  });
+  $("transfer-dialog").addEventListener("close", () => {
+    if ($("transfer-dialog").returnValue === "ok" && $("transfer-to").value) act("/transfer", {to: $("transfer-to").value});
   });
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
   $("canned").addEventListener("change", (e) => {
