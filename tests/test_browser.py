@@ -170,6 +170,8 @@ def test_a_crisis_message_jumps_the_queue(browser, demo):
     expect(first).to_contain_text("急ぎ")
     expect(counselor.locator("#alert")).to_contain_text("急ぎの相談", timeout=T)
     shot(counselor, "console-urgent")
+    first.click()
+    expect(counselor.locator("#intake-list")).to_contain_text("死にたい・自傷", timeout=T)
 
 
 def test_a_wrong_password_is_refused(browser, demo):

@@ -17,6 +17,7 @@
   let known = null;          // waiting ids seen so far (null before the first poll)
   let shownMessages = -1;
   let current = null;
+  let shownCrisis = null;
   let lastTyping = 0;
 
   async function api(method, path, body) {
@@ -129,9 +130,9 @@
     const dl = $("intake-list");
     const rows = [
       ["intake.lane", T["lane." + (h.intake.lane || "")] || ""],
-      ["intake.topics", (h.intake.topics || []).join("、") || T["intake.none"]],
+      ["intake.topics", (h.intake.topics || []).map((k) => T["stats.topic_" + k] || k).join("、") || T["intake.none"]],
       ["intake.pref", h.intake.pref || T["intake.none"]],
-      ["intake.crisis", h.crisis || h.intake.crisis || T["intake.none"]],
+      ["intake.crisis", T["tier." + (h.crisis || h.intake.crisis)] || T["intake.none"]],
     ];
     if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
     dl.replaceChildren();
@@ -169,7 +170,8 @@
     $("transfer").hidden = !canAct;
     $("close").hidden = !canAct;
     $("reply-form").hidden = !mineNow;
-    if (first) renderIntake(h);
+    if (first || h.crisis !== shownCrisis) renderIntake(h);     // a crisis may arrive later
+    shownCrisis = h.crisis;
     renderTranscript(h);
   }
 
