@@ -206,6 +206,7 @@ def api_get(hid):
     if m.get("status") == "active" and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0):
         # a human has now read these: only now does LINE show the person they were read
         store.mark_read(hid)
+        out["unread"] = 0
         if m.get("pid"):
             store.enqueue_console_event(m["pid"], "read", hid)
     return jsonify(out)
