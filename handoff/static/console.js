@@ -249,7 +249,7 @@
   }
 
   async function loop() {
-    try { await pollLists(); await pollSelected(); } catch (e) { /* network blip: next round */ }
+    try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }  // opening first: read marks show in the list at once
     setTimeout(loop, 1500);
   }
   loop();
