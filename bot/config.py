@@ -43,6 +43,7 @@ class Config:
     redis_url: str = ""
     secret_key: str = ""
     hours: str = "always"
+    closed_dates: str = ""            # MADO_CLOSED_DATES: days off despite MADO_HOURS (New Year, holidays)
     sentry_dsn: str = ""
     environment: str = "production"
 
@@ -77,6 +78,7 @@ class Config:
             redis_url=env.get("REDIS_URL", ""),
             secret_key=env.get("MADO_SECRET_KEY", ""),
             hours=env.get("MADO_HOURS", "always") or "always",
+            closed_dates=env.get("MADO_CLOSED_DATES", ""),
             sentry_dsn=env.get("SENTRY_DSN", ""),
             environment=env.get("MADO_ENVIRONMENT", "production"),
             shards=_int(env, "MADO_EVENT_SHARDS", cls.shards),
@@ -102,7 +104,7 @@ class Config:
         from handoff.hours import HoursError, parse
 
         try:
-            parse(cfg.hours)
+            parse(cfg.hours, cfg.closed_dates)
         except HoursError as exc:
             raise ConfigError(str(exc)) from None
         if cfg.shards < 1:

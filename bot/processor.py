@@ -70,7 +70,7 @@ class Processor:
         self.r = r
         self.line = line
         self.clock = clock
-        self.hours = parse_hours(config.hours)
+        self.hours = parse_hours(config.hours, config.closed_dates)
         self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s,
                                      state_ttl_s=config.state_ttl_s)
         self._take_token = r.register_script(TAKE_TOKEN_LUA)

@@ -4,12 +4,15 @@
     never                                   no one on duty: information and leave-a-message only
     mon-fri 10:00-17:00, sat 13:00-17:00    days (ranges or single days) and times, comma-separated
 
+MADO_CLOSED_DATES (optional): days off despite the schedule, e.g. the New Year and public
+holidays: `2026-12-29..2027-01-03, 2027-01-11` (dates, or ranges with ..; Asia/Tokyo).
+
 Pure: a schedule and a clock in, an answer out.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -25,26 +28,38 @@ class Schedule:
     always: bool = False
     # (weekday 0=Mon, start, end) windows; end may be 24:00 (written as time.max)
     windows: tuple[tuple[int, time, time], ...] = ()
+    closed: frozenset[date] = frozenset()
 
     @property
     def never(self) -> bool:
         return not self.always and not self.windows
 
     def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(TOKYO)
+        if local.date() in self.closed:
+            return False
         if self.always:
             return True
-        local = now.astimezone(TOKYO)
         t = local.time().replace(tzinfo=None)
         return any(day == local.weekday() and start <= t < end for day, start, end in self.windows)
 
     def next_open(self, now: datetime) -> datetime | None:
         """The next moment a shift starts after `now` (Asia/Tokyo), or None if never."""
-        if self.always or not self.windows:
-            return None
         local = now.astimezone(TOKYO)
+        if self.always:
+            if local.date() not in self.closed:
+                return None
+            day = local.date()
+            while day in self.closed:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0, 0), tzinfo=TOKYO)
+        if not self.windows:
+            return None
         best = None
-        for offset in range(0, 8):
+        for offset in range(0, 8 + len(self.closed)):
             day = (local + timedelta(days=offset)).date()
+            if day in self.closed:
+                continue
             for wd, start, _ in self.windows:
                 if wd != day.weekday():
                     continue
@@ -82,10 +97,31 @@ def _days(text: str) -> list[int]:
     return [DAYS.index(text[:3])]
 
 
-def parse(spec: str) -> Schedule:
+def parse_dates(spec: str) -> frozenset[date]:
+    out: set[date] = set()
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if ".." in part:
+                a, b = (date.fromisoformat(x.strip()) for x in part.split("..", 1))
+                if b < a or (b - a).days > 366:
+                    raise ValueError
+                out.update(a + timedelta(days=i) for i in range((b - a).days + 1))
+            else:
+                out.add(date.fromisoformat(part))
+        except ValueError:
+            raise HoursError(f"MADO_CLOSED_DATES: {part!r} should look like 2026-12-29..2027-01-03 "
+                             "or 2027-01-11") from None
+    return frozenset(out)
+
+
+def parse(spec: str, closed: str = "") -> Schedule:
+    days_off = parse_dates(closed)
     spec = (spec or "always").strip().lower()
     if spec == "always":
-        return Schedule(always=True)
+        return Schedule(always=True, closed=days_off)
     if spec == "never":
         return Schedule()
     windows = []
@@ -99,4 +135,4 @@ def parse(spec: str) -> Schedule:
             raise HoursError(f"MADO_HOURS: {part.strip()!r} ends before it starts")
         for day in _days(bits[0]):
             windows.append((day, start, end))
-    return Schedule(windows=tuple(windows))
+    return Schedule(windows=tuple(windows), closed=days_off)
