@@ -37,7 +37,7 @@ import redis  # noqa: E402
 from bot import keys  # noqa: E402
 from flows import Event, handle  # noqa: E402
 
-from spine import SECRET, Stack, pct  # noqa: E402
+from spine import SECRET, Stack, pct, replies_to  # noqa: E402
 
 MADO_KEY = "bench-secret-key"
 TRAFFIC = tomllib.loads((Path(__file__).parent / "traffic.toml").read_text("utf-8"))
@@ -210,12 +210,7 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     for t in threads:
         t.join(30)
     send_end = time.time()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        got = [d for d in stack.deliveries(start - 1) if d.get("reply_token") in posted]
-        if len(got) >= len(posted):
-            break
-        time.sleep(0.5)
+    got = replies_to(stack, posted, start)
     time.sleep(4.0)          # the counselor's last answers
     stop.set()
     cpu = cpu_seconds(pids) - cpu0

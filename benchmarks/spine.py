@@ -110,6 +110,18 @@ def make_body(user: str, token: str, n: int) -> bytes:
     return json.dumps({"destination": "U" + "0" * 32, "events": [ev]}, ensure_ascii=False).encode()
 
 
+def replies_to(stack: Stack, posted: dict[str, float], start: float, wait_s: float = 30) -> list[dict]:
+    """The reply deliveries for the posted events (by reply token), waiting (bounded) for them."""
+    deadline = time.time() + wait_s
+    got: list[dict] = []
+    while time.time() < deadline:
+        got = [d for d in stack.deliveries(start - 1) if d.get("reply_token") in posted]
+        if len(got) >= len(posted):
+            break
+        time.sleep(0.5)
+    return got
+
+
 def run_rate(stack: Stack, rate: int, seconds: float, people: int, offset: int) -> dict:
     total = int(rate * seconds)
     jobs: queue.Queue = queue.Queue()
@@ -167,13 +179,7 @@ def run_rate(stack: Stack, rate: int, seconds: float, people: int, offset: int) 
         t.join()
     send_end = time.time()
     # wait for the replies to drain (bounded)
-    deadline = time.time() + 30
-    got: list[dict] = []
-    while time.time() < deadline:
-        got = [d for d in stack.deliveries(start - 1) if d.get("reply_token") in posted]
-        if len(got) >= len(posted):
-            break
-        time.sleep(0.5)
+    got = replies_to(stack, posted, start)
     e2e = [(d["received_at"] - posted[d["reply_token"]]) * 1000 for d in got]
     last = max((d["received_at"] for d in got), default=send_end)
     return {

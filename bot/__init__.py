@@ -41,8 +41,7 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
     from handoff.store import HandoffStore
 
     app.extensions["mado.handoffs"] = HandoffStore(r, shards=config.shards,
-                                                   transcript_ttl_s=config.transcript_ttl_s,
-                                                   state_ttl_s=config.state_ttl_s)
+                                                   transcript_ttl_s=config.transcript_ttl_s)
     app.extensions["mado.accounts"] = Accounts(r)
     app.register_blueprint(console_bp)
     if config.demo:        # the chat simulator exists only in demo mode, never in production

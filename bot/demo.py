@@ -7,7 +7,6 @@ read marks (shown as read only after markAsRead, as on LINE with chat mode on).
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 

@@ -55,7 +55,7 @@ class _Collector:
         self.app = app
 
     def collect(self):
-        from handoff.store import ACTIVE, PICKUPS, QUEUE, STATS
+        from handoff.store import ACTIVE, QUEUE, STATS
 
         r = self.app.extensions["mado.redis"]
         cfg = self.app.config["MADO"]
@@ -72,9 +72,8 @@ class _Collector:
                                 value=figures["dead_letters"])
         yield GaugeMetricFamily("mado_handoffs_waiting", "Handoffs waiting for a counselor", value=r.zcard(QUEUE))
         yield GaugeMetricFamily("mado_handoffs_active", "Handoffs held by a counselor", value=r.zcard(ACTIVE))
-        waits = sorted(int(x) for x in r.lrange(PICKUPS, 0, -1))
         yield GaugeMetricFamily("mado_handoff_wait_seconds_median", "Median wait of recent pickups",
-                                value=(waits[len(waits) // 2] / 1000) if waits else 0)
+                                value=self.app.extensions["mado.handoffs"].median_wait_s() or 0)
         stats = r.hgetall(STATS)
         line = CounterMetricFamily("mado_line_api_calls", "LINE Messaging API calls by kind (push costs money)",
                                    labels=["kind"])

@@ -25,7 +25,7 @@ import redis
 import flows
 import messages_ja
 from handoff.hours import parse as parse_hours
-from handoff.store import HandoffStore
+from handoff.store import URGENT_TIERS, HandoffStore
 
 from . import keys, logs
 from .config import Config
@@ -71,8 +71,7 @@ class Processor:
         self.line = line
         self.clock = clock
         self.hours = parse_hours(config.hours, config.closed_dates)
-        self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s,
-                                     state_ttl_s=config.state_ttl_s)
+        self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s)
         self._take_token = r.register_script(TAKE_TOKEN_LUA)
 
     def process(self, fields: dict) -> dict:
@@ -119,7 +118,7 @@ class Processor:
         if (state or {}).get("state") == "paused":
             ctx["held"] = on_duty and self.handoffs.held(hid)
         if queue:
-            urgent = (state or {}).get("crisis") in ("urgent", "medical", "violence", "high", "medium")
+            urgent = (state or {}).get("crisis") in URGENT_TIERS
             meta = self.handoffs.get(hid) if hid else None
             if meta and meta.get("priority") == "urgent":
                 urgent = True
@@ -189,7 +188,9 @@ class Processor:
         """Carry out one effect the flow asked for. Returns the person's open handoff id."""
         kind, value = effect["type"], effect.get("value", "")
         ho = self.handoffs
-        if kind == "handoff_request":
+        if kind == "feedback":              # counts only, with or without a handoff
+            ho.count(f"feedback_{value}")
+        elif kind == "handoff_request":
             hid = handoff_id(ekey)
             data = outcome.state
             topics = data.get("topics", [])
@@ -201,10 +202,8 @@ class Processor:
             ho.create(pid, hid, intake, mode=value or "live")
             outcome.state["handoff"] = hid
         elif not hid:
-            if kind == "feedback":
-                self.handoffs.count(f"feedback_{value}")
             return hid
-        elif kind == "relay" or (kind == "crisis"):
+        elif kind in ("relay", "crisis"):
             text = event.text if event.kind == "text" else messages_ja.template(RELAY_KINDS.get(event.kind, "relay.tap"))
             ho.append(pid, hid, {"from": "user", "kind": event.kind, "text": text,
                                  "at": int(self.clock() * 1000)}, pipe=pipe)
@@ -227,8 +226,6 @@ class Processor:
             ho.resume(hid, held=outcome.state_to == "talking", mode=value or "live")
         elif kind == "handoff_mode":
             ho.set_mode(hid, value)
-        elif kind == "feedback":
-            ho.count(f"feedback_{value}")
         return hid
 
     # -- what a counselor did, from the console --------------------------------------------

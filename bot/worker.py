@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from . import keys, logs
+from handoff.store import STATS
+
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Processor
@@ -116,7 +118,7 @@ class Worker:
         if deltas:
             pipe = self.r.pipeline(transaction=False)
             for k, d in deltas.items():
-                pipe.hincrby("mado:{stats}", f"line_{k}", d)
+                pipe.hincrby(STATS, f"line_{k}", d)
             pipe.execute()
             self._flushed = dict(self.line.counts)
 

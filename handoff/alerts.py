@@ -20,10 +20,10 @@ import redis
 
 import messages_ja
 
-from .store import ALERTS, QUEUE, HandoffStore, meta_key, now_ms
+from .store import ALERTS, QUEUE, TAG, HandoffStore, meta_key, now_ms
 
 GROUP = "senders"
-SWEEP_LEASE = "mado:{handoff}:sweeper"
+SWEEP_LEASE = f"{TAG}:sweeper"
 
 
 class AlertSender:

@@ -91,13 +91,17 @@ def _found(hid: str):
     return (m, None) if m else (None, _error(404, "error.not_found"))
 
 
-def _may_read(m: dict, sess: dict) -> bool:
-    return (m.get("status") == "waiting" or m.get("claimed_by") == sess["name"]
-            or sess.get("role") == "admin")
+def _is_admin() -> bool:
+    return g.counselor.get("role") == "admin"
 
 
-def _holder_or_admin(m: dict, sess: dict) -> bool:
-    return m.get("claimed_by") == sess["name"] or sess.get("role") == "admin"
+def _holder_or_admin(m: dict) -> bool:
+    return m.get("claimed_by") == g.counselor["name"] or _is_admin()
+
+
+def _may_read(m: dict) -> bool:
+    """Waiting handoffs are open to every counselor (to choose); others to holder and admins."""
+    return m.get("status") == "waiting" or _holder_or_admin(m)
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def handoff_page(hid):
 @bp.get("/stats")
 @login_required(api=False)
 def stats_page():
-    if g.counselor.get("role") != "admin":
+    if not _is_admin():
         return _page("forbidden.html"), 403
     return _page("stats.html", me=g.counselor)
 
@@ -194,7 +198,7 @@ def api_get(hid):
     if err:
         return err
     sess = g.counselor
-    if not _may_read(m, sess):
+    if not _may_read(m):
         return _error(403, "error.not_yours")
     out = _summary(m)
     try:
@@ -234,7 +238,7 @@ def _held(hid):
         return None, err
     if m.get("status") != "active":
         return None, _error(409, "error.closed" if m.get("status") == "closed" else "error.not_yours")
-    if not _holder_or_admin(m, g.counselor):
+    if not _holder_or_admin(m):
         return None, _error(403, "error.not_yours")
     return m, None
 
@@ -270,7 +274,7 @@ def api_typing(hid):
     if err:
         return err
     store = _store()
-    if m.get("pid") and store.r.set(f"mado:{{handoff}}:typing:{hid}", 1, nx=True, ex=5):
+    if m.get("pid") and store.typing_once(hid):
         store.enqueue_console_event(m["pid"], "typing", hid)
     return jsonify({"ok": True})
 
@@ -285,9 +289,9 @@ def api_close(hid):
     if m.get("status") == "closed":
         return jsonify({"ok": True, "already": True})
     if m.get("status") == "waiting":
-        if g.counselor.get("role") != "admin":
+        if not _is_admin():
             return _error(409, "error.not_yours")
-    elif not _holder_or_admin(m, g.counselor):
+    elif not _holder_or_admin(m):
         return _error(403, "error.not_yours")
     res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "")
     if res == 0:
@@ -330,7 +334,7 @@ def api_transfer(hid):
 @login_required(api=True)
 def api_forget(hid):
     """An admin deletes everything of this person (their request reached us another way)."""
-    if g.counselor.get("role") != "admin":
+    if not _is_admin():
         return _error(403, "error.forbidden")
     m, err = _found(hid)
     if err:
@@ -356,7 +360,7 @@ def api_counselors():
 @bp.get("/api/stats")
 @login_required(api=True)
 def api_stats():
-    if g.counselor.get("role") != "admin":
+    if not _is_admin():
         return _error(403, "error.forbidden")
     from .stats import summary
 

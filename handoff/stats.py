@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import redis
 
-from .store import STATS
+from .store import STATS, HandoffStore
 
 TOTALS = ["conversations", "lane_self", "lane_family", "lane_other", "topic_about", "topic_support",
           "topic_family", "topic_violence", "topic_8050", "topic_local", "crisis", "handoffs",
@@ -23,8 +23,8 @@ def summary(r: redis.Redis, days: int = 14) -> dict:
             per_day.setdefault(day, {})[name] = int(value)
     recent = dict(sorted(per_day.items())[-days:])
     sent = totals["counselor_reply"] + totals["counselor_push"]
-    waits = sorted(int(x) for x in r.lrange("mado:{handoff}:pickups", 0, -1))
+    wait = HandoffStore(r).median_wait_s()
     return {"totals": totals, "days": recent,
             "reply_share": round(totals["counselor_reply"] / sent, 3) if sent else None,
             "crisis_share": round(totals["crisis"] / totals["conversations"], 3) if totals["conversations"] else None,
-            "median_wait_s": waits[len(waits) // 2] // 1000 if waits else None}
+            "median_wait_s": round(wait) if wait is not None else None}

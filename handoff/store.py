@@ -109,12 +109,10 @@ return -2
 
 
 class HandoffStore:
-    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400,
-                 state_ttl_s: int = 30 * 86400):
+    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400):
         self.r = r
         self.shards = shards
         self.transcript_ttl_s = transcript_ttl_s
-        self.state_ttl_s = state_ttl_s
         self._claim = r.register_script(CLAIM_LUA)
         self._move = r.register_script(MOVE_LUA)
 
@@ -157,6 +155,11 @@ class HandoffStore:
             return None
         online = max(1, len(self.online()))
         return statistics.median(recent) / 60000 * max(1.0, position / online)
+
+    def median_wait_s(self) -> float | None:
+        """Median wait of the recent pickups, in seconds (None before the first)."""
+        waits = [int(x) for x in self.r.lrange(PICKUPS, 0, -1)]
+        return statistics.median(waits) / 1000 if waits else None
 
     def online(self) -> list[str]:
         return self.r.zrangebyscore(ONLINE, now_ms() - ONLINE_WINDOW_MS, "+inf")
@@ -224,9 +227,14 @@ class HandoffStore:
             self.alert("urgent")
             self.audit("person", "urgent", hid)
 
+    def _moved(self, action: str, hid: str, *, holder: str = "", who: str = "") -> int:
+        """One status change in MOVE_LUA, guarded by the expected holder ("" = anyone)."""
+        ttl_ms = self.transcript_ttl_s * 1000 if action == "close" else 0
+        return self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
+                          args=[action, holder, now_ms(), hid, CLASS_SPAN, who, ttl_ms])
+
     def cancel(self, hid: str, reason: str = "cancelled") -> None:
-        self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
-                   args=["close", "", now_ms(), hid, CLASS_SPAN, "", self.transcript_ttl_s * 1000])
+        self._moved("close", hid)
         self.r.hset(meta_key(hid), "closed_reason", reason)
         self.audit("person", reason, hid)
 
@@ -255,8 +263,7 @@ class HandoffStore:
         if held:
             self.r.hset(meta_key(hid), "paused", "0")
             return
-        self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
-                   args=["release", "", now_ms(), hid, CLASS_SPAN, "", 0])
+        self._moved("release", hid)
         self.r.hset(meta_key(hid), mapping={"mode": mode, "paused": "0"})
 
     def set_mode(self, hid: str, mode: str) -> None:
@@ -271,16 +278,13 @@ class HandoffStore:
         return res
 
     def release(self, hid: str, who: str) -> int:
-        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
-                         args=["release", who, now_ms(), hid, CLASS_SPAN, "", 0])
+        res = self._moved("release", hid, holder=who)
         if res == 1:
             self.audit(who, "released", hid)
         return res
 
     def close(self, hid: str, who: str, holder: str) -> int:
-        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
-                         args=["close", holder, now_ms(), hid, CLASS_SPAN, who,
-                               self.transcript_ttl_s * 1000])
+        res = self._moved("close", hid, holder=holder, who=who)
         if res == 1:
             self.r.hset(meta_key(hid), "closed_reason", "closed")
             self.r.zremrangebyscore(CLOSED, "-inf", now_ms() - self.transcript_ttl_s * 1000)
@@ -291,11 +295,14 @@ class HandoffStore:
         return res
 
     def transfer(self, hid: str, who: str, holder: str, to: str) -> int:
-        res = self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
-                         args=["transfer", holder, now_ms(), hid, CLASS_SPAN, to, 0])
+        res = self._moved("transfer", hid, holder=holder, who=to)
         if res == 1:
             self.audit(who, f"transferred:{to}", hid)
         return res
+
+    def typing_once(self, hid: str, every_s: int = 5) -> bool:
+        """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""
+        return bool(self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s))
 
     def mark_read(self, hid: str) -> None:
         self.r.hset(meta_key(hid), "unread", 0)

@@ -4,10 +4,9 @@
 """
 from __future__ import annotations
 
-import string
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 POSTBACK_PREFIX = "t="
@@ -29,7 +28,7 @@ class Catalog:
     templates: dict
     tone: dict
 
-    @property
+    @cached_property
     def user_triggers(self) -> frozenset[str]:
         """Triggers a person may fire by tapping or typing."""
         found = set(self.keywords)
@@ -40,8 +39,6 @@ class Catalog:
     def text(self, message_id: str, **params) -> str:
         return self.messages[message_id]["text"].format(**params)
 
-    def placeholders(self, message_id: str) -> set[str]:
-        return {f for _, f, _, _ in string.Formatter().parse(self.messages[message_id]["text"]) if f}
 
 
 def _load(name: str) -> dict:
@@ -72,9 +69,9 @@ def _local_pages(places: dict, centres: dict, tpl: dict) -> tuple[dict, dict]:
                 if c["url"]:
                     lines.append(tpl["local.centre_url"].format(url=c["url"]))
                 if c["confidence"] not in ("A", "B"):
-                    lines.append(tpl["local.centre_url"].format(url=tpl["local.stale"]))
+                    lines.append(tpl["local.centre_note"].format(note=tpl["local.stale"]))
                 elif not c["phone"]:
-                    lines.append(tpl["local.centre_url"].format(url=tpl["local.unsure"]))
+                    lines.append(tpl["local.centre_note"].format(note=tpl["local.unsure"]))
                 sources.append(f"{c['name']} {c['phone']}: {c['source_url']} "
                                f"({c['source_date']}, confidence {c['confidence']})")
             lines.append(tpl["local.hours"])

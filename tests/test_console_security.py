@@ -1,10 +1,8 @@
 """The console's doors: login, sessions, CSRF, throttling, roles, and the account command."""
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from handoff.accounts import Accounts
 

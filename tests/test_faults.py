@@ -2,7 +2,6 @@
 LINE answering 500/429/timeouts, two web and three worker processes at once. Afterwards every
 person saw every answer exactly once, in order. Each test prints its counts (pytest -s)."""
 import json
-import os
 import signal
 import subprocess
 import sys

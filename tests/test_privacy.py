@@ -11,7 +11,6 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 import sentry_sdk
 
 from bot import create_app, keys
