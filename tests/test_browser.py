@@ -81,6 +81,22 @@ def new_person(page):
     expect(page.locator("#chat")).to_contain_text("はじめまして", timeout=T)
 
 
+def counselor_and_simulator(browser, demo, **context):
+    """A counselor logged in with an empty queue, and the simulator open beside them."""
+    counselor = login(browser, demo)
+    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
+    person = browser.new_context(**context).new_page()
+    person.goto(demo + "/demo/")
+    return counselor, person
+
+
+def ask_for_a_person(page, words="人と話したい"):
+    say(page, words)
+    expect(page.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
+    tap(page, "はい、つないでほしい")
+    expect(page.locator("#chat")).to_contain_text("番目", timeout=T)
+
+
 def tap(page, label):
     page.locator("#quick button", has_text=label).click()
 
@@ -91,17 +107,11 @@ def say(page, text):
 
 
 def test_a_person_asks_for_a_human_a_counselor_answers_and_hands_back(browser, demo):
-    counselor = login(browser, demo)
-    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
-
-    person = browser.new_context(viewport={"width": 900, "height": 800}).new_page()
-    person.goto(demo + "/demo/")
+    counselor, person = counselor_and_simulator(browser, demo, viewport={"width": 900, "height": 800})
     new_person(person)
     tap(person, "家族のこと")
     expect(person.locator("#chat")).to_contain_text("ご家族のことですね", timeout=T)
-    say(person, "人と話したい")
-    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
-    tap(person, "はい、つないでほしい")
+    ask_for_a_person(person)
     expect(person.locator("#chat")).to_contain_text("1番目", timeout=T)
     say(person, "息子のことで相談したいです")
     shot(person, "simulator-waiting")
@@ -146,14 +156,9 @@ def test_a_person_asks_for_a_human_a_counselor_answers_and_hands_back(browser, d
 
 
 def test_a_crisis_message_jumps_the_queue(browser, demo):
-    counselor = login(browser, demo)
-    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
-    person = browser.new_context().new_page()
-    person.goto(demo + "/demo/")
+    counselor, person = counselor_and_simulator(browser, demo)
     new_person(person)
-    say(person, "人と話したい")
-    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
-    tap(person, "はい、つないでほしい")
+    ask_for_a_person(person)
     expect(person.locator("#chat")).to_contain_text("1番目", timeout=T)
     expect(counselor.locator("#queue li")).to_have_count(1, timeout=T)
 
@@ -185,14 +190,9 @@ def test_a_counselor_hands_a_conversation_to_a_colleague(browser, demo, r):
     from handoff.accounts import Accounts
 
     Accounts(r).add("ben", "a long enough secret")
-    counselor = login(browser, demo)
-    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
-    person = browser.new_context().new_page()
-    person.goto(demo + "/demo/")
+    counselor, person = counselor_and_simulator(browser, demo)
     new_person(person)
-    say(person, "相談員")
-    expect(person.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
-    tap(person, "はい、つないでほしい")
+    ask_for_a_person(person, "相談員")
     counselor.locator("#queue li").first.click()
     counselor.click("#claim")
     expect(counselor.locator("#mine li")).to_have_count(1, timeout=T)
