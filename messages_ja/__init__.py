@@ -86,10 +86,15 @@ def _local_pages(places: dict, centres: dict, tpl: dict) -> tuple[dict, dict]:
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
     raw = _load("catalog.toml")
+    answers = _load("answers.toml")       # answers to the questions people ask (understanding)
     places = _load("places.toml")
     centres = _load("centres.toml").get("centres", {})
     templates = raw.get("templates", {})
     messages, choices = dict(raw.get("messages", {})), dict(raw.get("choices", {}))
+    for mid, message in answers.get("messages", {}).items():
+        if mid in messages:
+            raise ValueError(f"message id {mid} is in both catalog.toml and answers.toml")
+        messages[mid] = message
     local_messages, local_choices = _local_pages(places, centres, templates)
     messages.update(local_messages)
     choices.update(local_choices)
