@@ -136,7 +136,7 @@ class Processor:
         ctx["flood"] = self._flood(recent)
         outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s, ctx=ctx)
         kinds = {e["type"] for e in outcome.effects}
-        if kinds & {"handoff_request", "handoff_resume"}:
+        if kinds & {"handoff_request", "handoff_resume", "queue_status"}:
             # the answer tells the person their place in line: look it up, and decide again
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
                                    ctx={**self._context(state, queue=True), "flood": ctx["flood"]})

@@ -2,8 +2,8 @@
 
 Built on MeCab through fugashi with the UniDic dictionary of `unidic-lite` (a PyPI package: the
 dictionary arrives with `pip install`, nothing is downloaded at run time). UniDic's lemma unifies
-spellings and inflections (消えたい / きえたい → 消える, 話せる → 話す, 引きこもり / ひきこもり →
-引き籠もり), and its reading gives a kana form of anything written in kanji, so the layers above
+spellings and inflections (kieru in kanji or kana, every form of hanasu, hikikomori in kanji or
+kana all meet at one lemma), and its reading gives a kana form of anything written in kanji, so the layers above
 (intents, places, crisis detection) compare meanings, not strings. Why this analyser and not
 SudachiPy: README "Dependencies, and why" and `benchmarks/analysers.py`.
 
@@ -14,23 +14,36 @@ from __future__ import annotations
 
 import re
 import threading
+import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 
-# Writing "死" as katakana TA+HI (タヒ) is a known disguise; after NFKC half-width forms are full.
-_TAHI = re.compile("タヒ(?=[らりるれろにんねぬのっ])|タヒ$")
+
+def _load_words() -> dict:
+    return tomllib.loads(resources.files("messages_ja").joinpath("understanding.toml").read_text("utf-8"))["language"]
+
+
+W = _load_words()             # the analyser's vocabulary: POS names, negations, marks (as data)
+POS = W["pos"]
+NOUN, PRONOUN, VERB, ADJ, AUX = POS["noun"], POS["pronoun"], POS["verb"], POS["adjective"], POS["auxiliary"]
+PARTICLE, SYMBOL, BLANK, SUFFIX = POS["particle"], POS["symbol"], POS["blank"], POS["suffix"]
+CONTENT = frozenset(POS[k] for k in ("noun", "pronoun", "verb", "adjective", "adverb", "adjectival_noun",
+                                     "interjection", "adnominal"))
+_TAHI = re.compile(re.escape(W["tahi"]) + f"(?=[{W['tahi_followers']}])|" + re.escape(W["tahi"]) + "$")
 _REPEAT = re.compile(r"(.)\1{3,}")          # a character held four times or more: keep two
-_LONG = re.compile("[ー〜～~]{2,}")          # long-vowel marks or wave dashes run together: one
+_LONG = re.compile("[" + re.escape(W["long_marks"]) + "]{2,}")
 _SPACE = re.compile(r"\s+")
-_SMALL_FOLD = str.maketrans("ぁぃぅぇぉゃゅょゎっ", "あいうえおやゆよわつ")
-
-NEGATIONS = frozenset({"ない", "無い", "ず", "ぬ", "ん", "ねえ", "へん", "ひん", "ねー"})
-# Marks that end a question; a sentence ending in か/の/って is a question too (see `question`).
-_QUESTION_MARKS = ("?", "？")
-_QUESTION_ENDINGS = frozenset({"か", "の", "って", "かな", "かしら", "でしょう", "なに", "何", "なん",
-                               "だろう", "ですか", "ますか", "いい", "良い"})
-LAUGH = re.compile(r"[wｗ]{1,}$|[wｗ]{2,}|草$|笑$|（笑）|\(笑\)|ww")
+_SMALL_FOLD = str.maketrans(W["small_kana"], W["large_kana"])
+NEGATIONS = frozenset(W["negations"])
+_QUESTION_MARKS = tuple(W["question_marks"])
+_QUESTION_ENDINGS = frozenset(W["question_endings"])
+_SENTENCE_ENDS = frozenset(W["sentence_ends"])
+_TE = frozenset(W["te_particles"])
+_LAUGH = re.compile("|".join(re.escape(m) + "$" for m in W["laugh_marks"]) + "|[wｗ]{2,}".replace("ｗ", "\uff57"))
+_LAUGH_EMOJI = tuple(W["laugh_emoji"])
+_KATAKANA_ONLY = re.compile(r"[\u30a1-\u30fa\u30fc\s!?.,]+")
 
 
 def to_hiragana(text: str) -> str:
@@ -39,17 +52,17 @@ def to_hiragana(text: str) -> str:
 
 def fold(text: str) -> str:
     """A loose form for matching kana spellings: hiragana, no long marks, small kana as large."""
-    return to_hiragana(text).replace("ー", "").translate(_SMALL_FOLD)
+    return to_hiragana(text).replace(W["long_mark"], "").translate(_SMALL_FOLD)
 
 
 def prepare(text: str) -> str:
     """What the analyser reads: NFKC (width, compatibility forms), spacing collapsed, elongation
-    and repeats trimmed, タヒ written for 死 restored. Nothing about meaning is decided here."""
+    and repeats trimmed, TA+HI written for "death" restored. Nothing about meaning is decided here."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Mn", "Me", "Cc")
                    or ch in "\n")
-    text = _TAHI.sub("死", text)
-    text = _LONG.sub("ー", text)
+    text = _TAHI.sub(W["tahi_means"], text)
+    text = _LONG.sub(W["long_mark"], text)
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACE.sub(" ", text).strip()
 
@@ -60,14 +73,14 @@ class Token:
     lemma: str        # UniDic lemma (dictionary form, standard spelling); the surface if unknown
     base: str         # the dictionary form as written (orthBase)
     reading: str      # hiragana reading of the surface
-    pos: str          # part of speech, level 1 (名詞, 動詞, 助動詞 …)
+    pos: str          # part of speech, level 1 (noun, verb, auxiliary … in UniDic's names)
     pos2: str
     pos3: str
-    cform: str        # conjugation form (連用形-一般 …), "" when none
+    cform: str        # conjugation form, "" when none
 
     @property
     def content(self) -> bool:
-        return self.pos in ("名詞", "動詞", "形容詞", "副詞", "代名詞", "形状詞", "感動詞", "連体詞")
+        return self.pos in CONTENT
 
 
 @dataclass(frozen=True)
@@ -82,19 +95,19 @@ class Analysis:
     @cached_property
     def kana(self) -> str:
         """The whole message read aloud, folded (hiragana, no long marks, small kana large)."""
-        return fold("".join(t.reading for t in self.tokens if t.pos != "補助記号"))
+        return fold("".join(t.reading for t in self.tokens if t.pos != SYMBOL))
 
     @cached_property
     def plain(self) -> str:
         """The prepared text with spaces and punctuation removed, katakana as hiragana."""
-        return to_hiragana("".join(t.surface for t in self.tokens if t.pos not in ("補助記号", "空白")))
+        return to_hiragana("".join(t.surface for t in self.tokens if t.pos not in (SYMBOL, BLANK)))
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int], ...]:
-        """Token index ranges of sentences (split at 。！？!?\n and similar)."""
+        """Token index ranges of sentences (split at full stops, ! ? and line breaks)."""
         out, start = [], 0
         for i, t in enumerate(self.tokens):
-            if t.pos == "補助記号" and t.pos2 == "句点" or t.surface in ("!", "?", "！", "？", "\n"):
+            if t.pos == SYMBOL and t.pos2 == POS["full_stop"] or t.surface in _SENTENCE_ENDS:
                 if i > start:
                     out.append((start, i))
                 start = i + 1
@@ -106,21 +119,25 @@ class Analysis:
     def question(self) -> bool:
         if any(m in self.text for m in _QUESTION_MARKS):
             return True
-        words = [t for t in self.tokens if t.pos not in ("補助記号", "空白")]
+        words = [t for t in self.tokens if t.pos not in (SYMBOL, BLANK)]
         return bool(words) and (words[-1].surface in _QUESTION_ENDINGS or words[-1].lemma in _QUESTION_ENDINGS)
 
     @cached_property
     def laughing(self) -> bool:
-        return bool(LAUGH.search(self.text)) or any(ch in self.text for ch in "🤣😂")
+        return bool(_LAUGH.search(self.text)) or any(e in self.text for e in _LAUGH_EMOJI)
+
+    def tokens_after_is_end(self, i: int) -> bool:
+        """Whether only auxiliaries, particles and marks follow the word at i (the word ends
+        the sentence: 'hanase-masen ka')."""
+        return all(t.pos in (AUX, PARTICLE, SYMBOL, BLANK, ADJ, SUFFIX) or t.pos2 == POS["bound"]
+                   for t in self.tokens[i + 1:])
 
     def negated_at(self, i: int) -> bool:
-        """Whether the word at i is negated by what follows it (死にたくない, 話せません, 行かへん)."""
+        """Whether the word at i is negated by what follows it ("shinitaku-nai", "hanase-masen")."""
         for t in self.tokens[i + 1:i + 5]:
-            if t.pos in ("助動詞", "形容詞") and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
+            if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
-            if t.pos == "助動詞" or (t.pos == "助詞" and t.surface in ("て", "で")) or t.pos2 == "非自立可能":
-                continue
-            if t.pos == "接尾辞":
+            if t.pos in (AUX, SUFFIX) or (t.pos == PARTICLE and t.surface in _TE) or t.pos2 == POS["bound"]:
                 continue
             break
         return False
@@ -135,17 +152,24 @@ class Analyser:
         self._tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
         self._lock = threading.Lock()
 
+    def _tag(self, text: str) -> list:
+        with self._lock:
+            return [(w.surface, w.feature, w.is_unk) for w in self._tagger(text)]
+
     def __call__(self, text: str) -> Analysis:
         prepared = prepare(text)
-        with self._lock:
-            nodes = [(w.surface, w.feature, w.is_unk) for w in self._tagger(prepared)]
+        nodes = self._tag(prepared)
+        if (len(nodes) > 1 or nodes and nodes[0][2]) and _KATAKANA_ONLY.fullmatch(prepared):
+            # a whole message in katakana is usually words spelled in kana, not loanwords: the
+            # analyser reads its hiragana form (the surface keeps what the person wrote)
+            nodes = self._tag(to_hiragana(prepared))
         tokens = []
         for surface, f, unk in nodes:
             if unk or not f.lemma or f.lemma == "*":
                 lemma = base = surface
                 reading = to_hiragana(surface)
             else:
-                lemma = f.lemma.split("-", 1)[0]            # "ボス-boss" → "ボス"
+                lemma = f.lemma.split("-", 1)[0]            # a loanword's "-english" tail dropped
                 base = f.orthBase or surface
                 reading = to_hiragana(f.kana or surface) if f.kana and f.kana != "*" else to_hiragana(surface)
             tokens.append(Token(surface=surface, lemma=lemma, base=base, reading=reading,

@@ -8,7 +8,9 @@ from importlib import resources
 
 from transitions import Machine, MachineError
 
-from . import crisis, intents
+from messages_ja import catalog
+
+from . import crisis, intents, language, understanding
 from .model import Event, Outcome, Reply
 
 DEFINITION_FILE = "conversation.toml"
@@ -28,6 +30,7 @@ class Conversation:
         self.state = self.data.get("state") or initial
         self.replies: list[Reply] = []
         self.effects: list[dict] = []
+        self.fell_back = ""         # the "not understood" wording said, if any
 
     def to_dict(self) -> dict:
         out = dict(self.data)
@@ -35,7 +38,16 @@ class Conversation:
         return out
 
 
-def _act(t: dict, menus: dict[str, str], event_data) -> None:
+def _lane_wording(message_id: str, lane: str | None) -> str:
+    """The family lane's own wording of a message, when the catalogue has one."""
+    if lane == "family":
+        family = f"{message_id}.family"
+        if family in catalog().messages:
+            return family
+    return message_id
+
+
+def _act(t: dict, menus: dict[str, str], fallback_menus: dict[str, str], event_data) -> None:
     """What a transition does besides moving: say, remember or forget marks, note a topic, ask
     for effects (which bot/ carries out: a handoff, a relay to the counselor, forgetting…).
 
@@ -47,18 +59,22 @@ def _act(t: dict, menus: dict[str, str], event_data) -> None:
     choices = t.get("choices", "")
     if choices == "@dest":
         choices = menus.get(model.state, "")
+    elif choices == "@fallback":          # the state's menu, with a person always offered
+        choices = fallback_menus.get(model.state) or menus.get(model.state, "")
     if t.get("say"):
         params = {p: model.ctx.get(p, "") for p in t.get("params", ())}
-        model.replies.append(Reply(say=tuple(m.replace("{arg}", arg) for m in t["say"]),
+        lane = model.data.get("lane")
+        model.replies.append(Reply(say=tuple(_lane_wording(m.replace("{arg}", arg), lane) for m in t["say"]),
                                    choices=choices.replace("{arg}", arg), params=params))
     model.data.update({k: v.replace("{arg}", arg) if isinstance(v, str) else v
                        for k, v in t.get("mark", {}).items()})
     for key in t.get("unmark", ()):
         model.data.pop(key, None)
     if t.get("topic"):
+        topic = t["topic"].replace("{arg}", arg)
         topics = list(model.data.get("topics", ()))
-        if t["topic"] not in topics:
-            topics.append(t["topic"])
+        if topic not in topics:
+            topics.append(topic)
         model.data["topics"] = topics
     effects = t.get("effect", [])
     for effect in [effects] if isinstance(effects, str) else effects:
@@ -104,6 +120,7 @@ class FlowMachine:
         self.version = definition["version"]
         self.initial = definition["initial"]
         self.menus = {s["name"]: s.get("menu", "") for s in definition["states"]}
+        self.fallback_menus = {s["name"]: s["fallback_menu"] for s in definition["states"] if s.get("fallback_menu")}
         # While a human holds the conversation, what the person writes goes to the counselor:
         # only the triggers a state keeps (and crisis) still act; everything else is "relay".
         self.relay = {s["name"]: frozenset(s.get("keep", ())) for s in definition["states"]
@@ -114,7 +131,7 @@ class FlowMachine:
             spec = {"trigger": t["trigger"], "source": t["source"],
                     "dest": None if t["dest"] == "=" else t["dest"]}
             if any(t.get(k) for k in ("say", "mark", "unmark", "effect", "topic")):
-                spec["after"] = partial(_act, dict(t), self.menus)
+                spec["after"] = partial(_act, dict(t), self.menus, self.fallback_menus)
             if t.get("when"):
                 spec["conditions"] = partial(_when, dict(t["when"]))
             transitions.append(spec)
@@ -126,7 +143,7 @@ class FlowMachine:
         self._lock = threading.Lock()   # transitions' Machine is not thread-safe; this is pure CPU
 
     def run(self, state: dict | None, trigger: str | None, arg: str = "",
-            ctx: dict | None = None) -> Conversation:
+            ctx: dict | None = None, fallback_arg: str = "text") -> Conversation:
         model = Conversation(state or {}, self.initial, ctx)
         if model.state not in self.machine.states:
             model.state = self.initial     # a state from an older definition: start gently again
@@ -140,7 +157,11 @@ class FlowMachine:
                 except MachineError:
                     moved = False
                 if not moved and not trigger.startswith("counselor_"):
-                    model.trigger("fallback")      # (a counselor's action that no longer applies is dropped)
+                    # (a counselor's action that no longer applies is dropped)
+                    model.trigger("fallback", arg=fallback_arg)
+                    model.fell_back = fallback_arg
+                elif trigger == "fallback":
+                    model.fell_back = arg
             finally:
                 self.machine.remove_model(model)
         return model
@@ -160,6 +181,29 @@ def machine() -> FlowMachine:
 
 
 RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")
+# While a human holds the conversation, typed words act only through exact keywords and these
+# intents; everything else the person writes is for the counselor.
+RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
+LONG_MESSAGE = 40           # characters: a message this long is thanked for when not understood
+FALLBACK_PLAIN = ("text", "text2", "text3")
+FALLBACK_OFFER = ("offer", "offer2")
+
+
+def fallback_wording(data: dict, text: str) -> str:
+    """Which "not understood" answer: a long message is thanked for what it says; after two
+    misses in a row a person is offered directly; never the same wording twice in a row."""
+    misses = int(data.get("misses", 0)) + 1
+    last = data.get("last_fallback", "")
+    if misses >= 2:
+        options = FALLBACK_OFFER
+    elif len(text) >= LONG_MESSAGE:
+        options = ("long",)
+    else:
+        options = FALLBACK_PLAIN
+    for option in options:
+        if option != last:
+            return option
+    return FALLBACK_PLAIN[0] if last != FALLBACK_PLAIN[0] else FALLBACK_PLAIN[1]
 
 
 def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,
@@ -170,32 +214,61 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     are on duty, the next opening, the person's place in the queue, whether a paused handoff is
     still held by its counselor.
 
-    A crisis signal in a person's words wins over everything else, in every state. After a long
-    silence (idle_s) the person is welcomed back first, keeping their lane."""
+    A typed message is analysed once (flows/language.py); the analysis is shared by crisis
+    detection and understanding. A crisis signal in a person's words wins over everything else,
+    in every state. After a long silence (idle_s) the person is welcomed back first, keeping
+    their lane."""
     fm = machine()
-    before = (state or {}).get("state") or fm.initial
+    state = dict(state or {})
+    before = state.get("state") or fm.initial
     if before not in fm.machine.states:
         before = fm.initial
+    typed = event.kind == "text" and not event.in_group and bool(event.text)
+    analysis = language.analyse(event.text) if typed else None
     trigger, arg = intents.classify(event, fm.triggers)
     if event.kind == "counselor":
         trigger, arg = f"counselor_{event.data}", ""
         if trigger not in fm.triggers:
             trigger = None
-    elif before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before]:
+    elif analysis is not None and trigger == "fallback":
+        understood = understanding.understand(analysis, before, state)
+        if before in fm.relay and understood.intent not in RELAY_INTENTS:
+            trigger, arg = "relay", ""
+        elif understood.trigger in fm.triggers:
+            trigger, arg = understood.trigger, understood.arg
+            if understood.lane and not state.get("lane"):
+                state["lane"] = understood.lane       # the lane their words show, kept
+            if trigger == "city" and understood.place:
+                state["pref"] = understood.place.pref
+    if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before]:
         trigger, arg = "relay", ""
     flood = (ctx or {}).get("flood")
     if flood and event.kind != "counselor" and trigger not in (None, "unfollow", "follow"):
         # one person sending very fast: said once, then quiet (crisis below still answers)
         trigger, arg = ("flood" if flood == "first" else None), ""
     about_other = False
-    if event.kind == "text" and not event.in_group:
+    if analysis is not None:
         found = crisis.detect(event.text)
         if found.tier:
             trigger, about_other = f"crisis_{found.tier}", found.about_other
-    model = fm.run(state, trigger, arg, ctx)
+    if trigger == "fallback":
+        arg = fallback_wording(state, event.text if typed else "")
+    model = fm.run(state, trigger, arg, ctx, fallback_arg=fallback_wording(state, event.text if typed else ""))
     if about_other:
         model.data["crisis_about_other"] = True
-    last_seen = (state or {}).get("last_seen")
+    if model.fell_back:
+        model.data["misses"] = int(state.get("misses", 0)) + 1
+        model.data["last_fallback"] = model.fell_back
+    elif trigger is not None:
+        model.data.pop("misses", None)
+        model.data.pop("last_fallback", None)
+    if model.replies:
+        asked = model.replies[-1].choices
+        if asked:
+            model.data["asked"] = asked
+        else:
+            model.data.pop("asked", None)
+    last_seen = state.get("last_seen")
     if (last_seen is not None and now - last_seen > idle_s and trigger and before not in fm.relay
             and trigger not in ("follow", "unfollow") and not trigger.startswith(("crisis_", "counselor_"))):
         model.replies.insert(0, Reply(say=(WELCOME_BACK,)))

@@ -77,7 +77,7 @@ def test_overdose_puts_119_first():
     ("記録を消して", "forget_confirm", "forget.confirm"),
 ])
 def test_global_words_from_every_state(state, word, dest, first):
-    out = handle({"state": state}, Event("text", text=word), 0)
+    out = handle({"state": state}, Event("text", text=word), 0, ctx={"on_duty": True})
     assert out.state["state"] == dest
     assert out.replies[0].say[0] == first
 
@@ -121,8 +121,12 @@ def test_while_a_human_holds_the_chat_the_bot_stays_silent_and_relays(state, tex
         return
     out = handle({"state": state, "handoff": "h1"}, Event("text", text=text), 0, ctx={"held": True})
     assert out.trigger == "relay" and "relay" in [e["type"] for e in out.effects]
-    if state in ("waiting", "talking"):
+    if state == "talking":
         assert out.replies == []
+    if state == "waiting":       # the first message while waiting is acknowledged, once
+        assert [r.say for r in out.replies] == [("handoff.relay_ack",)]
+        again = handle(out.state, Event("text", text=text), 0, ctx={"held": True})
+        assert again.trigger == "relay" and again.replies == []
 
 
 @pytest.mark.parametrize("kind", ["sticker", "media"])

@@ -28,8 +28,9 @@ def step(state, event):
     ([Event("follow"), Event("sticker")], "choosing", ["fallback.sticker"]),
     ([Event("follow"), Event("media")], "choosing", ["fallback.media"]),
     ([Event("follow"), Event("location")], "choosing", ["fallback.media"]),
-    ([Event("follow"), Event("text", text="こんにちは")], "choosing", ["fallback.text"]),
-    ([Event("text", text="こんにちは")], "new", ["fallback.text"]),
+    ([Event("follow"), Event("text", text="こんにちは")], "choosing", ["small.greeting"]),
+    ([Event("follow"), Event("text", text="ぴよぴよ")], "choosing", ["fallback.text"]),
+    ([Event("text", text="こんにちは")], "new", ["small.greeting"]),
     ([Event("follow"), Event("postback", data="t=follow")], "choosing", ["fallback.text"]),   # not a person's trigger
     ([Event("follow"), Event("postback", data="richmenu-changed-to-b")], "choosing", ["fallback.text"]),
     ([Event("follow"), Event("other")], "choosing", []),    # e.g. unsend: nothing to say
@@ -45,12 +46,12 @@ def test_conversation_table(events, expected_state, expected_ids):
     assert ids == expected_ids
 
 
-def test_every_answer_offers_the_lanes_again():
+def test_every_answer_offers_the_lanes_and_a_person_again():
     state = handle(None, Event("follow"), 0).state
     for ev in [Event("sticker"), Event("text", text="?")]:
         out = handle(state, ev, 0)
         rendered = messages_ja.render(out.replies[-1])
-        assert [q["label"] for q in rendered[-1]["quick"]] == LANES
+        assert [q["label"] for q in rendered[-1]["quick"]] == LANES + ["人と話したい"]
         state = out.state
 
 
@@ -70,13 +71,25 @@ def test_machine_is_built_once():
 
 # -- the catalogue ------------------------------------------------------------------------------
 def _args_of(trigger: str) -> list[str]:
-    """The arguments a trigger may carry: region keys and prefecture codes (from places.toml)."""
+    """The arguments a trigger may carry: region keys and prefecture codes (from places.toml),
+    designated cities, the understood intents' arguments (understanding.toml), the fallback's
+    wordings."""
+    from flows.machine import FALLBACK_OFFER, FALLBACK_PLAIN
+    from flows.understanding import lexicon
+
     places = catalog().places
+    if trigger in ("answer", "small"):
+        return [spec["arg"] for spec in lexicon().intents.values() if spec["trigger"] == trigger]
+    if trigger == "city":
+        return [m.rsplit(".", 1)[1] for m in catalog().messages if m.startswith("local.city.")]
+    if trigger == "fallback":
+        return [*FALLBACK_PLAIN, "long", *FALLBACK_OFFER]
     return {"region": list(places["regions"]), "pref": list(places["prefs"])}.get(trigger, [""])
 
 
 def _expand(ids, trigger):
-    return {i.replace("{arg}", a) for i in ids for a in _args_of(trigger)}
+    found = {i.replace("{arg}", a) for i in ids for a in _args_of(trigger)}
+    return found | {f"{i}.family" for i in found if f"{i}.family" in catalog().messages}
 
 
 def used_message_ids():
@@ -90,9 +103,10 @@ def used_choice_ids():
     d = load_definition()
     ids = set()
     for t in d["transitions"]:
-        if t.get("choices") and t["choices"] != "@dest":
+        if t.get("choices") and t["choices"] not in ("@dest", "@fallback"):
             ids |= _expand([t["choices"]], t["trigger"])
-    return ids | {s["menu"] for s in d["states"] if s.get("menu")}
+    return (ids | {s["menu"] for s in d["states"] if s.get("menu")}
+            | {s["fallback_menu"] for s in d["states"] if s.get("fallback_menu")})
 
 
 def test_every_message_id_used_exists_and_every_one_is_used():

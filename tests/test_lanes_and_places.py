@@ -19,7 +19,7 @@ P = lambda trigger: Event("postback", data="t=" + trigger)   # noqa: E731
 def walk(events, state=None):
     rows = []
     for ev in events:
-        out = handle(state, ev, now=1000.0)
+        out = handle(state, ev, now=1000.0, ctx={"on_duty": True})
         state = out.state
         rows.append((out.state_to, [m for r in out.replies for m in r.say],
                      [q["label"] for r in out.replies[-1:] for q in messages_ja.render(r)[-1].get("quick", [])]))
