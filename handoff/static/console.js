@@ -12,13 +12,21 @@
   const $ = (id) => document.getElementById(id);
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
-  let selected = app.dataset.selected || "";
+  let selected = app.dataset.selected || "";   // the conversation asked for (list, j/k, URL)
   let order = [];            // ids in list order, for j/k
   let known = null;          // waiting ids seen so far (null before the first poll)
   let shownMessages = -1;
-  let current = null;
+  let current = null;        // the conversation on screen (its last answer), null while loading
   let shownCrisis = null;
   let lastTyping = 0;
+  let polls = 0;             // sequence of detail requests: an older answer never overwrites a newer
+  let applied = 0;
+  // Drafts by conversation: what was typed for one person stays with that person. The reply
+  // form names the conversation whose transcript is on screen (form.dataset.hid); a send reads
+  // it at the moment of sending, so a reply can only go to the person being looked at.
+  const drafts = new Map();
+  const form = $("reply-form");
+  const box = $("reply");
 
   async function api(method, path, body) {
     const opts = {method, credentials: "same-origin", headers: {}};
@@ -152,13 +160,30 @@
     ol.lastElementChild && ol.lastElementChild.scrollIntoView({block: "end"});
   }
 
+  function saveDraft() {
+    const hid = form.dataset.hid;
+    if (!hid) return;
+    if (box.value) drafts.set(hid, box.value); else drafts.delete(hid);
+  }
+
+  function showConversation(h) {
+    // a new conversation on screen: its own draft (or nothing) in the reply box
+    form.dataset.hid = h.id;
+    box.value = drafts.get(h.id) || "";
+  }
+
   async function pollSelected() {
-    if (!selected) return;
-    const r = await api("GET", "/handoffs/" + selected);
+    const hid = selected;
+    if (!hid) return;
+    const seq = ++polls;
+    const r = await api("GET", "/handoffs/" + hid);
+    if (hid !== selected || seq < applied) return;     // the counselor moved on, or a newer answer is shown
+    applied = seq;
     if (!r.ok) { showError(r.data.error || T["error.generic"]); return; }
     const h = r.data;
     const first = !current || current.id !== h.id;
     current = h;
+    if (first) showConversation(h);
     $("placeholder").hidden = true;
     $("conversation").hidden = false;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
@@ -182,7 +207,15 @@
   }
 
   function select(id) {
-    if (id !== selected) { shownMessages = -1; current = null; showError(""); }
+    if (id !== selected) {
+      // nothing of the last conversation stays on screen or in the reply box while the next loads
+      saveDraft();
+      form.dataset.hid = "";
+      box.value = "";
+      form.hidden = true;
+      $("transcript").replaceChildren();
+      shownMessages = -1; current = null; showError("");
+    }
     selected = id;
     history.replaceState(null, "", "/console/handoffs/" + id);
     document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
@@ -192,7 +225,8 @@
   }
 
   async function act(path, body) {
-    const r = await api("POST", "/handoffs/" + selected + path, body);
+    if (!current) return null;                           // still loading: nothing to act on
+    const r = await api("POST", "/handoffs/" + current.id + path, body);
     showError(r.ok ? "" : (r.data.error || T["error.generic"]));
     await pollLists();
     await pollSelected();
@@ -218,20 +252,28 @@
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
   $("canned").addEventListener("change", (e) => {
     const c = CANNED[Number(e.target.value)];
-    if (c) { const box = $("reply"); box.value = box.value ? box.value + "\n" + c.text : c.text; box.focus(); }
+    if (c) { box.value = box.value ? box.value + "\n" + c.text : c.text; saveDraft(); box.focus(); }
     e.target.value = "";
   });
-  $("reply").addEventListener("input", () => {
+  box.addEventListener("input", () => {
+    saveDraft();
+    const hid = form.dataset.hid;
     const now = Date.now();
-    if (now - lastTyping > 5000 && selected) { lastTyping = now; api("POST", "/handoffs/" + selected + "/typing"); }
+    if (now - lastTyping > 5000 && hid) { lastTyping = now; api("POST", "/handoffs/" + hid + "/typing"); }
   });
-  $("reply-form").addEventListener("submit", async (e) => {
+  form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const box = $("reply");
+    const hid = form.dataset.hid;           // the conversation on screen, now
     const text = box.value;
-    if (!text.trim()) return;
-    const r = await act("/messages", {text});
-    if (r.ok) box.value = "";
+    if (!hid || form.hidden || !text.trim()) return;
+    const r = await api("POST", "/handoffs/" + hid + "/messages", {text});
+    if (r.ok) {
+      if (drafts.get(hid) === text) drafts.delete(hid);
+      if (form.dataset.hid === hid && box.value === text) box.value = "";
+    }
+    if (form.dataset.hid === hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+    await pollLists();
+    await pollSelected();
   });
   document.addEventListener("keydown", (e) => {
     const typing = e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT";
