@@ -41,13 +41,17 @@ _QUESTION_MARKS = tuple(W["question_marks"])
 _QUESTION_ENDINGS = frozenset(W["question_endings"])
 _SENTENCE_ENDS = frozenset(W["sentence_ends"])
 _TE = frozenset(W["te_particles"])
+_COPULA = frozenset(W["copula"])
 _LAUGH = re.compile("|".join(re.escape(m) + "$" for m in W["laugh_marks"]) + "|[wｗ]{2,}".replace("ｗ", "\uff57"))
 _LAUGH_EMOJI = tuple(W["laugh_emoji"])
 _KATAKANA_ONLY = re.compile(r"[\u30a1-\u30fa\u30fc\s!?.,]+")
 
 
+_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+
+
 def to_hiragana(text: str) -> str:
-    return "".join(chr(ord(ch) - 0x60) if "\u30a1" <= ch <= "\u30f6" else ch for ch in text)
+    return text.translate(_TO_HIRAGANA)
 
 
 def fold(text: str) -> str:
@@ -133,7 +137,16 @@ class Analysis:
                    for t in self.tokens[i + 1:])
 
     def negated_at(self, i: int) -> bool:
-        """Whether the word at i is negated by what follows it ("shinitaku-nai", "hanase-masen")."""
+        """Whether the word at i is negated by what follows it ("shinitaku-nai", "hanase-masen").
+        A noun is negated only through a copula ("muryou ja nai"), never by a later verb's
+        negation."""
+        if self.tokens[i].pos in (NOUN, PRONOUN):
+            for t in self.tokens[i + 1:i + 4]:
+                if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
+                    return True
+                if t.lemma not in _COPULA and t.surface not in _COPULA:
+                    return False
+            return False
         for t in self.tokens[i + 1:i + 5]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
@@ -143,38 +156,50 @@ class Analysis:
         return False
 
 
+# UniDic's fields in MeCab's raw output (unidic-lite): part of speech levels 1-3, conjugation
+# form, lemma, dictionary form as written, reading of the surface.
+_POS1, _POS2, _POS3, _CFORM, _LEMMA, _ORTH_BASE, _KANA = 0, 1, 2, 5, 7, 10, 17
+
+
 class Analyser:
     """One MeCab tagger for the process (shared by threads behind a lock)."""
 
     def __init__(self):
+        import os
+
         import fugashi        # imported here: only the language layer needs it
         import unidic_lite
-        self._tagger = fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
+        rc = os.path.join(unidic_lite.DICDIR, "mecabrc")
+        # the generic tagger hands over MeCab's raw feature string: splitting it is cheaper
+        # than building a named tuple per word
+        self._tagger = fugashi.GenericTagger(f'-r "{rc}" -d "{unidic_lite.DICDIR}"')
         self._lock = threading.Lock()
 
-    def _tag(self, text: str) -> list:
+    def _tag(self, text: str) -> list[tuple[str, list[str]]]:
         with self._lock:
-            return [(w.surface, w.feature, w.is_unk) for w in self._tagger(text)]
+            return [(w.surface, w.feature_raw.split(",")) for w in self._tagger(text)]
 
     def __call__(self, text: str) -> Analysis:
         prepared = prepare(text)
         nodes = self._tag(prepared)
-        if (len(nodes) > 1 or nodes and nodes[0][2]) and _KATAKANA_ONLY.fullmatch(prepared):
+        words = [f for _, f in nodes if f[0] != SYMBOL]
+        if (len(words) > 1 or words and len(words[0]) <= _LEMMA) and _KATAKANA_ONLY.fullmatch(prepared):
             # a whole message in katakana is usually words spelled in kana, not loanwords: the
-            # analyser reads its hiragana form (the surface keeps what the person wrote)
+            # analyser reads its hiragana form
             nodes = self._tag(to_hiragana(prepared))
         tokens = []
-        for surface, f, unk in nodes:
-            if unk or not f.lemma or f.lemma == "*":
+        for surface, f in nodes:
+            if len(f) <= _KANA or f[_LEMMA] == "*":          # unknown to the dictionary
                 lemma = base = surface
                 reading = to_hiragana(surface)
             else:
-                lemma = f.lemma.split("-", 1)[0]            # a loanword's "-english" tail dropped
-                base = f.orthBase or surface
-                reading = to_hiragana(f.kana or surface) if f.kana and f.kana != "*" else to_hiragana(surface)
-            tokens.append(Token(surface=surface, lemma=lemma, base=base, reading=reading,
-                                pos=f.pos1, pos2=f.pos2 or "", pos3=f.pos3 or "",
-                                cform="" if f.cForm in (None, "*") else f.cForm))
+                lemma = f[_LEMMA].split("-", 1)[0]           # a loanword's "-english" tail dropped
+                base = f[_ORTH_BASE] if f[_ORTH_BASE] != "*" else surface
+                kana = f[_KANA]
+                reading = to_hiragana(kana if kana and kana != "*" else surface)
+            cform = f[_CFORM] if len(f) > _CFORM and f[_CFORM] != "*" else ""
+            tokens.append(Token(surface, lemma, base, reading, f[_POS1],
+                                f[_POS2] if f[_POS2] != "*" else "", f[_POS3] if f[_POS3] != "*" else "", cform))
         return Analysis(text=prepared, tokens=tuple(tokens))
 
 

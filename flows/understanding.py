@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import tomllib
+from bisect import bisect_left
 from dataclasses import dataclass
 from importlib import resources
 
@@ -92,6 +93,8 @@ def _lemmas_between(before: str, word: str, after: str) -> tuple[str, ...]:
 
 class Lexicon:
     def __init__(self, raw: dict):
+        self._interned: dict[_Word, _Word] = {}
+        self.class_words = raw.get("classes", {})
         self.classes = {name: [_lemmas_of(w) for w in words] for name, words in raw.get("classes", {}).items()}
         self.intents = raw["intents"]
         self.order = {name: i for i, name in enumerate(self.intents)}
@@ -102,13 +105,13 @@ class Lexicon:
             for text in spec.get("patterns", ()):
                 self._add(self._compile(name, text))
             self.unless[name] = [self._compile(name, t) for t in spec.get("unless", ())]
+        self.place_unless = [self._compile("place", t) for t in raw.get("places", {}).get("unless", ())]
 
-    @staticmethod
-    def _rep(part: str) -> str:
+    def _rep(self, part: str) -> str:
         """How a pattern word reads in the sentence the pattern is analysed as: its first
         alternative (a class: its first member)."""
         first = part.lstrip("~").split("|")[0]
-        return first if not first.startswith("@") else ""
+        return self.class_words[first[1:]][0] if first.startswith("@") else first
 
     def _word(self, parts: list[str], w: int) -> _Word:
         """Pattern word w, analysed inside the whole pattern (so a particle reads as the particle
@@ -136,7 +139,8 @@ class Lexicon:
         question = bool(parts) and parts[-1] == "?" and len(parts) > 1
         if question:
             parts = parts[:-1]
-        words = tuple(self._word(parts, w) for w in range(len(parts)))
+        # the same word in many patterns is one object, so a message works out its matches once
+        words = tuple(self._interned.setdefault(w, w) for w in (self._word(parts, i) for i in range(len(parts))))
         size = sum(min((len(a) for a in w.alts), default=1) for w in words)
         return _Pattern(intent=intent, words=words, negation=negation, question=question, size=size)
 
@@ -149,80 +153,97 @@ class Lexicon:
             self.by_first.setdefault(alt[0], []).append(p)
 
     # -- matching ---------------------------------------------------------------------------
-    @staticmethod
-    def _at(keys: list[frozenset], kana: list[str], word: _Word, i: int) -> int:
-        """Tokens covered if `word` matches at token i, else 0."""
-        if word.kana:
-            for want in word.kana:
-                acc = ""
-                for j in range(i, min(i + 6, len(kana))):
-                    acc += kana[j]
-                    if acc == want:
-                        return j - i + 1
-                    if not want.startswith(acc):
-                        break
-            return 0
-        n = len(keys)
-        for alt in word.__dict__["_multi"]:
-            if i + len(alt) <= n and all(alt[k] in keys[i + k] for k in range(len(alt))):
-                return len(alt)
-        return 1 if not word.__dict__["_single"].isdisjoint(keys[i]) else 0
-
-    def _match(self, p: _Pattern, a: Analysis, keys, kana, starts) -> bool:
+    def _match(self, p: _Pattern, m: "_Message") -> bool:
+        a = m.analysis
         if p.question and not a.question:
             return False
-        for start in starts:
-            covered = self._at(keys, kana, p.words[0], start)
-            if not covered:
-                continue
+        for start, covered in m.hits(p.words[0]):
             pos, last = start + covered, start + covered - 1
-            ok = True
             for word in p.words[1:]:
-                found = 0
-                for j in range(pos, min(pos + MAX_GAP + 1, len(keys))):
-                    found = self._at(keys, kana, word, j)
-                    if found:
-                        pos, last = j + found, j + found - 1
-                        break
-                if not found:
-                    ok = False
+                hits = m.hits(word)
+                j = bisect_left(hits, (pos, 0))
+                if j == len(hits) or hits[j][0] > pos + MAX_GAP:
                     break
-            if not ok:
-                continue
-            negated = a.negated_at(last)
-            if p.negation == "only" and not negated:
-                continue
-            if p.negation == "no" and negated and not (a.question and a.tokens_after_is_end(last)):
-                continue            # ("can't I talk with someone?" is a request, not a refusal)
-            return True
+                pos, last = hits[j][0] + hits[j][1], hits[j][0] + hits[j][1] - 1
+            else:
+                negated = a.negated_at(last)
+                if p.negation == "only" and not negated:
+                    continue
+                if p.negation == "no" and negated and not (a.question and a.tokens_after_is_end(last)):
+                    continue        # ("can't I talk with someone?" is a request, not a refusal)
+                return True
         return False
 
     def scores(self, a: Analysis) -> dict[str, float]:
-        keys = [frozenset((t.lemma, t.base, t.surface)) for t in a.tokens]
-        kana = [language.fold(t.reading) for t in a.tokens]
-        # the patterns whose first word occurs, with the positions where it does
+        m = _Message(a)
         found: dict[str, float] = {}
-        seen: dict[int, tuple[_Pattern, list[int]]] = {}
-        for i, k in enumerate(keys):
-            for key in k:
-                for p in self.by_first.get(key, ()):
-                    entry = seen.setdefault(id(p), (p, []))
-                    if not entry[1] or entry[1][-1] != i:
-                        entry[1].append(i)
-        pool = list(seen.values()) + [(p, list(range(len(keys)))) for p in self.unanchored]
+        pool = {id(p): p for key in m.index for p in self.by_first.get(key, ())}
+        candidates = sorted([*pool.values(), *self.unanchored], key=self._score, reverse=True)
         size = len(a.plain)
-        for p, starts in pool:
-            limit = self.intents[p.intent].get("max_chars")
-            if limit and size > limit:
+        for p in candidates:
+            spec = self.intents[p.intent]
+            if p.intent in found or spec.get("max_chars", size) < size:
                 continue
-            score = self.intents[p.intent].get("weight", 0) + WEIGHT_PER_WORD * p.size
-            if score <= found.get(p.intent, -1):
-                continue
-            if self._match(p, a, keys, kana, starts):
-                found[p.intent] = score
+            if self._match(p, m):
+                found[p.intent] = self._score(p)
         for intent in list(found):
-            if any(self._match(u, a, keys, kana, range(len(keys))) for u in self.unless[intent]):
+            if any(self._match(u, m) for u in self.unless[intent]):
                 del found[intent]
+        return found
+
+    def place_doubt(self, a: Analysis) -> bool:
+        """A place named in passing (a trip, a famous sight), not where the person is."""
+        m = _Message(a)
+        return any(self._match(p, m) for p in self.place_unless)
+
+    def _score(self, p: _Pattern) -> float:
+        return self.intents[p.intent].get("weight", 0) + WEIGHT_PER_WORD * p.size
+
+
+class _Message:
+    """One message's tokens, indexed for matching: where each lemma occurs, and where each
+    pattern word matches (worked out once per word, shared by every pattern using it)."""
+
+    def __init__(self, a: Analysis):
+        self.analysis = a
+        self.keys = [frozenset((t.lemma, t.base, t.surface)) for t in a.tokens]
+        self.index: dict[str, list[int]] = {}
+        for i, k in enumerate(self.keys):
+            for key in k:
+                self.index.setdefault(key, []).append(i)
+        self._kana: list[str] | None = None
+        self._memo: dict[int, list[tuple[int, int]]] = {}
+
+    def hits(self, word: _Word) -> list[tuple[int, int]]:
+        """(start, tokens covered) wherever `word` matches, in order."""
+        found = self._memo.get(id(word))
+        if found is not None:
+            return found
+        out: dict[int, int] = {}
+        if word.kana:
+            if self._kana is None:
+                self._kana = [language.fold(t.reading) for t in self.analysis.tokens]
+            kana = self._kana
+            for i in range(len(kana)):
+                for want in word.kana:
+                    acc = ""
+                    for j in range(i, min(i + 6, len(kana))):
+                        acc += kana[j]
+                        if acc == want:
+                            out[i] = max(out.get(i, 0), j - i + 1)
+                        if not want.startswith(acc):
+                            break
+        else:
+            for lemma in word.single:
+                for i in self.index.get(lemma, ()):
+                    out[i] = 1
+            keys, n = self.keys, len(self.keys)
+            for alt in word.__dict__["_multi"]:
+                for i in self.index.get(alt[0], ()):
+                    if i + len(alt) <= n and all(alt[k] in keys[i + k] for k in range(1, len(alt))):
+                        out[i] = max(out.get(i, 0), len(alt))
+        found = sorted(out.items())
+        self._memo[id(word)] = found
         return found
 
 
@@ -275,7 +296,10 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         else:
             return Understood(mapped, "", best, lane, place, scores.get(best, 0))
-    if place and best in PLACE_WINS:
+    if best == "tell_self" and lane == "family":
+        scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
+        best = "tell_family"
+    if place and best in PLACE_WINS and not lex.place_doubt(a):
         if place.city_code:
             return Understood("city", place.city_code, "place", lane, place, 10)
         return Understood("pref", place.pref, "place", lane, place, 10)
