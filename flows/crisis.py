@@ -1,78 +1,110 @@
-"""Crisis detection: normalise, mask hyperbole, then look for the tiers of domain_ja.md §5.
+"""Crisis and violence detection on the tokens of the language layer (flows/language.py).
 
-A triage aid, not a diagnosis: it errs towards answering with care. The words live in
-messages_ja (crisis); this module only knows how to compare them.
+The signals are data (messages_ja/crisis.toml), written in understanding.toml's pattern
+language: lemmas in order, so every spelling and inflection of a word counts once (kanji, kana,
+katakana, dialect endings), negation cancels a signal ("I don't want to die"), and hyperbole,
+fiction, resolved feelings and idioms are listed per tier as `unless` patterns with why they exist.
+
+A triage aid, not a diagnosis: it errs towards answering with care. `detect(text)` returns the
+most serious tier found and who the message is about; `answer(...)` the message ids to say.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
+import threading
+import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from importlib import resources
 
-from messages_ja import catalog
+from . import language
+from .language import Analysis
 
-# Tiers, most serious first. The first tier found decides the answer.
-TIERS = ("medical", "urgent", "violence", "high", "medium")
-# small hiragana a i u e o ya yu yo wa tsu: elongation like "shinitaai" written with small kana
-_SMALL = str.maketrans("", "", "\u3041\u3043\u3045\u3047\u3049\u3083\u3085\u3087\u308e\u3063")
-_TAHI = ("\u30bf\u30d2", "\uff80\uff8b")        # katakana TA+HI (full and half width), written for "shi" (death)
-_DEATH = "\u6b7b"
-_LONG = "\u30fc\uff5e\u301c~"                   # long-vowel mark and wave dashes
-_DROP = {"Mn", "Me", "Cf", "Zs", "Zl", "Zp", "Cc", "So", "Sk", "Sm", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"}
-
-
-def normalise(text: str) -> str:
-    """Fold everything that can disguise a word: width, case, katakana, spacing, symbols, emoji,
-    combining marks, elongation (long-vowel marks, small kana, repeats), and TA+HI for death."""
-    text = unicodedata.normalize("NFKC", text)
-    for tahi in _TAHI:
-        text = text.replace(tahi, _DEATH)
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if 0x30A1 <= code <= 0x30F6:          # katakana -> hiragana
-            ch = chr(code - 0x60)
-        if ch in _LONG:
-            continue
-        if unicodedata.category(ch) in _DROP:
-            continue
-        out.append(ch)
-    folded = "".join(out).casefold().translate(_SMALL)
-    return re.sub(r"(.)\1{2,}", r"\1", folded)   # a character held three times or more counts once
+CRISIS_FILE = "crisis.toml"
+URGENT_TIERS = frozenset({"medical", "urgent", "high", "medium", "violence_partner", "violence_family",
+                          "violence_by_me"})
+SELF_HARM_TIERS = frozenset({"medical", "urgent", "high", "medium"})
 
 
 @dataclass(frozen=True)
 class Detection:
     tier: str | None
-    about_other: bool = False
+    about: str | None = None       # child | spouse | parent | sibling | friend: a risk to someone else
+
+    @property
+    def about_other(self) -> bool:
+        return self.about is not None
 
 
-def _needle(word: str) -> tuple[str, re.Pattern | None]:
-    n = normalise(word)
-    if n.isascii():     # short latin words (OD) only as a word of their own, never inside "good"
-        return n, re.compile(rf"(?<![a-z]){re.escape(n)}(?![a-z])")
-    return n, None
+class _Crisis:
+    def __init__(self, raw: dict):
+        from .understanding import Lexicon     # the same pattern language and matcher
+
+        self.order: list[str] = raw["order"]
+        self.lexicon = Lexicon({"classes": raw.get("classes", {}), "intents": raw["intents"]})
+        self.answers: dict = raw.get("answers", {})
+        about = raw.get("about", {})
+        self.marks = frozenset(about.get("marks", ()))
+        self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
+        self.roles: dict[str, str] = {}
+        for role in ("child", "spouse", "parent", "sibling", "friend"):
+            for word in about.get(role, ()):
+                tokens = language.analyse(word).tokens
+                self.roles[tokens[-1].lemma] = role
+
+    def about(self, a: Analysis, tier: str) -> str | None:
+        """Someone else is at risk when a family word (or a friend) is the subject of the message
+        and the risk is reported ("my son says he wants to die") or comes after it ("my daughter
+        took all her pills"). The writer's own words about their family ("if I were gone my
+        parents would be free") are their own risk: the family word comes after the signal."""
+        if tier not in SELF_HARM_TIERS:
+            return None
+        start = self.lexicon.first_match_start(a, tier)
+        toks = a.tokens
+        reported = any(t.lemma in self.reported for t in toks)
+        for i, t in enumerate(toks):
+            role = self.roles.get(t.lemma)
+            if role is None or t.pos not in (language.NOUN, language.PRONOUN):
+                continue
+            nxt = toks[i + 1].surface if i + 1 < len(toks) else ""
+            if nxt in self.marks and (i < (start if start is not None else 0) or reported):
+                return role
+        return None
+
+    def detect(self, a: Analysis) -> Detection:
+        found = self.lexicon.scores(a)
+        for tier in self.order:
+            if tier in found:
+                return Detection(tier, self.about(a, tier))
+        return Detection(None)
 
 
-@lru_cache(maxsize=1)
-def _lexicon():
-    c = catalog().crisis
-    tiers = {t: [_needle(w) for w in c.get(t, [])] for t in TIERS}
-    negative = sorted({normalise(w) for w in c.get("negative", [])}, key=len, reverse=True)
-    others = [normalise(w) for w in catalog().crisis.get("others", [])]
-    return tiers, negative, others
+_CRISIS: _Crisis | None = None
+_BUILD = threading.Lock()
 
 
-def detect(text: str) -> Detection:
+def _crisis() -> _Crisis:
+    global _CRISIS
+    if _CRISIS is None:
+        with _BUILD:
+            if _CRISIS is None:
+                raw = tomllib.loads(resources.files("messages_ja").joinpath(CRISIS_FILE).read_text("utf-8"))
+                _CRISIS = _Crisis(raw)
+    return _CRISIS
+
+
+def detect(text: str | Analysis) -> Detection:
+    """The most serious signal in a message (an Analysis, or text analysed here)."""
     if not text:
         return Detection(None)
-    tiers, negative, others = _lexicon()
-    norm = normalise(text)
-    for phrase in negative:
-        norm = norm.replace(phrase, "|")
-    for tier in TIERS:
-        for needle, pattern in tiers[tier]:
-            if (pattern.search(norm) if pattern else needle in norm):
-                return Detection(tier, about_other=any(o in norm for o in others))
-    return Detection(None)
+    a = text if isinstance(text, Analysis) else language.analyse(text)
+    if not a.tokens:
+        return Detection(None)
+    return _crisis().detect(a)
+
+
+def normalise(text: str) -> str:
+    """What the detector reads of a text (for tests and tools): the prepared text."""
+    return language.prepare(text)
+
+
+def tiers() -> list[str]:
+    return list(_crisis().order)

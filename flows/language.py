@@ -59,12 +59,25 @@ def fold(text: str) -> str:
     return to_hiragana(text).replace(W["long_mark"], "").translate(_SMALL_FOLD)
 
 
+_SPACED = re.compile(r"(?:\w[\s.・_\-/]+){2,}\w")
+
+
+def _unspace(text: str) -> str:
+    """Letters written one by one with separators between them (a known disguise) joined."""
+    def join(m: re.Match) -> str:
+        parts = re.split(r"[\s.・_\-/]+", m.group(0))
+        return "".join(parts) if all(len(p) == 1 for p in parts) else m.group(0)
+    return _SPACED.sub(join, text)
+
+
 def prepare(text: str) -> str:
     """What the analyser reads: NFKC (width, compatibility forms), spacing collapsed, elongation
     and repeats trimmed, TA+HI written for "death" restored. Nothing about meaning is decided here."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Mn", "Me", "Cc")
+    # invisible marks, combining marks, controls, and pictographs (emoji) carry no words
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Mn", "Me", "Cc", "So", "Sk")
                    or ch in "\n")
+    text = _unspace(text)
     text = _TAHI.sub(W["tahi_means"], text)
     text = _LONG.sub(W["long_mark"], text)
     text = _REPEAT.sub(r"\1\1", text)
@@ -91,6 +104,7 @@ class Token:
 class Analysis:
     text: str                 # as prepared (NFKC…)
     tokens: tuple[Token, ...]
+    raw: str = ""             # as written (emoji and marks kept)
 
     @cached_property
     def lemmas(self) -> frozenset[str]:
@@ -128,7 +142,7 @@ class Analysis:
 
     @cached_property
     def laughing(self) -> bool:
-        return bool(_LAUGH.search(self.text)) or any(e in self.text for e in _LAUGH_EMOJI)
+        return bool(_LAUGH.search(self.text)) or any(e in self.raw for e in _LAUGH_EMOJI)
 
     def tokens_after_is_end(self, i: int) -> bool:
         """Whether only auxiliaries, particles and marks follow the word at i (the word ends
@@ -200,7 +214,7 @@ class Analyser:
             cform = f[_CFORM] if len(f) > _CFORM and f[_CFORM] != "*" else ""
             tokens.append(Token(surface, lemma, base, reading, f[_POS1],
                                 f[_POS2] if f[_POS2] != "*" else "", f[_POS3] if f[_POS3] != "*" else "", cform))
-        return Analysis(text=prepared, tokens=tuple(tokens))
+        return Analysis(text=prepared, tokens=tuple(tokens), raw=text)
 
 
 _ANALYSER: Analyser | None = None

@@ -191,6 +191,19 @@ class Lexicon:
                 del found[intent]
         return found
 
+    def first_match_start(self, a: Analysis, intent: str) -> int | None:
+        """Where the earliest match of an intent's patterns begins (token index)."""
+        m = _Message(a)
+        starts = []
+        for patterns in self.by_first.values():
+            for p in patterns:
+                if p.intent == intent and self._match(p, m):
+                    starts.extend(s for s, _ in m.hits(p.words[0]))
+        for p in self.unanchored:
+            if p.intent == intent and self._match(p, m):
+                starts.extend(s for s, _ in m.hits(p.words[0]))
+        return min(starts) if starts else None
+
     def place_doubt(self, a: Analysis) -> bool:
         """A place named in passing (a trip, a famous sight), not where the person is."""
         m = _Message(a)
