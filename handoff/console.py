@@ -207,9 +207,12 @@ def api_get(hid):
         out["intake"] = {}
     out["messages"] = [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
                         "kind": e.get("kind", "text")} for e in store.transcript(m)]
-    if m.get("status") == "active" and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0):
+    # An API client opening the handoff reads it all. The console asks with ?peek=1 and says
+    # what has actually been on screen through POST …/read instead.
+    if request.args.get("peek") != "1" and m.get("status") == "active" \
+            and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0):
         # a human has now read these: only now does LINE show the person they were read
-        store.mark_read(hid)
+        store.mark_read(m)
         out["unread"] = 0
         if m.get("pid"):
             store.enqueue_console_event(m["pid"], "read", hid)
@@ -265,6 +268,30 @@ def api_message(hid):
     store.enqueue_console_event(m["pid"], "message", hid, text=text)
     store.count("counselor_messages")
     return jsonify({"ok": True, "queued": True})
+
+
+@bp.post("/api/handoffs/<hid>/read")
+@login_required(api=True)
+def api_read(hid):
+    """The holder's console has shown the first ``seen`` transcript entries with the newest of
+    them in view: those are read, and once nothing the person wrote is left unread, LINE shows
+    them 既読."""
+    body = request.get_json(silent=True)
+    seen = body.get("seen") if isinstance(body, dict) else None
+    if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:
+        return _error(400, "error.bad_request")
+    m, err = _held(hid)
+    if err:
+        return err
+    if m.get("claimed_by") != g.counselor["name"]:
+        return _error(403, "error.not_yours")      # an admin looking on reads for nobody
+    store = _store()
+    if not m.get("pid"):
+        return _error(409, "error.closed")
+    unread, newly = store.mark_seen(m, seen)
+    if newly and not unread:
+        store.enqueue_console_event(m["pid"], "read", hid)
+    return jsonify({"ok": True, "unread": unread})
 
 
 @bp.post("/api/handoffs/<hid>/typing")

@@ -108,6 +108,19 @@ return -2
 """
 
 
+# The holder has now seen the transcript up to ARGV[2] entries, ARGV[3] of them the person's and new
+# since ARGV[1] (the mark read from): one step on the handoff's slot, so two tabs never count a
+# message twice and a message counted but not yet in the transcript stays unread.
+SEEN_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if tonumber(redis.call('HGET', KEYS[1], 'read_upto') or '0') ~= tonumber(ARGV[1]) then return -1 end
+local unread = tonumber(redis.call('HGET', KEYS[1], 'unread') or '0') - tonumber(ARGV[3])
+if unread < 0 then unread = 0 end
+redis.call('HSET', KEYS[1], 'read_upto', ARGV[2], 'unread', unread)
+return unread
+"""
+
+
 class HandoffStore:
     def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400):
         self.r = r
@@ -115,6 +128,7 @@ class HandoffStore:
         self.transcript_ttl_s = transcript_ttl_s
         self._claim = r.register_script(CLAIM_LUA)
         self._move = r.register_script(MOVE_LUA)
+        self._seen = r.register_script(SEEN_LUA)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, hid: str) -> dict | None:
@@ -304,8 +318,29 @@ class HandoffStore:
         """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""
         return bool(self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s))
 
-    def mark_read(self, hid: str) -> None:
-        self.r.hset(meta_key(hid), "unread", 0)
+    def mark_read(self, meta: dict) -> None:
+        """Everything in the transcript counts as read (an API client opening the handoff)."""
+        seen = self.r.llen(log_key(meta["pid"], meta["id"])) if meta.get("pid") else 0
+        self.r.hset(meta_key(meta["id"]), mapping={"unread": 0, "read_upto": seen})
+
+    def mark_seen(self, meta: dict, seen: int) -> tuple[int, int]:
+        """The holder has seen the first ``seen`` transcript entries, the newest of them on screen.
+        Returns (the person's messages still unread, those read just now)."""
+        hid, pid = meta["id"], meta.get("pid")
+        log = log_key(pid, hid) if pid else None
+        for _ in range(5):
+            upto, unread = self.r.hmget(meta_key(hid), ["read_upto", "unread"])
+            upto = int(upto or 0)
+            n = min(seen, self.r.llen(log)) if log else 0
+            if n <= upto:
+                return int(unread or 0), 0
+            newly = sum(1 for x in self.r.lrange(log, upto, n - 1) if json.loads(x).get("from") == "user")
+            left = self._seen(keys=[meta_key(hid)], args=[upto, n, newly])
+            if left == -2:
+                return 0, 0
+            if left >= 0:
+                return int(left), newly
+        return int(unread or 0), 0       # marked meanwhile by another tab: nothing more to do
 
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
         """Add one turn to the transcript (under the person's tag, with its retention)."""

@@ -5,10 +5,20 @@ answer sends once. Debian's chromium, Playwright, a real `mado demo` on a real r
 """
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from .test_browser import (T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
                            new_person, say, shot)
+
+# the newest message of the transcript is entirely on screen and above the reply box
+NEWEST_ABOVE_REPLY_BOX = """() => {
+  const last = document.querySelector('#transcript > li:last-child');
+  const form = document.getElementById('reply-form');
+  if (!last || !form || form.hidden) return false;
+  const b = last.getBoundingClientRect(), f = form.getBoundingClientRect();
+  return b.top >= 0 && b.bottom <= f.top && f.bottom <= window.innerHeight;
+}"""
 
 
 class Gate:
@@ -116,3 +126,57 @@ def test_a_draft_stays_with_its_conversation_and_a_reply_goes_to_the_person_on_s
     expect(box).to_have_value("")
     open_conversation(counselor, first)
     expect(box).to_have_value("まだ送らない下書き")
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (1366, 768)])
+def test_the_newest_message_shows_above_the_reply_box_and_is_read_only_once_seen(browser, demo, width, height):
+    counselor, person = counselor_and_simulator(browser, demo)
+    counselor.set_viewport_size({"width": width, "height": height})
+    new_person(person)
+    ask_for_a_person(person)
+    hid = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    for i in range(1, 21):
+        person_says(person, f"メッセージ {i} です")
+
+    newest = counselor.locator("#transcript > li").last
+    expect(newest).to_contain_text("メッセージ 20 です", timeout=T)
+    expect(counselor.locator("#transcript > li")).to_have_count(20)
+    counselor.wait_for_function(NEWEST_ABOVE_REPLY_BOX, timeout=T)
+    expect(newest).to_be_in_viewport(ratio=1)
+    box, form = newest.bounding_box(), counselor.locator("#reply-form").bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= form["y"] <= height
+    # it was on screen, so it is read: the person sees 既読, the list no unread count
+    expect(person.locator("#chat li.me .meta").last).to_have_text("既読", timeout=T)
+    expect(counselor.locator(f"#mine li[data-id='{hid}']")).not_to_contain_text("未読", timeout=T)
+    shot(counselor, f"console-newest-{width}x{height}")
+
+    # the counselor scrolls up to reread; a new message does not pull them down
+    reads = []
+    counselor.on("request", lambda q: reads.append(q.url) if q.method == "POST" and q.url.endswith("/read") else None)
+    counselor.locator("#transcript").hover()
+    counselor.mouse.wheel(0, -20000)
+    counselor.wait_for_function("() => document.getElementById('transcript').scrollTop < 5", timeout=T)
+    person_says(person, "メッセージ 21 です")
+    expect(newest).to_contain_text("メッセージ 21 です", timeout=T)
+    pill = counselor.locator("#new-messages")
+    expect(pill).to_be_visible()
+    expect(pill).to_have_text("新しいメッセージ")
+    expect(newest).not_to_be_in_viewport()
+    expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_contain_text("未読 1", timeout=T)
+    for _ in range(2):      # two more rounds of polling this conversation: still not read
+        with counselor.expect_response(lambda res: res.request.method == "GET" and f"/handoffs/{hid}?" in res.url,
+                                       timeout=T):
+            pass
+    assert reads == []
+    expect(person.locator("#chat li.me .meta").last).to_have_attribute("data-read", "0")
+    expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_contain_text("未読 1")
+    shot(counselor, f"console-new-messages-pill-{width}x{height}")
+
+    pill.click()
+    counselor.wait_for_function(NEWEST_ABOVE_REPLY_BOX, timeout=T)
+    expect(newest).to_be_in_viewport(ratio=1)
+    expect(pill).to_be_hidden()
+    expect(person.locator("#chat li.me .meta").last).to_have_text("既読", timeout=T)
+    expect(counselor.locator(f"#mine li[data-id='{hid}']")).not_to_contain_text("未読", timeout=T)
+    assert len(reads) >= 1

@@ -246,6 +246,42 @@ def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person
     assert sum("相談員がつながりました" in t for t in p.texts()) == 1
 
 
+def test_the_console_marks_read_only_what_has_been_on_screen(app, accounts, person, worker, standin):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi, ben = Console(app, "aoi"), Console(app, "ben")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    p.send("ひとつめ")
+    p.send("ふたつめ")
+    read = f"/console/api/handoffs/{hid}/read"
+
+    def peek():
+        return aoi.get(f"/console/api/handoffs/{hid}?peek=1").get_json()
+
+    # the console's polling (?peek=1) reads nothing by itself
+    d = wait_until(lambda: (d := peek())["unread"] == 2 and len(d["messages"]) == 2 and d)
+    assert peek()["unread"] == 2
+    # the first was on screen, not the second: one stays unread and LINE shows no 既読
+    res = aoi.post(read, {"seen": 1})
+    assert res.status_code == 200 and res.get_json()["unread"] == 1
+    p.send("みっつめ")        # (after any read mark the console caused: the person's events are in order)
+    assert wait_until(lambda: len(peek()["messages"]) == 3)
+    assert standin.read_tokens() == []
+    assert peek()["unread"] == 2
+    # all three on screen: read, and 既読 for the newest (which marks the earlier ones too)
+    res = aoi.post(read, {"seen": 3})
+    assert res.status_code == 200 and res.get_json()["unread"] == 0
+    assert wait_until(lambda: standin.read_tokens()) == [p.last_read_token]
+    assert aoi.post(read, {"seen": 3}).get_json()["unread"] == 0          # again: nothing more to do
+    assert aoi.post(read, {"seen": 99}).get_json()["unread"] == 0         # never past the transcript
+    assert aoi.post(read, {"seen": "3"}).status_code == 400
+    assert aoi.post(read, {"seen": -1}).status_code == 400
+    assert ben.post(read, {"seen": 3}).status_code == 403                 # not ben's conversation
+
+
 def test_cancel_while_waiting(app, accounts, person, worker):
     worker()
     p = person()

@@ -27,6 +27,13 @@
   const drafts = new Map();
   const form = $("reply-form");
   const box = $("reply");
+  // The transcript scrolls on its own, above the reply box. It follows the newest message while
+  // the counselor is at the bottom (stuck); scrolled up to reread, they get a pill instead.
+  const tr = $("transcript");
+  const pill = $("new-messages");
+  let stuck = true;
+  let shownLeft = false;
+  const readSent = new Map();   // handoff id → transcript entries already reported as read
 
   async function api(method, path, body) {
     const opts = {method, credentials: "same-origin", headers: {}};
@@ -147,17 +154,62 @@
     rows.forEach(([k, v]) => { dl.appendChild(el("dt", "", T[k])); dl.appendChild(el("dd", "", v)); });
   }
 
-  function renderTranscript(h) {
-    if (h.messages.length === shownMessages) return;     // nothing new: no flicker
-    const ol = $("transcript");
-    ol.replaceChildren(...h.messages.map((m) => {
-      const li = el("li", m.from, m.text);
-      li.appendChild(el("span", "at", T["from." + m.from] + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
-      return li;
-    }));
-    if (h.left) ol.appendChild(el("li", "bot", T["left"]));
-    shownMessages = h.messages.length;
-    ol.lastElementChild && ol.lastElementChild.scrollIntoView({block: "end"});
+  function entry(m) {
+    const li = el("li", m.from, m.text);
+    li.appendChild(el("span", "at", T["from." + m.from] + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
+    return li;
+  }
+
+  function atBottom() { return tr.scrollHeight - tr.scrollTop - tr.clientHeight < 4; }
+
+  function toBottom() {
+    tr.scrollTop = tr.scrollHeight;
+    stuck = true;
+    pill.hidden = true;
+  }
+
+  function renderTranscript(h, first) {
+    const n = h.messages.length;
+    const left = Boolean(h.left);
+    if (!first && n === shownMessages && left === shownLeft) return;     // nothing new: no flicker
+    const grew = !first && n > shownMessages;
+    if (grew && !shownLeft && !left && shownMessages >= 0) {
+      tr.append(...h.messages.slice(shownMessages).map(entry));        // the transcript only grows
+    } else {
+      tr.replaceChildren(...h.messages.map(entry));
+      if (left) tr.appendChild(el("li", "bot", T["left"]));
+    }
+    shownMessages = n;
+    shownLeft = left;
+    if (first || stuck) toBottom();
+    else if (grew) pill.hidden = false;
+  }
+
+  // Read (既読) only once the newest message has really been on screen: its end inside the
+  // transcript's visible part, in a visible tab. Reported with how many entries were shown,
+  // so a message that arrives meanwhile is not read with them.
+  function newestInView() {
+    const last = tr.lastElementChild;
+    if (!last || document.visibilityState !== "visible" || $("conversation").hidden) return false;
+    const b = last.getBoundingClientRect();
+    const c = tr.getBoundingClientRect();
+    return b.bottom <= Math.min(c.bottom, window.innerHeight) + 1 && b.bottom > Math.max(c.top, 0);
+  }
+
+  function checkSeen() {
+    const h = current;
+    if (!h || !h.unread || h.status !== "active" || h.claimed_by !== ME || form.dataset.hid !== h.id) return;
+    const seen = shownMessages;
+    if (seen <= (readSent.get(h.id) || 0) || !newestInView()) return;
+    readSent.set(h.id, seen);
+    const forget = () => { if (readSent.get(h.id) === seen) readSent.delete(h.id); };
+    api("POST", "/handoffs/" + h.id + "/read", {seen}).then((r) => {
+      if (!r.ok) { forget(); return; }
+      if (current && current.id === h.id) {
+        current.unread = r.data.unread;
+        $("conv-badges").replaceChildren(...badges(current));
+      }
+    }, forget);
   }
 
   function saveDraft() {
@@ -176,7 +228,7 @@
     const hid = selected;
     if (!hid) return;
     const seq = ++polls;
-    const r = await api("GET", "/handoffs/" + hid);
+    const r = await api("GET", "/handoffs/" + hid + "?peek=1");     // read is said apart: checkSeen
     if (hid !== selected || seq < applied) return;     // the counselor moved on, or a newer answer is shown
     applied = seq;
     if (!r.ok) { showError(r.data.error || T["error.generic"]); return; }
@@ -197,7 +249,8 @@
     $("reply-form").hidden = !mineNow;
     if (first || h.crisis !== shownCrisis) renderIntake(h);     // a crisis may arrive later
     shownCrisis = h.crisis;
-    renderTranscript(h);
+    renderTranscript(h, first);
+    checkSeen();
   }
 
   function showError(text) {
@@ -213,8 +266,9 @@
       form.dataset.hid = "";
       box.value = "";
       form.hidden = true;
-      $("transcript").replaceChildren();
-      shownMessages = -1; current = null; showError("");
+      tr.replaceChildren();
+      pill.hidden = true;
+      shownMessages = -1; shownLeft = false; current = null; showError("");
     }
     selected = id;
     history.replaceState(null, "", "/console/handoffs/" + id);
@@ -232,6 +286,16 @@
     await pollSelected();
     return r;
   }
+
+  tr.addEventListener("scroll", () => {
+    stuck = atBottom();
+    if (stuck) pill.hidden = true;
+    checkSeen();
+  });
+  // the transcript's box changes (reply box shown, window resized, intake folded): keep following
+  new ResizeObserver(() => { if (stuck) toBottom(); checkSeen(); }).observe(tr);
+  document.addEventListener("visibilitychange", checkSeen);
+  pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("claim").addEventListener("click", () => act("/claim"));
   $("release").addEventListener("click", () => act("/release"));
