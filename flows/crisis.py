@@ -22,6 +22,8 @@ CRISIS_FILE = "crisis.toml"
 URGENT_TIERS = frozenset({"medical", "urgent", "high", "medium", "violence_partner", "violence_family",
                           "violence_by_me"})
 SELF_HARM_TIERS = frozenset({"medical", "urgent", "high", "medium"})
+_AGENT = frozenset(language.W["agent_particles"])
+_OBJECT = frozenset(language.W["object_particles"])
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,12 @@ class _Crisis:
         self.order: list[str] = raw["order"]
         self.lexicon = Lexicon({"classes": raw.get("classes", {}), "intents": raw["intents"]})
         self.answers: dict = raw.get("answers", {})
+        self.laughing_drops = frozenset(raw.get("laughing_drops", ()))
+        self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
+        partner = raw.get("classes", {}).get("partner", ())
+        self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
+        self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
+                                     for w in raw.get("classes", {}).get("kin", ()))
         about = raw.get("about", {})
         self.marks = frozenset(about.get("marks", ()))
         self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
@@ -70,11 +78,28 @@ class _Crisis:
         return None
 
     def detect(self, a: Analysis) -> Detection:
-        found = self.lexicon.scores(a)
+        found = set(self.lexicon.scores(a))
+        kana = a.kana
+        found |= {tier for tier, words in self.kana.items()
+                  if tier not in found and any(w in kana for w in words) and not self.lexicon.vetoed(a, tier)}
+        if a.laughing:
+            found -= self.laughing_drops
+        if "violence_family" in found and self._between_partners(a):
+            found.add("violence_partner")
         for tier in self.order:
             if tier in found:
                 return Detection(tier, self.about(a, tier))
         return Detection(None)
+
+    def _between_partners(self, a: Analysis) -> bool:
+        """Violence from a spouse or partner (they are the subject or the agent), unless they are
+        hurting a child or another family member (then it is family violence: 189 and so on)."""
+        toks = a.tokens
+        partner = any(t.lemma in self.partner and i + 1 < len(toks) and toks[i + 1].surface in _AGENT
+                      for i, t in enumerate(toks))
+        kin_hurt = any(t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _OBJECT
+                       for i, t in enumerate(toks))
+        return partner and not kin_hurt
 
 
 _CRISIS: _Crisis | None = None

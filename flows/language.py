@@ -36,6 +36,8 @@ _REPEAT = re.compile(r"(.)\1{3,}")          # a character held four times or mor
 _LONG = re.compile("[" + re.escape(W["long_marks"]) + "]{2,}")
 _SPACE = re.compile(r"\s+")
 _SMALL_FOLD = str.maketrans(W["small_kana"], W["large_kana"])
+# small vowels stretching a word are dropped, but not after te/ne: "shinitee" is a dialect "want to"
+_ELONGATE = re.compile("(?<![てね])[" + W["elongation_kana"] + "]+")
 NEGATIONS = frozenset(W["negations"])
 _QUESTION_MARKS = tuple(W["question_marks"])
 _QUESTION_ENDINGS = frozenset(W["question_endings"])
@@ -78,6 +80,7 @@ def prepare(text: str) -> str:
     text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Mn", "Me", "Cc", "So", "Sk")
                    or ch in "\n")
     text = _unspace(text)
+    text = _ELONGATE.sub("", text)
     text = _TAHI.sub(W["tahi_means"], text)
     text = _LONG.sub(W["long_mark"], text)
     text = _REPEAT.sub(r"\1\1", text)
@@ -161,7 +164,7 @@ class Analysis:
                 if t.lemma not in _COPULA and t.surface not in _COPULA:
                     return False
             return False
-        for t in self.tokens[i + 1:i + 5]:
+        for t in self.tokens[i + 1:i + 7]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
             if t.pos in (AUX, SUFFIX) or (t.pos == PARTICLE and t.surface in _TE) or t.pos2 == POS["bound"]:

@@ -191,6 +191,11 @@ class Lexicon:
                 del found[intent]
         return found
 
+    def vetoed(self, a: Analysis, intent: str) -> bool:
+        """Whether one of the intent's `unless` patterns matches."""
+        m = _Message(a)
+        return any(self._match(u, m) for u in self.unless.get(intent, ()))
+
     def first_match_start(self, a: Analysis, intent: str) -> int | None:
         """Where the earliest match of an intent's patterns begins (token index)."""
         m = _Message(a)
