@@ -8,6 +8,7 @@ The web process never calls LINE: what a counselor does goes into the person's e
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from functools import wraps
 
@@ -23,6 +24,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
                static_folder="static", static_url_path="/static")
 COOKIE = "mado_session"
 MAX_TEXT = 5000
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def t(key: str, **params) -> str:
@@ -255,6 +257,9 @@ def api_message(hid):
         return _error(400, "error.empty")
     if len(text) > MAX_TEXT:
         return _error(400, "error.too_long")
+    client_id = body.get("client_id")
+    if client_id is not None and not (isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)):
+        return _error(400, "error.bad_request")
     m, err = _held(hid)
     if err:
         return err
@@ -263,9 +268,21 @@ def api_message(hid):
     store = _store()
     if not m.get("pid"):
         return _error(409, "error.closed")
-    store.append(m["pid"], hid, {"from": "counselor", "kind": "text", "text": text, "at": now_ms(),
-                                 "by": g.counselor["name"]})
-    store.enqueue_console_event(m["pid"], "message", hid, text=text)
+    if client_id is not None:
+        # the same draft sent twice (double Ctrl+Enter, a retry after a lost answer): one message
+        taken = store.take_client_id(hid, client_id, g.counselor["name"])
+        if taken == 0:
+            return jsonify({"ok": True, "queued": True, "duplicate": True})
+        if taken < 0:
+            return _error(409, "error.not_yours")
+    try:
+        store.append(m["pid"], hid, {"from": "counselor", "kind": "text", "text": text, "at": now_ms(),
+                                     "by": g.counselor["name"]})
+        store.enqueue_console_event(m["pid"], "message", hid, text=text)
+    except Exception:
+        if client_id is not None:
+            store.drop_client_id(hid, client_id)
+        raise
     store.count("counselor_messages")
     return jsonify({"ok": True, "queued": True})
 
@@ -275,7 +292,7 @@ def api_message(hid):
 def api_read(hid):
     """The holder's console has shown the first ``seen`` transcript entries with the newest of
     them in view: those are read, and once nothing the person wrote is left unread, LINE shows
-    them 既読."""
+    them read receipts."""
     body = request.get_json(silent=True)
     seen = body.get("seen") if isinstance(body, dict) else None
     if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:

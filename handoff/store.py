@@ -8,6 +8,8 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:online``       counselors seen in the console recently (name → ms)
 - ``mado:{handoff}:alerts``       outgoing alerts, consumed by the worker's alert sender
 - ``mado:{handoff}:audit``        who did what to which handoff (ids only), capped
+- ``mado:{handoff}:h:<id>:cid:<client_id>``  a counselor message already taken (the console's
+  random id per draft), for a day: the same id again is the same message
 - ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
 - ``mado:{stats}``                anonymous counters only
 
@@ -39,10 +41,16 @@ CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
 URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium"}
+CLIENT_ID_TTL_S = 86400
 
 
 def meta_key(hid: str) -> str:
     return f"{TAG}:h:{hid}"
+
+
+def client_id_key(hid: str, client_id: str) -> str:
+    """Same hash tag as the handoff's own key: checked together with it in one Lua step."""
+    return f"{TAG}:h:{hid}:cid:{client_id}"
 
 
 def log_key(pid: str, hid: str) -> str:
@@ -108,6 +116,16 @@ return -2
 """
 
 
+# A counselor message with this client_id: 1 the first time (taken), 0 a repeat, -1 the handoff is
+# gone or no longer this counselor's. KEYS[1] the handoff, KEYS[2] its client id (same slot).
+CLIENT_ID_LUA = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'active' or redis.call('HGET', KEYS[1], 'claimed_by') ~= ARGV[1] then
+  return -1
+end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then return 1 end
+return 0
+"""
+
 # The holder has now seen the transcript up to ARGV[2] entries, ARGV[3] of them the person's and new
 # since ARGV[1] (the mark read from): one step on the handoff's slot, so two tabs never count a
 # message twice and a message counted but not yet in the transcript stays unread.
@@ -129,6 +147,7 @@ class HandoffStore:
         self._claim = r.register_script(CLAIM_LUA)
         self._move = r.register_script(MOVE_LUA)
         self._seen = r.register_script(SEEN_LUA)
+        self._client_id = r.register_script(CLIENT_ID_LUA)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, hid: str) -> dict | None:
@@ -341,6 +360,16 @@ class HandoffStore:
             if left >= 0:
                 return int(left), newly
         return int(unread or 0), 0       # marked meanwhile by another tab: nothing more to do
+
+    def take_client_id(self, hid: str, client_id: str, who: str) -> int:
+        """1: a new message, send it; 0: this message was already taken (a double send or a
+        retry), send nothing; -1: the handoff is no longer this counselor's."""
+        return int(self._client_id(keys=[meta_key(hid), client_id_key(hid, client_id)],
+                                   args=[who, now_ms(), CLIENT_ID_TTL_S]))
+
+    def drop_client_id(self, hid: str, client_id: str) -> None:
+        """The message could not be queued after all: a retry with the same id may try again."""
+        self.r.delete(client_id_key(hid, client_id))
 
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
         """Add one turn to the transcript (under the person's tag, with its retention)."""

@@ -180,3 +180,49 @@ def test_the_newest_message_shows_above_the_reply_box_and_is_read_only_once_seen
     expect(person.locator("#chat li.me .meta").last).to_have_text("既読", timeout=T)
     expect(counselor.locator(f"#mine li[data-id='{hid}']")).not_to_contain_text("未読", timeout=T)
     assert len(reads) >= 1
+
+
+def test_a_quick_double_send_and_a_retry_after_a_lost_answer_each_send_once(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    new_person(person)
+    ask_for_a_person(person)
+    hid = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    box, send = counselor.locator("#reply"), counselor.locator("#send")
+    pattern = re.compile(rf"/console/api/handoffs/{re.escape(hid)}/messages$")
+
+    # Ctrl+Enter twice while the first send is still on its way: the button is off, one request
+    gate = Gate(counselor, pattern)
+    counselor.fill("#reply", "一度だけ届くはずのお返事です")
+    with counselor.expect_request(pattern):
+        box.press("Control+Enter")
+    box.press("Control+Enter")
+    expect(send).to_be_disabled()
+    assert len(gate.held) <= 1
+    gate.open()
+    counselor.unroute(pattern)
+    expect(send).to_be_enabled(timeout=T)
+    expect(box).to_have_value("")
+
+    # the answer to a send is lost on the way back: the counselor sends again, the person gets it once
+    def lose_the_answer(route):
+        route.fetch()          # the server has it and queues the message
+        route.abort()          # but the browser never hears back
+
+    counselor.route(pattern, lose_the_answer, times=1)
+    counselor.fill("#reply", "答えが途中で消えたお返事です")
+    box.press("Control+Enter")
+    expect(counselor.locator("#conv-error")).to_be_visible(timeout=T)
+    expect(box).to_have_value("答えが途中で消えたお返事です")
+    box.press("Control+Enter")
+    expect(box).to_have_value("", timeout=T)
+    expect(counselor.locator("#conv-error")).to_be_hidden()
+
+    counselor.fill("#reply", "最後のお返事です")
+    box.press("Control+Enter")
+    # the person's messages arrive in order: once the last is there, any double would be too
+    expect(person.locator("#chat")).to_contain_text("最後のお返事です", timeout=T)
+    expect(counselor.locator("#transcript")).to_contain_text("最後のお返事です", timeout=T)
+    for text in ("一度だけ届くはずのお返事です", "答えが途中で消えたお返事です"):
+        expect(person.locator("#chat li.bot", has_text=text)).to_have_count(1)
+        expect(counselor.locator("#transcript li.counselor", has_text=text)).to_have_count(1)

@@ -282,6 +282,56 @@ def test_the_console_marks_read_only_what_has_been_on_screen(app, accounts, pers
     assert ben.post(read, {"seen": 3}).status_code == 403                 # not ben's conversation
 
 
+def test_the_same_client_id_twice_is_one_message(app, accounts, person, worker, r):
+    from handoff.store import client_id_key, meta_key
+
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    url = f"/console/api/handoffs/{hid}/messages"
+
+    # a double send, then a retry of it: all answered 200, one message
+    body = {"text": "一度だけ届くお返事です", "client_id": "3f2a9c1d0e7b4a56"}
+    assert [aoi.post(url, body).status_code for _ in range(3)] == [200, 200, 200]
+    # the same draft from several tabs at the same moment: still one
+    tabs = [Console(app, "aoi") for _ in range(8)]
+    barrier = threading.Barrier(len(tabs))
+    codes = []
+
+    def send(tab):
+        barrier.wait()
+        codes.append(tab.post(url, {"text": "同時に送られたお返事です", "client_id": "same-draft_2"}).status_code)
+
+    threads = [threading.Thread(target=send, args=(tab,)) for tab in tabs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert codes == [200] * len(tabs)
+    # another draft (a new id) is another message; a message without an id is sent as before
+    assert aoi.post(url, {"text": "次のお返事です", "client_id": "draft-3"}).status_code == 200
+    assert aoi.post(url, {"text": "最後のお返事です"}).status_code == 200
+
+    # the person's messages come in order: once the last is there, any double would be too
+    got = wait_until(lambda: "最後のお返事です" in p.texts() and p.texts())
+    sent = ["一度だけ届くお返事です", "同時に送られたお返事です", "次のお返事です", "最後のお返事です"]
+    assert got[-4:] == sent and all(got.count(t) == 1 for t in sent)
+    assert [m["text"] for m in aoi.detail(hid)["messages"] if m["from"] == "counselor"] == sent
+    assert r.hget("mado:{stats}", "counselor_messages") == "4"
+
+    # kept a day under the handoff's own hash tag (one Redis Cluster slot with the handoff)
+    key = client_id_key(hid, "3f2a9c1d0e7b4a56")
+    assert key.startswith("mado:{handoff}:") and meta_key(hid).startswith("mado:{handoff}:")
+    assert 0 < r.ttl(key) <= 86400
+    # only short plain ids
+    for bad in (5, "", "x" * 65, "a b", "../h:1", ["x"]):
+        assert aoi.post(url, {"text": "x", "client_id": bad}).status_code == 400, bad
+
+
 def test_cancel_while_waiting(app, accounts, person, worker):
     worker()
     p = person()

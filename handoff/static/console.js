@@ -24,7 +24,10 @@
   // Drafts by conversation: what was typed for one person stays with that person. The reply
   // form names the conversation whose transcript is on screen (form.dataset.hid); a send reads
   // it at the moment of sending, so a reply can only go to the person being looked at.
-  const drafts = new Map();
+  // Each draft carries a random client_id, new whenever its text changes: sending the same
+  // draft again (a double Ctrl+Enter, a retry after a lost answer) is one message for the API.
+  const drafts = new Map();     // handoff id → {text, cid}
+  const sending = new Set();    // handoff ids with a send on its way
   const form = $("reply-form");
   const box = $("reply");
   // The transcript scrolls on its own, above the reply box. It follows the newest message while
@@ -212,16 +215,27 @@
     }, forget);
   }
 
+  function newId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   function saveDraft() {
     const hid = form.dataset.hid;
     if (!hid) return;
-    if (box.value) drafts.set(hid, box.value); else drafts.delete(hid);
+    const d = drafts.get(hid);
+    if (!box.value) drafts.delete(hid);
+    else if (!d || d.text !== box.value) drafts.set(hid, {text: box.value, cid: newId()});
   }
+
+  function updateSend() { $("send").disabled = sending.has(form.dataset.hid); }
 
   function showConversation(h) {
     // a new conversation on screen: its own draft (or nothing) in the reply box
     form.dataset.hid = h.id;
-    box.value = drafts.get(h.id) || "";
+    box.value = (drafts.get(h.id) || {}).text || "";
+    updateSend();
   }
 
   async function pollSelected() {
@@ -265,6 +279,7 @@
       saveDraft();
       form.dataset.hid = "";
       box.value = "";
+      updateSend();
       form.hidden = true;
       tr.replaceChildren();
       pill.hidden = true;
@@ -323,16 +338,28 @@
     saveDraft();
     const hid = form.dataset.hid;
     const now = Date.now();
-    if (now - lastTyping > 5000 && hid) { lastTyping = now; api("POST", "/handoffs/" + hid + "/typing"); }
+    if (now - lastTyping > 5000 && hid) { lastTyping = now; api("POST", "/handoffs/" + hid + "/typing").catch(() => {}); }
   });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const hid = form.dataset.hid;           // the conversation on screen, now
     const text = box.value;
-    if (!hid || form.hidden || !text.trim()) return;
-    const r = await api("POST", "/handoffs/" + hid + "/messages", {text});
+    if (!hid || form.hidden || sending.has(hid) || !text.trim()) return;
+    saveDraft();
+    const draft = drafts.get(hid);
+    sending.add(hid);
+    updateSend();
+    let r;
+    try {
+      r = await api("POST", "/handoffs/" + hid + "/messages", {text, client_id: draft.cid});
+    } catch (err) {
+      r = {ok: false, data: {error: T["error.network"]}};    // it may have arrived: resending is safe
+    } finally {
+      sending.delete(hid);
+      updateSend();
+    }
     if (r.ok) {
-      if (drafts.get(hid) === text) drafts.delete(hid);
+      if (drafts.get(hid) === draft) drafts.delete(hid);     // unless edited meanwhile
       if (form.dataset.hid === hid && box.value === text) box.value = "";
     }
     if (form.dataset.hid === hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
