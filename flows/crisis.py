@@ -133,3 +133,27 @@ def normalise(text: str) -> str:
 
 def tiers() -> list[str]:
     return list(_crisis().order)
+
+
+def answer(tier: str, *, family: bool, in_handoff: bool, on_duty: bool) -> tuple[str, ...]:
+    """The message ids said for a tier (messages_ja/crisis.toml [answers])."""
+    spec = _crisis().answers[tier]
+    ids = spec["handoff"] if in_handoff else (spec.get("family") if family else None) or spec["self"]
+    choose = _crisis().answers["choose"]
+    return tuple(choose[m][0 if on_duty else 1] if m in choose else m for m in ids)
+
+
+def choices(*, on_duty: bool) -> str:
+    """The quick replies after a crisis answer: a person now, or (off duty) leaving a message."""
+    return "crisis" if on_duty else "crisis_off"
+
+
+def all_answer_ids() -> set[str]:
+    """Every message id a crisis answer may say (for the catalogue's checks)."""
+    out: set[str] = set()
+    answers = _crisis().answers
+    for tier in _crisis().order:
+        for ids in answers[tier].values():
+            for m in ids:
+                out.update(answers["choose"].get(m, [m]))
+    return out

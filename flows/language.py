@@ -35,9 +35,21 @@ _TAHI = re.compile(re.escape(W["tahi"]) + f"(?=[{W['tahi_followers']}])|" + re.e
 _REPEAT = re.compile(r"(.)\1{3,}")          # a character held four times or more: keep two
 _LONG = re.compile("[" + re.escape(W["long_marks"]) + "]{2,}")
 _SPACE = re.compile(r"\s+")
+# spaces between Japanese letters are a pause, not a word boundary (and hide words: "ki e tai")
+# (only where hiragana meets: "Sapporo Kita-ku" written with a space stays two names)
+_JA_SPACE = re.compile("(?<=[\u3041-\u309f])[ \t\u3000]+(?=[\u3041-\u30ff\u4e00-\u9fff])|"
+                       "(?<=[\u3041-\u30ff\u4e00-\u9fff])[ \t\u3000]+(?=[\u3041-\u309f])")
+# a middle dot inside kana hides a word ("risu-ka"); between kanji it lists things (kept)
+_KANA_DOT = re.compile("(?<=[\u3041-\u30ff])[" + W["letter_separators"] + "]|[" + W["letter_separators"] + "](?=[\u3041-\u30ff])")
+_DROP = frozenset(("Cf", "Mn", "Me", "Cc", "So", "Sk"))
+_KEEP = frozenset("\n\u3099\u309a")         # a line break; kana voiced and semi-voiced marks
+# a long mark or wave dash after hiragana or kanji stretches a word (or hides one): dropped, with
+# ellipses, which carry no words either; after katakana a long mark is part of the word
+_STRETCH = re.compile("(?<=[A-Za-z\u3041-\u309f\u4e00-\u9fff])" + re.escape(W["long_mark"]) + "|["
+                      + re.escape(W["long_marks"].replace(W["long_mark"], "")) + W["ellipses"] + "]|\\.{2,}")
 _SMALL_FOLD = str.maketrans(W["small_kana"], W["large_kana"])
 # small vowels stretching a word are dropped, but not after te/ne: "shinitee" is a dialect "want to"
-_ELONGATE = re.compile("(?<![てね])[" + W["elongation_kana"] + "]+")
+_ELONGATE = re.compile("(?<![" + W["elongation_keep_after"] + "])[" + W["elongation_kana"] + "]+")
 NEGATIONS = frozenset(W["negations"])
 _QUESTION_MARKS = tuple(W["question_marks"])
 _QUESTION_ENDINGS = frozenset(W["question_endings"])
@@ -61,28 +73,32 @@ def fold(text: str) -> str:
     return to_hiragana(text).replace(W["long_mark"], "").translate(_SMALL_FOLD)
 
 
-_SPACED = re.compile(r"(?:\w[\s.・_\-/]+){2,}\w")
+_SEP = "[\\s._\\-/" + W["letter_separators"] + "]+"
+_LONE = re.compile(r"(?<![^\W\d_])([^\W\d_])" + _SEP + r"(?=[^\W\d_])")
 
 
 def _unspace(text: str) -> str:
-    """Letters written one by one with separators between them (a known disguise) joined."""
-    def join(m: re.Match) -> str:
-        parts = re.split(r"[\s.・_\-/]+", m.group(0))
-        return "".join(parts) if all(len(p) == 1 for p in parts) else m.group(0)
-    return _SPACED.sub(join, text)
+    """Letters written one by one with separators between them (a known disguise) joined:
+    a separator after a lone letter goes ("O D shita", "shi.ni.ta.i")."""
+    return _LONE.sub(r"\1", text)
 
 
 def prepare(text: str) -> str:
     """What the analyser reads: NFKC (width, compatibility forms), spacing collapsed, elongation
     and repeats trimmed, TA+HI written for "death" restored. Nothing about meaning is decided here."""
+    # invisible marks, combining marks (but kana voicing marks), controls and pictographs (emoji)
+    # carry no words: taken apart first so an accent over a letter goes too, then NFKC
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROP or ch in _KEEP)
     text = unicodedata.normalize("NFKC", text)
-    # invisible marks, combining marks, controls, and pictographs (emoji) carry no words
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Mn", "Me", "Cc", "So", "Sk")
-                   or ch in "\n")
+    text = _LONG.sub(W["long_mark"], text)
+    text = _STRETCH.sub("", text)
     text = _unspace(text)
+    text = _JA_SPACE.sub("", text)
+    text = _STRETCH.sub("", text)         # again: a mark that stood before a removed space
+    text = _KANA_DOT.sub("", text)
     text = _ELONGATE.sub("", text)
     text = _TAHI.sub(W["tahi_means"], text)
-    text = _LONG.sub(W["long_mark"], text)
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACE.sub(" ", text).strip()
 

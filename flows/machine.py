@@ -61,10 +61,18 @@ def _act(t: dict, menus: dict[str, str], fallback_menus: dict[str, str], event_d
         choices = menus.get(model.state, "")
     elif choices == "@fallback":          # the state's menu, with a person always offered
         choices = fallback_menus.get(model.state) or menus.get(model.state, "")
-    if t.get("say"):
-        params = {p: model.ctx.get(p, "") for p in t.get("params", ())}
+    say = t.get("say", ())
+    params = {p: model.ctx.get(p, "") for p in t.get("params", ())}
+    if t.get("crisis_tier"):             # a crisis answer: fitted to the writer, the hour, the handoff
+        on_duty = bool(model.ctx.get("on_duty"))
+        say = crisis.answer(t["crisis_tier"], family=arg == "family", in_handoff=bool(model.data.get("handoff")),
+                            on_duty=on_duty)
+        if choices == "@crisis":
+            choices = crisis.choices(on_duty=on_duty)
+        params = {"next_open": model.ctx.get("next_open", "")}
+    if say:
         lane = model.data.get("lane")
-        model.replies.append(Reply(say=tuple(_lane_wording(m.replace("{arg}", arg), lane) for m in t["say"]),
+        model.replies.append(Reply(say=tuple(_lane_wording(m.replace("{arg}", arg), lane) for m in say),
                                    choices=choices.replace("{arg}", arg), params=params))
     model.data.update({k: v.replace("{arg}", arg) if isinstance(v, str) else v
                        for k, v in t.get("mark", {}).items()})
@@ -96,11 +104,24 @@ def _when(expected: dict, event_data) -> bool:
     return True
 
 
+def _expand_crisis(transitions: list[dict]) -> list[dict]:
+    """trigger "@crisis" → one transition per crisis tier (flows/crisis.py), "{tier}" filled in."""
+    out = []
+    for t in transitions:
+        if t["trigger"] != "@crisis":
+            out.append(t)
+            continue
+        for tier in crisis.tiers():
+            out.append({**t, "trigger": f"crisis_{tier}", "crisis_tier": tier,
+                        "mark": {k: v.replace("{tier}", tier) for k, v in t.get("mark", {}).items()}})
+    return out
+
+
 def _expand_lanes(definition: dict) -> list[dict]:
     """dest "@lane" → one transition per lane (when data.lane matches), then one for no lane."""
     lanes: dict = definition.get("lanes", {})
     out = []
-    for t in definition["transitions"]:
+    for t in _expand_crisis(definition["transitions"]):
         if t["dest"] != "@lane":
             out.append(t)
             continue
@@ -130,7 +151,7 @@ class FlowMachine:
         for t in _expand_lanes(definition):
             spec = {"trigger": t["trigger"], "source": t["source"],
                     "dest": None if t["dest"] == "=" else t["dest"]}
-            if any(t.get(k) for k in ("say", "mark", "unmark", "effect", "topic")):
+            if any(t.get(k) for k in ("say", "mark", "unmark", "effect", "topic", "crisis_tier")):
                 spec["after"] = partial(_act, dict(t), self.menus, self.fallback_menus)
             if t.get("when"):
                 spec["conditions"] = partial(_when, dict(t["when"]))
@@ -246,16 +267,18 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     if flood and event.kind != "counselor" and trigger not in (None, "unfollow", "follow"):
         # one person sending very fast: said once, then quiet (crisis below still answers)
         trigger, arg = ("flood" if flood == "first" else None), ""
-    about_other = False
+    about = None
     if analysis is not None:
-        found = crisis.detect(event.text)
+        found = crisis.detect(analysis)
         if found.tier:
-            trigger, about_other = f"crisis_{found.tier}", found.about_other
+            trigger, about = f"crisis_{found.tier}", found.about
+            arg = "family" if found.about_other else ""
     if trigger == "fallback":
         arg = fallback_wording(state, event.text if typed else "")
     model = fm.run(state, trigger, arg, ctx, fallback_arg=fallback_wording(state, event.text if typed else ""))
-    if about_other:
+    if about:
         model.data["crisis_about_other"] = True
+        model.data["crisis_about"] = about
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1
         model.data["last_fallback"] = model.fell_back

@@ -247,8 +247,9 @@ class _Message:
                     acc = ""
                     for j in range(i, min(i + 6, len(kana))):
                         acc += kana[j]
-                        if acc == want:
+                        if acc.startswith(want):      # the last word may run on (a split word)
                             out[i] = max(out.get(i, 0), j - i + 1)
+                            break
                         if not want.startswith(acc):
                             break
         else:
@@ -308,7 +309,7 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
     best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
     asked = data.get("asked") or ""
     if best in ("yes", "no"):
-        mapped = ANSWERS.get(asked, {}).get(best)
+        mapped = (ANSWERS.get(asked) or ANSWERS.get(state, {})).get(best)
         if mapped is None:
             del scores[best]
             best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)

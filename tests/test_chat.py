@@ -15,14 +15,16 @@ def run_chat(lines: str, env_extra=None):
 
 
 def test_chat_on_the_embedded_default():
-    res = run_chat("1\n/スタンプ\nこんにちは\n/おわり\n")
+    res = run_chat("1\n/スタンプ\nこんにちは\nぴよぴよ\n相談って無料？\n/おわり\n")
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "はじめまして" in out and "0120-279-338" in out
     assert "[1] 自分のこと  [2] 家族のこと  [3] その他" in out
     assert "ご自身のことですね" in out
     assert "スタンプありがとうございます" in out
-    assert "うまくお答えできなかったかもしれません" in out
+    assert "メッセージをくれて、ありがとうございます" in out            # a greeting is greeted
+    assert "うまくお答えできなかったかもしれません" in out             # what is not understood is said gently
+    assert "無料" in out.split("相談って無料？")[-1]                    # a question typed is answered
     assert "返事が届きませんでした" not in out
 
 

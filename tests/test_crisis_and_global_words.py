@@ -17,15 +17,15 @@ POSITIVE = [
     ("生きるのがしんどい", "medium"), ("楽になりたい", "medium"), ("ロープを買った", "urgent"),
     ("薬を全部飲むつもり", "urgent"), ("遺書を書いた", "urgent"), ("今までありがとう", "urgent"),
     ("一緒に死んでくれる人いませんか", "urgent"), ("さっきODした", "medical"), ("ＯＤした", "medical"),
-    ("血が止まらない", "medical"), ("父に殴られる", "violence"), ("親を殴ってしまう", "violence"),
+    ("血が止まらない", "medical"), ("父に殴られる", "violence_family"), ("親を殴ってしまう", "violence_by_me"),
     ("息子が死にたいと言っています", "high"),
     ("もう死のう", "high"), ("死んだら楽になれるかな", "high"), ("生きてるのがつらい", "medium"),
     ("迷惑ばかりかけている", "medium"), ("駅のホームにいる", "urgent"), ("ロープ用意した", "urgent"),
-    ("睡眠薬をためてる", "urgent"), ("今夜決行する", "urgent"), ("物を投げられる", "violence"),
-    ("お金を取られる", "violence"), ("親に手をあげてしまった", "violence"), ("また切りたくなる", "high"),
+    ("睡眠薬をためてる", "urgent"), ("今夜決行する", "urgent"), ("物を投げられる", "violence_family"),
+    ("お金を取られる", "violence_family"), ("親に手をあげてしまった", "violence_by_me"), ("また切りたくなる", "high"),
     ("死にたくなった", "high"), ("自殺を考えています", "high"), ("死んじゃいたい", "high"), ("腕に傷をつけた", "high"),
     ("朝が来なければいい", "medium"), ("消えちゃいたい", "medium"), ("薬を飲みすぎた", "medical"),
-    ("息子が暴れて物を壊す", "violence"), ("暴力を受けている", "violence"),
+    ("息子が暴れて物を壊す", "violence_family"), ("暴力を受けている", "violence_family"),
 ]
 NEGATIVE = ["恥ずかしすぎて死にたい（笑）", "眠すぎて消えたい", "ドラマで首吊りのシーンがあった", "死にたくないから病院に行く", "猫が暴れて大変", "死ぬまでに行きたい場所", "髪を切りたい", "あの人とは縁を切りたい", "体育祭を決行する", "先生に怒鳴られた話", "プールに飛び込みたい", "髪を切った", "死ぬほど眠い", "笑い死ぬ", "ゲームで死んだ", "部活きつくてタヒる", "恥ずかしくて消えたい",
             "死にそうなくらい暑い", "good mood", "おはようございます", "家族のこと", "さようなら", "この前ODの記事を読んだ人がいて"]
@@ -45,28 +45,33 @@ def test_family_member_reporting_is_marked():
     assert detect("息子が死にたいと言っています").about_other
 
 
+ON_DUTY_NOW = {"on_duty": True, "next_open": ""}
+
+
 @pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize("text,first_ids", [
-    ("死にたい", ["crisis.thanks", "crisis.lines", "crisis.offer_human"]),
-    ("さっき薬をたくさん飲んだ", ["crisis.thanks", "crisis.emergency", "crisis.lines", "crisis.offer_human"]),
-    ("母に殴られて家にいるのが怖い", ["crisis.thanks", "crisis.violence", "crisis.lines", "crisis.offer_human"]),
+@pytest.mark.parametrize("text,first_ids,lines", [
+    ("死にたい", ["crisis.thanks", "crisis.lines", "crisis.offer_human"], True),
+    ("さっき薬をたくさん飲んだ", ["crisis.medical", "crisis.lines", "crisis.offer_human"], True),
+    ("母に殴られて家にいるのが怖い", ["crisis.thanks", "crisis.violence", "crisis.offer_human"], False),
 ])
-def test_crisis_answer_from_every_state(state, text, first_ids):
-    out = handle({"state": state, "last_seen": 0}, Event("text", text=text), now=10 ** 6)
+def test_crisis_answer_from_every_state(state, text, first_ids, lines):
+    out = handle({"state": state, "last_seen": 0}, Event("text", text=text), now=10 ** 6, ctx=ON_DUTY_NOW)
     assert [m for r in out.replies for m in r.say] == first_ids     # nothing else first, no welcome-back
     assert out.state["state"] == state                               # the person stays where they were
     assert out.state["crisis"]
     rendered = messages_ja.render(out.replies[0])
     assert len(rendered) <= 5
     joined = "".join(m["text"] for m in rendered)
-    assert "0120-279-338" in joined and "talkme.jp" in joined        # a free 24h line and a text option
+    if lines:
+        assert "0120-279-338" in joined and "talkme.jp" in joined    # a free 24h line and a text option
     assert [q["label"] for q in rendered[-1]["quick"]] == ["人と話したい", "今はいい"]
 
 
-def test_overdose_puts_119_first():
-    out = handle(None, Event("text", text="ODした"), 0)
+def test_overdose_puts_119_first_and_unconditionally():
+    out = handle(None, Event("text", text="ODした"), 0, ctx=ON_DUTY_NOW)
     texts = [m["text"] for m in messages_ja.render(out.replies[0])]
-    assert "119" in texts[1] and texts.index(texts[1]) < texts.index(texts[2])
+    assert texts[0].startswith("今すぐ119")
+    assert "もし" not in texts[0]
 
 
 @pytest.mark.parametrize("state", STATES)

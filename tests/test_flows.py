@@ -95,17 +95,20 @@ def _expand(ids, trigger):
 def used_message_ids():
     from flows.machine import WELCOME_BACK
 
+    from flows import crisis
+
     d = load_definition()
-    return {m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])} | {WELCOME_BACK}
+    return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])} | {WELCOME_BACK}
+            | crisis.all_answer_ids())
 
 
 def used_choice_ids():
     d = load_definition()
     ids = set()
     for t in d["transitions"]:
-        if t.get("choices") and t["choices"] not in ("@dest", "@fallback"):
+        if t.get("choices") and t["choices"] not in ("@dest", "@fallback", "@crisis"):
             ids |= _expand([t["choices"]], t["trigger"])
-    return (ids | {s["menu"] for s in d["states"] if s.get("menu")}
+    return (ids | {"crisis", "crisis_off"} | {s["menu"] for s in d["states"] if s.get("menu")}
             | {s["fallback_menu"] for s in d["states"] if s.get("fallback_menu")})
 
 
@@ -122,7 +125,9 @@ def test_every_ui_string_is_used():
 
 
 def test_placeholders_and_limits():
-    filled = {}
+    from flows import crisis
+
+    filled = {mid: {"next_open"} for mid in crisis.all_answer_ids()}     # a crisis answer fills next_open
     for t in load_definition()["transitions"]:
         for mid in t.get("say", []):
             filled.setdefault(mid, set()).update(t.get("params", ()))
