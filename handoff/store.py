@@ -40,7 +40,7 @@ STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
-URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium"}
+URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_partner", "violence_family", "violence_by_me"}
 CLIENT_ID_TTL_S = 86400
 
 
