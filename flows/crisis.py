@@ -58,14 +58,13 @@ class _Crisis:
                 tokens = language.analyse(word).tokens
                 self.roles[tokens[-1].lemma] = role
 
-    def about(self, a: Analysis, tier: str) -> str | None:
+    def about(self, a: Analysis, tier: str, start: int | None) -> str | None:
         """Someone else is at risk when a family word (or a friend) is the subject of the message
         and the risk is reported ("my son says he wants to die") or comes after it ("my daughter
         took all her pills"). The writer's own words about their family ("if I were gone my
         parents would be free") are their own risk: the family word comes after the signal."""
         if tier not in SELF_HARM_TIERS:
             return None
-        start = self.lexicon.first_match_start(a, tier)
         toks = a.tokens
         reported = any(t.lemma in self.reported for t in toks)
         for i, t in enumerate(toks):
@@ -78,7 +77,8 @@ class _Crisis:
         return None
 
     def detect(self, a: Analysis) -> Detection:
-        found = set(self.lexicon.scores(a))
+        matches = self.lexicon.matches(a)
+        found = set(matches)
         kana = a.kana
         found |= {tier for tier, words in self.kana.items()
                   if tier not in found and any(w in kana for w in words) and not self.lexicon.vetoed(a, tier)}
@@ -88,7 +88,7 @@ class _Crisis:
             found.add("violence_partner")
         for tier in self.order:
             if tier in found:
-                return Detection(tier, self.about(a, tier))
+                return Detection(tier, self.about(a, tier, matches.get(tier, (0, None))[1]))
         return Detection(None)
 
     def _between_partners(self, a: Analysis) -> bool:

@@ -153,10 +153,11 @@ class Lexicon:
             self.by_first.setdefault(alt[0], []).append(p)
 
     # -- matching ---------------------------------------------------------------------------
-    def _match(self, p: _Pattern, m: "_Message") -> bool:
+    def _match(self, p: _Pattern, m: "_Message") -> int | None:
+        """Where the pattern's first word matches (token index), or None."""
         a = m.analysis
         if p.question and not a.question:
-            return False
+            return None
         for start, covered in m.hits(p.words[0]):
             pos, last = start + covered, start + covered - 1
             for word in p.words[1:]:
@@ -171,12 +172,16 @@ class Lexicon:
                     continue
                 if p.negation == "no" and negated and not (a.question and a.tokens_after_is_end(last)):
                     continue        # ("can't I talk with someone?" is a request, not a refusal)
-                return True
-        return False
+                return start
+        return None
 
     def scores(self, a: Analysis) -> dict[str, float]:
+        return {intent: score for intent, (score, _) in self.matches(a).items()}
+
+    def matches(self, a: Analysis) -> dict[str, tuple[float, int]]:
+        """intent → (score of its best pattern, token where that pattern begins)."""
         m = _Message(a)
-        found: dict[str, float] = {}
+        found: dict[str, tuple[float, int]] = {}
         pool = {id(p): p for key in m.index for p in self.by_first.get(key, ())}
         candidates = sorted([*pool.values(), *self.unanchored], key=self._score, reverse=True)
         size = len(a.plain)
@@ -184,35 +189,23 @@ class Lexicon:
             spec = self.intents[p.intent]
             if p.intent in found or spec.get("max_chars", size) < size:
                 continue
-            if self._match(p, m):
-                found[p.intent] = self._score(p)
+            start = self._match(p, m)
+            if start is not None:
+                found[p.intent] = (self._score(p), start)
         for intent in list(found):
-            if any(self._match(u, m) for u in self.unless[intent]):
+            if any(self._match(u, m) is not None for u in self.unless[intent]):
                 del found[intent]
         return found
 
     def vetoed(self, a: Analysis, intent: str) -> bool:
         """Whether one of the intent's `unless` patterns matches."""
         m = _Message(a)
-        return any(self._match(u, m) for u in self.unless.get(intent, ()))
-
-    def first_match_start(self, a: Analysis, intent: str) -> int | None:
-        """Where the earliest match of an intent's patterns begins (token index)."""
-        m = _Message(a)
-        starts = []
-        for patterns in self.by_first.values():
-            for p in patterns:
-                if p.intent == intent and self._match(p, m):
-                    starts.extend(s for s, _ in m.hits(p.words[0]))
-        for p in self.unanchored:
-            if p.intent == intent and self._match(p, m):
-                starts.extend(s for s, _ in m.hits(p.words[0]))
-        return min(starts) if starts else None
+        return any(self._match(u, m) is not None for u in self.unless.get(intent, ()))
 
     def place_doubt(self, a: Analysis) -> bool:
         """A place named in passing (a trip, a famous sight), not where the person is."""
         m = _Message(a)
-        return any(self._match(p, m) for p in self.place_unless)
+        return any(self._match(p, m) is not None for p in self.place_unless)
 
     def _score(self, p: _Pattern) -> float:
         return self.intents[p.intent].get("weight", 0) + WEIGHT_PER_WORD * p.size
@@ -239,6 +232,9 @@ class _Message:
             return found
         out: dict[int, int] = {}
         if word.kana:
+            if not any(w in self.analysis.kana for w in word.kana):
+                self._memo[id(word)] = []          # not in the message's reading at all
+                return []
             if self._kana is None:
                 self._kana = [language.fold(t.reading) for t in self.analysis.tokens]
             kana = self._kana
