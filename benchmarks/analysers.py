@@ -1,0 +1,136 @@
+"""Which Japanese analyser mado uses, and why: MeCab through fugashi with unidic-lite, against
+SudachiPy with sudachidict-core, on what mado needs from an analyser. Prints figures; asserts
+nothing. SudachiPy is not a dependency of mado: install it to compare
+(`pip install sudachipy sudachidict-core`); without it only fugashi is measured.
+
+    python benchmarks/analysers.py
+
+Measured: (1) spellings people use for the same word (kanji, hiragana, katakana, okurigana
+variants) reaching one normalised form; (2) inflected and dialect forms reaching their
+dictionary form; (3) CPU microseconds per message over both labelled corpora; (4) dictionary
+size on disk.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._machine import describe  # noqa: E402
+from tests.corpus import crisis_rows, understanding_rows  # noqa: E402
+
+# Spellings of one word that should meet (the same word written as people write it).
+SPELLINGS = [line.split() for line in """
+消える きえる キエル
+死ぬ しぬ シヌ
+自殺 じさつ ジサツ
+引きこもり ひきこもり ヒキコモリ 引き籠もり
+相談 そうだん ソウダン
+話す はなす
+無料 むりょう
+病院 びょういん
+家族 かぞく
+子ども 子供 こども
+息子 むすこ
+薬 くすり クスリ
+暴力 ぼうりょく
+殴る なぐる
+助ける たすける
+働く はたらく
+学校 がっこう
+名前 なまえ
+怖い こわい
+寂しい さみしい さびしい
+""".strip().splitlines()]
+# Inflected or dialect forms and the dictionary form they should reach.
+FORMS = [line.split() for line in """
+死ぬ 死にたい 死にたくない 死んじゃいたい 死にてえ
+消える 消えたい 消えちゃいたい 消えてえ
+話す 話せる 話したい 話せません 話せへん
+飲む 飲んじゃった 飲みすぎた 飲んだ
+殴る 殴られた 殴ってしまいそう
+行く 行けない 行かへん 行けなくなって
+出る 出てこない 出られません 出てない
+""".strip().splitlines()]
+
+
+def fugashi_analyser():
+    import fugashi
+    import unidic_lite
+
+    tagger = fugashi.GenericTagger(f'-r "{os.path.join(unidic_lite.DICDIR, "mecabrc")}" -d "{unidic_lite.DICDIR}"')
+
+    def lemmas(text: str) -> list[str]:
+        out = []
+        for w in tagger(text):
+            f = w.feature_raw.split(",")
+            out.append(f[7].split("-")[0] if len(f) > 7 and f[7] != "*" else w.surface)
+        return out
+    return "fugashi + unidic-lite", lemmas, unidic_lite.DICDIR
+
+
+def sudachi_analyser():
+    import sudachidict_core
+    import sudachipy
+
+    tok = sudachipy.Dictionary(dict="core").tokenizer(mode=sudachipy.SplitMode.C)
+
+    def lemmas(text: str) -> list[str]:
+        return [m.normalized_form() for m in tok.tokenize(text)]
+    return "SudachiPy + sudachidict-core", lemmas, os.path.dirname(sudachidict_core.__file__)
+
+
+def mado_layer():
+    """mado's own layer on top of fugashi (flows/language.py): a message wholly in katakana is
+    read as kana, elongations and disguises folded first."""
+    import unidic_lite
+
+    from flows.language import analyse
+
+    def lemmas(text: str) -> list[str]:
+        return [t.lemma for t in analyse(text).tokens]
+    return "mado's layer (flows/language.py)", lemmas, unidic_lite.DICDIR
+
+
+def size_mb(path: str) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
+
+
+def measure(name, lemmas, dictdir, texts) -> None:
+    spelled = sum(len({tuple(lemmas(w)) for w in group}) == 1 for group in SPELLINGS)
+    formed = 0
+    total_forms = 0
+    for base, *forms in FORMS:
+        want = lemmas(base)[0]
+        for form in forms:
+            total_forms += 1
+            formed += want in lemmas(form)
+    for t in texts[:50]:
+        lemmas(t)
+    started = time.process_time()
+    for t in texts:
+        lemmas(t)
+    per_msg = (time.process_time() - started) / len(texts) * 1e6
+    print(f"{name:33s} spellings meeting {spelled:2d}/{len(SPELLINGS)}   forms reaching the dictionary form "
+          f"{formed:2d}/{total_forms}   {per_msg:5.0f} µs CPU per message   dictionary {size_mb(dictdir):4.0f} MB")
+
+
+def main() -> int:
+    texts = [r.text for r in understanding_rows()] + [r.text for r in crisis_rows()]
+    print(f"machine: {describe()}; {len(texts)} messages from the labelled corpora")
+    for make in (fugashi_analyser, sudachi_analyser, mado_layer):
+        try:
+            name, lemmas, dictdir = make()
+        except ImportError as e:
+            print(f"(skipped: {e.name} is not installed)")
+            continue
+        measure(name, lemmas, dictdir, texts)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
