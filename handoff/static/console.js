@@ -188,7 +188,7 @@
     else if (grew) pill.hidden = false;
   }
 
-  // Read (既読) only once the newest message has really been on screen: its end inside the
+  // Read (LINE's read mark for the person) only once the newest message has really been on screen: its end inside the
   // transcript's visible part, in a visible tab. Reported with how many entries were shown,
   // so a message that arrives meanwhile is not read with them.
   function newestInView() {
