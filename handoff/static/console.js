@@ -188,9 +188,9 @@
     else if (grew) pill.hidden = false;
   }
 
-  // Read (LINE's read mark for the person) only once the newest message has really been on screen: its end inside the
-  // transcript's visible part, in a visible tab. Reported with how many entries were shown,
-  // so a message that arrives meanwhile is not read with them.
+  // Read (LINE's read mark for the person) only once the newest message has really been on
+  // screen: its end inside the transcript's visible part, in a visible tab. Reported with how
+  // many entries were shown, so a message that arrives meanwhile is not read with them.
   function newestInView() {
     const last = tr.lastElementChild;
     if (!last || document.visibilityState !== "visible" || $("conversation").hidden) return false;
