@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,39 +24,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._machine import describe  # noqa: E402
 from tests.corpus import crisis_rows, understanding_rows  # noqa: E402
 
-# Spellings of one word that should meet (the same word written as people write it).
-SPELLINGS = [line.split() for line in """
-消える きえる キエル
-死ぬ しぬ シヌ
-自殺 じさつ ジサツ
-引きこもり ひきこもり ヒキコモリ 引き籠もり
-相談 そうだん ソウダン
-話す はなす
-無料 むりょう
-病院 びょういん
-家族 かぞく
-子ども 子供 こども
-息子 むすこ
-薬 くすり クスリ
-暴力 ぼうりょく
-殴る なぐる
-助ける たすける
-働く はたらく
-学校 がっこう
-名前 なまえ
-怖い こわい
-寂しい さみしい さびしい
-""".strip().splitlines()]
-# Inflected or dialect forms and the dictionary form they should reach.
-FORMS = [line.split() for line in """
-死ぬ 死にたい 死にたくない 死んじゃいたい 死にてえ
-消える 消えたい 消えちゃいたい 消えてえ
-話す 話せる 話したい 話せません 話せへん
-飲む 飲んじゃった 飲みすぎた 飲んだ
-殴る 殴られた 殴ってしまいそう
-行く 行けない 行かへん 行けなくなって
-出る 出てこない 出られません 出てない
-""".strip().splitlines()]
+_WORDS = tomllib.loads((Path(__file__).with_suffix(".toml")).read_text("utf-8"))
+SPELLINGS: list[list[str]] = _WORDS["spellings"]      # one word as people write it
+FORMS: list[list[str]] = _WORDS["forms"]              # a dictionary form, then its other forms
 
 
 def fugashi_analyser():

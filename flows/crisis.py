@@ -24,6 +24,7 @@ URGENT_TIERS = frozenset({"medical", "urgent", "high", "medium", "violence_partn
 SELF_HARM_TIERS = frozenset({"medical", "urgent", "high", "medium"})
 _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
+_PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,14 @@ class _Crisis:
         """Violence from a spouse or partner (they are the subject or the agent), unless they are
         hurting a child or another family member (then it is family violence: 189 and so on)."""
         toks = a.tokens
-        partner = any(t.lemma in self.partner and i + 1 < len(toks) and toks[i + 1].surface in _AGENT
-                      for i, t in enumerate(toks))
-        kin_hurt = any(t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _OBJECT
+
+        def marked(words: frozenset, particles: frozenset) -> bool:
+            return any(t.lemma in words and i + 1 < len(toks) and toks[i + 1].surface in particles
                        for i, t in enumerate(toks))
-        return partner and not kin_hurt
+        partner = marked(self.partner, _AGENT)
+        kin_hurt = marked(self.kin_objects, _OBJECT)             # ... hurting my son: family violence
+        kin_acting = marked(self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
+        return partner and not kin_hurt and not kin_acting
 
 
 _CRISIS: _Crisis | None = None

@@ -25,6 +25,7 @@ from .language import Analysis
 UNDERSTANDING_FILE = "understanding.toml"
 MAX_GAP = 6                 # words allowed between two words of a pattern
 WEIGHT_PER_WORD = 0.5       # a pattern that covers more words is more specific
+LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 # Intents that a place in the same message turns into "the windows near there".
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone"})
@@ -283,19 +284,27 @@ def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
         if t.lemma in fam and t.pos in (language.NOUN, language.PRONOUN):
             nxt = toks[i + 1].surface if i + 1 < len(toks) else ""
             prev = toks[i - 1].surface if i else ""
-            if nxt in _TOPIC or prev in _OWNER:
+            owner = i >= 2 and toks[i - 2].surface in _OWNER and prev == _NO
+            if nxt in _TOPIC or prev in _OWNER or owner:
                 return "family"
     return None
 
 
 _TOPIC = frozenset(language.W["topic_particles"])
 _OWNER = frozenset(language.W["owner_words"])
+_NO = language.W["possessive"]
 
 
 def understand(a: Analysis, state: str, data: dict) -> Understood:
     """The best reading of a typed message in this state; trigger "fallback" when none."""
     lex = lexicon()
     scores = lex.scores(a)
+    if len(a.sentences) > 1:
+        # in a paragraph the point usually comes last: what the last sentence says counts more
+        first, end = a.sentences[-1]
+        last = Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw)
+        for name, score in lex.scores(last).items():
+            scores[name] = max(scores.get(name, 0), score) + LAST_SENTENCE_BONUS
     for name in list(scores):
         allowed = lex.intents[name].get("states")
         if allowed and state not in allowed:
@@ -311,6 +320,12 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         else:
             return Understood(mapped, "", best, lane, place, scores.get(best, 0))
+    if best and best.startswith("q_") and not a.question:
+        # a statement that describes a life ("she stopped going to school at 14 and is 19 now")
+        # is a description with a topic word in it, not the question about that topic
+        told = [n for n in ("tell_family", "tell_self") if n in scores]
+        if told:
+            best = told[0]
     if best == "tell_self" and lane == "family":
         scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
         best = "tell_family"
