@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+import flows
+
 from . import keys, logs
 from handoff.store import STATS
 
@@ -85,6 +87,7 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
+        flows.warm_up()       # before taking any lease: the first event must not be the slow one
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
         if self.cfg.alert_webhook_url:
