@@ -135,6 +135,11 @@ def _expand_lanes(definition: dict) -> list[dict]:
 
 
 class FlowMachine:
+    """The machine, built once per process. Each thread has one model bound to it once (its
+    trigger methods made then); per event only that model's state, data and context are swapped
+    in and the result is handed out as a fresh Conversation. No lock on the way: transitions'
+    Machine keeps nothing per trigger outside the model (unqueued, no model list walked)."""
+
     def __init__(self, definition: dict):
         self.definition = definition
         self.name = definition["name"]
@@ -161,31 +166,49 @@ class FlowMachine:
             initial=self.initial, auto_transitions=False, send_event=True,
         )
         self.triggers = set(self.machine.events)
-        self._lock = threading.Lock()   # transitions' Machine is not thread-safe; this is pure CPU
+        self.states = frozenset(self.machine.states)
+        self._local = threading.local()
+        self._bind_lock = threading.Lock()     # only while a new thread binds its model, once
+
+    def _bound(self) -> Conversation:
+        """This thread's model, bound to the machine the first time the thread runs an event.
+        (It is unregistered again at once: it keeps its trigger methods, and the machine keeps
+        no reference to it, so a finished thread's model goes with the thread.)"""
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = Conversation({}, self.initial)
+            with self._bind_lock:
+                self.machine.add_model(model, initial=self.initial)
+                self.machine.remove_model(model)
+            self._local.model = model
+        return model
 
     def run(self, state: dict | None, trigger: str | None, arg: str = "",
             ctx: dict | None = None, fallback_arg: str = "text") -> Conversation:
-        model = Conversation(state or {}, self.initial, ctx)
-        if model.state not in self.machine.states:
-            model.state = self.initial     # a state from an older definition: start gently again
+        result = Conversation(state or {}, self.initial, ctx)
+        if result.state not in self.states:
+            result.state = self.initial     # a state from an older definition: start gently again
         if trigger is None:
-            return model
-        with self._lock:
-            self.machine.add_model(model, initial=model.state)
+            return result
+        model = self._bound()
+        # this event's person in the thread's bound model (the machine reads and sets .state)
+        model.data, model.ctx, model.state = result.data, result.ctx, result.state
+        model.replies, model.effects, model.fell_back = result.replies, result.effects, ""
+        try:
             try:
-                try:
-                    moved = model.trigger(trigger, arg=arg)
-                except MachineError:
-                    moved = False
-                if not moved and not trigger.startswith("counselor_"):
-                    # (a counselor's action that no longer applies is dropped)
-                    model.trigger("fallback", arg=fallback_arg)
-                    model.fell_back = fallback_arg
-                elif trigger == "fallback":
-                    model.fell_back = arg
-            finally:
-                self.machine.remove_model(model)
-        return model
+                moved = model.trigger(trigger, arg=arg)
+            except MachineError:
+                moved = False
+            if not moved and not trigger.startswith("counselor_"):
+                # (a counselor's action that no longer applies is dropped)
+                model.trigger("fallback", arg=fallback_arg)
+                model.fell_back = fallback_arg
+            elif trigger == "fallback":
+                model.fell_back = arg
+            result.data, result.state, result.fell_back = model.data, model.state, model.fell_back
+        finally:
+            model.data, model.ctx, model.replies, model.effects = {}, {}, [], []
+        return result
 
 
 _MACHINE: FlowMachine | None = None
