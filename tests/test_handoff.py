@@ -124,7 +124,9 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
     p = person()
     got = ask_for_human(p)
     assert "1番目" in helpers.texts_of(got[0])[0]
-    p.send("息子のことで相談したいです")
+    got = p.say_and_wait("息子のことで相談したいです")
+    assert "受け取りました" in helpers.texts_of(got[0])[0]      # the first message is acknowledged, once
+    p.send("もう少し書きます")
     assert p.quiet_for(0.8), "the bot must not chat over a person waiting for a human"
 
     aoi = Console(app, "aoi")
@@ -136,12 +138,12 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
     assert h["alias"] == keys.alias(keys.pseudonym(helpers.MADO_KEY, p.uid))
     detail = wait_until(lambda: (d := aoi.detail(h["id"]))["messages"] and d)
     assert detail["intake"]["lane"] == "family"
-    assert [m["from"] for m in detail["messages"]] == ["user"]
+    assert [m["from"] for m in detail["messages"]][:1] == ["user"]
     assert detail["messages"][0]["text"] == "息子のことで相談したいです"
 
     # claim → the person hears a human joined (with their unused reply token: free)
     assert aoi.post(f"/console/api/handoffs/{h['id']}/claim").status_code == 200
-    joined = p.wait_count(5)[-1]
+    joined = p.wait_count(6)[-1]
     assert "相談員がつながりました" in helpers.texts_of(joined)[0]
     assert joined["kind"] == "reply"
     ben = Console(app, "ben")
@@ -150,18 +152,18 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
 
     # the counselor writes; no fresh token is left → push, with a retry key
     assert aoi.post(f"/console/api/handoffs/{h['id']}/messages", {"text": "こんにちは。相談員です。"}).status_code == 200
-    msg = p.wait_count(6)[-1]
+    msg = p.wait_count(7)[-1]
     assert helpers.texts_of(msg) == ["こんにちは。相談員です。"] and msg["kind"] == "push" and msg["retry_key"]
 
     # the person answers within the minute → the counselor's next message uses that reply token
     p.send("ありがとうございます")
-    wait_until(lambda: aoi.detail(h["id"])["unread"] == 0 and len(aoi.detail(h["id"])["messages"]) == 3)
+    wait_until(lambda: aoi.detail(h["id"])["unread"] == 0 and len(aoi.detail(h["id"])["messages"]) == 4)
     # opening it marked it read at LINE (既読 only once a human has read it)
     assert wait_until(lambda: [c for c in standin.calls("/v2/bot/chat/markAsRead")])
     assert aoi.post(f"/console/api/handoffs/{h['id']}/typing").status_code == 200
     assert wait_until(lambda: standin.calls("/v2/bot/chat/loading/start"))
     aoi.post(f"/console/api/handoffs/{h['id']}/messages", {"text": "どんなことでも大丈夫ですよ。"})
-    reply = p.wait_count(7)[-1]
+    reply = p.wait_count(8)[-1]
     assert reply["kind"] == "reply" and helpers.texts_of(reply) == ["どんなことでも大丈夫ですよ。"]
 
     # a stray word the bot knows is for the counselor now, not a menu
@@ -171,7 +173,7 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
 
     # close → back with the bot, gently, with an optional anonymous feedback question
     assert aoi.post(f"/console/api/handoffs/{h['id']}/close").status_code == 200
-    closed = p.wait_count(8)[-1]
+    closed = p.wait_count(9)[-1]
     texts = helpers.texts_of(closed)
     assert "いったん終わり" in texts[0] and helpers.quick_labels(closed) == ["よかった", "ふつう", "よくなかった"]
     p.say_and_wait(postback="feedback_good")
@@ -351,11 +353,16 @@ def test_out_of_hours_a_message_is_left_for_the_next_shift(config, accounts, pos
     from .conftest import Poster
 
     p = Person(Poster(app.test_client(), standin), standin)
-    got = ask_for_human(p)
+    p.send(follow=True)
+    p.wait_count(1)
+    p.say_and_wait(postback="choose_family")
+    got = p.say_and_wait("人と話したい")              # nobody on duty: said first, before any question
     text = "".join(helpers.texts_of(got[0]))
     if "今日の" not in text and "明日の" not in text:
         pytest.fail(text)
     assert "相談員がいない時間" in text and "0120-279-338" in text
+    got = p.say_and_wait("はい")
+    assert "メッセージを残してください" in "".join(helpers.texts_of(got[0]))
     got = p.say_and_wait("夜しか書けないので、メッセージを残します")
     assert "受け取りました" in helpers.texts_of(got[0])[0]
     aoi = Console(app, "aoi")
@@ -370,7 +377,9 @@ def test_never_on_duty_says_so_honestly(config, accounts, standin, worker):
     from .conftest import Poster
 
     p = Person(Poster(app.test_client(), standin), standin)
-    got = ask_for_human(p)
+    p.send(follow=True)
+    p.wait_count(1)
+    got = p.say_and_wait("人と話したい")
     assert "予定がありません" in "".join(helpers.texts_of(got[0]))
 
 
