@@ -90,10 +90,10 @@ def counselor_and_simulator(browser, demo, **context):
     return counselor, person
 
 
-def ask_for_a_person(page, words="人と話したい"):
+def ask_for_a_person(page, words="人と話したい", share=True):
     say(page, words)
     expect(page.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
-    tap(page, "はい、つないでほしい")
+    tap(page, "つなぐ・書いたことも見せる" if share else "つなぐ・これまでは見せない")
     expect(page.locator("#chat")).to_contain_text("番目", timeout=T)
 
 
