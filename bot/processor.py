@@ -59,6 +59,10 @@ def batches_of(replies) -> list[list[dict]]:
     return out
 
 
+RECENT_TTL_S = 3600        # what was written before a handoff: kept an hour, for the consent
+RECENT_MAX = 40
+
+
 def handoff_id(ekey: str) -> str:
     """The id of the handoff an event creates: the same on a redo, so it is created once."""
     return uuid.uuid5(uuid.NAMESPACE_URL, "mado-handoff:" + ekey).hex[:16]
@@ -158,10 +162,47 @@ class Processor:
             target = push_target(ev)
             if target:
                 pipe.set(keys.line_id(pid), target, ex=ttl)
+        if "forget" not in kinds and not outcome.state.get("handoff"):
+            self._remember_recent(pid, event, outcome, pipe)
         pipe.hset(rec_key, mapping=rec)
         pipe.expire(rec_key, self.cfg.dedup_ttl_s)
         pipe.execute()
         return rec
+
+    # -- what was said before a handoff (shown to the counselor only with consent) ------------
+    def _remember_recent(self, pid: str, event, outcome, pipe) -> None:
+        """Keep this session's words for an hour: the person's typed text and the ids of what
+        the bot answered. Copied into a handoff's transcript only if the person agrees (the
+        bot's safety answers always), deleted after an hour either way."""
+        at = int(self.clock() * 1000)
+        key = keys.user(pid, "recent")
+        if event.kind == "text" and event.text:
+            pipe.rpush(key, json.dumps({"from": "user", "text": event.text[:2000], "at": at}, ensure_ascii=False))
+        said = [m for r in outcome.replies for m in r.say]
+        if said:
+            pipe.rpush(key, json.dumps({"from": "bot", "ids": said, "at": at}))
+        pipe.ltrim(key, -RECENT_MAX, -1)
+        pipe.expire(key, RECENT_TTL_S)
+
+    def _share_context(self, pid: str, hid: str, share: bool, pipe) -> None:
+        """Copy what came before the handoff into its transcript: everything when the person
+        agreed ("share"), else only the bot's own safety answers, as system lines."""
+        key = keys.user(pid, "recent")
+        entries = [json.loads(x) for x in self.r.lrange(key, 0, -1)]
+        lines = []
+        for e in entries:
+            if e.get("from") == "user" and share:
+                lines.append({"from": "user", "kind": "context", "text": e.get("text", ""), "at": e.get("at")})
+            elif e.get("from") == "bot":
+                text = messages_ja.context_line(e.get("ids", ()), safety_only=not share)
+                if text:
+                    lines.append({"from": "bot", "kind": "context", "text": text, "at": e.get("at")})
+        if lines:
+            lines.append({"from": "bot", "kind": "context", "text": messages_ja.context_end(share),
+                          "at": int(self.clock() * 1000)})
+        for line in lines:
+            self.handoffs.append(pid, hid, line, pipe=pipe)
+        pipe.delete(key)
 
     def _flood(self, n: int) -> str:
         """Per-person rate limit: "" (fine), "first" (just went over), "more". A flood from one
@@ -203,6 +244,8 @@ class Processor:
             outcome.state["handoff"] = hid
         elif not hid:
             return hid
+        elif kind == "share_context":
+            self._share_context(pid, hid, value == "share", pipe)
         elif kind in ("relay", "crisis"):
             text = event.text if event.kind == "text" else messages_ja.template(RELAY_KINDS.get(event.kind, "relay.tap"))
             ho.append(pid, hid, {"from": "user", "kind": event.kind, "text": text,

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 
@@ -39,6 +40,20 @@ class BadWebhook(ValueError):
     pass
 
 
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff). Only when the body has one do we check
+# that every string is valid Unicode: a lone surrogate cannot be stored, hashed or sent.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def has_lone_surrogate(value) -> bool:
+    """True if any string in a parsed JSON value holds a lone surrogate (not valid Unicode)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_body(body: bytes) -> list[dict]:
     """The events of a webhook body, or BadWebhook with a short reason."""
     try:
@@ -51,6 +66,8 @@ def parse_body(body: bytes) -> list[dict]:
         raise BadWebhook("body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BadWebhook("not a webhook: no events list")
+    if _SURROGATE_ESCAPE.search(body) and has_lone_surrogate(payload):
+        raise BadWebhook("not valid Unicode: a lone surrogate")
     events = payload["events"]
     for ev in events:
         if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):

@@ -86,7 +86,7 @@ def _act(t: dict, menus: dict[str, str], fallback_menus: dict[str, str], event_d
         model.data["topics"] = topics
     effects = t.get("effect", [])
     for effect in [effects] if isinstance(effects, str) else effects:
-        kind, _, value = effect.partition(":")
+        kind, _, value = effect.replace("{arg}", arg).partition(":")
         model.effects.append({"type": kind, "value": value, "crisis": model.data.get("crisis")})
 
 

@@ -40,6 +40,11 @@ STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
+def _unread_kind(entry: dict) -> bool:
+    """A message of the person's that can be unread (not one copied from before the handoff)."""
+    return entry.get("from") == "user" and entry.get("kind") != "context"
+
+
 URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_partner", "violence_family", "violence_by_me"}
 CLIENT_ID_TTL_S = 86400
 
@@ -353,7 +358,7 @@ class HandoffStore:
             n = min(seen, self.r.llen(log)) if log else 0
             if n <= upto:
                 return int(unread or 0), 0
-            newly = sum(1 for x in self.r.lrange(log, upto, n - 1) if json.loads(x).get("from") == "user")
+            newly = sum(1 for x in self.r.lrange(log, upto, n - 1) if _unread_kind(json.loads(x)))
             left = self._seen(keys=[meta_key(hid)], args=[upto, n, newly])
             if left == -2:
                 return 0, 0

@@ -190,6 +190,24 @@ def opening_text(opening, now) -> str:
     return template("hours.next", when=when)
 
 
+def context_line(message_ids, *, safety_only: bool) -> str:
+    """One system line for the counselor about what the bot said before a handoff: its safety
+    answers in plain words (always), or the first line of each answer (with consent)."""
+    words = console()["context"]
+    safety = [words["answers"][m] for m in message_ids if m in words["answers"]]
+    if safety:
+        return words["safety"].format(what="、".join(safety))
+    if safety_only:
+        return ""
+    cat = catalog()
+    firsts = [cat.messages[m]["text"].split("\n", 1)[0][:40] for m in message_ids if m in cat.messages]
+    return words["bot"].format(what=" / ".join(firsts)) if firsts else ""
+
+
+def context_end(shared: bool) -> str:
+    return console()["context"]["end.shared" if shared else "end.safety"]
+
+
 @lru_cache(maxsize=1)
 def console() -> dict:
     """The counselor console's words ({"ui": {...}, "canned": [...]}), from console.toml."""

@@ -94,7 +94,8 @@ def test_handoff_confirmation_then_yes_asks_for_a_handoff_marked_with_the_crisis
     s = handle(None, Event("text", text="死にたい"), 0).state
     s = handle(s, Event("postback", data="t=want_human"), 0).state
     out = handle(s, Event("text", text="はい"), 0, ctx=ON_DUTY)
-    assert out.effects == [{"type": "handoff_request", "value": "", "crisis": "high"}]
+    assert out.effects == [{"type": "handoff_request", "value": "", "crisis": "high"},
+                           {"type": "share_context", "value": "", "crisis": "high"}]    # typed "yes": not shared
     assert out.state["state"] == "waiting"
     assert out.replies[0].params == {"queue_position": 2, "wait": "W"}
 

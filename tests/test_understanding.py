@@ -92,7 +92,7 @@ def test_nobody_on_duty_is_said_first_before_any_confirmation():
     text = messages_ja.render(out.replies[0])[0]["text"]
     assert "N" in text and "0120-279-338" in text
     labels = [q["label"] for q in messages_ja.render(out.replies[0])[-1]["quick"]]
-    assert labels == ["メッセージを残す", "やめておく"]
+    assert labels == ["残す・書いたことも見せる", "残す・これまでは見せない", "やめておく"]
     left, said = say(out.state, "はい", ctx={"on_duty": False, "next_open": "N"})
     assert left.state["state"] == "message_left" and said == ["handoff.leave_message"]   # not said twice
 
