@@ -54,7 +54,7 @@ def understood_label(row: Row) -> tuple[str, str]:
     u = understand(analyse(row.text), state, data)
     if u.intent == "place" and u.place is not None:
         return "place", u.place.pref
-    return (u.intent or "none").removesuffix("_short"), ""
+    return (u.intent or "none").removesuffix("_short").removesuffix("_soft"), ""
 
 
 def score_understanding(rows: list[Row]):
