@@ -15,7 +15,7 @@ SCRIPT = [
     ("text", "自分", "lane.self.intro"),
     ("sticker", None, "fallback.sticker"),
     ("text", "家族", "lane.family.intro"),
-    ("text", "なんとなく", "fallback.text"),
+    ("text", "ぴよぴよ", "fallback.text"),
     ("text", "その他", "lane.other.intro"),
     ("postback", "t=choose_self", "lane.self.intro"),
 ]
@@ -192,10 +192,13 @@ def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, conf
     pid = keys.pseudonym(config.secret_key, uid)
     time.sleep(0.2)
     person_keys = list(r.scan_iter(match=keys.user_pattern(pid)))
-    # state, the LINE id (only to push) and the per-minute rate counter (gone after a minute)
-    assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid), keys.user(pid, "rate")])
+    # state, the LINE id (only to push), the per-minute rate counter (gone after a minute) and what
+    # the bot said this session (an hour, for a handoff's context if the person agrees)
+    assert sorted(person_keys) == sorted([keys.state(pid), keys.line_id(pid), keys.user(pid, "rate"),
+                                          keys.user(pid, "recent")])
     for k in person_keys:
         assert 0 < r.ttl(k) <= config.state_ttl_s
+    assert r.ttl(keys.user(pid, "recent")) <= 3600
     assert json.loads(r.get(keys.state(pid)))["state"] == "choosing"
     assert uid not in r.get(keys.state(pid))
 
