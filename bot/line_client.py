@@ -6,10 +6,17 @@ Outcomes are reported as values, not guessed by callers:
 - anything else after the retries: SendFailed.
 Retries follow LINE's advice (shared/line_platform.md §2.4): 5xx, 429 and timeouts, with
 exponential backoff; never other 4xx.
+
+Cost: the SDK's models validate and serialise each message once, when a message set is prepared
+(`LineClient.messages`); the same prepared set serves the reply, a push after a refused token and
+every retry. The call itself goes through the SDK's ApiClient (auth, pooled keep-alive
+connections, ApiException) with that body, so there is one JSON pass per call and no second
+validation of the request by the generated endpoint wrappers.
 """
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import random
 import time
@@ -21,12 +28,9 @@ from linebot.v3.messaging import (
     ApiException,
     Configuration,
     MarkMessagesAsReadByTokenRequest,
-    MessagingApi,
     PostbackAction,
-    PushMessageRequest,
     QuickReply,
     QuickReplyItem,
-    ReplyMessageRequest,
     ShowLoadingAnimationRequest,
     TextMessage,
 )
@@ -56,6 +60,36 @@ class SendFailed(Exception):
 def retry_key(event_key: str, batch: int) -> str:
     """The same event and place always give the same key, so a redo is the same push to LINE."""
     return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{event_key}:{batch}"))
+
+
+class Messages:
+    """A message set, validated and serialised once by the SDK's models (see LineClient.messages)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, messages: list[dict]):
+        if not 1 <= len(messages) <= 5:         # what the request models require
+            raise ValueError(f"a LINE call carries 1 to 5 messages, not {len(messages)}")
+        self.body = [_serialised(m) for m in messages]
+
+    def request(self, **envelope) -> dict:
+        """ReplyMessageRequest / PushMessageRequest's JSON form, around the prepared messages."""
+        return {**envelope, "messages": self.body, "notificationDisabled": False}
+
+
+def _serialised(message: dict) -> dict:
+    """The SDK's JSON form of one message. A message with quick replies is one of the bot's own
+    (from the catalogue: the counselor's words never carry any) and costs most to build (nested
+    models): built once and kept, the same for everyone (never mutated afterwards)."""
+    if not message.get("quick"):
+        return to_sdk(message).to_dict()
+    quick = tuple((q["label"], q["data"], q.get("display") or q["label"]) for q in message["quick"])
+    return _serialised_quick(message["text"], quick)
+
+
+@functools.lru_cache(maxsize=2048)
+def _serialised_quick(text: str, quick: tuple) -> dict:
+    return to_sdk({"text": text, "quick": [{"label": l, "data": d, "display": s} for l, d, s in quick]}).to_dict()
 
 
 def to_sdk(message: dict) -> TextMessage:
@@ -88,7 +122,6 @@ class LineClient:
         sdk_cfg.retries = False          # our own retry policy below is the only one
         sdk_cfg.connection_pool_maxsize = max(8, config.send_threads + 8)
         self._client = ApiClient(sdk_cfg)
-        self.api = MessagingApi(self._client)
         self.timeout = (3.05, config.line_timeout_s)
         self.retries = config.line_retries
         self.backoff = config.line_backoff_s
@@ -133,13 +166,25 @@ class LineClient:
         except ValueError:
             return None
 
-    def reply(self, reply_token: str, messages: list[dict], *, tried_before: bool = False) -> Outcome:
+    @staticmethod
+    def messages(messages: "list[dict] | Messages") -> Messages:
+        """The message set as the SDK builds it: build it once, pass it to reply and push."""
+        return messages if isinstance(messages, Messages) else Messages(messages)
+
+    def _post(self, path: str, body: dict, headers: dict | None = None) -> None:
+        """One POST through the SDK's ApiClient (auth, pool, ApiException), the body as is."""
+        self._client.call_api(
+            path, "POST", None, [],
+            {"Accept": "application/json", "Content-Type": "application/json", **(headers or {})},
+            body=body, post_params=[], files={}, response_types_map={}, auth_settings=["Bearer"],
+            _return_http_data_only=True, _preload_content=True, _request_timeout=self.timeout)
+
+    def reply(self, reply_token: str, messages: "list[dict] | Messages", *, tried_before: bool = False) -> Outcome:
         """Reply once. `tried_before`: an earlier process may already have used this token."""
-        req = ReplyMessageRequest(reply_token=reply_token, messages=[to_sdk(m) for m in messages])
+        body = self.messages(messages).request(replyToken=str(reply_token))
         failures: list = []
         try:
-            self._call("reply", lambda: self.api.reply_message(req, _request_timeout=self.timeout),
-                       failures)
+            self._call("reply", lambda: self._post("/v2/bot/message/reply", body), failures)
         except ApiException as exc:
             if exc.status == 400 and "reply token" in _error_message(exc).lower():
                 if tried_before or failures:
@@ -150,11 +195,10 @@ class LineClient:
         self.counts["reply"] += 1
         return Outcome.DELIVERED
 
-    def push(self, to: str, messages: list[dict], key: str) -> Outcome:
-        req = PushMessageRequest(to=to, messages=[to_sdk(m) for m in messages])
+    def push(self, to: str, messages: "list[dict] | Messages", key: str) -> Outcome:
+        body = self.messages(messages).request(to=str(to))
         try:
-            self._call("push", lambda: self.api.push_message(req, x_line_retry_key=key,
-                                                              _request_timeout=self.timeout))
+            self._call("push", lambda: self._post("/v2/bot/message/push", body, {"X-Line-Retry-Key": key}))
         except ApiException as exc:
             if exc.status == 409:
                 return Outcome.DELIVERED      # LINE already accepted this exact push
@@ -164,18 +208,17 @@ class LineClient:
 
     def show_loading(self, chat_id: str, seconds: int = 20) -> None:
         seconds = min(60, max(5, int(round(seconds / 5.0)) * 5))
-        req = ShowLoadingAnimationRequest(chat_id=chat_id, loading_seconds=seconds)
+        body = ShowLoadingAnimationRequest(chat_id=chat_id, loading_seconds=seconds).to_dict()
         try:
-            self._call("loading", lambda: self.api.show_loading_animation(req, _request_timeout=self.timeout))
+            self._call("loading", lambda: self._post("/v2/bot/chat/loading/start", body))
         except ApiException as exc:
             raise SendFailed("loading", exc.status or 0, False) from exc
         self.counts["loading"] += 1
 
     def mark_read(self, token: str) -> None:
-        req = MarkMessagesAsReadByTokenRequest(mark_as_read_token=token)
+        body = MarkMessagesAsReadByTokenRequest(mark_as_read_token=token).to_dict()
         try:
-            self._call("mark_read",
-                       lambda: self.api.mark_messages_as_read_by_token(req, _request_timeout=self.timeout))
+            self._call("mark_read", lambda: self._post("/v2/bot/chat/markAsRead", body))
         except ApiException as exc:
             raise SendFailed("mark_read", exc.status or 0, False) from exc
         self.counts["mark_read"] += 1

@@ -335,6 +335,7 @@ class Processor:
             if rec.get(f"s{i}"):
                 continue
             sent = False
+            batch = self.line.messages(batch)     # built once: the reply, or the push after it
             fresh = token and (self.clock() - received) < self.cfg.reply_fresh_s
             if i == 0 and fresh and not rec.get("r_rejected"):
                 tried_before = bool(rec.get("r_try"))
