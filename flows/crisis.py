@@ -10,13 +10,13 @@ most serious tier found and who the message is about; `answer(...)` the message 
 """
 from __future__ import annotations
 
-import threading
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
 from . import language
 from .language import Analysis
+from .once import once
 
 CRISIS_FILE = "crisis.toml"
 URGENT_TIERS = frozenset({"medical", "urgent", "high", "medium", "violence_partner", "violence_family",
@@ -106,18 +106,9 @@ class _Crisis:
         return partner and not kin_hurt and not kin_acting
 
 
-_CRISIS: _Crisis | None = None
-_BUILD = threading.Lock()
-
-
+@once
 def _crisis() -> _Crisis:
-    global _CRISIS
-    if _CRISIS is None:
-        with _BUILD:
-            if _CRISIS is None:
-                raw = tomllib.loads(resources.files("messages_ja").joinpath(CRISIS_FILE).read_text("utf-8"))
-                _CRISIS = _Crisis(raw)
-    return _CRISIS
+    return _Crisis(tomllib.loads(resources.files("messages_ja").joinpath(CRISIS_FILE).read_text("utf-8")))
 
 
 def detect(text: str | Analysis) -> Detection:

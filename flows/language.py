@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 
+from .once import once
+
 
 def _load_words() -> dict:
     return tomllib.loads(resources.files("messages_ja").joinpath("understanding.toml").read_text("utf-8"))["language"]
@@ -236,17 +238,7 @@ class Analyser:
         return Analysis(text=prepared, tokens=tuple(tokens), raw=text)
 
 
-_ANALYSER: Analyser | None = None
-_BUILD = threading.Lock()
-
-
-def analyser() -> Analyser:
-    global _ANALYSER
-    if _ANALYSER is None:
-        with _BUILD:
-            if _ANALYSER is None:
-                _ANALYSER = Analyser()
-    return _ANALYSER
+analyser = once(Analyser)
 
 
 def analyse(text: str) -> Analysis:

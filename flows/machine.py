@@ -12,6 +12,7 @@ from messages_ja import catalog
 
 from . import crisis, intents, language, understanding
 from .model import Event, Outcome, Reply
+from .once import once
 
 DEFINITION_FILE = "conversation.toml"
 WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
@@ -211,17 +212,9 @@ class FlowMachine:
         return result
 
 
-_MACHINE: FlowMachine | None = None
-_BUILD_LOCK = threading.Lock()
-
-
+@once
 def machine() -> FlowMachine:
-    global _MACHINE
-    if _MACHINE is None:
-        with _BUILD_LOCK:
-            if _MACHINE is None:
-                _MACHINE = FlowMachine(load_definition())
-    return _MACHINE
+    return FlowMachine(load_definition())
 
 
 RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")

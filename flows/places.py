@@ -30,13 +30,13 @@ How a name is read (examples in romaji; the tests have them in Japanese):
 from __future__ import annotations
 
 import re
-import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 
 from messages_ja import catalog, municipalities
 
 from .language import Analysis
+from .once import once
 
 _PREF = "pref"
 _DESIGNATED = "designated"
@@ -152,17 +152,9 @@ def _key(text: str) -> str:
     return text.translate(_KANA_FOLD)
 
 
-_INDEX: _Index | None = None
-_BUILD = threading.Lock()
-
-
+@once
 def index() -> _Index:
-    global _INDEX
-    if _INDEX is None:
-        with _BUILD:
-            if _INDEX is None:
-                _INDEX = _Index(catalog().places, municipalities())
-    return _INDEX
+    return _Index(catalog().places, municipalities())
 
 
 def cities() -> dict[str, tuple[str, str]]:

@@ -9,7 +9,6 @@ inverted index on each pattern's first word keeps the work per message small.
 """
 from __future__ import annotations
 
-import threading
 import tomllib
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ try:
 except ImportError:   # TEMP until places lands
     places = None
 from .language import Analysis
+from .once import once
 
 UNDERSTANDING_FILE = "understanding.toml"
 MAX_GAP = 6                 # words allowed between two words of a pattern
@@ -263,17 +263,9 @@ class _Message:
         return found
 
 
-_LEXICON: Lexicon | None = None
-_BUILD = threading.Lock()
-
-
+@once
 def lexicon() -> Lexicon:
-    global _LEXICON
-    if _LEXICON is None:
-        with _BUILD:
-            if _LEXICON is None:
-                _LEXICON = Lexicon(_load())
-    return _LEXICON
+    return Lexicon(_load())
 
 
 def _lane_of(a: Analysis, lex: Lexicon) -> str | None:

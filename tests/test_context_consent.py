@@ -8,6 +8,13 @@ from .test_handoff import Console, person, wait_until   # noqa: F401 (fixture)
 MOTHER = "娘が高校をやめてから3年、部屋から出てきません。どうしたらいいのか分からなくて"
 
 
+def start(p, *said):
+    """Someone adds the account and writes, one message after the other."""
+    p.send(follow=True)
+    p.wait_count(1)
+    return [p.say_and_wait(text) for text in said]
+
+
 def handoff_of(app, p):
     aoi = Console(app, "aoi")
     alias = keys.alias(keys.pseudonym(helpers.MADO_KEY, p.uid))
@@ -18,10 +25,7 @@ def handoff_of(app, p):
 def test_with_consent_the_counselor_sees_what_came_before(app, accounts, person, worker, r):
     worker()
     p = person()
-    p.send(follow=True)
-    p.wait_count(1)
-    p.say_and_wait(MOTHER)
-    got = p.say_and_wait("人と話したい")
+    _, got = start(p, MOTHER, "人と話したい")
     assert "見せてもいいですか" in "".join(helpers.texts_of(got[0]))
     assert helpers.quick_labels(got[0])[:2] == ["つなぐ・書いたことも見せる", "つなぐ・これまでは見せない"]
     p.say_and_wait(postback="handoff_yes:share")
@@ -39,9 +43,7 @@ def test_with_consent_the_counselor_sees_what_came_before(app, accounts, person,
 def test_without_consent_only_the_safety_answers_are_shown(app, accounts, person, worker, r):
     worker()
     p = person()
-    p.send(follow=True)
-    p.wait_count(1)
-    p.say_and_wait("もう死にたい")
+    start(p, "もう死にたい")
     got = p.say_and_wait(postback="crisis_human")         # a crisis offer needs no second question
     assert "番目" in "".join(helpers.texts_of(got[0]))
     aoi, h = handoff_of(app, p)
@@ -55,10 +57,7 @@ def test_without_consent_only_the_safety_answers_are_shown(app, accounts, person
 def test_declining_to_show_shows_nothing_of_theirs(app, accounts, person, worker, r):
     worker()
     p = person()
-    p.send(follow=True)
-    p.wait_count(1)
-    p.say_and_wait(MOTHER)
-    p.say_and_wait("人と話したい")
+    start(p, MOTHER, "人と話したい")
     p.say_and_wait(postback="handoff_yes")
     aoi, h = handoff_of(app, p)
     p.say_and_wait("よろしくお願いします")
@@ -71,9 +70,7 @@ def test_declining_to_show_shows_nothing_of_theirs(app, accounts, person, worker
 def test_what_was_written_is_kept_at_most_an_hour_and_forgotten_on_request(app, accounts, person, worker, r):
     worker()
     p = person()
-    p.send(follow=True)
-    p.wait_count(1)
-    p.say_and_wait("相談って無料？")
+    start(p, "相談って無料？")
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
     assert 0 < r.ttl(keys.user(pid, "recent")) <= 3600
     p.say_and_wait("記録を消して")
