@@ -11,6 +11,15 @@ from .config import Config
 from .redis_conn import connect
 
 
+class MadoFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """An unexpected error is one JSON line (its type and the path), never a traceback in the
+        log: tracebacks may carry what people wrote. Sentry, when set, gets the scrubbed details."""
+        from flask import request
+
+        logs.emit("error", level=40, status=500, path=request.path, error=exc_info[0].__name__)
+
+
 def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client=None) -> Flask:
     """App factory: configuration is read and checked here, never at import."""
     if config is None or isinstance(config, Mapping):
@@ -21,7 +30,7 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
 
     init_sentry(config, component="web")
 
-    app = Flask(__name__)
+    app = MadoFlask(__name__)
     app.config["MADO"] = config
     app.config["SECRET_KEY"] = config.secret_key
     app.config["MAX_CONTENT_LENGTH"] = None  # the webhook enforces its own limit with a clear answer

@@ -16,6 +16,8 @@ from flask import (Blueprint, current_app, g, jsonify, make_response, redirect, 
                    request, url_for)
 
 import messages_ja
+from bot import logs
+from bot.webhook import has_lone_surrogate
 
 from .accounts import Accounts
 from .store import HandoffStore, now_ms
@@ -25,6 +27,9 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 COOKIE = "mado_session"
 MAX_TEXT = 5000
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The largest body any console call needs: a 5,000-character message written as JSON escapes
+# (6 bytes a character) and a little more. Larger bodies are refused with 413 before they are read.
+MAX_BODY = 64 * 1024
 
 
 def t(key: str, **params) -> str:
@@ -41,6 +46,32 @@ def _accounts() -> Accounts:
 
 def _error(status: int, key: str):
     return jsonify({"error": t(key), "code": key}), status
+
+
+def _refuse(status: int, key: str, reason: str):
+    """A bad request: one JSON log line (never the body) and the reason in the console's words."""
+    logs.emit("console", result="refused", status=status, reason=reason, path=request.path)
+    return _error(status, key)
+
+
+@bp.before_request
+def _guard_input():
+    """Every console call: bodies bounded in size, and JSON only if it is valid Unicode (a lone
+    surrogate such as "\\ud800" parses as JSON but cannot be hashed, stored or sent)."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    request.max_content_length = MAX_BODY          # also bounds a body sent without a length
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _refuse(413, "error.too_large", "body too large")
+    body = request.get_json(silent=True)           # parsed once, cached for the view
+    if body is not None and has_lone_surrogate(body):
+        return _refuse(400, "error.bad_text", "lone surrogate")
+    return None
+
+
+@bp.errorhandler(413)
+def _too_large(_exc):
+    return _refuse(413, "error.too_large", "body too large")
 
 
 def _iso(ms) -> str | None:
