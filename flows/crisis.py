@@ -25,6 +25,8 @@ SELF_HARM_TIERS = frozenset({"medical", "urgent", "high", "medium"})
 _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
+_SUBJECT = frozenset(language.W["subject_particles"])
+_PASSIVE = frozenset(language.W["passive_auxiliaries"])
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class _Crisis:
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
         partner = raw.get("classes", {}).get("partner", ())
         self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
+        self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
         self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
                                      for w in raw.get("classes", {}).get("kin", ()))
         about = raw.get("about", {})
@@ -87,10 +90,28 @@ class _Crisis:
             found -= self.laughing_drops
         if "violence_family" in found and self._between_partners(a):
             found.add("violence_partner")
+        if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
+            found.add("violence_by_me")
         for tier in self.order:
             if tier in found:
                 return Detection(tier, self.about(a, tier, matches.get(tier, (0, None))[1]))
         return Detection(None)
+
+    def _writer_acted(self, a: Analysis) -> bool:
+        """The writer hit someone ("I hit my mother"): an active hitting verb with nobody else
+        named as the one doing it (no "my son ga ..." before it in the sentence)."""
+        toks = a.tokens
+        agent = False          # someone else named as acting, earlier in the message
+        for i, t in enumerate(toks):
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if (t.lemma in self.kin_objects or t.lemma in self.partner) and nxt is not None \
+                    and nxt.surface in _SUBJECT | _PASSIVE_AGENT:
+                agent = True
+            if t.base in self.hits and t.pos == language.VERB:
+                passive = nxt is not None and nxt.lemma in _PASSIVE
+                if not passive and not agent:
+                    return True
+        return False
 
     def _between_partners(self, a: Analysis) -> bool:
         """Violence from a spouse or partner (they are the subject or the agent), unless they are

@@ -182,7 +182,7 @@ class Analysis:
                 if t.lemma not in _COPULA and t.surface not in _COPULA:
                     return False
             return False
-        for t in self.tokens[i + 1:i + 7]:
+        for t in self.tokens[i + 1:i + 9]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
             if t.pos in (AUX, SUFFIX) or (t.pos == PARTICLE and t.surface in _TE) or t.pos2 == POS["bound"]:

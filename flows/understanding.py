@@ -82,12 +82,14 @@ def _lemmas_of(text: str) -> tuple[str, ...]:
     return tuple(t.lemma for t in language.analyse(text).tokens if t.pos != language.BLANK)
 
 
-def _lemmas_between(before: str, word: str, after: str) -> tuple[str, ...]:
-    """The lemmas of `word` as the analyser reads it between `before` and `after`."""
+def _lemmas_between(before: str, word: str, after: str, *, as_written: bool = False) -> tuple[str, ...]:
+    """The lemmas of `word` as the analyser reads it between `before` and `after` (or, as_written,
+    its dictionary forms as written: UniDic's lemma joins homophones such as sasu = pierce,
+    point, shine; "=" in a pattern asks for the written form)."""
     lemmas, at, start, end = [], 0, len(before), len(before) + len(word)
     for t in language.analyse(before + word + after).tokens:
         if start <= at < end:
-            lemmas.append(t.lemma)
+            lemmas.append(t.base if as_written else t.lemma)
         at += len(t.surface)
     return tuple(lemmas) or _lemmas_of(word)
 
@@ -111,7 +113,7 @@ class Lexicon:
     def _rep(self, part: str) -> str:
         """How a pattern word reads in the sentence the pattern is analysed as: its first
         alternative (a class: its first member)."""
-        first = part.lstrip("~").split("|")[0]
+        first = part.lstrip("~=").split("|")[0]
         return self.class_words[first[1:]][0] if first.startswith("@") else first
 
     def _word(self, parts: list[str], w: int) -> _Word:
@@ -126,6 +128,8 @@ class Lexicon:
         for alt in text.split("|"):
             if alt.startswith("@"):
                 alts.extend(self.classes[alt[1:]])
+            elif alt.startswith("="):
+                alts.append(_lemmas_between(before, alt[1:], after, as_written=True))
             else:
                 alts.append(_lemmas_between(before, alt, after))
         return _Word(alts=tuple(a for a in alts if a))
