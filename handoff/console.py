@@ -105,6 +105,14 @@ def login_required(api: bool):
 
 
 def _summary(m: dict) -> dict:
+def _urgent_reason(m: dict) -> str | None:
+    """Why a handoff is urgent, in words (the danger tier), or None."""
+    if m.get("priority") != "urgent":
+        return None
+    tiers = messages_ja.console()["ui"]
+    return tiers.get("tier." + (m.get("crisis") or ""), tiers["priority.urgent"])
+
+
     """What any counselor may see about a handoff in a list (no pid, never the LINE id)."""
     waited_from = int(m.get("queued_at") or m.get("created_at") or 0)
     return {
@@ -116,6 +124,9 @@ def _summary(m: dict) -> dict:
         "left": m.get("closed_reason") == "left", "closed_at": _iso(m.get("closed_at")),
         "waiting_s": max(0, (now_ms() - waited_from) // 1000) if m.get("status") == "waiting" else None,
     }
+        "urgent_reason": _urgent_reason(m),
+        # when the person last wrote something risky (ms): a console alerts whenever this moves
+        "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
 
 
 def _found(hid: str):

@@ -46,6 +46,8 @@ def _unread_kind(entry: dict) -> bool:
 
 
 URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_partner", "violence_family", "violence_by_me"}
+# most serious first: a later, milder risk message does not hide an earlier, graver one
+TIER_ORDER = ["medical", "urgent", "high", "violence_partner", "violence_by_me", "violence_family", "violence", "medium"]
 CLIENT_ID_TTL_S = 86400
 
 
@@ -226,6 +228,8 @@ class HandoffStore:
             "intake": json.dumps(intake, ensure_ascii=False), "created_at": at, "queued_at": at,
             "claimed_by": "", "paused": "0", "unread": 0, "crisis": intake.get("crisis", ""),
         }
+        if priority == "urgent":
+            meta["urgent_at"] = at
         if not self.r.hsetnx(meta_key(hid), "id", hid):
             return False
         pipe = self.r.pipeline(transaction=True)
@@ -254,10 +258,13 @@ class HandoffStore:
 
     def make_urgent(self, hid: str, tier: str) -> None:
         meta = self.get(hid)
+        """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
+        ``urgent_at`` moved to now, which is what makes every console watching it alert again."""
         if not meta or meta.get("status") == "closed":
             return
         first = meta.get("priority") != "urgent"
-        self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier})
+        tier = self.graver(meta.get("crisis") or "", tier)
+        self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier, "urgent_at": now_ms()})
         if meta.get("status") == "waiting":
             self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
         if first:
@@ -266,6 +273,13 @@ class HandoffStore:
             self.audit("person", "urgent", hid)
 
     def _moved(self, action: str, hid: str, *, holder: str = "", who: str = "") -> int:
+    @staticmethod
+    def graver(old: str, new: str) -> str:
+        rank = {t: i for i, t in enumerate(TIER_ORDER)}
+        if old in rank and rank[old] < rank.get(new, len(rank)):
+            return old
+        return new or old
+
         """One status change in MOVE_LUA, guarded by the expected holder ("" = anyone)."""
         ttl_ms = self.transcript_ttl_s * 1000 if action == "close" else 0
         return self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],

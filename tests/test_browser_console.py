@@ -226,3 +226,96 @@ def test_a_quick_double_send_and_a_retry_after_a_lost_answer_each_send_once(brow
     for text in ("一度だけ届くはずのお返事です", "答えが途中で消えたお返事です"):
         expect(person.locator("#chat li.bot", has_text=text)).to_have_count(1)
         expect(counselor.locator("#transcript li.counselor", has_text=text)).to_have_count(1)
+
+
+# Records every tone the page starts through the real Web Audio API (installed before the console's
+# own script runs), so a test can tell that a sound was played and which one.
+SOUND_HOOK = """
+window.__tones = [];
+const __start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__tones.push(this.frequency.value);
+  return __start.apply(this, args);
+};
+"""
+WORSE_TONE = 988          # the first tone of the console's loudest alert
+
+
+def hook_sounds(counselor):
+    counselor.add_init_script(SOUND_HOOK)
+    counselor.reload()
+    expect(counselor.locator("#queue-empty")).to_be_visible(timeout=T)
+
+
+def tones(page):
+    return page.evaluate("() => window.__tones.slice()")
+
+
+def alias_of(counselor, hid):
+    return counselor.locator(f".items li[data-id='{hid}'] strong").text_content()
+
+
+def test_a_worsening_person_raises_the_loudest_alert_within_2s_says_why_and_comes_first(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    hook_sounds(counselor)
+    new_person(person)
+    ask_for_a_person(person)
+    first = claim_first_waiting(counselor)
+    new_person(person)
+    ask_for_a_person(person)
+    second = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    expect(counselor.locator("#mine li").first).to_have_attribute("data-id", first)
+    open_conversation(counselor, first)          # the counselor is talking with the first person
+    alert = counselor.locator("#alert")
+
+    # the second person, talking with this counselor, writes something risky
+    person_says(person, "今から薬を全部飲む")
+    expect(alert).to_have_attribute("data-kind", "worse", timeout=2000)
+    expect(alert).to_be_visible()
+    reason = "計画・手段・別れのことば"
+    expect(alert).to_contain_text(reason)
+    expect(alert).to_contain_text(alias_of(counselor, second))
+    expect(counselor).to_have_title(re.compile(r"^【急ぎ】"))
+    assert counselor.locator("#app").get_attribute("data-sound") == "worse"
+    assert WORSE_TONE in tones(counselor)
+    # the list says why and puts them first
+    top = counselor.locator("#mine li").first
+    expect(top).to_have_attribute("data-id", second, timeout=T)
+    expect(top).to_have_class(re.compile("urgent"))
+    expect(top).to_contain_text(reason)
+    expect(counselor.locator("#conv-urgent")).to_be_hidden()       # the first person is not urgent
+    shot(counselor, "console-worsening")
+
+    # the banner leads to them; the header says why; opened, the alert is done
+    alert.click()
+    expect(counselor.locator("#conv-title")).to_have_text(alias_of(counselor, second), timeout=T)
+    expect(counselor.locator("#conv-urgent")).to_have_text(f"急ぎ：{reason}", timeout=T)
+    expect(counselor.locator("#transcript")).to_contain_text("今から薬を全部飲む")
+    expect(alert).to_be_hidden()
+    expect(counselor).not_to_have_title(re.compile("【急ぎ】"))
+
+    # someone waiting in the queue writes 「もう消えたい」: the same alert, and they move up
+    new_person(person)
+    ask_for_a_person(person)
+    new_person(person)
+    ask_for_a_person(person)
+    queue = counselor.locator("#queue li")
+    expect(queue).to_have_count(2, timeout=T)
+    expect(alert).to_have_attribute("data-kind", "normal", timeout=T)
+    later = queue.nth(1).get_attribute("data-id")
+    heard = len(tones(counselor))
+    person_says(person, "もう消えたい")
+    expect(alert).to_have_attribute("data-kind", "worse", timeout=2000)
+    expect(alert).to_contain_text("消えたい・生きるのがつらい")
+    assert WORSE_TONE in tones(counselor)[heard:]
+    expect(queue.first).to_have_attribute("data-id", later, timeout=T)
+    expect(queue.first).to_contain_text("消えたい・生きるのがつらい")
+    expect(counselor).to_have_title(re.compile(r"^【急ぎ】"))
+    # a new handoff meanwhile does not cover the loudest alert
+    new_person(person)
+    ask_for_a_person(person)
+    expect(queue).to_have_count(3, timeout=T)
+    expect(alert).to_have_attribute("data-kind", "worse")
+    alert.click()
+    expect(counselor.locator("#conv-urgent")).to_have_text("急ぎ：消えたい・生きるのがつらい", timeout=T)

@@ -537,3 +537,28 @@ def test_someone_far_back_hears_once_when_they_are_next(app, accounts, person, w
     got = last.wait_count(5, timeout=20)[-1]
     assert "次があなたの番です" in helpers.texts_of(got)[0]
     assert last.quiet_for(6.0)                     # once
+
+
+def test_a_risk_message_in_a_handoff_says_why_and_moves_urgent_at_each_time(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    h = aoi.waiting()[0]
+    assert h["urgent_reason"] is None and h["urgent_at"] is None
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    p.say_and_wait("今から薬を全部飲む")
+    d = wait_until(lambda: (d := aoi.detail(hid))["priority"] == "urgent" and d)
+    assert d["urgent_reason"] == "計画・手段・別れのことば" and d["crisis"] == "urgent"
+    first_at = d["urgent_at"]
+    assert isinstance(first_at, int) and first_at > 0
+    assert [x for x in aoi.active() if x["id"] == hid][0]["urgent_reason"] == "計画・手段・別れのことば"
+    # a milder risk message later: the console is alerted again (urgent_at moves), the graver tier stays
+    p.say_and_wait("もう消えたい")
+    d = wait_until(lambda: (d := aoi.detail(hid))["urgent_at"] > first_at and d)
+    assert d["urgent_reason"] == "計画・手段・別れのことば"
+    p.say_and_wait("薬を全部飲んだ")
+    d = wait_until(lambda: (d := aoi.detail(hid))["crisis"] == "medical" and d)
+    assert d["urgent_reason"] == "薬・けが（119を案内済み）"

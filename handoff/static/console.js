@@ -37,6 +37,13 @@
   let stuck = true;
   let shownLeft = false;
   const readSent = new Map();   // handoff id → transcript entries already reported as read
+  // Worsening: a person in the queue or in one of my conversations writes something risky. The
+  // store moves the handoff's urgent_at each time; a move is the loudest alert the console has
+  // (banner, sound, title, desktop notification) until that conversation is opened.
+  const urgentSeen = new Map();  // handoff id → urgent_at already alerted
+  let listed = new Set();        // ids in the queue or mine at the last poll
+  let worseId = null;            // the conversation the loudest alert is about
+  const POLL_MS = 1000;
 
   async function api(method, path, body) {
     const opts = {method, credentials: "same-origin", headers: {}};
@@ -62,6 +69,7 @@
   function badges(h) {
     const out = [];
     out.push(el("span", "badge" + (h.priority === "urgent" ? " urgent" : ""), T["priority." + h.priority]));
+    if (h.urgent_reason) out.push(el("span", "badge reason", h.urgent_reason));
     out.push(el("span", "badge", T["lane." + (h.lane || "")] || h.lane));
     if (h.mode === "message") out.push(el("span", "badge", T["mode.message"]));
     if (h.paused) out.push(el("span", "badge", T["paused"]));
@@ -93,35 +101,71 @@
     if (emptyId) $(emptyId).hidden = items.length > 0;
   }
 
-  function beep(urgent) {
+  // Each alert has its own sound; "worse" (a person's risk message) is the longest and loudest.
+  const SOUNDS = {
+    new: {tones: [660, 880], gain: 0.15},
+    urgent: {tones: [880, 660, 880, 660], gain: 0.2},
+    worse: {tones: [988, 784, 988, 784, 988, 784, 988, 784], gain: 0.35},
+  };
+  let audio = null;
+  function sound(kind) {
     if (!$("sound").checked) return;
+    const s = SOUNDS[kind];
     try {
-      const ctx = new (window.AudioContext || window.webkitAudioContext)();
-      const tones = urgent ? [880, 660, 880, 660] : [660, 880];
-      tones.forEach((f, i) => {
-        const o = ctx.createOscillator();
-        const g = ctx.createGain();
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume().catch(() => {});
+      s.tones.forEach((f, i) => {
+        const o = audio.createOscillator();
+        const g = audio.createGain();
         o.frequency.value = f;
-        g.gain.value = 0.15;
-        o.connect(g); g.connect(ctx.destination);
-        o.start(ctx.currentTime + i * 0.18);
-        o.stop(ctx.currentTime + i * 0.18 + 0.15);
+        g.gain.value = s.gain;
+        o.connect(g); g.connect(audio.destination);
+        o.start(audio.currentTime + i * 0.18);
+        o.stop(audio.currentTime + i * 0.18 + 0.15);
       });
+      app.dataset.sound = kind;            // the last sound played (what a test or a reader can check)
     } catch (e) { /* no audio device */ }
+  }
+
+  function notify(text, sticky, tag) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try { new Notification(text, {requireInteraction: Boolean(sticky), tag: tag || undefined}); } catch (e) { /* ignore */ }
+  }
+
+  function banner(text, kind, id) {
+    const box = $("alert");
+    box.textContent = text;
+    box.className = "alert " + kind;
+    box.dataset.priority = kind === "normal" ? "normal" : "urgent";
+    box.dataset.kind = kind;
+    box.dataset.id = id || "";
+    box.hidden = false;
   }
 
   function alertNew(fresh) {
     const urgent = fresh.some((h) => h.priority === "urgent");
-    const box = $("alert");
-    box.textContent = T[urgent ? "alert.urgent" : "alert.new"];
-    box.className = "alert" + (urgent ? "" : " normal");
-    box.hidden = false;
-    box.dataset.priority = urgent ? "urgent" : "normal";
-    beep(urgent);
-    if ("Notification" in window && Notification.permission === "granted") {
-      try { new Notification(T[urgent ? "alert.urgent" : "alert.new"]); } catch (e) { /* ignore */ }
-    }
+    sound(urgent ? "urgent" : "new");
+    notify(T[urgent ? "alert.urgent" : "alert.new"]);
+    if (worseId) return;                   // the loudest alert stays on screen until it is seen
+    banner(T[urgent ? "alert.urgent" : "alert.new"], urgent ? "urgent" : "normal", fresh[0].id);
     document.title = "(" + fresh.length + ") " + T["title"];
+  }
+
+  function alertWorse(h) {
+    const person = fmt("person", {alias: h.alias});
+    const text = fmt("alert.worse", {person, reason: h.urgent_reason || T["priority.urgent"]});
+    worseId = h.id;
+    banner(text, "worse", h.id);
+    sound("worse");
+    notify(text, true, "mado-worse-" + h.id);
+    document.title = fmt("alert.worse.title", {person}) + " - " + T["title"];
+  }
+
+  // urgent first (the latest risk message first), otherwise the order the API gave
+  function byUrgency(a, b) {
+    const ua = a.priority === "urgent", ub = b.priority === "urgent";
+    if (ua !== ub) return ua ? -1 : 1;
+    return ua ? (b.urgent_at || 0) - (a.urgent_at || 0) : 0;
   }
 
   async function pollLists() {
@@ -129,8 +173,8 @@
     if (!w.ok || !a.ok) return;
     const waiting = w.data.handoffs;
     const active = a.data.handoffs;
-    const mine = active.filter((h) => h.claimed_by === ME);
-    const others = active.filter((h) => h.claimed_by !== ME);
+    const mine = active.filter((h) => h.claimed_by === ME).sort(byUrgency);
+    const others = active.filter((h) => h.claimed_by !== ME).sort(byUrgency);
     fill("queue", waiting, "queue-empty");
     fill("mine", mine, "mine-empty");
     fill("others", others);
@@ -141,6 +185,14 @@
       if (fresh.length) alertNew(fresh);
     }
     known = ids;
+    const worse = [];
+    [...waiting, ...mine].forEach((h) => {
+      if (h.priority !== "urgent" || !h.urgent_at) return;
+      if (listed.has(h.id) && h.urgent_at > (urgentSeen.get(h.id) || 0)) worse.push(h);
+      urgentSeen.set(h.id, h.urgent_at);
+    });
+    listed = new Set([...waiting, ...mine].map((h) => h.id));
+    if (worse.length) alertWorse(worse.sort(byUrgency)[0]);
     order = [...waiting, ...mine, ...others].map((h) => h.id);
   }
 
@@ -254,6 +306,8 @@
     $("conversation").hidden = false;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
     $("conv-badges").replaceChildren(...badges(h));
+    $("conv-urgent").textContent = h.urgent_reason ? fmt("urgent.header", {reason: h.urgent_reason}) : "";
+    $("conv-urgent").hidden = !h.urgent_reason;
     const mineNow = h.status === "active" && h.claimed_by === ME;
     const canAct = h.status === "active" && (h.claimed_by === ME || ROLE === "admin");
     $("claim").hidden = h.status !== "waiting";
@@ -288,8 +342,11 @@
     selected = id;
     history.replaceState(null, "", "/console/handoffs/" + id);
     document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
-    $("alert").hidden = true;
-    document.title = T["title"];
+    if (!worseId || worseId === id) {          // the loudest alert goes only once its person is opened
+      worseId = null;
+      $("alert").hidden = true;
+      document.title = T["title"];
+    }
     pollSelected();
   }
 
@@ -312,6 +369,7 @@
   document.addEventListener("visibilitychange", checkSeen);
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
+  $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
   $("claim").addEventListener("click", () => act("/claim"));
   $("release").addEventListener("click", () => act("/release"));
   $("close").addEventListener("click", () => { if (confirm(T["close.confirm"])) act("/close"); });
@@ -383,7 +441,7 @@
 
   async function loop() {
     try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }  // opening first: read marks show in the list at once
-    setTimeout(loop, 1500);
+    setTimeout(loop, POLL_MS);
   }
   loop();
 })();
