@@ -104,7 +104,6 @@ def login_required(api: bool):
     return deco
 
 
-def _summary(m: dict) -> dict:
 def _urgent_reason(m: dict) -> str | None:
     """Why a handoff is urgent, in words (the danger tier), or None."""
     if m.get("priority") != "urgent":
@@ -113,6 +112,7 @@ def _urgent_reason(m: dict) -> str | None:
     return tiers.get("tier." + (m.get("crisis") or ""), tiers["priority.urgent"])
 
 
+def _summary(m: dict) -> dict:
     """What any counselor may see about a handoff in a list (no pid, never the LINE id)."""
     waited_from = int(m.get("queued_at") or m.get("created_at") or 0)
     return {
@@ -123,10 +123,10 @@ def _urgent_reason(m: dict) -> str | None:
         "unread": int(m.get("unread") or 0), "crisis": m.get("crisis", "") or "",
         "left": m.get("closed_reason") == "left", "closed_at": _iso(m.get("closed_at")),
         "waiting_s": max(0, (now_ms() - waited_from) // 1000) if m.get("status") == "waiting" else None,
-    }
         "urgent_reason": _urgent_reason(m),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
+    }
 
 
 def _found(hid: str):

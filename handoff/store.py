@@ -257,9 +257,9 @@ class HandoffStore:
         pipe.execute()
 
     def make_urgent(self, hid: str, tier: str) -> None:
-        meta = self.get(hid)
         """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
         ``urgent_at`` moved to now, which is what makes every console watching it alert again."""
+        meta = self.get(hid)
         if not meta or meta.get("status") == "closed":
             return
         first = meta.get("priority") != "urgent"
@@ -272,7 +272,6 @@ class HandoffStore:
             self.alert("urgent")
             self.audit("person", "urgent", hid)
 
-    def _moved(self, action: str, hid: str, *, holder: str = "", who: str = "") -> int:
     @staticmethod
     def graver(old: str, new: str) -> str:
         rank = {t: i for i, t in enumerate(TIER_ORDER)}
@@ -280,6 +279,7 @@ class HandoffStore:
             return old
         return new or old
 
+    def _moved(self, action: str, hid: str, *, holder: str = "", who: str = "") -> int:
         """One status change in MOVE_LUA, guarded by the expected holder ("" = anyone)."""
         ttl_ms = self.transcript_ttl_s * 1000 if action == "close" else 0
         return self._move(keys=[meta_key(hid), QUEUE, ACTIVE, CLOSED],
