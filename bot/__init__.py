@@ -34,6 +34,12 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
     app.config["MADO"] = config
     app.config["SECRET_KEY"] = config.secret_key
     app.config["MAX_CONTENT_LENGTH"] = None  # the webhook enforces its own limit with a clear answer
+    if config.trusted_proxies:
+        # the client's address is the one the outermost of our own proxies saw (X-Forwarded-For):
+        # login throttling counts per real address. Never trusted beyond the configured number.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     r = redis_client if redis_client is not None else connect(config.redis_url)
     app.extensions["mado.redis"] = r
     from .webhook import ENQUEUE_LUA, bp as webhook_bp

@@ -198,7 +198,13 @@ def forget_command(args) -> int:
 
     cfg = Config.from_env().require("redis_url")
     r = connect(cfg.redis_url)
-    acc = Accounts(r).verify(args.by, _read_password(), "cli")
+    from handoff.accounts import Busy, Throttled
+
+    try:
+        acc = Accounts(r).verify(args.by, _read_password(), "cli")
+    except (Throttled, Busy) as exc:
+        print(f"mado: too many failed attempts; try again later ({exc})", file=sys.stderr)
+        return 2
     if not acc or acc.get("role") != "admin":
         print("mado: only an admin may do this (wrong name or password, or not an admin)", file=sys.stderr)
         return 2

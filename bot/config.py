@@ -67,6 +67,7 @@ class Config:
     metrics_token: str = ""           # MADO_METRICS_TOKEN: enables /metrics (Bearer token)
     person_rate_per_min: int = 30     # MADO_PERSON_RATE_PER_MIN: more from one person is not answered
     cookie_secure: bool = True        # MADO_COOKIE_SECURE=0 only for plain-http local use (the demo)
+    trusted_proxies: int = 0          # MADO_TRUSTED_PROXIES: reverse proxies in front of web (Heroku: 1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
@@ -100,6 +101,7 @@ class Config:
             cookie_secure=env.get("MADO_COOKIE_SECURE", "1") not in ("0", "false", "no"),
             metrics_token=env.get("MADO_METRICS_TOKEN", ""),
             person_rate_per_min=_int(env, "MADO_PERSON_RATE_PER_MIN", cls.person_rate_per_min),
+            trusted_proxies=_int(env, "MADO_TRUSTED_PROXIES", cls.trusted_proxies),
         )
         from handoff.hours import HoursError, parse
 
@@ -107,6 +109,9 @@ class Config:
             parse(cfg.hours, cfg.closed_dates)
         except HoursError as exc:
             raise ConfigError(str(exc)) from None
+        if not 0 <= cfg.trusted_proxies <= 10:
+            raise ConfigError("MADO_TRUSTED_PROXIES must be the number of reverse proxies in front of "
+                              "the web process (0 when clients connect directly, 1 on Heroku)")
         if cfg.shards < 1:
             raise ConfigError("MADO_EVENT_SHARDS must be at least 1")
         if cfg.dedup_ttl_s < 86400:

@@ -3,12 +3,23 @@
 - Passwords: argon2id (argon2-cffi's defaults: memory-hard), re-hashed when parameters change.
 - Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure unless turned off for plain
   http in the demo), stored server-side with a CSRF token; a new id at every login (no fixation).
-- Throttling: after 5 failed logins for one name or one address within 15 minutes, 429.
+- Throttling, per (name, address): every attempt is counted in one atomic step *before* the slow
+  verify, so a burst cannot slip past the count. The first 5 failures are free; after that the
+  pair waits 15 s, then 30 s, 60 s … (at most 15 minutes) before its next try: growing delays,
+  never a lock, and never for the same name from another address or another name from the same
+  address (behind a proxy everyone may share one). The real address comes from
+  MADO_TRUSTED_PROXIES (bot/__init__.py). Every 10 failures for an existing account within an
+  hour, whatever the address, the admins are alerted (MADO_ALERT_WEBHOOK_URL) and it is audited.
+- Memory: each verify takes 64 MiB (argon2id); at most VERIFY_SLOTS run at once per process,
+  others wait up to VERIFY_WAIT_S and are then answered "busy" (503). Passwords are at most
+  MAX_PASSWORD characters.
 """
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
+import threading
 import time
 
 import redis
@@ -18,9 +29,16 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 TAG = "mado:{staff}"
 ROLES = ("counselor", "admin")
 SESSION_TTL_S = 12 * 3600
-FAIL_WINDOW_S = 15 * 60
-FAIL_LIMIT = 5
+FAIL_WINDOW_S = 15 * 60       # failures of a (name, address) pair are forgotten after this quiet
+FREE_FAILURES = 5             # per (name, address), before any delay
+BASE_DELAY_S = 15.0           # the first delay; doubled with each further failure
+MAX_DELAY_S = 15 * 60
+ALERT_EVERY = 10              # failures for one existing account (any address) → admins alerted
+ALERT_WINDOW_S = 3600
+VERIFY_SLOTS = 2              # argon2 verifications at once per process (64 MiB each)
+VERIFY_WAIT_S = 5.0
 MIN_PASSWORD = 10
+MAX_PASSWORD = 256
 
 _hasher = PasswordHasher()
 # verified against when the name does not exist, so both answers take the same time
@@ -31,6 +49,37 @@ class AccountError(ValueError):
     pass
 
 
+class Throttled(Exception):
+    """Too many failures from this (name, address): try again after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: float):
+        super().__init__(f"retry after {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
+class Busy(Exception):
+    """Every verification slot of this process stayed taken: try again in a moment."""
+
+
+_verify_slots = threading.BoundedSemaphore(VERIFY_SLOTS)
+
+# KEYS[1]: the (name, address) failure record. ARGV: now ms, free failures, first delay ms,
+# longest delay ms, window s. Returns the ms still to wait (0: go ahead, this try is counted).
+ATTEMPT_LUA = """
+local now = tonumber(ARGV[1])
+local wait_until = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if now < wait_until then return wait_until - now end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local delay = 0
+if n >= tonumber(ARGV[2]) then
+  delay = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ (n - tonumber(ARGV[2])), tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[1], 'until', now + delay)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]) + math.ceil(delay / 1000))
+return 0
+"""
+
+
 def account_key(name: str) -> str:
     return f"{TAG}:counselor:{name}"
 
@@ -39,8 +88,12 @@ def session_key(sid: str) -> str:
     return f"{TAG}:session:{sid}"
 
 
-def fail_key(kind: str, value: str) -> str:
-    return f"{TAG}:fail:{kind}:{value}"
+def fail_key(name: str, addr: str) -> str:
+    return f"{TAG}:fail:{len(name)}:{name}:{addr}"
+
+
+def alert_key(name: str) -> str:
+    return f"{TAG}:failures:{name}"
 
 
 def valid_name(name: str) -> bool:
@@ -48,8 +101,10 @@ def valid_name(name: str) -> bool:
 
 
 class Accounts:
-    def __init__(self, r: redis.Redis):
+    def __init__(self, r: redis.Redis, *, base_delay_s: float = BASE_DELAY_S):
         self.r = r
+        self.base_delay_s = base_delay_s
+        self._attempt = r.register_script(ATTEMPT_LUA)
 
     def add(self, name: str, password: str, role: str = "counselor") -> None:
         if not valid_name(name):
@@ -81,31 +136,64 @@ class Accounts:
         acc = self.r.hgetall(account_key(name))
         return acc if acc.get("hash") else None
 
-    def throttled(self, name: str, addr: str) -> bool:
-        counts = self.r.mget(fail_key("name", name), fail_key("addr", addr))
-        return any(int(c or 0) >= FAIL_LIMIT for c in counts)
+    def check_delay(self, name: str, addr: str) -> None:
+        """Throttled if this (name, address) must still wait (a read only; nothing is counted)."""
+        until = self.r.hget(fail_key(name[:40], addr), "until")
+        left = float(until or 0) - time.time() * 1000
+        if left > 0:
+            raise Throttled(math.ceil(left / 100) / 10)
 
-    def _failed(self, name: str, addr: str) -> None:
+    def _count_attempt(self, name: str, addr: str) -> None:
+        left = int(self._attempt(keys=[fail_key(name, addr)], args=[
+            int(time.time() * 1000), FREE_FAILURES, int(self.base_delay_s * 1000), MAX_DELAY_S * 1000,
+            FAIL_WINDOW_S]))
+        if left > 0:
+            raise Throttled(math.ceil(left / 100) / 10)
+
+    def _failed(self, acc: dict | None) -> None:
+        """A failure for an existing account, from any address: every ALERT_EVERY, the admins hear."""
+        if not acc:
+            return
         pipe = self.r.pipeline(transaction=False)
-        for k in (fail_key("name", name), fail_key("addr", addr)):
-            pipe.incr(k)
-            pipe.expire(k, FAIL_WINDOW_S, nx=True)
-        pipe.execute()
+        pipe.incr(alert_key(acc["name"]))
+        pipe.expire(alert_key(acc["name"]), ALERT_WINDOW_S, nx=True)
+        n = pipe.execute()[0]
+        if n % ALERT_EVERY == 0:
+            from .store import ALERTS, AUDIT, now_ms
+
+            self.r.xadd(ALERTS, {"kind": "login", "name": acc["name"], "count": n, "at": now_ms()},
+                        maxlen=10_000, approximate=True)
+            self.r.xadd(AUDIT, {"who": acc["name"], "action": "login_failures", "handoff": "", "at": now_ms()},
+                        maxlen=100_000, approximate=True)
 
     def verify(self, name: str, password: str, addr: str) -> dict | None:
-        """The account if the password is right; None otherwise (and the failure counts)."""
-        acc = self.get(name) if isinstance(name, str) else None
+        """The account if the password is right; None otherwise. The attempt is counted before the
+        password is checked; raises Throttled while this (name, address) must wait, and Busy when
+        no verification slot came free."""
+        if not isinstance(name, str) or not isinstance(password, str):
+            return None
+        name = name[:40]
+        self.check_delay(name, addr)            # a waiting pair costs no slot and no hash
+        if not _verify_slots.acquire(timeout=VERIFY_WAIT_S):
+            raise Busy()
         try:
-            _hasher.verify(acc["hash"] if acc else _DUMMY, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            self._failed(str(name)[:40], addr)
+            self._count_attempt(name, addr)
+            acc = self.get(name)
+            if len(password) > MAX_PASSWORD:
+                ok = False
+            else:
+                try:
+                    ok = _hasher.verify(acc["hash"] if acc else _DUMMY, password)
+                except (VerifyMismatchError, VerificationError, InvalidHashError):
+                    ok = False
+            if ok and acc and _hasher.check_needs_rehash(acc["hash"]):
+                self.r.hset(account_key(name), "hash", _hasher.hash(password))
+        finally:
+            _verify_slots.release()
+        if not ok or not acc or acc.get("disabled") == "1":
+            self._failed(acc)
             return None
-        if not acc or acc.get("disabled") == "1":
-            self._failed(str(name)[:40], addr)
-            return None
-        if _hasher.check_needs_rehash(acc["hash"]):
-            self.r.hset(account_key(name), "hash", _hasher.hash(password))
-        self.r.delete(fail_key("name", name))
+        self.r.delete(fail_key(name, addr))
         return acc
 
     # -- sessions ---------------------------------------------------------------------------

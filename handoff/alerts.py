@@ -44,9 +44,13 @@ class AlertSender:
                 raise
 
     def _post(self, fields: dict) -> bool:
-        key = "alert.urgent" if fields.get("priority") == "urgent" else "alert.new"
-        body = json.dumps({"text": messages_ja.template(key, waiting=fields.get("waiting", "?"))},
-                          ensure_ascii=False).encode()
+        if fields.get("kind") == "login":     # failed logins for one account (handoff/accounts.py)
+            text = messages_ja.console()["ui"]["alert.login_failures"].format(
+                name=fields.get("name", "?"), count=fields.get("count", "?"))
+        else:
+            key = "alert.urgent" if fields.get("priority") == "urgent" else "alert.new"
+            text = messages_ja.template(key, waiting=fields.get("waiting", "?"))
+        body = json.dumps({"text": text}, ensure_ascii=False).encode()
         req = urllib.request.Request(self.url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
         try:

@@ -8,6 +8,7 @@ The web process never calls LINE: what a counselor does goes into the person's e
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timezone
 from functools import wraps
@@ -19,7 +20,7 @@ import messages_ja
 from bot import logs
 from bot.webhook import has_lone_surrogate
 
-from .accounts import Accounts
+from .accounts import MAX_PASSWORD, Accounts, Busy, Throttled
 from .store import HandoffStore, now_ms
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -193,11 +194,23 @@ def api_login():
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) \
             or not isinstance(body.get("password"), str):
         return _error(400, "login.wrong")
+    if len(body["password"]) > MAX_PASSWORD or len(body["name"]) > 100:
+        return _error(400, "login.wrong")         # no account has such a password: nothing to hash
+    # the client's real address: ProxyFix (MADO_TRUSTED_PROXIES) has put it here when proxied
     addr = request.remote_addr or "?"
     accounts = _accounts()
-    if accounts.throttled(body["name"][:40], addr):
-        return _error(429, "login.throttled")
-    acc = accounts.verify(body["name"], body["password"], addr)
+    try:
+        acc = accounts.verify(body["name"], body["password"], addr)
+    except Throttled as exc:
+        logs.emit("console", result="throttled", status=429, path=request.path)
+        resp, status = _error(429, "login.throttled")
+        resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return resp, status
+    except Busy:
+        logs.emit("console", result="busy", status=503, path=request.path)
+        resp, status = _error(503, "login.busy")
+        resp.headers["Retry-After"] = "1"
+        return resp, status
     if not acc:
         return _error(401, "login.wrong")
     accounts.close_session(request.cookies.get(COOKIE))       # never keep a pre-login session id

@@ -193,3 +193,218 @@ def test_a_huge_body_to_the_console_is_413_before_it_is_read(app, accounts):
     hid = _held_handoff(app)
     aoi = Console(app, "aoi")
     assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "あ" * 5000}).status_code == 200
+
+
+# -- 1-3. logins: counted before they are verified, per (name, address), bounded in memory ------
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import requests  # noqa: E402
+
+from .conftest import COUNSELOR_PASSWORD, free_port, worker_env  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Gunicorn:
+    """The Procfile's web line as a real process (one worker, many threads), ready once /healthz
+    answers."""
+
+    def __init__(self, env, tmp_path, threads=32, name="web"):
+        self.port = free_port()
+        self.log = open(tmp_path / f"{name}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
+             "--threads", str(threads), "--timeout", "120", "bot:create_app()"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, (tmp_path / f"{name}.log").read_text()
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)          # polling for readiness, not waiting a fixed time
+        raise RuntimeError("gunicorn did not start")
+
+    def worker_pid(self) -> int:
+        kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        assert len(kids) == 1, kids
+        return int(kids[0])
+
+    def login(self, name, password, **headers):
+        return requests.post(self.url + "/console/api/login", json={"name": name, "password": password},
+                             headers=headers, timeout=120)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def gunicorn(config, tmp_path):
+    started = []
+
+    def start(**kw):
+        g = Gunicorn(worker_env(config, MADO_COOKIE_SECURE=0), tmp_path, name=f"web{len(started)}", **kw)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.stop()
+
+
+def test_thirty_wrong_passwords_at_once_are_counted_before_they_are_verified(gunicorn, accounts):
+    """Item 1: the count is taken in one atomic step before the slow verify, so a burst cannot
+    slip more than the free attempts past it, and the right password afterwards waits too."""
+    web = gunicorn(threads=32)
+    start = threading.Barrier(30)
+    answered = threading.Semaphore(0)
+
+    def wrong(i):
+        start.wait()
+        try:
+            return web.login("aoi", f"wrong password {i}").status_code
+        finally:
+            answered.release()
+
+    def right():
+        for _ in range(5):          # five wrong ones have been answered (so counted), then this one
+            answered.acquire()
+        return web.login("aoi", COUNSELOR_PASSWORD)
+
+    with ThreadPoolExecutor(31) as ex:
+        burst = [ex.submit(wrong, i) for i in range(30)]
+        late = ex.submit(right)
+        codes = [f.result() for f in burst]
+        res = late.result()
+    assert set(codes) <= {401, 429}, codes
+    assert codes.count(401) <= 5, codes                   # at most the free attempts were verified
+    assert res.status_code == 429, res.status_code
+    assert int(res.headers["Retry-After"]) >= 1
+
+
+def test_a_burst_of_parallel_logins_stays_within_bounded_memory(gunicorn, accounts):
+    """Item 3: every verify takes 64 MiB; a few at a time per process, the rest 503 (or wait)."""
+    web = gunicorn(threads=24)
+    pid = web.worker_pid()
+    assert web.login("aoi", COUNSELOR_PASSWORD).status_code == 200        # warmed up
+
+    def peak_kib():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+    before = peak_kib()
+    start = threading.Barrier(24)
+
+    def attempt(i):
+        start.wait()
+        return web.login(f"nobody{i}", f"some password {i}").status_code
+
+    with ThreadPoolExecutor(24) as ex:
+        codes = list(ex.map(attempt, range(24)))
+    grown_mib = (peak_kib() - before) / 1024
+    assert set(codes) <= {401, 503}, codes
+    assert grown_mib < 400, f"{grown_mib:.0f} MiB more at the peak"       # 24 × 64 MiB unbounded
+
+
+def test_a_password_longer_than_any_allowed_is_refused_without_hashing(app, accounts):
+    res = app.test_client().post("/console/api/login", json={"name": "aoi", "password": "x" * 20_000},
+                                 base_url=HTTPS)
+    assert res.status_code == 400
+
+
+def _login(client, name, password, addr):
+    return client.post("/console/api/login", json={"name": name, "password": password}, base_url=HTTPS,
+                       headers={"X-Forwarded-For": addr}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+
+
+def test_wrong_passwords_from_one_address_never_lock_the_counselor_out_elsewhere(config, accounts):
+    """Item 2: behind one trusted proxy, failures count per (name, real address)."""
+    from bot import create_app
+
+    client = create_app(config.with_overrides(trusted_proxies=1)).test_client()
+    for i in range(5):
+        assert _login(client, "aoi", f"wrong password {i}", "203.0.113.7").status_code == 401
+    held = _login(client, "aoi", COUNSELOR_PASSWORD, "203.0.113.7")
+    assert held.status_code == 429 and 1 <= int(held.headers["Retry-After"]) <= 60
+    assert _login(client, "aoi", COUNSELOR_PASSWORD, "198.51.100.4").status_code == 200   # aoi elsewhere
+    # failures with many names do not shut an address (everyone behind one office NAT)
+    for name in ("ben", "chief", "x1", "x2", "x3", "x4"):
+        assert _login(client, name, "wrong password", "192.0.2.55").status_code == 401
+    assert _login(client, "aoi", COUNSELOR_PASSWORD, "192.0.2.55").status_code == 200
+
+
+def test_a_forwarded_address_is_ignored_unless_proxies_are_trusted(app, accounts):
+    client = app.test_client()
+    for i in range(5):
+        assert _login(client, "aoi", f"wrong password {i}", f"203.0.113.{i}").status_code == 401
+    assert _login(client, "aoi", COUNSELOR_PASSWORD, "198.51.100.4").status_code == 429
+
+
+def test_failure_delays_grow_and_are_never_a_lock(r, accounts):
+    from handoff.accounts import Accounts, Throttled
+
+    acc = Accounts(r, base_delay_s=1.5)
+    waits = []
+    for round_ in range(3):
+        for i in range(5 if round_ == 0 else 1):
+            assert acc.verify("aoi", "wrong password", "192.0.2.1") is None
+        with pytest.raises(Throttled) as exc:
+            acc.verify("aoi", COUNSELOR_PASSWORD, "192.0.2.1")
+        waits.append(exc.value.retry_after_s)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:           # wait exactly until the delay is over
+            try:
+                acc.check_delay("aoi", "192.0.2.1")
+                break
+            except Throttled:
+                time.sleep(0.02)
+    assert waits[0] < waits[1] < waits[2], waits
+    assert acc.verify("aoi", COUNSELOR_PASSWORD, "192.0.2.1") is not None       # then it opens again
+    assert acc.verify("aoi", "wrong password", "192.0.2.1") is None             # and counts anew
+    assert acc.verify("aoi", COUNSELOR_PASSWORD, "192.0.2.1") is not None
+
+
+def test_repeated_failures_for_a_counselor_alert_the_admins(config, r, accounts):
+    from handoff.accounts import ALERT_EVERY, Accounts
+    from handoff.alerts import AlertSender
+    from handoff.store import ALERTS
+
+    from .test_handoff import Sink
+
+    acc = Accounts(r)
+    for i in range(ALERT_EVERY):
+        assert acc.verify("aoi", "wrong password", f"192.0.2.{i}") is None
+    for i in range(ALERT_EVERY):
+        assert acc.verify("nobody", "wrong password", f"192.0.2.{i}") is None      # no such account
+    entries = r.xrange(ALERTS)
+    assert [e[1].get("kind") for e in entries] == ["login"] and entries[0][1]["name"] == "aoi"
+    from http.server import ThreadingHTTPServer
+
+    Sink.received, Sink.attempts, Sink.fail_first = [], 0, 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sender = AlertSender(r, f"http://127.0.0.1:{server.server_port}/hook", "t")
+        assert sender.run_once(block_ms=100) == 1
+        text = Sink.received[0]["text"]
+        assert "aoi" in text and str(ALERT_EVERY) in text
+    finally:
+        Sink.fail_first = 2
+        server.shutdown()
+        server.server_close()
