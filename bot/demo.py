@@ -91,7 +91,8 @@ def inbox():
     for d in s.deliveries(user):
         for m in d["messages"]:
             items = (m.get("quickReply") or {}).get("items") or []
-            out.append({"text": m.get("text", ""), "kind": d["kind"], "at": d["at"],
+            out.append({"text": m.get("text") or m.get("altText", ""), "kind": d["kind"], "at": d["at"],
+                        "card": m.get("contents") if m.get("type") == "flex" else None,
                         "quick": [{"label": it["action"]["label"], "data": it["action"].get("data", ""),
                                    "display": it["action"].get("displayText") or it["action"]["label"]}
                                   for it in items]})

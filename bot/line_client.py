@@ -33,6 +33,8 @@ from linebot.v3.messaging import (
     QuickReplyItem,
     ShowLoadingAnimationRequest,
     TextMessage,
+    FlexContainer,
+    FlexMessage,
 )
 
 from .config import Config
@@ -78,9 +80,12 @@ class Messages:
 
 
 def _serialised(message: dict) -> dict:
-    """The SDK's JSON form of one message. A message with quick replies is one of the bot's own
-    (from the catalogue: the counselor's words never carry any) and costs most to build (nested
-    models): built once and kept, the same for everyone (never mutated afterwards)."""
+    """The SDK's JSON form of one message. A message with quick replies or a card is one of the
+    bot's own (from the catalogue: the counselor's words never carry either) and costs most to
+    build (nested models): built once and kept, the same for everyone (never mutated afterwards)."""
+    if message.get("card"):
+        quick = tuple((q["label"], q["data"], q.get("display") or q["label"]) for q in message.get("quick", ()))
+        return _serialised_card(message["text"], json.dumps(message["card"], ensure_ascii=False, sort_keys=True), quick)
     if not message.get("quick"):
         return to_sdk(message).to_dict()
     quick = tuple((q["label"], q["data"], q.get("display") or q["label"]) for q in message["quick"])
@@ -92,8 +97,19 @@ def _serialised_quick(text: str, quick: tuple) -> dict:
     return to_sdk({"text": text, "quick": [{"label": l, "data": d, "display": s} for l, d, s in quick]}).to_dict()
 
 
-def to_sdk(message: dict) -> TextMessage:
-    """A rendered message ({"text", "quick": [{"label", "data", "display"}]}) as an SDK model."""
+@functools.lru_cache(maxsize=512)
+def _serialised_card(text: str, card: str, quick: tuple) -> dict:
+    return to_sdk({"text": text, "card": json.loads(card),
+                   "quick": [{"label": l, "data": d, "display": s} for l, d, s in quick]}).to_dict()
+
+
+FLEX_ALT_MAX = 1500      # LINE's limit on a Flex message's altText (shared/line_platform.md)
+
+
+def to_sdk(message: dict) -> TextMessage | FlexMessage:
+    """A rendered message ({"text", "quick": [{"label", "data", "display"}], "card": bubble})
+    as an SDK model: a Flex message when it has a card (its text is the altText, which carries
+    every number of the card for devices and notifications that show text only), else text."""
     quick = None
     if message.get("quick"):
         quick = QuickReply(items=[
@@ -101,6 +117,9 @@ def to_sdk(message: dict) -> TextMessage:
                                                  display_text=q.get("display") or q["label"]))
             for q in message["quick"]
         ])
+    if message.get("card"):
+        return FlexMessage(alt_text=message["text"][:FLEX_ALT_MAX],
+                           contents=FlexContainer.from_dict(message["card"]), quick_reply=quick)
     return TextMessage(text=message["text"], quick_reply=quick)
 
 

@@ -23,6 +23,75 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 MAX_BODY = 2 * 1024 * 1024
 
 
+FLEX_URI_SCHEMES = ("http://", "https://", "tel:", "line:")
+FLEX_LAYOUTS = {"horizontal", "vertical", "baseline"}
+FLEX_COMPONENTS = {"box", "text", "button", "image", "icon", "separator", "filler", "span", "video"}
+
+
+def _check_flex(m: dict, where: str) -> tuple[str, str] | None:
+    """The parts of LINE's Flex Message rules mado uses: (property, message) of the first
+    problem, or None. altText 1-1500 characters; a bubble (≤ 30 KB of JSON) or a carousel
+    (≤ 12 bubbles, ≤ 50 KB); boxes with a layout and contents; text components with text;
+    buttons with an action; uri actions with a label of 1-40 characters and an http(s), tel
+    or line URI (tel: digits, + and %23 only)."""
+    alt = m.get("altText")
+    if not isinstance(alt, str) or not 1 <= len(alt) <= 1500:
+        return f"{where}.altText", "Length must be between 1 and 1500"
+    contents = m.get("contents")
+    if not isinstance(contents, dict) or contents.get("type") not in ("bubble", "carousel"):
+        return f"{where}.contents.type", "must be one of bubble, carousel"
+    size = len(json.dumps(contents, ensure_ascii=False).encode("utf-8"))
+    if contents["type"] == "bubble" and size > 30_000 or size > 50_000:
+        return f"{where}.contents", "the JSON of the container is too large"
+    bubbles = contents.get("contents", []) if contents["type"] == "carousel" else [contents]
+    if contents["type"] == "carousel" and not 1 <= len(bubbles) <= 12:
+        return f"{where}.contents.contents", "size must be between 1 and 12"
+
+    def walk(node, path):
+        if not isinstance(node, dict):
+            return path, "must be an object"
+        kind = node.get("type")
+        if kind == "bubble":
+            for part in ("header", "hero", "body", "footer"):
+                if part in node:
+                    found = walk(node[part], f"{path}.{part}")
+                    if found:
+                        return found
+            return None
+        if kind not in FLEX_COMPONENTS:
+            return f"{path}.type", "unknown component type"
+        if kind == "box":
+            if node.get("layout") not in FLEX_LAYOUTS:
+                return f"{path}.layout", "must be one of horizontal, vertical, baseline"
+            if not isinstance(node.get("contents"), list):
+                return f"{path}.contents", "must be specified"
+            for j, child in enumerate(node["contents"]):
+                found = walk(child, f"{path}.contents[{j}]")
+                if found:
+                    return found
+        if kind == "text" and not (isinstance(node.get("text"), str) and node["text"]) and not node.get("contents"):
+            return f"{path}.text", "must be specified"
+        if kind == "button" and not isinstance(node.get("action"), dict):
+            return f"{path}.action", "must be specified"
+        action = node.get("action")
+        if isinstance(action, dict) and action.get("type") == "uri":
+            label = action.get("label")
+            if kind == "button" and (not isinstance(label, str) or not 1 <= len(label) <= 40):
+                return f"{path}.action.label", "Length must be between 1 and 40"
+            uri = action.get("uri")
+            if not isinstance(uri, str) or not uri.startswith(FLEX_URI_SCHEMES) or len(uri) > 1000:
+                return f"{path}.action.uri", "invalid uri scheme"
+            if uri.startswith("tel:") and not re.fullmatch(r"tel:\+?[0-9]+|tel:(%23)?[0-9]+", uri):
+                return f"{path}.action.uri", "invalid tel uri"
+        return None
+
+    for k, b in enumerate(bubbles):
+        found = walk(b, f"{where}.contents" + (f".contents[{k}]" if contents["type"] == "carousel" else ""))
+        if found:
+            return found
+    return None
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -211,6 +280,11 @@ class StandinLine:
                     return {"message": "The request body has 1 error(s)",
                             "details": [{"message": "Length must be between 0 and 5000",
                                          "property": f"messages[{i}].text"}]}
+            elif m["type"] == "flex":
+                problem = _check_flex(m, f"messages[{i}]")
+                if problem:
+                    return {"message": "The request body has 1 error(s)",
+                            "details": [{"message": problem[1], "property": problem[0]}]}
             items = ((m.get("quickReply") or {}).get("items")) or []
             if len(items) > 13:
                 return {"message": "The request body has 1 error(s)",

@@ -90,12 +90,18 @@ def _local_pages(places: dict, centres: dict, tpl: dict) -> tuple[dict, dict]:
                                f"({c['source_date']}, confidence {c['confidence']})")
         if reachable:
             lines.append(tpl["local.hours"])
+            card = {"title": lines[0], "rows": [
+                {"name": c["name"], "tel": c["phone"], "web": c["url"]}
+                for _, _, found in sections for c in found if c["phone"] or c["url"]]}
         else:      # names only, or nothing: the national list, on this page too
             if any(found for _, _, found in sections):
                 lines.append(tpl["local.names_only"])
             lines.append(tpl["local.national_list"])
             sources.extend(tpl["local.national_list.sources"])
-        return {"text": "\n".join(lines), "sources": sources}
+        out = {"text": "\n".join(lines), "sources": sources}
+        if reachable:
+            out["card_spec"] = card
+        return out
 
     for code, pref in places["prefs"].items():
         found = centres.get(code, [])
@@ -149,10 +155,76 @@ def quick_items(choices_id: str) -> list[dict]:
             for it in catalog().choices[choices_id]["items"]]
 
 
+# -- cards (LINE Flex bubbles with call and open buttons; messages_ja/cards.toml) -------------------
+@lru_cache(maxsize=1)
+def cards() -> dict:
+    return _load("cards.toml")
+
+
+def tel_uri(number: str) -> str:
+    """A number as LINE's tel: URI: digits only, # written %23 (#9110)."""
+    return "tel:" + number.replace("-", "").replace("#", "%23")
+
+
+def _button(label: str, uri: str, primary: bool) -> dict:
+    return {"type": "button", "style": "primary" if primary else "secondary", "height": "sm",
+            "action": {"type": "uri", "label": label, "uri": uri}}
+
+
+def _text(text: str, **style) -> dict:
+    return {"type": "text", "text": text, "wrap": True, **style}
+
+
+def bubble(title: str, rows: list[dict], lead: str = "") -> dict:
+    """One Flex bubble: a title, an optional lead paragraph, then one block per row (a name, a
+    note, and its buttons: call, open the chat, open the official page)."""
+    labels = cards()["labels"]
+    body = [_text(title, weight="bold", size="md")]
+    if lead:
+        body.append(_text(lead, size="sm"))
+    for row in rows:
+        block = [_text(row["name"], weight="bold", size="sm")]
+        if row.get("note"):
+            block.append(_text(row["note"], size="xs", color="#555555"))
+        buttons = []
+        if row.get("tel"):
+            buttons.append(_button(labels["call"], tel_uri(row["tel"]), True))
+        if row.get("chat"):
+            buttons.append(_button(labels["chat"], row["chat"], True))
+        if row.get("web"):
+            buttons.append(_button(labels["web"], row["web"], not buttons))
+        if buttons:
+            block.append({"type": "box", "layout": "horizontal", "spacing": "sm", "contents": buttons})
+        body.append({"type": "box", "layout": "vertical", "spacing": "xs", "margin": "lg", "contents": block})
+    return {"type": "bubble", "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": body}}
+
+
+@lru_cache(maxsize=512)
+def card_of(message_id: str) -> dict | None:
+    """The Flex bubble a catalogue message is sent as, or None (a plain text message)."""
+    message = catalog().messages.get(message_id, {})
+    if message.get("card"):
+        spec = cards()["cards"][message["card"]]
+        lead = "\n".join(message["text"].split("\n")[:spec.get("lead", 0)])
+        return bubble(spec["title"], spec["rows"], lead)
+    if message.get("card_spec"):
+        spec = message["card_spec"]
+        rows = [{**r, "note": cards()["labels"]["hours"] if r.get("tel") else ""} for r in spec["rows"]]
+        return bubble(spec["title"], rows)
+    return None
+
+
 def render(reply) -> list[dict]:
-    """A Reply as at most 5 LINE text messages; the quick replies ride on the last one."""
+    """A Reply as at most 5 LINE messages (text, or a card whose text is its altText); the quick
+    replies ride on the last one."""
     cat = catalog()
-    messages = [{"text": cat.text(mid, **reply.params)} for mid in reply.say]
+    messages = []
+    for mid in reply.say:
+        message = {"text": cat.text(mid, **reply.params)}
+        card = card_of(mid)
+        if card is not None:
+            message["card"] = card
+        messages.append(message)
     if len(messages) > MAX_MESSAGES:
         raise ValueError(f"a reply may carry at most {MAX_MESSAGES} messages, got {len(messages)}")
     quick = quick_items(reply.choices)

@@ -80,7 +80,8 @@ def postback_event(user_id: str, data: str, **kw) -> dict:
 
 
 def texts_of(delivery: dict) -> list[str]:
-    return [m["text"] for m in delivery["messages"]]
+    """What a phone shows as text: a text message's text, a card's altText."""
+    return [m["text"] if m["type"] == "text" else m["altText"] for m in delivery["messages"]]
 
 
 def quick_labels(delivery: dict) -> list[str]:

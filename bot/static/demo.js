@@ -53,13 +53,43 @@
     refresh();
   }
 
+  // A LINE Flex card as a phone shows it: its texts, and its buttons; a tel: button shows the
+  // number it would dial, a web button the address it would open.
+  function renderCard(node) {
+    if (node.type === "bubble") {
+      const card = el("div", "bubble card");
+      ["header", "body", "footer"].forEach((part) => { if (node[part]) card.appendChild(renderCard(node[part])); });
+      return card;
+    }
+    if (node.type === "box") {
+      const box = el("div", "card-box " + (node.layout || "vertical"));
+      (node.contents || []).forEach((child) => box.appendChild(renderCard(child)));
+      return box;
+    }
+    if (node.type === "text") {
+      return el("div", "card-text" + (node.weight === "bold" ? " bold" : "") + (node.size ? " " + node.size : ""), node.text);
+    }
+    if (node.type === "button" && node.action && node.action.type === "uri") {
+      const uri = node.action.uri;
+      const a = el("a", "card-button " + (node.style || "link"));
+      a.href = uri;
+      a.target = "_blank";
+      a.rel = "noopener";
+      const dial = uri.startsWith("tel:") ? decodeURIComponent(uri.slice(4)) : "";
+      a.textContent = node.action.label + (dial ? " " + dial : "");
+      a.dataset.uri = uri;
+      return a;
+    }
+    return el("span");
+  }
+
   async function refresh() {
     if (!current) return;
     const p = current;
     const box = await call("GET", "/inbox?user=" + encodeURIComponent(p.user));
     if (p !== current) return;
     const items = [];
-    box.messages.forEach((m) => items.push({who: "bot", text: m.text, at: m.at, quick: m.quick}));
+    box.messages.forEach((m) => items.push({who: "bot", text: m.text, at: m.at, quick: m.quick, card: m.card}));
     p.sent.forEach((s) => items.push({who: "me", text: s.text, at: s.at, token: s.readToken}));
     items.sort((a, b) => a.at - b.at);
     // 既読: markAsRead marks every message up to the one whose token was used
@@ -72,7 +102,7 @@
       chat.dataset.key = key;
       chat.replaceChildren(...items.map((it, i) => {
         const li = el("li", it.who);
-        const bubble = el("span", "bubble", it.text);
+        const bubble = it.card ? renderCard(it.card) : el("span", "bubble", it.text);
         if (it.who === "me") {
           const meta = el("span", "meta", i <= lastRead ? T["read"] : "");
           meta.dataset.read = i <= lastRead ? "1" : "0";
