@@ -177,13 +177,18 @@ def counselor_command(args) -> int:
             for name in accounts.names():
                 print(name)
             return 0
+        if args.action in ("disable", "enable"):
+            accounts.set_disabled(args.name, args.action == "disable")
+            print(f"mado: counselor {args.name!r} " + ("disabled; every session of it ended"
+                                                        if args.action == "disable" else "enabled"))
+            return 0
         password = _read_password()
         if args.action == "add":
             accounts.add(args.name, password, "admin" if args.admin else "counselor")
             print(f"mado: counselor {args.name!r} created" + (" (admin)" if args.admin else ""))
         else:
             accounts.set_password(args.name, password)
-            print(f"mado: password of {args.name!r} changed")
+            print(f"mado: password of {args.name!r} changed; every session of it ended")
     except AccountError as exc:
         print(f"mado: {exc}", file=sys.stderr)
         return 2
@@ -235,6 +240,10 @@ def main(argv=None) -> int:
     add.add_argument("--admin", action="store_true", help="may see statistics and act on any handoff")
     pw = csub.add_parser("password", help="set a new password (read from standard input)")
     pw.add_argument("name")
+    dis = csub.add_parser("disable", help="remove access at once: no login, every session ended")
+    dis.add_argument("name")
+    ena = csub.add_parser("enable", help="allow a disabled account to log in again")
+    ena.add_argument("name")
     csub.add_parser("list", help="list account names")
     forget = sub.add_parser("forget", help="delete everything of one person, by their alias (admin only)")
     forget.add_argument("--alias", required=True, help="the alias counselors see, e.g. 7F3A")

@@ -3,6 +3,9 @@
 - Passwords: argon2id (argon2-cffi's defaults: memory-hard), re-hashed when parameters change.
 - Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure unless turned off for plain
   http in the demo), stored server-side with a CSRF token; a new id at every login (no fixation).
+  A password change or disabling the account ends every session of that counselor at once: the
+  account's ``epoch`` moves (a session from an older epoch is refused, even one opened by a login
+  that was checking the old password at that moment) and the sessions are deleted.
 - Throttling, per (name, address): every attempt is counted in one atomic step *before* the slow
   verify, so a burst cannot slip past the count. The first 5 failures are free; after that the
   pair waits 15 s, then 30 s, 60 s … (at most 15 minutes) before its next try: growing delays,
@@ -92,6 +95,10 @@ def fail_key(name: str, addr: str) -> str:
     return f"{TAG}:fail:{len(name)}:{name}:{addr}"
 
 
+def sessions_key(name: str) -> str:
+    return f"{TAG}:sessions:{name}"
+
+
 def alert_key(name: str) -> str:
     return f"{TAG}:failures:{name}"
 
@@ -126,6 +133,26 @@ class Accounts:
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"password: at least {MIN_PASSWORD} characters")
         self.r.hset(account_key(name), "hash", _hasher.hash(password))
+        self.end_sessions(name)
+
+    def set_disabled(self, name: str, disabled: bool = True) -> None:
+        """Disable (or enable again) an account; disabling ends every session of it at once."""
+        if not self.r.exists(account_key(name)):
+            raise AccountError(f"no counselor named {name!r}")
+        self.r.hset(account_key(name), "disabled", "1" if disabled else "0")
+        if disabled:
+            self.end_sessions(name)
+
+    def end_sessions(self, name: str) -> int:
+        """End every session of this counselor. Returns how many were open."""
+        self.r.hincrby(account_key(name), "epoch", 1)
+        sids = self.r.smembers(sessions_key(name))
+        pipe = self.r.pipeline(transaction=False)
+        for sid in sids:
+            pipe.delete(session_key(sid))
+        pipe.delete(sessions_key(name))
+        pipe.execute()
+        return len(sids)
 
     def names(self) -> list[str]:
         return sorted(self.r.smembers(f"{TAG}:names"))
@@ -201,8 +228,13 @@ class Accounts:
         sid = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         self.r.hset(session_key(sid), mapping={"name": acc["name"], "role": acc.get("role", "counselor"),
-                                               "csrf": csrf, "at": int(time.time())})
+                                               "csrf": csrf, "at": int(time.time()),
+                                               "epoch": acc.get("epoch", "0")})
         self.r.expire(session_key(sid), SESSION_TTL_S)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.sadd(sessions_key(acc["name"]), sid)
+        pipe.expire(sessions_key(acc["name"]), SESSION_TTL_S)
+        pipe.execute()
         return sid, csrf
 
     def session(self, sid: str | None) -> dict | None:
@@ -212,14 +244,17 @@ class Accounts:
         if not sess:
             return None
         acc = self.get(sess["name"])
-        if not acc or acc.get("disabled") == "1":
+        if not acc or acc.get("disabled") == "1" or sess.get("epoch", "0") != acc.get("epoch", "0"):
             return None
         sess["role"] = acc.get("role", "counselor")     # a role change applies at once
         return sess
 
     def close_session(self, sid: str | None) -> None:
-        if sid:
+        if sid and len(sid) <= 100:
+            name = self.r.hget(session_key(sid), "name")
             self.r.delete(session_key(sid))
+            if name:
+                self.r.srem(sessions_key(name), sid)
 
     @staticmethod
     def csrf_ok(sess: dict, token: str | None) -> bool:

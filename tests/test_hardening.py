@@ -408,3 +408,40 @@ def test_repeated_failures_for_a_counselor_alert_the_admins(config, r, accounts)
         Sink.fail_first = 2
         server.shutdown()
         server.server_close()
+
+
+# -- 6. sessions end when the password changes or the account is disabled ------------------------
+def _cli(config, *args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "bot.cli", "counselor", *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, env=worker_env(config), timeout=60)
+
+
+def test_a_password_change_ends_every_session_of_that_counselor(app, config, accounts):
+    from .test_handoff import Console
+
+    first, second, ben = Console(app, "aoi"), Console(app, "aoi"), Console(app, "ben")
+    done = _cli(config, "password", "aoi", stdin="a brand new passphrase\n")
+    assert done.returncode == 0, done.stderr
+    for c in (first, second):
+        assert c.get("/console/api/me").status_code == 401
+        assert c.post("/console/api/logout").status_code == 401
+    assert ben.get("/console/api/me").status_code == 200                  # others keep theirs
+    assert Console(app, "aoi", password="a brand new passphrase").get("/console/api/me").status_code == 200
+
+
+def test_disabling_a_counselor_ends_their_sessions_and_their_logins(app, config, accounts, r):
+    from .test_handoff import Console
+
+    aoi = Console(app, "aoi")
+    done = _cli(config, "disable", "aoi")
+    assert done.returncode == 0, done.stderr
+    assert aoi.get("/console/api/me").status_code == 401
+    assert aoi.get("/console/").status_code == 302
+    res = app.test_client().post("/console/api/login", json={"name": "aoi", "password": COUNSELOR_PASSWORD},
+                                 base_url=HTTPS)
+    assert res.status_code == 401
+    assert not r.keys("mado:{staff}:session:*") or all(
+        r.hget(k, "name") != "aoi" for k in r.keys("mado:{staff}:session:*"))
+    assert _cli(config, "disable", "nobody").returncode == 2
+    assert _cli(config, "enable", "aoi").returncode == 0
+    assert Console(app, "aoi").get("/console/api/me").status_code == 200
