@@ -78,6 +78,13 @@ def _load() -> dict:
     return tomllib.loads(resources.files("messages_ja").joinpath(UNDERSTANDING_FILE).read_text("utf-8"))
 
 
+NEG = "\x00neg"       # every negating ending is one word to a pattern: nai, n, hen, nee (dialects)
+
+
+def _is_negation(t) -> bool:
+    return t.pos in (language.AUX, language.ADJ) and (t.lemma in language.NEGATIONS or t.surface in language.NEGATIONS)
+
+
 def _lemmas_of(text: str) -> tuple[str, ...]:
     return tuple(t.lemma for t in language.analyse(text).tokens if t.pos != language.BLANK)
 
@@ -89,7 +96,7 @@ def _lemmas_between(before: str, word: str, after: str, *, as_written: bool = Fa
     lemmas, at, start, end = [], 0, len(before), len(before) + len(word)
     for t in language.analyse(before + word + after).tokens:
         if start <= at < end:
-            lemmas.append(t.base if as_written else t.lemma)
+            lemmas.append(NEG if _is_negation(t) else t.base if as_written else t.lemma)
         at += len(t.surface)
     return tuple(lemmas) or _lemmas_of(word)
 
@@ -222,7 +229,8 @@ class _Message:
 
     def __init__(self, a: Analysis):
         self.analysis = a
-        self.keys = [frozenset((t.lemma, t.base, t.surface)) for t in a.tokens]
+        self.keys = [frozenset((t.lemma, t.base, t.surface, NEG) if _is_negation(t) else (t.lemma, t.base, t.surface))
+                     for t in a.tokens]
         self.index: dict[str, list[int]] = {}
         for i, k in enumerate(self.keys):
             for key in k:
