@@ -113,6 +113,22 @@ def _urgent_reason(m: dict) -> str | None:
     return tiers.get("tier." + (m.get("crisis") or ""), tiers["priority.urgent"])
 
 
+def _awaiting(m: dict) -> int | None:
+    """ms of the person's oldest message no counselor has answered yet (open handoffs only)."""
+    if m.get("status") == "closed" or not m.get("awaiting_since"):
+        return None
+    return int(m["awaiting_since"])
+
+
+def _person_state(m: dict) -> str:
+    """Where the person is: waiting for a counselor, talking, paused (「今日はここまで」), or left."""
+    if m.get("status") == "closed":
+        return "left"
+    if m.get("paused") == "1":
+        return "paused"
+    return "waiting" if m.get("status") == "waiting" else "talking"
+
+
 def _summary(m: dict) -> dict:
     """What any counselor may see about a handoff in a list (no pid, never the LINE id)."""
     waited_from = int(m.get("queued_at") or m.get("created_at") or 0)
@@ -124,6 +140,9 @@ def _summary(m: dict) -> dict:
         "unread": int(m.get("unread") or 0), "crisis": m.get("crisis", "") or "",
         "left": m.get("closed_reason") == "left", "closed_at": _iso(m.get("closed_at")),
         "waiting_s": max(0, (now_ms() - waited_from) // 1000) if m.get("status") == "waiting" else None,
+        "awaiting_reply_since": _awaiting(m),
+        "awaiting_s": max(0, (now_ms() - _awaiting(m)) // 1000) if _awaiting(m) else None,
+        "person_state": _person_state(m),
         "urgent_reason": _urgent_reason(m),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
@@ -338,6 +357,7 @@ def api_message(hid):
         if client_id is not None:
             store.drop_client_id(hid, client_id)
         raise
+    store.answered(hid)
     store.count("counselor_messages")
     return jsonify({"ok": True, "queued": True})
 

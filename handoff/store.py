@@ -253,6 +253,7 @@ class HandoffStore:
         pipe = self.r.pipeline(transaction=False)
         pipe.hincrby(meta_key(hid), "unread", 1)
         pipe.hset(meta_key(hid), "last_user_at", now_ms())
+        pipe.hsetnx(meta_key(hid), "awaiting_since", now_ms())    # the oldest one not yet answered
         pipe.expire(meta_key(hid), self.transcript_ttl_s)
         pipe.execute()
 
@@ -351,6 +352,10 @@ class HandoffStore:
         if res == 1:
             self.audit(who, f"transferred:{to}", hid)
         return res
+
+    def answered(self, hid: str) -> None:
+        """A counselor wrote to the person: nothing of theirs is waiting for a reply now."""
+        self.r.hdel(meta_key(hid), "awaiting_since")
 
     def typing_once(self, hid: str, every_s: int = 5) -> bool:
         """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""

@@ -319,3 +319,51 @@ def test_a_worsening_person_raises_the_loudest_alert_within_2s_says_why_and_come
     expect(alert).to_have_attribute("data-kind", "worse")
     alert.click()
     expect(counselor.locator("#conv-urgent")).to_have_text("急ぎ：消えたい・生きるのがつらい", timeout=T)
+
+
+def test_who_is_waiting_for_my_reply_comes_first_with_a_sound_and_the_persons_state(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    hook_sounds(counselor)
+    new_person(person)
+    ask_for_a_person(person)
+    a = claim_first_waiting(counselor)
+    new_person(person)
+    ask_for_a_person(person)
+    b = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    mine = counselor.locator("#mine li")
+    expect(mine.first).to_have_attribute("data-id", a)
+    open_conversation(counselor, a)
+    expect(counselor.locator("#conv-state")).to_have_text("相談者：会話中", timeout=T)
+
+    # b writes first, then a: b has waited longer for a reply, so b comes first; a new message rings
+    heard = len(tones(counselor))
+    person_says(person, "聞いてほしいことがあります")
+    expect(mine.first).to_have_attribute("data-id", b, timeout=T)
+    expect(mine.first).to_contain_text(re.compile(r"返信待ち \d+分"))
+    counselor.wait_for_function("() => document.getElementById('app').dataset.sound === 'message'", timeout=T)
+    assert len(tones(counselor)) > heard
+    switch_person(person, 1)
+    person_says(person, "私も書きます")
+    expect(counselor.locator(f"#mine li[data-id='{a}']")).to_contain_text(re.compile(r"返信待ち \d+分"), timeout=T)
+    expect(mine.first).to_have_attribute("data-id", b)
+    expect(counselor.locator("#conv-badges")).to_contain_text(re.compile(r"返信待ち \d+分"), timeout=T)
+    shot(counselor, "console-awaiting-reply")
+
+    # answering b: b no longer waits for me, a comes first
+    open_conversation(counselor, b)
+    counselor.fill("#reply", "お待たせしました。読みました。")
+    counselor.locator("#reply").press("Control+Enter")
+    expect(mine.first).to_have_attribute("data-id", a, timeout=T)
+    expect(counselor.locator(f"#mine li[data-id='{b}']")).not_to_contain_text("返信待ち", timeout=T)
+    expect(counselor.locator("#conv-badges")).not_to_contain_text("返信待ち", timeout=T)
+
+    # a pauses: the header says so
+    open_conversation(counselor, a)
+    person_says(person, "今日はここまで")
+    expect(counselor.locator("#conv-state")).to_have_text("相談者：一時中断中", timeout=T)
+    # someone new in the queue is waiting for a counselor
+    new_person(person)
+    ask_for_a_person(person)
+    counselor.locator("#queue li").first.click()
+    expect(counselor.locator("#conv-state")).to_have_text("相談者：順番待ち", timeout=T)

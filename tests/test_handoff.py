@@ -562,3 +562,36 @@ def test_a_risk_message_in_a_handoff_says_why_and_moves_urgent_at_each_time(app,
     p.say_and_wait("薬を全部飲んだ")
     d = wait_until(lambda: (d := aoi.detail(hid))["crisis"] == "medical" and d)
     assert d["urgent_reason"] == "薬・けが（119を案内済み）"
+
+
+def test_awaiting_reply_since_and_the_persons_state(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    h = aoi.waiting()[0]
+    assert h["person_state"] == "waiting" and h["awaiting_reply_since"] is None
+    before = int(time.time() * 1000)
+    p.send("まだかな")
+    d = wait_until(lambda: (d := aoi.detail(hid))["awaiting_reply_since"] and d)
+    since = d["awaiting_reply_since"]
+    assert isinstance(since, int) and before - 5000 <= since <= int(time.time() * 1000)
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    d = aoi.detail(hid)
+    assert d["person_state"] == "talking" and d["awaiting_reply_since"] == since
+    p.send("もうひとつ")              # still the oldest unanswered one
+    assert wait_until(lambda: len(aoi.detail(hid)["messages"]) >= 2)
+    assert aoi.detail(hid)["awaiting_reply_since"] == since
+    assert [x for x in aoi.active() if x["id"] == hid][0]["awaiting_reply_since"] == since
+    assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "読みました。"}).status_code == 200
+    assert aoi.detail(hid)["awaiting_reply_since"] is None
+    p.send("ありがとう")
+    d = wait_until(lambda: (d := aoi.detail(hid))["awaiting_reply_since"] and d)
+    assert d["awaiting_reply_since"] > since
+    p.say_and_wait("今日はここまで")
+    assert wait_until(lambda: aoi.detail(hid)["person_state"] == "paused")
+    assert aoi.post(f"/console/api/handoffs/{hid}/close").status_code == 200
+    d = aoi.detail(hid)
+    assert d["person_state"] == "left" and d["awaiting_reply_since"] is None

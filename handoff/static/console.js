@@ -43,6 +43,7 @@
   const urgentSeen = new Map();  // handoff id → urgent_at already alerted
   let listed = new Set();        // ids in the queue or mine at the last poll
   let worseId = null;            // the conversation the loudest alert is about
+  const unreadSeen = new Map();  // my conversations → unread at the last poll
   const POLL_MS = 1000;
 
   async function api(method, path, body) {
@@ -74,6 +75,10 @@
     if (h.mode === "message") out.push(el("span", "badge", T["mode.message"]));
     if (h.paused) out.push(el("span", "badge", T["paused"]));
     if (h.unread) out.push(el("span", "badge unread", fmt("unread", {n: h.unread})));
+    if (h.status === "active" && h.awaiting_s !== null && h.awaiting_s !== undefined) {
+      const minutes = Math.floor(h.awaiting_s / 60);
+      out.push(el("span", "badge awaiting" + (minutes >= 5 ? " long" : ""), fmt("awaiting", {minutes})));
+    }
     return out;
   }
 
@@ -106,6 +111,7 @@
     new: {tones: [660, 880], gain: 0.15},
     urgent: {tones: [880, 660, 880, 660], gain: 0.2},
     worse: {tones: [988, 784, 988, 784, 988, 784, 988, 784], gain: 0.35},
+    message: {tones: [523, 784], gain: 0.1},
   };
   let audio = null;
   function sound(kind) {
@@ -168,12 +174,21 @@
     return ua ? (b.urgent_at || 0) - (a.urgent_at || 0) : 0;
   }
 
+  // my conversations: urgent first, then whoever has waited longest for my reply
+  function byNeed(a, b) {
+    const u = byUrgency(a, b);
+    if (u) return u;
+    const wa = a.awaiting_reply_since, wb = b.awaiting_reply_since;
+    if (Boolean(wa) !== Boolean(wb)) return wa ? -1 : 1;
+    return (wa || 0) - (wb || 0);
+  }
+
   async function pollLists() {
     const [w, a] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active")]);
     if (!w.ok || !a.ok) return;
     const waiting = w.data.handoffs;
     const active = a.data.handoffs;
-    const mine = active.filter((h) => h.claimed_by === ME).sort(byUrgency);
+    const mine = active.filter((h) => h.claimed_by === ME).sort(byNeed);
     const others = active.filter((h) => h.claimed_by !== ME).sort(byUrgency);
     fill("queue", waiting, "queue-empty");
     fill("mine", mine, "mine-empty");
@@ -193,6 +208,11 @@
     });
     listed = new Set([...waiting, ...mine].map((h) => h.id));
     if (worse.length) alertWorse(worse.sort(byUrgency)[0]);
+    // a new message from someone I am talking with: a soft sound of its own
+    const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id));
+    unreadSeen.clear();
+    mine.forEach((h) => unreadSeen.set(h.id, h.unread));
+    if (wrote && !worse.length) sound("message");
     order = [...waiting, ...mine, ...others].map((h) => h.id);
   }
 
@@ -306,6 +326,8 @@
     $("conversation").hidden = false;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
     $("conv-badges").replaceChildren(...badges(h));
+    $("conv-state").textContent = T["person_state." + h.person_state] || "";
+    $("conv-state").dataset.state = h.person_state || "";
     $("conv-urgent").textContent = h.urgent_reason ? fmt("urgent.header", {reason: h.urgent_reason}) : "";
     $("conv-urgent").hidden = !h.urgent_reason;
     const mineNow = h.status === "active" && h.claimed_by === ME;
