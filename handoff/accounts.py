@@ -52,6 +52,39 @@ class AccountError(ValueError):
     pass
 
 
+def _policy_words(key: str) -> str:
+    import messages_ja
+
+    return messages_ja.console()["ui"][key].format(min=MIN_PASSWORD, max=MAX_PASSWORD)
+
+
+def _policy_lists() -> dict:
+    import tomllib
+    from importlib import resources
+
+    return tomllib.loads(resources.files("messages_ja").joinpath("passwords.toml").read_text("utf-8"))
+
+
+def check_password(name: str, password: str) -> None:
+    """AccountError, in the console's words, when a password is too weak to protect transcripts:
+    too short or too long, (nearly) one character repeated, a common
+    password (messages_ja/passwords.toml) or a stretch of the keyboard or the alphabet."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(_policy_words("password.too_short"))
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(_policy_words("password.too_long"))
+    if len(set(password.casefold())) < 4 or not password.strip():
+        raise AccountError(_policy_words("password.too_simple"))
+    low = password.casefold()
+    lists = _policy_lists()
+    common = {w.casefold() for w in lists["common"]}
+    core = low.strip("0123456789!?@#$%^&*()-_=+.,:;'\" /~` ")
+    squeezed = "".join(low.split())
+    if low in common or core in common or squeezed in common or any(
+            squeezed in seq or squeezed in seq[::-1] for seq in lists["sequences"]):
+        raise AccountError(_policy_words("password.common"))
+
+
 class Throttled(Exception):
     """Too many failures from this (name, address): try again after ``retry_after_s``."""
 
@@ -118,8 +151,7 @@ class Accounts:
             raise AccountError("name: 1-40 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        check_password(name, password)
         created = self.r.hsetnx(account_key(name), "name", name)
         if not created:
             raise AccountError(f"a counselor named {name!r} already exists")
@@ -130,8 +162,7 @@ class Accounts:
     def set_password(self, name: str, password: str) -> None:
         if not self.r.exists(account_key(name)):
             raise AccountError(f"no counselor named {name!r}")
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+        check_password(name, password)
         self.r.hset(account_key(name), "hash", _hasher.hash(password))
         self.end_sessions(name)
 

@@ -107,7 +107,7 @@ def test_counselor_add_reads_the_password_from_standard_input(config, r):
     assert stored.startswith("$argon2id$") and "a long enough secret" not in stored
     assert run("add", "mika", stdin="another long secret\n").returncode == 2          # exists
     short = run("add", "ken", stdin="short\n")
-    assert short.returncode == 2 and "at least" in short.stderr
+    assert short.returncode == 2 and "10文字以上" in short.stderr
     assert Accounts(r).verify("mika", "a long enough secret", "t") is not None
     admin = run("add", "boss", "--admin", stdin="a long enough secret\n")
     assert admin.returncode == 0 and r.hget("mado:{staff}:counselor:boss", "role") == "admin"

@@ -445,3 +445,29 @@ def test_disabling_a_counselor_ends_their_sessions_and_their_logins(app, config,
     assert _cli(config, "disable", "nobody").returncode == 2
     assert _cli(config, "enable", "aoi").returncode == 0
     assert Console(app, "aoi").get("/console/api/me").status_code == 200
+
+
+# -- 7. password policy ----------------------------------------------------------------------------
+@pytest.mark.parametrize("password, rule", [
+    (" " * 10, "password.too_simple"), ("a" * 12, "password.too_simple"), ("ab" * 6, "password.too_simple"),
+    ("password123", "password.common"), ("Password1234", "password.common"), ("1234567890", "password.common"),
+    ("qwertyuiop", "password.common"), ("abcdefghijk", "password.common"), ("short", "password.too_short"),
+    ("x" * 300, "password.too_long"),
+])
+def test_weak_passwords_are_refused_with_a_clear_message(config, r, password, rule):
+    import messages_ja
+
+    for args in (("add", "aoi"), ("password", "aoi")):
+        if args[0] == "password":
+            assert _cli(config, "add", "aoi", stdin="a fine passphrase\n").returncode in (0, 2)
+        res = _cli(config, *args, stdin=password + "\n")
+        assert res.returncode == 2, (args, password, res.stdout)
+        expected = messages_ja.console()["ui"][rule].format(min=10, max=256)
+        assert expected in res.stderr, res.stderr
+    assert r.hget("mado:{staff}:counselor:aoi", "hash") and \
+        __import__("handoff.accounts").accounts.Accounts(r).verify("aoi", password, "t") is None
+
+
+def test_a_good_passphrase_is_accepted(config, r):
+    assert _cli(config, "add", "aoi", stdin="縁側でお茶を飲む午後\n").returncode == 0
+    assert _cli(config, "password", "aoi", stdin="tea on the veranda\n").returncode == 0
