@@ -29,6 +29,13 @@ def _standin():
     return current_app.extensions["mado.standin"]
 
 
+def _post(event: dict) -> int:
+    """Sign and post to this app's own /callback, at the address it is bound to (LocalStack sets
+    it), never at the request's Host header: a client must not make the server post elsewhere."""
+    return simulate.post_webhook(current_app.extensions["mado.self_url"],
+                                 current_app.config["MADO"].channel_secret, event, _standin())
+
+
 def _known(user: str | None) -> bool:
     return isinstance(user, str) and user in _people()
 
@@ -49,8 +56,7 @@ def new_person():
     user = simulate.new_user_id()
     with _lock:
         _people().append(user)
-    status = simulate.post_webhook(request.host_url, current_app.config["MADO"].channel_secret,
-                                   simulate.follow(user), _standin())
+    status = _post(simulate.follow(user))
     return jsonify({"user": user, "number": len(_people()), "status": status})
 
 
@@ -76,7 +82,7 @@ def send():
         ev = simulate.message(user, simulate.IMAGE)
     else:
         return jsonify({"error": "kind must be text, postback, sticker or image"}), 400
-    status = simulate.post_webhook(request.host_url, current_app.config["MADO"].channel_secret, ev, _standin())
+    status = _post(ev)
     read_token = (ev.get("message") or {}).get("markAsReadToken")
     return jsonify({"status": status, "read_token": read_token, "at": time.time()})
 

@@ -471,3 +471,42 @@ def test_weak_passwords_are_refused_with_a_clear_message(config, r, password, ru
 def test_a_good_passphrase_is_accepted(config, r):
     assert _cli(config, "add", "aoi", stdin="縁側でお茶を飲む午後\n").returncode == 0
     assert _cli(config, "password", "aoi", stdin="tea on the veranda\n").returncode == 0
+
+
+# -- 8. the demo simulator posts to its own address, never to a request-supplied Host -------------
+def test_the_demo_simulator_never_posts_where_the_host_header_says(redis_server, r):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bot.cli import LocalStack
+
+    trapped = []
+
+    class Trap(BaseHTTPRequestHandler):
+        def do_POST(self):
+            trapped.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    trap = ThreadingHTTPServer(("127.0.0.1", 0), Trap)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    stack = LocalStack({"REDIS_URL": redis_server.url}, demo=True)
+    try:
+        res = requests.post(stack.url + "/demo/api/people", timeout=30,
+                            headers={"Host": f"127.0.0.1:{trap.server_port}"})
+        assert res.status_code == 200 and res.json()["status"] == 200, res.text
+        user = res.json()["user"]
+        assert stack.standin.wait_for(lambda s: s.deliveries(user), timeout=20)   # the real bot answered
+        assert trapped == []
+        for bad in ("[::", "a b", "example.invalid:99999", "127.0.0.1:1"):
+            res = requests.post(stack.url + "/demo/api/send", timeout=30, headers={"Host": bad},
+                                json={"user": user, "kind": "text", "text": "こんにちは"})
+            assert res.status_code in (200, 400), (bad, res.status_code)
+            assert res.status_code == 200 and res.json()["status"] == 200, (bad, res.text)
+        assert trapped == []
+    finally:
+        stack.close()
+        trap.shutdown()
+        trap.server_close()
