@@ -31,6 +31,7 @@ from . import keys, logs
 from .config import Config
 from .events import push_target, reply_token, to_flow_event
 from .line_client import LineClient, Outcome, retry_key
+from .redis_conn import one_trip
 from .webhook import event_key
 
 # The console's message takes the person's latest unused reply token, in the same step that
@@ -63,6 +64,14 @@ RECENT_TTL_S = 3600        # what was written before a handoff: kept an hour, fo
 RECENT_MAX = 40
 
 
+class TooManyTries(Exception):
+    """This entry has been tried more than MADO_MAX_TRIES times (counted in the read step)."""
+
+    def __init__(self, tries: int):
+        super().__init__(f"tried {tries} times")
+        self.tries = tries
+
+
 def handoff_id(ekey: str) -> str:
     """The id of the handoff an event creates: the same on a redo, so it is created once."""
     return uuid.uuid5(uuid.NAMESPACE_URL, "mado-handoff:" + ekey).hex[:16]
@@ -78,21 +87,42 @@ class Processor:
         self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s)
         self._take_token = r.register_script(TAKE_TOKEN_LUA)
 
-    def process(self, fields: dict) -> dict:
-        """Apply one stream entry. Returns a small summary for logs (ids and counts only)."""
+    def process(self, fields: dict, tries: tuple | None = None) -> dict:
+        """Apply one stream entry. Returns a small summary for logs (ids and counts only).
+
+        Redis round trips on the common path: one read (this entry's try count when `tries` =
+        (key, field, out list) is given, the event's record, the state, the rate counter) and one
+        write (the person's transaction with the counters after it: `one_trip`); then the
+        caller's acknowledgement."""
         pid = fields["pid"]
-        ev = json.loads(fields["ev"])
-        from_console = fields.get("src") == "console" and ev.get("type") == "mado.console"
-        received = int(fields.get("rt") or 0) / 1000.0
-        ekey = event_key(ev)
+        try:
+            ev = json.loads(fields["ev"])
+            from_console = fields.get("src") == "console" and ev.get("type") == "mado.console"
+            received = int(fields.get("rt") or 0) / 1000.0
+            ekey = event_key(ev)
+        except Exception:
+            if tries is not None:              # bad data still counts as a try (then dead letters)
+                n = int(self.r.hincrby(tries[0], tries[1], 1))
+                tries[2].append(n)
+                if n > self.cfg.max_tries:
+                    raise TooManyTries(n) from None
+            raise
         rec_key = keys.event_record(pid, ekey)
-        pipe = self.r.pipeline(transaction=False)    # one round trip; both keys are in the person's slot
+        pipe = self.r.pipeline(transaction=False)    # one round trip (no transaction: two tags)
+        if tries is not None:
+            pipe.hincrby(tries[0], tries[1], 1)
         pipe.hgetall(rec_key)
         pipe.get(keys.state(pid))
         if not from_console:                         # this person's events in the last minute
             pipe.incr(keys.user(pid, "rate"))
             pipe.expire(keys.user(pid, "rate"), 60, nx=True)
-        rec, raw_state, *rate = pipe.execute()
+        read = pipe.execute()
+        if tries is not None:
+            n = int(read.pop(0))
+            tries[2].append(n)
+            if n > self.cfg.max_tries:
+                raise TooManyTries(n)
+        rec, raw_state, *rate = read
         recent = int(rate[0]) if rate else 0      # (a local: one Processor serves many threads)
         summary = {"alias": keys.alias(pid), "kind": ev.get("type") if not from_console else
                    "console:" + str(ev.get("action")), "rid": fields.get("rid")}
@@ -101,7 +131,8 @@ class Processor:
             if from_console:
                 rec = self._apply_console(pid, ev, ekey, rec_key, raw_state, summary)
             else:
-                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary, recent)
+                fresh = bool(token) and (self.clock() - received) < self.cfg.reply_fresh_s
+                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary, recent, arm_reply=fresh)
             if rec is None:
                 return summary
         if from_console:
@@ -132,7 +163,7 @@ class Processor:
         return ctx
 
     def _apply(self, pid: str, ev: dict, ekey: str, rec_key: str, raw_state: str | None,
-               summary: dict, recent: int = 0) -> dict | None:
+               summary: dict, recent: int = 0, *, arm_reply: bool = False) -> dict | None:
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
         event = to_flow_event(ev)
@@ -145,17 +176,19 @@ class Processor:
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
                                    ctx={**self._context(state, queue=True), "flood": ctx["flood"]})
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
-        self._count(state, outcome)
+        shared = self.r.pipeline(transaction=False)     # counters, handoff notes: after the transaction
+        self._count(state, outcome, shared)
         hid = (state or {}).get("handoff")
         if "forget" in kinds:
             self.forget(pid)     # the person asked (or blocked us): nothing of theirs is kept
         batches = batches_of(outcome.replies)
         if "forget" in kinds and not batches:
+            shared.execute()           # (the counters)
             return None
         ttl = self.cfg.state_ttl_s
         pipe = self.r.pipeline(transaction=True)
         for effect in outcome.effects:
-            hid = self._effect(pid, ev, event, ekey, effect, outcome, hid, pipe, bool(batches))
+            hid = self._effect(pid, ev, event, ekey, effect, outcome, hid, pipe, bool(batches), shared)
         rec = {"batches": json.dumps(batches, ensure_ascii=False)}
         if "forget" not in kinds:
             pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=ttl)
@@ -164,9 +197,14 @@ class Processor:
                 pipe.set(keys.line_id(pid), target, ex=ttl)
         if "forget" not in kinds and not outcome.state.get("handoff"):
             self._remember_recent(pid, event, outcome, pipe)
-        pipe.hset(rec_key, mapping=rec)
+        # the reply about to be tried is marked in the same step (what the mark before the call
+        # did): a redo knows the token may already be spent
+        armed = arm_reply and bool(batches)
+        pipe.hset(rec_key, mapping={**rec, "r_try": 1} if armed else rec)
         pipe.expire(rec_key, self.cfg.dedup_ttl_s)
-        pipe.execute()
+        one_trip(self.r, pipe, shared)
+        if armed:
+            rec["r_try"] = "armed"      # (set above by this very run: not "tried before")
         return rec
 
     # -- what was said before a handoff (shown to the counselor only with consent) ------------
@@ -210,7 +248,7 @@ class Processor:
         limit = self.cfg.person_rate_per_min
         return "" if n <= limit else ("first" if n == limit + 1 else "more")
 
-    def _count(self, state: dict | None, outcome) -> None:
+    def _count(self, state: dict | None, outcome, pipe=None) -> None:
         """Anonymous counters for staff statistics: no id, no text, only how many."""
         names = []
         trigger = outcome.trigger or ""
@@ -223,14 +261,15 @@ class Processor:
         before = set((state or {}).get("topics", ()))
         names += ["topic_" + t for t in outcome.state.get("topics", ()) if t not in before]
         for name in names:
-            self.handoffs.count(name)
+            self.handoffs.count(name, pipe=pipe)
 
-    def _effect(self, pid, ev, event, ekey, effect, outcome, hid, pipe, answered: bool) -> str | None:
+    def _effect(self, pid, ev, event, ekey, effect, outcome, hid, pipe, answered: bool,
+                shared=None) -> str | None:
         """Carry out one effect the flow asked for. Returns the person's open handoff id."""
         kind, value = effect["type"], effect.get("value", "")
         ho = self.handoffs
         if kind == "feedback":              # counts only, with or without a handoff
-            ho.count(f"feedback_{value}")
+            ho.count(f"feedback_{value}", pipe=shared)
         elif kind == "handoff_request":
             hid = handoff_id(ekey)
             data = outcome.state
@@ -250,7 +289,7 @@ class Processor:
             text = event.text if event.kind == "text" else messages_ja.template(RELAY_KINDS.get(event.kind, "relay.tap"))
             ho.append(pid, hid, {"from": "user", "kind": event.kind, "text": text,
                                  "at": int(self.clock() * 1000)}, pipe=pipe)
-            ho.note_user_message(hid)
+            ho.note_user_message(hid, pipe=shared)
             token = reply_token(ev)
             if token and not answered:       # unused: the counselor's next message may take it
                 pipe.set(keys.user(pid, "rtok"), json.dumps({"t": token, "at": self.clock()}),
@@ -338,8 +377,9 @@ class Processor:
             batch = self.line.messages(batch)     # built once: the reply, or the push after it
             fresh = token and (self.clock() - received) < self.cfg.reply_fresh_s
             if i == 0 and fresh and not rec.get("r_rejected"):
-                tried_before = bool(rec.get("r_try"))
-                self.r.hset(rec_key, "r_try", 1)
+                tried_before = rec.get("r_try") not in (None, "", "armed")
+                if rec.get("r_try") != "armed":          # (else marked with the outcome's write)
+                    self.r.hset(rec_key, "r_try", 1)
                 outcome = self.line.reply(token, batch, tried_before=tried_before)
                 if outcome is Outcome.TOKEN_REJECTED:
                     self.r.hset(rec_key, "r_rejected", 1)

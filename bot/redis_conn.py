@@ -51,3 +51,39 @@ def _fake_server(url: str):
     import fakeredis
 
     return _FAKE_SERVERS.setdefault(url, fakeredis.FakeServer())
+
+
+def one_trip(r, tx, rest=None) -> list:
+    """Run `tx` (a transaction pipeline on one hash tag) and then `rest` (a plain pipeline:
+    counters, notes, clean-up under other tags), in one round trip on a plain Redis: MULTI … EXEC
+    followed by the rest, on one connection, in that order. On a Redis Cluster each goes to its
+    own slot's node (a transaction never spans two tags there). Returns the transaction's
+    replies (raw on a plain Redis); an error inside it is raised. The rest is best effort once
+    the transaction is done: its errors are not raised."""
+    plain = (isinstance(r, redis.Redis) and type(r).__name__ != "RedisCluster"
+             and not type(r).__module__.startswith("fakeredis"))
+    if not plain or not len(tx):
+        out = tx.execute() if len(tx) else []
+        if rest is not None and len(rest):
+            try:
+                rest.execute()
+            except redis.RedisError:
+                pass
+        return out
+    rest_cmds = rest.command_stack if rest is not None else []
+    # (no response callbacks: the replies to queued commands are only "QUEUED")
+    raw = redis.client.Pipeline(r.connection_pool, {}, False, None)
+    raw.command_stack = [(("MULTI",), {}), *tx.command_stack, (("EXEC",), {}), *rest_cmds]
+    replies = raw.execute(raise_on_error=False)
+    for reply in replies[:len(tx.command_stack) + 1]:
+        if isinstance(reply, Exception):      # refused before EXEC (e.g. a wrong argument)
+            raise reply
+    done = replies[len(tx.command_stack) + 1]
+    if isinstance(done, Exception):
+        raise done
+    if done is None:
+        raise redis.exceptions.WatchError("transaction aborted")
+    for reply in done:
+        if isinstance(reply, Exception):
+            raise reply
+    return done

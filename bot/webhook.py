@@ -128,13 +128,15 @@ def callback():
     r: redis.Redis = current_app.extensions["mado.redis"]
     enqueue = current_app.extensions["mado.enqueue"]
     queued = dropped = dup = 0
-    # One round trip for the whole body on a plain Redis; a cluster client cannot pipeline scripts,
-    # so there each event is its own call (its keys share one slot either way).
+    # One round trip for the whole body on a plain Redis: the script by its SHA (loaded when the
+    # app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), with no
+    # SCRIPT EXISTS first as redis-py's pipelined scripts would send. A cluster client cannot
+    # pipeline scripts, so there each event is its own call (its keys share one slot either way).
     cluster = current_app.extensions["mado.cluster"]
     try:
         pipe = r.pipeline(transaction=False) if not cluster else None
         results = []
-        calls = 0
+        calls = []
         for ev in events:
             if ev.get("mode") == "standby":
                 dropped += 1      # another channel is active: we must not answer these
@@ -142,16 +144,20 @@ def callback():
             pid = keys.pseudonym(cfg.secret_key, conversation_id(ev))
             shard = keys.shard_of(pid, cfg.shards)
             ekey = event_key(ev)
-            res = enqueue(
-                keys=[keys.seen(shard, ekey), keys.stream(shard)],
-                args=[cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid],
-                client=pipe if pipe is not None else r,
-            )
+            call = ([keys.seen(shard, ekey), keys.stream(shard)],
+                    [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid])
             if pipe is None:
-                results.append(res)
-            calls += 1
+                results.append(enqueue(keys=call[0], args=call[1], client=r))
+            else:
+                pipe.evalsha(enqueue.sha, 2, *call[0], *call[1])
+            calls.append(call)
         if pipe is not None and calls:
-            results = pipe.execute()
+            results = pipe.execute(raise_on_error=False)
+            for i, res in enumerate(results):
+                if isinstance(res, redis.exceptions.NoScriptError):   # not loaded: load, call again
+                    results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)
+                elif isinstance(res, Exception):
+                    raise res
     except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
         logs.emit("webhook", result="unavailable", status=503, rid=rid, error=type(exc).__name__)
         return jsonify({"error": "temporarily unavailable"}), 503

@@ -36,8 +36,8 @@ from handoff.store import STATS
 
 from .config import Config
 from .line_client import LineClient, SendFailed
-from .processor import Processor
-from .redis_conn import connect
+from .processor import Processor, TooManyTries
+from .redis_conn import connect, one_trip
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -308,16 +308,18 @@ class Worker:
     def _handle(self, st: ShardState, entry_id: str, fields: dict) -> None:
         started = time.perf_counter()
         while True:
+            counted: list[int] = []
             try:
-                tries = self.r.hincrby(keys.tries(st.shard), entry_id, 1)
-                if tries > self.cfg.max_tries:
-                    self._dead_letter(st, entry_id, fields, "too_many_tries", tries)
-                    return
-                summary = self.processor.process(fields)
+                # (the try count is taken in the processor's read step: one round trip)
+                summary = self.processor.process(fields, tries=(keys.tries(st.shard), entry_id, counted))
+                tries = counted[-1] if counted else 1
                 self._finish(st, entry_id, fields, "done")
                 lag = int(time.time() * 1000) - int(fields.get("rt") or 0)
                 logs.emit("event", result="done", shard=st.shard, tries=tries, lag_ms=lag,
                           ms=round((time.perf_counter() - started) * 1000, 1), **summary)
+                return
+            except TooManyTries as exc:
+                self._dead_letter(st, entry_id, fields, "too_many_tries", exc.tries)
                 return
             except SendFailed as exc:
                 # LINE kept failing after our retries: give up loudly, do not block this person.
@@ -331,7 +333,7 @@ class Worker:
             except Exception as exc:  # a bug or bad data: retry a few times, then dead-letter
                 logs.emit("event", result="error", shard=st.shard, error=type(exc).__name__)
                 self.stats["errors"] += 1
-                if self.stopping.wait(min(2.0, 0.1 * 2 ** tries)):
+                if self.stopping.wait(min(2.0, 0.1 * 2 ** (counted[-1] if counted else 1))):
                     self._leave_pending(st, entry_id)
                     return
 
@@ -348,12 +350,19 @@ class Worker:
         pipe.xack(stream, keys.GROUP, entry_id)
         pipe.xdel(stream, entry_id)
         pipe.hdel(keys.tries(st.shard), entry_id)
-        pipe.execute()
+        record = None
         if fields:
             try:
-                self.r.delete(keys.event_record(fields["pid"], event_key(json.loads(fields["ev"]))))
-            except (redis.RedisError, ValueError, KeyError):
-                pass    # the record expires by itself
+                record = keys.event_record(fields["pid"], event_key(json.loads(fields["ev"])))
+            except (ValueError, KeyError, TypeError):
+                record = None   # the record expires by itself
+        after = None
+        if record:
+            # the record goes only after the acknowledgement: same connection, in that order (one
+            # round trip on a plain Redis; on a cluster, its own step afterwards)
+            after = self.r.pipeline(transaction=False)
+            after.delete(record)
+        one_trip(self.r, pipe, after)
         self.stats[result] += 1
         self._leave_pending(st, entry_id)
 

@@ -100,8 +100,11 @@ def sweep_waiting(store: HandoffStore, notice_s: int, owner: str) -> int:
         return 0
     cutoff = now_ms() - notice_s * 1000
     told = 0
-    for rank, hid in enumerate(r.zrange(QUEUE, 0, 499)):
-        meta = store.get(hid)
+    ids = r.zrange(QUEUE, 0, 499)
+    pipe = r.pipeline(transaction=False)          # every card in one round trip (one tag)
+    for hid in ids:
+        pipe.hgetall(meta_key(hid))
+    for rank, (hid, meta) in enumerate(zip(ids, pipe.execute() if ids else [])):
         if not meta or meta.get("status") != "waiting" or meta.get("mode") == "message":
             continue
         if (rank == 0 and int(meta.get("start_pos") or 1) >= 3 and meta.get("pid")

@@ -249,13 +249,14 @@ class HandoffStore:
         self.audit("person", "created", hid)
         return True
 
-    def note_user_message(self, hid: str) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hincrby(meta_key(hid), "unread", 1)
-        pipe.hset(meta_key(hid), "last_user_at", now_ms())
-        pipe.hsetnx(meta_key(hid), "awaiting_since", now_ms())    # the oldest one not yet answered
-        pipe.expire(meta_key(hid), self.transcript_ttl_s)
-        pipe.execute()
+    def note_user_message(self, hid: str, *, pipe=None) -> None:
+        target = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        target.hincrby(meta_key(hid), "unread", 1)
+        target.hset(meta_key(hid), "last_user_at", now_ms())
+        target.hsetnx(meta_key(hid), "awaiting_since", now_ms())    # the oldest one not yet answered
+        target.expire(meta_key(hid), self.transcript_ttl_s)
+        if pipe is None:
+            target.execute()
 
     def make_urgent(self, hid: str, tier: str) -> None:
         """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
@@ -443,9 +444,11 @@ class HandoffStore:
         self.r.xadd(AUDIT, {"who": who, "action": action, "handoff": hid, "at": now_ms()},
                     maxlen=100_000, approximate=True)
 
-    def count(self, name: str, by: int = 1) -> None:
+    def count(self, name: str, by: int = 1, *, pipe=None) -> None:
+        """An anonymous counter, in all and for the Tokyo day; into `pipe` when one is given."""
         day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 9 * 3600))   # Tokyo day
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hincrby(STATS, name, by)
-        pipe.hincrby(STATS, f"{day}:{name}", by)
-        pipe.execute()
+        target = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        target.hincrby(STATS, name, by)
+        target.hincrby(STATS, f"{day}:{name}", by)
+        if pipe is None:
+            target.execute()
