@@ -256,6 +256,8 @@ class Processor:
             names.append("conversations")
         if trigger.startswith("crisis_"):
             names.append("crisis")
+            if not (state or {}).get("crisis"):      # people, not messages: the share's numerator
+                names.append("crisis_people")
         if trigger.startswith("choose_"):
             names.append("lane_" + trigger[len("choose_"):])
         before = set((state or {}).get("topics", ()))
@@ -386,7 +388,7 @@ class Processor:
                     rec["r_rejected"] = "1"
                 else:
                     sent = True
-                    if counselor:
+                    if counselor and ev.get("action") == "message":     # (not the bot's notices)
                         self.handoffs.count("counselor_reply")
             if not sent:
                 if target is None and counselor:
@@ -395,7 +397,7 @@ class Processor:
                     logs.emit("send", result="no_target", rid=None)
                     continue
                 self.line.push(target, batch, retry_key(ekey, i))
-                if counselor:
+                if counselor and ev.get("action") == "message":
                     self.handoffs.count("counselor_push")
             if i < len(batches) - 1:
                 # (the last batch needs no mark: until the entry is acknowledged, a redo of it is

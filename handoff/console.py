@@ -143,6 +143,7 @@ def _summary(m: dict) -> dict:
         "awaiting_reply_since": _awaiting(m),
         "awaiting_s": max(0, (now_ms() - _awaiting(m)) // 1000) if _awaiting(m) else None,
         "person_state": _person_state(m),
+        "closed_reason": m.get("closed_reason") or None,      # closed (by a counselor), cancelled, left
         "urgent_reason": _urgent_reason(m),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
@@ -164,7 +165,10 @@ def _holder_or_admin(m: dict) -> bool:
 
 
 def _may_read(m: dict) -> bool:
-    """Waiting handoffs are open to every counselor (to choose); others to holder and admins."""
+    """Waiting handoffs are open to every counselor (to choose), and stay so if the person
+    cancels before anyone took them (the one looking is told why); others to holder and admins."""
+    if m.get("status") == "closed" and not m.get("claimed_by"):
+        return True
     return m.get("status") == "waiting" or _holder_or_admin(m)
 
 

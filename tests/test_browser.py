@@ -77,7 +77,10 @@ def login(browser, url, password=PASSWORD):
 
 
 def new_person(page):
+    """Someone new adds the account; returns once the simulator shows their chat (not the last one's)."""
+    n = page.locator("#people li").count() + 1
     page.click("#new-person")
+    expect(page.locator("#who")).to_have_text(f"人 {n}", timeout=T)
     expect(page.locator("#chat")).to_contain_text("はじめまして", timeout=T)
 
 

@@ -367,3 +367,110 @@ def test_who_is_waiting_for_my_reply_comes_first_with_a_sound_and_the_persons_st
     ask_for_a_person(person)
     counselor.locator("#queue li").first.click()
     expect(counselor.locator("#conv-state")).to_have_text("相談者：順番待ち", timeout=T)
+
+
+COLLEAGUE_PASSWORD = "a long enough secret for ken"
+
+
+def login_as(browser, url, name, password):
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(url + "/console/login")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    expect(page.locator("#me-name")).to_have_text(name, timeout=T)
+    return page
+
+
+def test_small_things_a_colleagues_conversation_a_release_a_cancel_and_keys_in_a_list(browser, demo, r):
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    admin, person = counselor_and_simulator(browser, demo)
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    new_person(person)
+    ask_for_a_person(person)
+    theirs = claim_first_waiting(admin)
+    expect(ken.locator(f"#others li[data-id='{theirs}']")).to_be_visible(timeout=T)
+    new_person(person)
+    ask_for_a_person(person)
+    expect(ken.locator("#queue li")).to_have_count(1, timeout=T)
+    own = claim_first_waiting(ken)
+    open_conversation(ken, own)
+    own_alias = ken.locator("#conv-title").text_content()
+
+    # ken (not an admin) clicks the admin's conversation: the pane shows nothing of his own
+    ken.locator(f"#others li[data-id='{theirs}']").click()
+    expect(ken.locator("#conversation")).to_be_hidden(timeout=T)
+    expect(ken.locator("#placeholder")).to_have_text("この相談はあなたが対応しているものではありません。")
+    expect(ken.locator(f"#others li[data-id='{theirs}']")).to_have_class(re.compile("selected"))
+    expect(ken.locator(f"#mine li[data-id='{own}']")).not_to_have_class(re.compile("selected"))
+    expect(ken.locator("#reply-form")).to_be_hidden()
+
+    # j while the canned-reply list has the focus chooses nothing in the conversation list
+    open_conversation(ken, own)
+    ken.focus("#canned")
+    ken.keyboard.press("j")
+    ken.keyboard.press("k")
+    expect(ken.locator("#conv-title")).to_have_text(own_alias)
+    assert ken.url.endswith(f"/console/handoffs/{own}")
+
+    # releasing one's own conversation is not a new handoff for oneself (the admin is told)
+    ken.locator("#alert").evaluate("e => e.hidden = true")
+    ken.on("dialog", lambda d: d.accept())
+    ken.click("#release")
+    expect(ken.locator(f"#queue li[data-id='{own}']")).to_be_visible(timeout=T)
+    expect(admin.locator(f"#queue li[data-id='{own}']")).to_be_visible(timeout=T)
+    expect(admin.locator("#alert")).to_contain_text("新しい相談", timeout=T)
+    with ken.expect_response(lambda res: "/handoffs?status=waiting" in res.url, timeout=T):
+        pass                                  # one more round of the lists: still no alert
+    expect(ken.locator("#alert")).to_be_hidden()
+
+    # the person cancels while ken looks at them: ken is told why 対応する went away
+    ken.locator(f"#queue li[data-id='{own}']").click()
+    expect(ken.locator("#claim")).to_be_visible(timeout=T)
+    switch_person(person, 2)
+    person_says(person, "やめる")
+    expect(ken.locator("#conv-ended")).to_have_text(re.compile("取り消しました"), timeout=T)
+    expect(ken.locator("#claim")).to_be_hidden()
+    shot(ken, "console-cancelled")
+
+
+def test_the_transfer_dialog_says_when_no_one_else_is_online(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    new_person(person)
+    ask_for_a_person(person)
+    claim_first_waiting(counselor)
+    counselor.click("#transfer")
+    expect(counselor.locator("#transfer-dialog")).to_be_visible()
+    expect(counselor.locator("#transfer-none")).to_be_visible()
+    expect(counselor.locator("#transfer-none")).to_contain_text("オンラインのほかの相談員はいません")
+    expect(counselor.locator("#transfer-ok")).to_be_disabled()
+    counselor.keyboard.press("Escape")
+    expect(counselor.locator("#transfer-dialog")).to_be_hidden()
+
+
+def test_the_statistics_page_speaks_in_words_and_adds_up(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    new_person(person)                              # four people; one of them in crisis, twice
+    say(person, "もう死にたい")
+    expect(person.locator("#chat")).to_contain_text("0120-279-338", timeout=T)
+    person_says(person, "死にたい")
+    for _ in range(3):
+        new_person(person)
+    ask_for_a_person(person)
+    claim_first_waiting(counselor)
+    for text in ("こんにちは。", "相談員です。"):
+        counselor.fill("#reply", text)
+        counselor.locator("#reply").press("Control+Enter")
+        expect(person.locator("#chat")).to_contain_text(text, timeout=T)
+    counselor.goto(demo + "/console/stats")
+    expect(counselor.locator("#stats table").first).to_be_visible(timeout=T)
+    value = lambda label: counselor.locator("#stats tr", has=counselor.locator(f"th:text-is('{label}')")).first.locator("td").text_content()  # noqa: E731
+    heads = counselor.locator("#stats th").all_text_contents()
+    assert heads and not [h for h in heads if re.fullmatch(r"[a-z0-9_]+", h)], heads
+    assert value("危険のサインがあった人の割合（はじめての会話のうち）") == "25 %"
+    assert value("相談員のメッセージ") == "2"
+    assert int(value("無料の返信で送信")) + int(value("プッシュ（有料）で送信")) == 2
+    assert value("返信トークンで送れた割合").endswith(" %")
+    shot(counselor, "console-stats")

@@ -595,3 +595,45 @@ def test_awaiting_reply_since_and_the_persons_state(app, accounts, person, worke
     assert aoi.post(f"/console/api/handoffs/{hid}/close").status_code == 200
     d = aoi.detail(hid)
     assert d["person_state"] == "left" and d["awaiting_reply_since"] is None
+
+
+def test_statistics_count_people_in_crisis_and_only_counselor_messages_as_their_sends(app, accounts, person, worker):
+    worker()
+    p1, p2 = person(), person()
+    p1.send(follow=True)
+    p1.wait_count(1)
+    p1.say_and_wait("もう死にたい")
+    p1.say_and_wait("死にたい")
+    ask_for_human(p2)
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p2.wait_count(5)
+    aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "相談員です。"})
+    aoi.post(f"/console/api/handoffs/{hid}/close")
+    p2.wait_count(7)
+
+    def stats():
+        s = chief.get("/console/api/stats").get_json()
+        t = s["totals"]
+        return s if t["counselor_reply"] + t["counselor_push"] == 1 else None
+
+    s = wait_until(stats)
+    assert s, chief.get("/console/api/stats").get_json()
+    t = s["totals"]
+    assert t["counselor_messages"] == 1                 # the bot's notices (joined, closed) are not counted
+    assert t["conversations"] == 2 and t["crisis"] == 2 and t["crisis_people"] == 1
+    assert s["crisis_share"] == 0.5
+    assert not [k for k in t if k.startswith("line_")]
+    assert all(not k.startswith("line_") for day in s["days"].values() for k in day)
+
+
+def test_a_handoff_cancelled_before_anyone_took_it_stays_readable_and_says_why(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi = Console(app, "aoi")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    p.say_and_wait("やめる")
+    d = wait_until(lambda: (d := aoi.detail(hid))["status"] == "closed" and d)
+    assert d["closed_reason"] == "cancelled" and d["person_state"] == "left"

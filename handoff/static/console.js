@@ -44,6 +44,7 @@
   let listed = new Set();        // ids in the queue or mine at the last poll
   let worseId = null;            // the conversation the loudest alert is about
   const unreadSeen = new Map();  // my conversations → unread at the last poll
+  const releasedByMe = new Set(); // back in the queue by my own hand: not news to me
   const POLL_MS = 1000;
 
   async function api(method, path, body) {
@@ -196,10 +197,11 @@
     $("queue-count").textContent = String(waiting.length);
     const ids = new Set(waiting.map((h) => h.id));
     if (known !== null) {
-      const fresh = waiting.filter((h) => !known.has(h.id));
+      const fresh = waiting.filter((h) => !known.has(h.id) && !releasedByMe.has(h.id));
       if (fresh.length) alertNew(fresh);
     }
     known = ids;
+    releasedByMe.forEach((id) => { if (ids.has(id)) releasedByMe.delete(id); });
     const worse = [];
     [...waiting, ...mine].forEach((h) => {
       if (h.priority !== "urgent" || !h.urgent_at) return;
@@ -317,13 +319,17 @@
     const r = await api("GET", "/handoffs/" + hid + "?peek=1");     // read is said apart: checkSeen
     if (hid !== selected || seq < applied) return;     // the counselor moved on, or a newer answer is shown
     applied = seq;
-    if (!r.ok) { showError(r.data.error || T["error.generic"]); return; }
+    if (!r.ok) { unavailable(r.data.error || T["error.generic"]); return; }
     const h = r.data;
     const first = !current || current.id !== h.id;
     current = h;
     if (first) showConversation(h);
     $("placeholder").hidden = true;
+    $("placeholder").textContent = T["select"];
     $("conversation").hidden = false;
+    const ended = h.status === "closed" ? T["ended." + (h.closed_reason || "closed")] || T["ended.closed"] : "";
+    $("conv-ended").textContent = ended;
+    $("conv-ended").hidden = !ended;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
     $("conv-badges").replaceChildren(...badges(h));
     $("conv-state").textContent = T["person_state." + h.person_state] || "";
@@ -341,6 +347,17 @@
     shownCrisis = h.crisis;
     renderTranscript(h, first);
     checkSeen();
+  }
+
+  // The conversation asked for cannot be shown (another counselor's, gone): the pane says so and
+  // shows nothing of any other conversation, the list marks the one asked for.
+  function unavailable(text) {
+    current = null;
+    form.dataset.hid = "";
+    form.hidden = true;
+    $("conversation").hidden = true;
+    $("placeholder").textContent = text;
+    $("placeholder").hidden = false;
   }
 
   function showError(text) {
@@ -393,7 +410,11 @@
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
   $("claim").addEventListener("click", () => act("/claim"));
-  $("release").addEventListener("click", () => act("/release"));
+  $("release").addEventListener("click", () => {
+    if (!current) return;
+    releasedByMe.add(current.id);
+    act("/release");
+  });
   $("close").addEventListener("click", () => { if (confirm(T["close.confirm"])) act("/close"); });
   $("transfer").addEventListener("click", async () => {
     const r = await api("GET", "/counselors");
@@ -403,6 +424,10 @@
       o.value = c.name;
       return o;
     }));
+    const nobody = !names.some((c) => c.online);
+    $("transfer-none").hidden = !nobody;
+    $("transfer-to").disabled = !names.length;
+    $("transfer-ok").disabled = !names.length;
     $("transfer-dialog").showModal();
   });
   $("transfer-dialog").addEventListener("close", () => {
@@ -447,7 +472,8 @@
     await pollSelected();
   });
   document.addEventListener("keydown", (e) => {
-    const typing = e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT";
+    // keys typed into a field or a list of choices (canned replies, transfer) are for that field
+    const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(e.target.tagName) || e.target.isContentEditable;
     if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("reply-form").requestSubmit(); return; }
     if (typing && e.key === "Escape") { e.target.blur(); return; }
     if (typing) return;
