@@ -24,7 +24,11 @@ class LocalStack:
 
     def __init__(self, env=None, *, port: int = 0, quiet: bool = True, demo: bool = False,
                  host: str = "127.0.0.1"):
-        from werkzeug.serving import make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Handler(WSGIRequestHandler):
+            def version_string(self) -> str:
+                return "mado"            # never the framework's or Python's version
 
         from . import create_app
         from .line_standin import StandinLine
@@ -49,7 +53,7 @@ class LocalStack:
 
             logging.getLogger("mado").setLevel(logging.WARNING)
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.server = make_server(host, port, self.app, threaded=True)
+        self.server = make_server(host, port, self.app, threaded=True, request_handler=Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.app.extensions["mado.self_url"] = self.url     # where the demo simulator posts webhooks
         threading.Thread(target=self.server.serve_forever, daemon=True, name="mado-web").start()

@@ -75,6 +75,18 @@ def _too_large(_exc):
     return _refuse(413, "error.too_large", "body too large")
 
 
+@bp.after_request
+def _security_headers(resp):
+    """On every console answer, errors included: transcripts are never stored by a browser or a
+    proxy, never sniffed as another type, and with Secure cookies the browser keeps to HTTPS."""
+    if request.endpoint != "console.static":
+        resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    if current_app.config["MADO"].cookie_secure:
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return resp
+
+
 def _iso(ms) -> str | None:
     if not ms:
         return None

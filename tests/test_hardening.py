@@ -510,3 +510,55 @@ def test_the_demo_simulator_never_posts_where_the_host_header_says(redis_server,
         stack.close()
         trap.shutdown()
         trap.server_close()
+
+
+# -- 9. headers on every console API response ------------------------------------------------------
+def _assert_api_headers(res, hsts: bool):
+    where = (getattr(getattr(res, "request", None), "path", None) or getattr(res, "url", ""), res.status_code)
+    assert res.headers.get("Cache-Control") == "no-store", where
+    assert res.headers.get("X-Content-Type-Options") == "nosniff", where
+    if hsts:
+        assert res.headers.get("Strict-Transport-Security", "").startswith("max-age="), where
+    else:
+        assert "Strict-Transport-Security" not in res.headers, where
+
+
+def test_every_console_api_answer_is_no_store_nosniff_and_hsts(app, accounts):
+    from .test_handoff import Console
+
+    hid = _held_handoff(app)
+    aoi = Console(app, "aoi")
+    anon = app.test_client()
+    answers = [
+        anon.post("/console/api/login", json={"name": "aoi", "password": "wrong password"}, base_url=HTTPS),
+        anon.get("/console/api/handoffs", base_url=HTTPS),                            # 401
+        aoi.get("/console/api/handoffs?status=active"), aoi.get(f"/console/api/handoffs/{hid}"),
+        aoi.get("/console/api/handoffs/nope"), aoi.get("/console/api/me"), aoi.get("/console/api/stats"),
+        aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "こんにちは"}),
+        aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": ""}),
+        aoi.post(f"/console/api/handoffs/{hid}/typing", csrf=False),                  # 403
+        aoi.client.post("/console/api/login", data=b"x" * (1 << 20), base_url=HTTPS),  # 413
+        aoi.get("/console/"), aoi.get("/console/login"),
+    ]
+    for res in answers:
+        _assert_api_headers(res, hsts=True)
+
+
+def test_no_hsts_on_plain_http_and_no_versions_in_server(redis_server, r, gunicorn, accounts):
+    from bot.cli import LocalStack
+
+    stack = LocalStack({"REDIS_URL": redis_server.url}, demo=True)          # plain http: cookies not Secure
+    try:
+        for path in ("/console/api/me", "/console/login", "/demo/", "/healthz"):
+            res = requests.get(stack.url + path, timeout=30)
+            server = res.headers.get("Server", "")
+            assert "Python" not in server and "Werkzeug" not in server and not any(c.isdigit() for c in server), server
+            if path.startswith("/console"):
+                _assert_api_headers(res, hsts=False)
+    finally:
+        stack.close()
+    web = gunicorn(threads=2)                                                  # the Procfile's web line
+    res = requests.get(web.url + "/console/api/me", timeout=30)
+    server = res.headers.get("Server", "")
+    assert "Python" not in server and not any(c.isdigit() for c in server), server
+
