@@ -408,6 +408,8 @@ def api_typing(hid):
     m, err = _held(hid)
     if err:
         return err
+    if m.get("claimed_by") != g.counselor["name"]:
+        return _error(403, "error.not_yours")      # as for sending: an admin looking on types for nobody
     store = _store()
     if m.get("pid") and store.typing_once(hid):
         store.enqueue_console_event(m["pid"], "typing", hid)

@@ -562,3 +562,16 @@ def test_no_hsts_on_plain_http_and_no_versions_in_server(redis_server, r, gunico
     server = res.headers.get("Server", "")
     assert "Python" not in server and not any(c.isdigit() for c in server), server
 
+
+# -- 10. an admin looking on cannot make the person see typing dots --------------------------------
+def test_an_admin_cannot_type_on_a_handoff_someone_else_holds(app, accounts, r):
+    from .test_handoff import Console
+
+    hid = _held_handoff(app, "aoi")
+    chief = Console(app, "chief")
+    before = sum(r.xlen(f"mado:{{ev:{i}}}") for i in range(4))
+    assert chief.post(f"/console/api/handoffs/{hid}/messages", {"text": "x"}).status_code == 403
+    res = chief.post(f"/console/api/handoffs/{hid}/typing")
+    assert res.status_code == 403 and res.get_json()["code"] == "error.not_yours"
+    assert sum(r.xlen(f"mado:{{ev:{i}}}") for i in range(4)) == before          # nothing reached the person
+    assert Console(app, "aoi").post(f"/console/api/handoffs/{hid}/typing").status_code == 200
