@@ -5,11 +5,17 @@ gunicorn (Procfile web line) + `python -m bot.worker` + a real redis-server + th
 cohort is in handoff with a counselor who answers through the console's JSON API. All traffic on
 127.0.0.1, bounded in count and time.
 
-Prints, per population size: webhook ack p50/p99, end-to-end p50/p99 (event posted → the bot's
-reply at LINE), events/s, CPU seconds per 1,000 events (web + worker processes), pushes per 100
-bot-only conversations, and the share of counselor messages that went out with a reply token.
+Two workloads (`--workloads`): `buttons` (known people browsing by postbacks) and `text` (free
+text from people in every state: new people who never wrote, known people browsing, and the
+handoff cohort, waiting or talking with the counselor).
+
+Prints the machine, then per workload and population size: webhook ack p50/p99, end-to-end
+p50/p99 (event posted → the bot's reply at LINE), events/s, **CPU ms per event of each process**
+(web, worker, redis, the LINE stand-in, this load generator; /proc utime + stime), pushes per 100
+bot answers, and the share of counselor messages that went out with a reply token.
 
     python benchmarks/full.py [--populations 1000,10000,100000] [--rate 150] [--seconds 10]
+                              [--workloads buttons,text]
 """
 from __future__ import annotations
 
@@ -37,31 +43,13 @@ import redis  # noqa: E402
 from bot import keys  # noqa: E402
 from flows import Event, handle  # noqa: E402
 
-from spine import SECRET, Stack, pct, replies_to  # noqa: E402
+from spine import ROLES, SECRET, Stack, machine_line, pct, replies_to  # noqa: E402
 
 MADO_KEY = "bench-secret-key"
 TRAFFIC = tomllib.loads((Path(__file__).parent / "traffic.toml").read_text("utf-8"))
 BROWSE = [tuple(x) for x in TRAFFIC["browse"]]
 CHAT = TRAFFIC["chat"]
 MARKER = TRAFFIC["counselor_marker"]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes and all their descendants (Linux /proc)."""
-    total, seen, todo = 0.0, set(), list(pids)
-    tick = os.sysconf("SC_CLK_TCK")
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            todo += [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-        except OSError:
-            pass
-    return total
 
 
 def seed(r, n: int) -> None:
@@ -154,7 +142,11 @@ class Counselor(threading.Thread):
             time.sleep(0.3)
 
 
-def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: int) -> dict:
+TEXTS = CHAT + [a for k, a in BROWSE if k == "message"]
+
+
+def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: int,
+                   workload: str = "buttons") -> dict:
     r.flushall()
     subprocess.run([sys.executable, "-m", "bot.cli", "counselor", "add", "bench"], input="bench-password-1\n",
                    text=True, cwd=ROOT, check=True, capture_output=True,
@@ -172,14 +164,17 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     counselor = Counselor(base, "bench", "bench-password-1", stop)
     counselor.start()
     time.sleep(2.0)
-    pids = [p.pid for p in stack.procs[2:]]
-    cpu0 = cpu_seconds(pids)
+    cpu0 = stack.cpu()
     acks, posted, lock = [], {}, threading.Lock()
     total = int(rate * seconds)
     jobs = []
     for i in range(total):
         if i % 25 == 0 and chatters:
             jobs.append((random.choice(chatters), "message", random.choice(CHAT), False))
+        elif workload == "text" and i % 3 == 0:          # a new person, typing
+            jobs.append((f"UN{random.getrandbits(100):031x}"[:33], "message", random.choice(TEXTS), True))
+        elif workload == "text":
+            jobs.append((f"U{random.randrange(n):032x}", "message", random.choice(TEXTS), True))
         else:
             uid = f"U{random.randrange(n):032x}"
             kind, arg = random.choice(BROWSE)
@@ -213,7 +208,8 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     got = replies_to(stack, posted, start)
     time.sleep(4.0)          # the counselor's last answers
     stop.set()
-    cpu = cpu_seconds(pids) - cpu0
+    cpu1 = stack.cpu()
+    cpu_ms = {k: (cpu1[k] - cpu0[k]) * 1000 / max(1, len(acks)) for k in ROLES}
     everything = stack.deliveries(start - 30)
     e2e = [(d["received_at"] - posted[d["reply_token"]]) * 1000 for d in got]
     last = max((d["received_at"] for d in got), default=send_end)
@@ -226,7 +222,7 @@ def run_population(stack: Stack, r, n: int, rate: int, seconds: float, cohort: i
     replies = sum(1 for d in to_chatters if d["kind"] == "reply")
     return {"n": n, "events": len(acks), "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99),
             "e2e_p50": pct(e2e, 50), "e2e_p99": pct(e2e, 99),
-            "rate": len(got) / max(1e-9, last - start), "cpu_per_1k": cpu / max(1, len(acks)) * 1000,
+            "rate": len(got) / max(1e-9, last - start), "cpu_ms": cpu_ms,
             "pushes_per_100": bot_pushes / max(1, len(posted)) * 100,
             "counselor_msgs": len(to_chatters), "sent": counselor.sent, "reply_share": replies / max(1, len(to_chatters)),
             "mem_mb": int(r.info("memory")["used_memory"]) / 1e6}
@@ -239,24 +235,31 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--cohort", type=int, default=12)
     ap.add_argument("--latency-ms", type=float, default=100.0)
+    ap.add_argument("--workloads", default="buttons,text")
+    ap.add_argument("--worker-processes", type=int, default=1)
     args = ap.parse_args(argv)
     os.environ["MADO_SECRET_KEY"] = MADO_KEY
     os.environ["MADO_PERSON_RATE_PER_MIN"] = "1000"
     os.environ["MADO_COOKIE_SECURE"] = "0"       # the console over plain http on 127.0.0.1
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; LINE stand-in {args.latency_ms:.0f} ms; "
-          f"gunicorn 2 workers x 4 threads; worker supervisor (default processes); {args.rate} events/s offered "
-          f"for {args.seconds:.0f} s; {args.cohort} people in handoff with one counselor")
-    stack = Stack(args.latency_ms, 2)
+    stack = Stack(args.latency_ms, worker_processes=args.worker_processes)
     r = redis.Redis(port=stack.redis_port, decode_responses=True)
     try:
-        print(f"{'people':>8} {'events':>7} {'ack p50':>8} {'ack p99':>8} {'e2e p50':>8} {'e2e p99':>8} "
-              f"{'ev/s':>6} {'CPU s/1k':>9} {'push/100':>9} {'counselor msgs':>15} {'via reply':>10} {'redis MB':>9}")
-        for n in [int(x) for x in args.populations.split(",")]:
-            res = run_population(stack, r, n, args.rate, args.seconds, args.cohort)
-            print(f"{res['n']:>8} {res['events']:>7} {res['ack_p50']:>6.1f}ms {res['ack_p99']:>6.1f}ms "
-                  f"{res['e2e_p50']:>6.0f}ms {res['e2e_p99']:>6.0f}ms {res['rate']:>6.1f} {res['cpu_per_1k']:>9.2f} "
-                  f"{res['pushes_per_100']:>9.2f} {res['counselor_msgs']:>15} {res['reply_share']:>9.0%} "
-                  f"{res['mem_mb']:>9.1f}", flush=True)
+        print(machine_line(stack.redis_port))
+        print(f"web: {stack.web_cmd}; worker: {args.worker_processes} process(es); LINE stand-in "
+              f"{args.latency_ms:.0f} ms; {args.rate} events/s offered for {args.seconds:.0f} s; {args.cohort} people "
+              f"in handoff with one counselor; CPU ms per event of each process", flush=True)
+        print(f"{'workload':>8} {'people':>7} {'events':>6} {'ack p50':>8} {'ack p99':>8} {'e2e p50':>8} {'e2e p99':>8} "
+              f"{'ev/s':>6} | {'web':>5} {'worker':>6} {'redis':>5} {'mado':>5} {'LINE':>5} {'loadgen':>7} | "
+              f"{'push/100':>8} {'counselor msgs':>14} {'via reply':>9} {'redis MB':>8}")
+        for workload in args.workloads.split(","):
+            for n in [int(x) for x in args.populations.split(",")]:
+                res = run_population(stack, r, n, args.rate, args.seconds, args.cohort, workload)
+                c = res["cpu_ms"]
+                print(f"{workload:>8} {res['n']:>7} {res['events']:>6} {res['ack_p50']:>6.1f}ms {res['ack_p99']:>6.1f}ms "
+                      f"{res['e2e_p50']:>6.0f}ms {res['e2e_p99']:>6.0f}ms {res['rate']:>6.1f} | {c['web']:>5.2f} "
+                      f"{c['worker']:>6.2f} {c['redis']:>5.2f} {c['web'] + c['worker'] + c['redis']:>5.2f} "
+                      f"{c['line']:>5.2f} {c['loadgen']:>7.2f} | {res['pushes_per_100']:>8.2f} "
+                      f"{res['counselor_msgs']:>14} {res['reply_share']:>9.0%} {res['mem_mb']:>8.1f}", flush=True)
     finally:
         stack.close()
     return 0
