@@ -11,18 +11,42 @@ Ordering and parallelism
 Delivery
 - An entry is acknowledged (and deleted: the stream keeps no message text) only after its
   effects are done. An entry that keeps failing goes to the dead-letter stream and to Sentry.
-- SIGTERM: stop reading, finish the events in hand, hand the shards back, exit.
+- SIGTERM: stop reading, finish the events in hand, hand the shards back, exit. The handler is in
+  place first thing, before the slow imports and the warm-up: a SIGTERM at any moment of start-up
+  is a clean exit (0), never death by the signal. The supervisor starts its children with SIGTERM
+  blocked, so one that arrives before a child's handler exists waits for it.
 """
 from __future__ import annotations
+
+import signal
+import threading
+
+_STOP = threading.Event()           # SIGTERM/SIGINT seen; the worker, once built, is told too
+_on_stop: list = []
+
+
+def _stop_signal(*_args) -> None:
+    _STOP.set()
+    for fn in list(_on_stop):
+        fn()
+
+
+def _catch_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, _stop_signal)
+    signal.signal(signal.SIGINT, _stop_signal)
+    # a child of supervise() starts with these blocked (inherited across exec): deliver them now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__":          # `python -m bot.worker`: before the imports below (seconds)
+    _catch_stop_signals()
 
 import collections
 import json
 import math
 import os
 import random
-import signal
 import socket
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -389,30 +413,39 @@ def supervise(processes: int) -> int:
     import sys
 
     env = dict(os.environ, MADO_WORKER_PROCESSES="1")
-    stopping = threading.Event()
+    stopping = _STOP                  # set by the handler that main() put in place first thing
+    children: list = []
 
     def spawn():
-        return subprocess.Popen([sys.executable, "-m", "bot.worker"], env=env)
+        # blocked in the child until its own handler is in place (bot/worker.py's first lines)
+        return subprocess.Popen([sys.executable, "-m", "bot.worker"], env=env,
+                                preexec_fn=lambda: signal.pthread_sigmask(
+                                    signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}))
 
-    children = [spawn() for _ in range(processes)]
-
-    def stop(*_):
-        stopping.set()
-        for c in children:
+    def stop():
+        # (also from the signal handler, between any two lines here: no lock; a second SIGTERM to
+        # a child is harmless, and every child gets one once the loop below has ended)
+        for c in list(children):
             if c.poll() is None:
                 c.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    _on_stop.append(stop)
+    _catch_stop_signals()
+    for _ in range(processes):
+        if stopping.is_set():
+            break
+        children.append(spawn())
     restarts = 0
     while not stopping.is_set():
         for i, c in enumerate(children):
             if c.poll() is not None and not stopping.is_set():
                 restarts += 1
                 logs.emit("worker", level=40, result="child_died", status=c.returncode, count=restarts)
-                stopping.wait(min(30.0, 0.5 * restarts))
+                if stopping.wait(min(30.0, 0.5 * restarts)):
+                    break
                 children[i] = spawn()
         stopping.wait(0.5)
+    stop()                            # every child, also one spawned as the signal came
     codes = [c.wait() for c in children]
     return 0 if all(code == 0 for code in codes) else 1
 
@@ -421,6 +454,7 @@ def main(argv=None) -> int:
     """`python -m bot.worker` (the Procfile's worker line)."""
     from .config import ConfigError
 
+    _catch_stop_signals()             # first thing (and earlier still when run as a module)
     logs.setup()
     try:
         cfg = Config.from_env().require("access_token", "redis_url", "secret_key")
@@ -432,8 +466,10 @@ def main(argv=None) -> int:
         return supervise(processes)
     init_sentry(cfg, component="worker")
     worker = Worker(cfg)
-    signal.signal(signal.SIGTERM, worker.request_stop)
-    signal.signal(signal.SIGINT, worker.request_stop)
+    _on_stop.append(worker.request_stop)
+    _catch_stop_signals()             # (already in place when run as `python -m bot.worker`)
+    if _STOP.is_set():                # asked to stop while starting: leave without taking a shard
+        worker.request_stop()
     worker.run()
     return 0
 

@@ -87,3 +87,16 @@ def texts_of(delivery: dict) -> list[str]:
 def quick_labels(delivery: dict) -> list[str]:
     last = delivery["messages"][-1]
     return [it["action"]["label"] for it in (last.get("quickReply") or {}).get("items", [])]
+
+
+def settled(r, shards: int = 4, timeout: float = 30.0) -> bool:
+    """Every event stream empty: each entry was handled, its replies sent, acknowledged and
+    deleted, so nothing more can arrive. Tests wait for this rather than sleeping a fixed time
+    before checking that nothing came twice."""
+    end = time.monotonic() + timeout
+    while True:
+        if all(r.xlen(f"mado:{{ev:{s}}}") == 0 for s in range(shards)):
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
