@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cohort", type=int, default=12)
     ap.add_argument("--latency-ms", type=float, default=100.0)
     ap.add_argument("--workloads", default="buttons,text")
-    ap.add_argument("--worker-processes", type=int, default=1)
+    ap.add_argument("--worker-processes", type=int, default=0, help="0: as the Procfile runs it")
     args = ap.parse_args(argv)
     os.environ["MADO_SECRET_KEY"] = MADO_KEY
     os.environ["MADO_PERSON_RATE_PER_MIN"] = "1000"
@@ -245,7 +245,7 @@ def main(argv=None) -> int:
     r = redis.Redis(port=stack.redis_port, decode_responses=True)
     try:
         print(machine_line(stack.redis_port))
-        print(f"web: {stack.web_cmd}; worker: {args.worker_processes} process(es); LINE stand-in "
+        print(f"web: {stack.web_cmd}; worker: {args.worker_processes or min(4, os.cpu_count() or 1)} process(es); LINE stand-in "
               f"{args.latency_ms:.0f} ms; {args.rate} events/s offered for {args.seconds:.0f} s; {args.cohort} people "
               f"in handoff with one counselor; CPU ms per event of each process", flush=True)
         print(f"{'workload':>8} {'people':>7} {'events':>6} {'ack p50':>8} {'ack p99':>8} {'e2e p50':>8} {'e2e p99':>8} "

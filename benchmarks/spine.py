@@ -16,7 +16,7 @@ load generator), from /proc (utime + stime), between the first post and the last
 CPU time travels between machines better than latency: the machine is printed first.
 
     python benchmarks/spine.py [--rates 100,200,300] [--seconds 10] [--workloads text,buttons]
-                               [--web-workers 1] [--web-threads 8] [--worker-processes 1]
+                               [--web-workers 1] [--web-threads 8] [--worker-processes N]
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def machine_line(redis_port: int | None = None) -> str:
 
 class Stack:
     def __init__(self, latency_ms: float, web_workers: int = 1, web_threads: int = 8,
-                 worker_processes: int = 1, extra_env: dict | None = None):
+                 worker_processes: int = 0, extra_env: dict | None = None):
         self.procs: list[subprocess.Popen] = []
         self.tmp = tempfile.mkdtemp(prefix="mado-bench-")
         self.redis_port, self.line_port, self.web_port = free_port(), free_port(), free_port()
@@ -147,7 +147,10 @@ class Stack:
                    REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0", MADO_SECRET_KEY=MADO_KEY,
                    MADO_PERSON_RATE_PER_MIN="1000", MADO_COOKIE_SECURE="0",
                    PORT=str(self.web_port), WEB_CONCURRENCY=str(web_workers), WEB_THREADS=str(web_threads),
-                   MADO_WORKER_PROCESSES=str(worker_processes), PYTHONPATH=str(ROOT), **(extra_env or {}))
+                   PYTHONPATH=str(ROOT), **(extra_env or {}))
+        env.pop("MADO_WORKER_PROCESSES", None)
+        if worker_processes:          # (0: the worker's own default, as the Procfile runs it)
+            env["MADO_WORKER_PROCESSES"] = str(worker_processes)
         self.env = env
         log = open(os.path.join(self.tmp, "web.log"), "w")
         # the Procfile's web line, on 127.0.0.1
@@ -388,7 +391,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workloads", default="text,buttons")
     ap.add_argument("--web-workers", type=int, default=1)
     ap.add_argument("--web-threads", type=int, default=8)
-    ap.add_argument("--worker-processes", type=int, default=1)
+    ap.add_argument("--worker-processes", type=int, default=0,
+                    help="0 (default): as the Procfile runs it (MADO_WORKER_PROCESSES unset: the CPUs, at most 4)")
     ap.add_argument("--env", action="append", default=[], help="NAME=value for web and worker (repeatable)")
     args = ap.parse_args(argv)
     extra = dict(e.split("=", 1) for e in args.env)
@@ -396,7 +400,7 @@ def main(argv=None) -> int:
     try:
         print(machine_line(stack.redis_port))
         print(f"web: {stack.web_cmd} (WEB_CONCURRENCY={args.web_workers}, WEB_THREADS={args.web_threads}); "
-              f"worker: {args.worker_processes} process(es); LINE stand-in {args.latency_ms:.0f} ms; "
+              f"worker: {args.worker_processes or min(4, os.cpu_count() or 1)} process(es); LINE stand-in {args.latency_ms:.0f} ms; "
               f"{args.seconds:.0f} s per rate; 'mado' = web + worker + redis", flush=True)
         cohorts = seed(stack.redis_port, args.people)
         print(HEADER, flush=True)
