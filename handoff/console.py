@@ -27,6 +27,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
                static_folder="static", static_url_path="/static")
 COOKIE = "mado_session"
 MAX_TEXT = 5000
+MAX_NOTE = 1000
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The largest body any console call needs: a 5,000-character message written as JSON escapes
 # (6 bytes a character) and a little more. Larger bodies are refused with 413 before they are read.
@@ -156,6 +157,9 @@ def _summary(m: dict) -> dict:
         "awaiting_s": max(0, (now_ms() - _awaiting(m)) // 1000) if _awaiting(m) else None,
         "person_state": _person_state(m),
         "closed_reason": m.get("closed_reason") or None,      # closed (by a counselor), cancelled, left
+        # the last handover to the one holding it now: who handed it over, with what note
+        "handover": {"by": m["handover_by"], "note": m.get("handover_note", ""), "at": _iso(m.get("handover_at"))}
+        if m.get("handover_by") else None,
         "urgent_reason": _urgent_reason(m),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
@@ -457,12 +461,20 @@ def api_release(hid):
 def api_transfer(hid):
     body = request.get_json(silent=True)
     to = body.get("to") if isinstance(body, dict) else None
+    note = body.get("note", "") if isinstance(body, dict) else ""
     if not isinstance(to, str) or not _accounts().get(to):
         return _error(400, "error.no_such_counselor")
+    if not isinstance(note, str):
+        return _error(400, "error.bad_request")
+    if len(note) > MAX_NOTE:
+        return _error(400, "error.note_too_long")
     m, err = _held(hid)
     if err:
         return err
-    if _store().transfer(hid, g.counselor["name"], m.get("claimed_by") or "", to) != 1:
+    who = g.counselor["name"]
+    note = note.strip()
+    line = t("transfer.line.note" if note else "transfer.line", by=who, to=to, note=note)
+    if _store().transfer(hid, who, m.get("claimed_by") or "", to, note=note, line=line) != 1:
         return _error(409, "error.not_yours")
     return jsonify({"ok": True})
 

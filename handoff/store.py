@@ -348,9 +348,17 @@ class HandoffStore:
             self.audit(who, "closed", hid)
         return res
 
-    def transfer(self, hid: str, who: str, holder: str, to: str) -> int:
+    def transfer(self, hid: str, who: str, holder: str, to: str, *, note: str = "", line: str = "") -> int:
+        """Hand an active handoff to ``to``. The handover (who, the note) is kept on the handoff
+        for the receiver, and ``line`` (the words for it) goes into the transcript as a system
+        line: counselors see it, the person never does."""
         res = self._moved("transfer", hid, holder=holder, who=to)
         if res == 1:
+            at = now_ms()
+            self.r.hset(meta_key(hid), mapping={"handover_by": who, "handover_note": note, "handover_at": at})
+            meta = self.get(hid) or {}
+            if line and meta.get("pid"):
+                self.append(meta["pid"], hid, {"from": "bot", "kind": "transfer", "text": line, "at": at, "by": who})
             self.audit(who, f"transferred:{to}", hid)
         return res
 

@@ -474,3 +474,58 @@ def test_the_statistics_page_speaks_in_words_and_adds_up(browser, demo):
     assert int(value("無料の返信で送信")) + int(value("プッシュ（有料）で送信")) == 2
     assert value("返信トークンで送れた割合").endswith(" %")
     shot(counselor, "console-stats")
+
+
+def test_a_transfer_carries_a_note_alerts_the_receiver_and_leaves_a_line_and_release_asks_first(browser, demo, r):
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    receiver, person = counselor_and_simulator(browser, demo)      # "demo"
+    hook_sounds(receiver)
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    new_person(person)
+    ask_for_a_person(person)
+    expect(ken.locator("#queue li")).to_have_count(1, timeout=T)
+    hid = claim_first_waiting(ken)
+    expect(receiver.locator(f"#others li[data-id='{hid}']")).to_be_visible(timeout=T)
+    receiver.locator("#alert").evaluate("e => e.hidden = true")
+
+    ken.click("#transfer")
+    expect(ken.locator("#transfer-dialog")).to_be_visible()
+    ken.select_option("#transfer-to", "demo")
+    note = "お母さんからのご相談。息子さんの昼夜逆転の話の途中です。"
+    ken.fill("#transfer-note", note)
+    shot(ken, "console-transfer-note")
+    ken.click("#transfer-ok")
+    expect(ken.locator(f"#others li[data-id='{hid}']")).to_be_visible(timeout=T)
+
+    # the receiver hears and sees it, opens it, and finds the handover in the transcript
+    alert = receiver.locator("#alert")
+    expect(alert).to_have_attribute("data-kind", "transfer", timeout=T)
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("ken から")
+    expect(receiver.locator(f"#mine li[data-id='{hid}']")).to_be_visible()
+    receiver.wait_for_function("() => document.getElementById('app').dataset.sound === 'transfer'", timeout=T)
+    alert.click()
+    line = receiver.locator("#transcript li.transfer")
+    expect(line).to_contain_text("ken から demo に引き継ぎました", timeout=T)
+    expect(line).to_contain_text(note)
+    expect(alert).to_be_hidden()
+    shot(receiver, "console-transferred")
+    expect(person.locator("#chat")).not_to_contain_text(note)          # never shown to the person
+
+    # release asks first: dismissed, nothing happens; accepted, back in the queue
+    answers = iter([False, True])
+    seen = []
+
+    def answer(d):
+        seen.append(d.message)
+        d.accept() if next(answers) else d.dismiss()
+
+    receiver.on("dialog", answer)
+    receiver.click("#release")
+    assert seen and "待ち行列に戻しますか" in seen[0]
+    expect(receiver.locator(f"#mine li[data-id='{hid}']")).to_be_visible()
+    receiver.click("#release")
+    expect(receiver.locator(f"#queue li[data-id='{hid}']")).to_be_visible(timeout=T)
+    assert len(seen) == 2

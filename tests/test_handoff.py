@@ -637,3 +637,28 @@ def test_a_handoff_cancelled_before_anyone_took_it_stays_readable_and_says_why(a
     p.say_and_wait("やめる")
     d = wait_until(lambda: (d := aoi.detail(hid))["status"] == "closed" and d)
     assert d["closed_reason"] == "cancelled" and d["person_state"] == "left"
+
+
+def test_a_transfer_with_a_note_leaves_a_line_the_person_never_sees(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi, ben = Console(app, "aoi"), Console(app, "ben")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    url = f"/console/api/handoffs/{hid}/transfer"
+    assert aoi.post(url, {"to": "ben", "note": 5}).status_code == 400
+    assert aoi.post(url, {"to": "ben", "note": "x" * 1001}).status_code == 400
+    assert aoi.post(url, {"to": "ben", "note": " 夜のほうが話しやすい方です。 "}).status_code == 200
+    d = ben.detail(hid)
+    assert d["claimed_by"] == "ben"
+    assert d["handover"]["by"] == "aoi" and d["handover"]["note"] == "夜のほうが話しやすい方です。"
+    line = d["messages"][-1]
+    assert line["kind"] == "transfer" and line["from"] == "bot"
+    assert line["text"] == "aoi から ben に引き継ぎました。メモ：夜のほうが話しやスい方です。".replace("ス", "す")
+    assert d["unread"] == 0
+    assert p.quiet_for(0.5) and "夜のほうが" not in "".join(p.texts())
+    # without a note: still a line
+    assert ben.post(url, {"to": "aoi"}).status_code == 200
+    assert aoi.detail(hid)["messages"][-1]["text"] == "ben から aoi に引き継ぎました。"

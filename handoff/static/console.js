@@ -45,6 +45,8 @@
   let worseId = null;            // the conversation the loudest alert is about
   const unreadSeen = new Map();  // my conversations → unread at the last poll
   const releasedByMe = new Set(); // back in the queue by my own hand: not news to me
+  let mineIds = null;             // my conversations at the last poll (null before the first)
+  const claimedByMe = new Set();  // taken by my own hand: not a handover
   const POLL_MS = 1000;
 
   async function api(method, path, body) {
@@ -113,6 +115,7 @@
     urgent: {tones: [880, 660, 880, 660], gain: 0.2},
     worse: {tones: [988, 784, 988, 784, 988, 784, 988, 784], gain: 0.35},
     message: {tones: [523, 784], gain: 0.1},
+    transfer: {tones: [660, 880, 1047], gain: 0.2},
   };
   let audio = null;
   function sound(kind) {
@@ -168,6 +171,16 @@
     document.title = fmt("alert.worse.title", {person}) + " - " + T["title"];
   }
 
+  function alertHanded(h) {
+    const by = (h.handover && h.handover.by) || "";
+    const text = fmt("alert.transfer", {by, person: fmt("person", {alias: h.alias})});
+    sound("transfer");
+    notify(text, false, "mado-handed-" + h.id);
+    if (worseId) return;
+    banner(text, "transfer", h.id);
+    document.title = "(1) " + T["title"];
+  }
+
   // urgent first (the latest risk message first), otherwise the order the API gave
   function byUrgency(a, b) {
     const ua = a.priority === "urgent", ub = b.priority === "urgent";
@@ -215,6 +228,11 @@
     unreadSeen.clear();
     mine.forEach((h) => unreadSeen.set(h.id, h.unread));
     if (wrote && !worse.length) sound("message");
+    // a conversation handed to me (by a colleague or an admin): sound and banner
+    const handed = mineIds === null ? [] : mine.filter((h) => !mineIds.has(h.id) && !claimedByMe.has(h.id));
+    mineIds = new Set(mine.map((h) => h.id));
+    claimedByMe.forEach((id) => { if (mineIds.has(id)) claimedByMe.delete(id); });
+    if (handed.length && !worse.length) alertHanded(handed[0]);
     order = [...waiting, ...mine, ...others].map((h) => h.id);
   }
 
@@ -232,8 +250,8 @@
   }
 
   function entry(m) {
-    const li = el("li", m.from, m.text);
-    li.appendChild(el("span", "at", T["from." + m.from] + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
+    const li = el("li", m.from + (m.kind === "transfer" ? " transfer" : ""), m.text);
+    li.appendChild(el("span", "at", (T["from." + m.kind] || T["from." + m.from]) + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
     return li;
   }
 
@@ -409,9 +427,9 @@
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
-  $("claim").addEventListener("click", () => act("/claim"));
+  $("claim").addEventListener("click", () => { if (current) claimedByMe.add(current.id); act("/claim"); });
   $("release").addEventListener("click", () => {
-    if (!current) return;
+    if (!current || !confirm(T["release.confirm"])) return;
     releasedByMe.add(current.id);
     act("/release");
   });
@@ -428,10 +446,13 @@
     $("transfer-none").hidden = !nobody;
     $("transfer-to").disabled = !names.length;
     $("transfer-ok").disabled = !names.length;
+    $("transfer-note").value = "";
     $("transfer-dialog").showModal();
   });
   $("transfer-dialog").addEventListener("close", () => {
-    if ($("transfer-dialog").returnValue === "ok" && $("transfer-to").value) act("/transfer", {to: $("transfer-to").value});
+    if ($("transfer-dialog").returnValue === "ok" && $("transfer-to").value) {
+      act("/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
+    }
   });
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
   $("canned").addEventListener("change", (e) => {
@@ -480,7 +501,7 @@
     const i = order.indexOf(selected);
     if (e.key === "j" && order.length) select(order[Math.min(order.length - 1, i + 1)]);
     else if (e.key === "k" && order.length) select(order[Math.max(0, i - 1)]);
-    else if (e.key === "c" && current && current.status === "waiting") act("/claim");
+    else if (e.key === "c" && current && current.status === "waiting") { claimedByMe.add(current.id); act("/claim"); }
     else if (e.key === "r" && !$("reply-form").hidden) { e.preventDefault(); $("reply").focus(); }
   });
   if ("Notification" in window && Notification.permission === "default") {
