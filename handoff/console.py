@@ -134,7 +134,7 @@ def _awaiting(m: dict) -> int | None:
 
 
 def _person_state(m: dict) -> str:
-    """Where the person is: waiting for a counselor, talking, paused (「今日はここまで」), or left."""
+    """Where the person is: waiting for a counselor, talking, paused (the person wrote "that is all for today"), or left."""
     if m.get("status") == "closed":
         return "left"
     if m.get("paused") == "1":
