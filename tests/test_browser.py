@@ -93,7 +93,7 @@ def counselor_and_simulator(browser, demo, **context):
     return counselor, person
 
 
-def ask_for_a_person(page, words="人と話したい", share=True):
+def ask_for_a_person(page, words="人と話したい", share=False):
     say(page, words)
     expect(page.locator("#chat")).to_contain_text("つないでもよいですか", timeout=T)
     tap(page, "つなぐ・書いたことも見せる" if share else "つなぐ・これまでは見せない")
