@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 from flask import (Blueprint, current_app, g, jsonify, make_response, redirect, render_template,
@@ -157,6 +157,7 @@ def _summary(m: dict) -> dict:
         "awaiting_s": max(0, (now_ms() - _awaiting(m)) // 1000) if _awaiting(m) else None,
         "person_state": _person_state(m),
         "closed_reason": m.get("closed_reason") or None,      # closed (by a counselor), cancelled, left
+        "outcome": m.get("outcome") or None,                  # chosen at close ([outcomes] in console.toml)
         # the last handover to the one holding it now: who handed it over, with what note
         "handover": {"by": m["handover_by"], "note": m.get("handover_note", ""), "at": _iso(m.get("handover_at"))}
         if m.get("handover_by") else None,
@@ -191,7 +192,8 @@ def _may_read(m: dict) -> bool:
 # -- pages ----------------------------------------------------------------------------------
 def _page(template: str, **ctx):
     resp = make_response(render_template(template, t=messages_ja.console()["ui"],
-                                         canned=messages_ja.console().get("canned", []), **ctx))
+                                         canned=messages_ja.console().get("canned", []),
+                                         outcomes=messages_ja.console().get("outcomes", {}), **ctx))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Referrer-Policy"] = "no-referrer"
@@ -283,7 +285,24 @@ def api_list():
     status = request.args.get("status", "waiting")
     if status not in ("waiting", "active", "closed"):
         return jsonify({"error": "status must be waiting, active or closed"}), 400
+    q, day = request.args.get("q", ""), request.args.get("date", "")
+    if status == "closed" and (q or day):
+        # search by alias (any part, any case, the console's "person 7F3A" label too) and the Tokyo day it was closed
+        span = _tokyo_day(day) if day else None
+        if day and span is None:
+            return _error(400, "error.bad_date")
+        return jsonify({"handoffs": [_summary(m) for m in _store().search_closed(q[:40], span)]})
     return jsonify({"handoffs": [_summary(m) for m in _store().list(status)]})
+
+
+def _tokyo_day(day: str) -> tuple[int, int] | None:
+    """A YYYY-MM-DD day in Asia/Tokyo (no daylight saving) as [start, end) in ms, or None."""
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone(timedelta(hours=9)))
+    except ValueError:
+        return None
+    ms = int(start.timestamp() * 1000)
+    return ms, ms + 86_400_000
 
 
 @bp.get("/api/handoffs/<hid>")
@@ -427,6 +446,10 @@ def api_close(hid):
     m, err = _found(hid)
     if err:
         return err
+    body = request.get_json(silent=True)
+    outcome = body.get("outcome", "") if isinstance(body, dict) else ""
+    if not isinstance(outcome, str) or (outcome and outcome not in messages_ja.console().get("outcomes", {})):
+        return _error(400, "error.bad_outcome")
     if m.get("status") == "closed":
         return jsonify({"ok": True, "already": True})
     if m.get("status") == "waiting":
@@ -434,7 +457,7 @@ def api_close(hid):
             return _error(409, "error.not_yours")
     elif not _holder_or_admin(m):
         return _error(403, "error.not_yours")
-    res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "")
+    res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "", outcome)
     if res == 0:
         return _error(409, "error.not_yours")
     if res == 1 and m.get("pid"):

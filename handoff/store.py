@@ -178,6 +178,25 @@ class HandoffStore:
             out = [m for m in out if m.get("status") == "waiting"]
         return out
 
+    def search_closed(self, q: str = "", day_ms: tuple[int, int] | None = None, limit: int = 100) -> list[dict]:
+        """Closed handoffs still kept, newest first: whose alias contains ``q`` (any case), closed
+        within ``day_ms`` (start, end) when given. Reads the index in slices, stops at ``limit``."""
+        q = "".join(ch for ch in q.upper() if ch in "0123456789ABCDEF")
+        out, start, step = [], 0, 500
+        while len(out) < limit:
+            if day_ms:
+                ids = self.r.zrevrangebyscore(CLOSED, day_ms[1] - 1, day_ms[0], start=start, num=step)
+            else:
+                ids = self.r.zrevrange(CLOSED, start, start + step - 1)
+            if not ids:
+                break
+            pipe = self.r.pipeline(transaction=False)
+            for hid in ids:
+                pipe.hgetall(meta_key(hid))
+            out += [m for m in pipe.execute() if m and q in m.get("alias", "")]
+            start += step
+        return out[:limit]
+
     def transcript(self, meta: dict) -> list[dict]:
         pid = meta.get("pid")
         if not pid:
@@ -337,10 +356,10 @@ class HandoffStore:
             self.audit(who, "released", hid)
         return res
 
-    def close(self, hid: str, who: str, holder: str) -> int:
+    def close(self, hid: str, who: str, holder: str, outcome: str = "") -> int:
         res = self._moved("close", hid, holder=holder, who=who)
         if res == 1:
-            self.r.hset(meta_key(hid), "closed_reason", "closed")
+            self.r.hset(meta_key(hid), mapping={"closed_reason": "closed", "outcome": outcome})
             self.r.zremrangebyscore(CLOSED, "-inf", now_ms() - self.transcript_ttl_s * 1000)
             meta = self.get(hid) or {}
             if meta.get("pid"):

@@ -146,8 +146,9 @@ def test_a_person_asks_for_a_human_a_counselor_answers_and_hands_back(browser, d
     shot(counselor, "console-conversation")
 
     # close → the person is back with the bot
-    counselor.on("dialog", lambda d: d.accept())
     counselor.click("#close")
+    counselor.select_option("#close-outcome", "listened")
+    counselor.click("#close-ok")
     expect(person.locator("#chat")).to_contain_text("いったん終わり", timeout=T)
     expect(person.locator("#quick button", has_text="よかった")).to_be_visible(timeout=T)
     say(person, "メニュー")

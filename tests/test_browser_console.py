@@ -529,3 +529,63 @@ def test_a_transfer_carries_a_note_alerts_the_receiver_and_leaves_a_line_and_rel
     receiver.click("#release")
     expect(receiver.locator(f"#queue li[data-id='{hid}']")).to_be_visible(timeout=T)
     assert len(seen) == 2
+
+
+def close_with(counselor, outcome):
+    counselor.click("#close")
+    expect(counselor.locator("#close-dialog")).to_be_visible()
+    expect(counselor.locator("#close-ok")).to_be_disabled()        # an outcome first
+    counselor.select_option("#close-outcome", outcome)
+    counselor.click("#close-ok")
+
+
+def test_closed_conversations_have_an_outcome_and_are_found_by_alias_and_date(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    new_person(person)
+    ask_for_a_person(person)
+    first = claim_first_waiting(counselor)
+    first_alias = alias_of(counselor, first)
+    new_person(person)
+    ask_for_a_person(person)
+    second = claim_first_waiting(counselor)
+    open_conversation(counselor, first)
+    close_with(counselor, "referred")
+    expect(counselor.locator(f"#mine li[data-id='{first}']")).to_have_count(0, timeout=T)
+    open_conversation(counselor, second)
+    close_with(counselor, "listened")
+    expect(counselor.locator("#mine li")).to_have_count(0, timeout=T)
+
+    # the closed list: newest first, each with its outcome
+    counselor.locator("#closed-section summary").click()
+    closed = counselor.locator("#closed li")
+    expect(closed).to_have_count(2, timeout=T)
+    expect(closed.first).to_have_attribute("data-id", second)
+    expect(closed.first).to_contain_text("話を聞けた")
+    expect(closed.nth(1)).to_contain_text("相談窓口を紹介した")
+    # by alias, any case, a part of it
+    code = first_alias.split()[-1]
+    counselor.fill("#closed-q", code[1:].lower())
+    counselor.click("#closed-go")
+    expect(closed).to_have_count(1, timeout=T)
+    expect(closed.first).to_have_attribute("data-id", first)
+    # by the day it was closed (Tokyo): today finds it, another day nothing
+    today = counselor.evaluate("() => new Date(Date.now() + 9 * 3600e3).toISOString().slice(0, 10)")
+    counselor.fill("#closed-date", today)
+    counselor.click("#closed-go")
+    expect(closed).to_have_count(1, timeout=T)
+    shot(counselor, "console-closed-search")
+    counselor.fill("#closed-date", "2020-01-01")
+    counselor.click("#closed-go")
+    expect(closed).to_have_count(0, timeout=T)
+    expect(counselor.locator("#closed-empty")).to_be_visible()
+    counselor.fill("#closed-date", "")
+    counselor.fill("#closed-q", "")
+    counselor.click("#closed-go")
+    expect(closed).to_have_count(2, timeout=T)
+
+    # opened: read-only, with its outcome
+    counselor.locator(f"#closed li[data-id='{first}']").click()
+    expect(counselor.locator("#conv-title")).to_have_text(first_alias, timeout=T)
+    expect(counselor.locator("#conv-ended")).to_contain_text("相談窓口を紹介した", timeout=T)
+    for button in ("#claim", "#release", "#transfer", "#close", "#reply-form"):
+        expect(counselor.locator(button)).to_be_hidden()

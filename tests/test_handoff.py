@@ -662,3 +662,39 @@ def test_a_transfer_with_a_note_leaves_a_line_the_person_never_sees(app, account
     # without a note: still a line
     assert ben.post(url, {"to": "aoi"}).status_code == 200
     assert aoi.detail(hid)["messages"][-1]["text"] == "ben から aoi に引き継ぎました。"
+
+
+def test_close_with_an_outcome_and_search_closed_by_alias_and_tokyo_day(app, accounts, person, worker):
+    from datetime import datetime, timedelta, timezone
+
+    worker()
+    people = [person(), person()]
+    for p in people:
+        ask_for_human(p)
+    aoi = Console(app, "aoi")
+    queue = wait_until(lambda: len(q := aoi.waiting()) == 2 and q)
+    for h in queue:
+        aoi.post(f"/console/api/handoffs/{h['id']}/claim")
+    a, b = queue
+    url = f"/console/api/handoffs/{a['id']}/close"
+    assert aoi.post(url, {"outcome": "made-up"}).status_code == 400
+    assert aoi.post(url, {"outcome": 3}).status_code == 400
+    assert aoi.post(url, {"outcome": "referred"}).status_code == 200
+    assert aoi.post(f"/console/api/handoffs/{b['id']}/close").status_code == 200     # optional
+    assert aoi.detail(a["id"])["outcome"] == "referred" and aoi.detail(b["id"])["outcome"] is None
+
+    def closed(query):
+        res = aoi.get("/console/api/handoffs?status=closed" + query)
+        assert res.status_code == 200, res.get_json()
+        return [h["id"] for h in res.get_json()["handoffs"]]
+
+    assert set(closed("")) == {a["id"], b["id"]}
+    assert closed(f"&q={a['alias']}") == [a["id"]]
+    assert closed(f"&q={a['alias'].lower()[1:]}") == [a["id"]]
+    assert closed(f"&q=相談者 {a['alias']}") == [a["id"]]
+    today = (datetime.now(timezone.utc) + timedelta(hours=9)).strftime("%Y-%m-%d")
+    assert set(closed(f"&date={today}")) == {a["id"], b["id"]}
+    assert closed(f"&date={today}&q={b['alias']}") == [b["id"]]
+    assert closed("&date=2020-01-01") == []
+    for bad in ("2020-13-01", "yesterday", "2020-1-1x"):
+        assert aoi.get(f"/console/api/handoffs?status=closed&date={bad}").status_code == 400

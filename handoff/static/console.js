@@ -5,6 +5,7 @@
 (function () {
   const T = JSON.parse(document.getElementById("mado-words").textContent);
   const CANNED = JSON.parse(document.getElementById("mado-canned").textContent);
+  const OUTCOMES = JSON.parse(document.getElementById("mado-outcomes").textContent);
   const app = document.getElementById("app");
   const CSRF = app.dataset.csrf;
   const ME = app.dataset.me;
@@ -97,6 +98,10 @@
       meta.appendChild(el("span", "", fmt("waited", {minutes: Math.floor(h.waiting_s / 60)})));
     }
     if (h.claimed_by && h.claimed_by !== ME) meta.appendChild(el("span", "", " " + h.claimed_by));
+    if (h.status === "closed" && h.closed_at) {
+      meta.appendChild(el("span", "", fmt("closed.at", {date: new Date(h.closed_at).toLocaleString("ja-JP")})));
+      if (h.outcome) meta.appendChild(el("span", "badge outcome", OUTCOMES[h.outcome] || h.outcome));
+    }
     li.appendChild(meta);
     li.addEventListener("click", () => select(h.id));
     return li;
@@ -345,7 +350,8 @@
     $("placeholder").hidden = true;
     $("placeholder").textContent = T["select"];
     $("conversation").hidden = false;
-    const ended = h.status === "closed" ? T["ended." + (h.closed_reason || "closed")] || T["ended.closed"] : "";
+    let ended = h.status === "closed" ? T["ended." + (h.closed_reason || "closed")] || T["ended.closed"] : "";
+    if (h.status === "closed" && h.outcome) ended = fmt("ended.outcome", {outcome: OUTCOMES[h.outcome] || h.outcome});
     $("conv-ended").textContent = ended;
     $("conv-ended").hidden = !ended;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
@@ -433,7 +439,33 @@
     releasedByMe.add(current.id);
     act("/release");
   });
-  $("close").addEventListener("click", () => { if (confirm(T["close.confirm"])) act("/close"); });
+  // closing asks for the outcome (an anonymous tag for the closed list), then ends the conversation
+  $("close").addEventListener("click", () => {
+    $("close-outcome").value = "";
+    $("close-ok").disabled = true;
+    $("close-dialog").showModal();
+  });
+  $("close-outcome").addEventListener("change", () => { $("close-ok").disabled = !$("close-outcome").value; });
+  $("close-dialog").addEventListener("close", async () => {
+    if ($("close-dialog").returnValue !== "ok" || !$("close-outcome").value) return;
+    await act("/close", {outcome: $("close-outcome").value});
+    if ($("closed-section").open) searchClosed();
+  });
+
+  // closed conversations: the latest, or those found by alias and the day they were closed
+  async function searchClosed() {
+    const params = new URLSearchParams({status: "closed"});
+    const q = $("closed-q").value.trim();
+    const day = $("closed-date").value;
+    if (q) params.set("q", q);
+    if (day) params.set("date", day);
+    const r = await api("GET", "/handoffs?" + params);
+    if (!r.ok) return;
+    fill("closed", r.data.handoffs);
+    $("closed-empty").hidden = r.data.handoffs.length > 0;
+  }
+  $("closed-search").addEventListener("submit", (e) => { e.preventDefault(); searchClosed(); });
+  $("closed-section").addEventListener("toggle", () => { if ($("closed-section").open) searchClosed(); });
   $("transfer").addEventListener("click", async () => {
     const r = await api("GET", "/counselors");
     const names = (r.data.counselors || []).filter((c) => c.name !== ME);
