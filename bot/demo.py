@@ -82,9 +82,10 @@ def send():
         ev = simulate.message(user, simulate.IMAGE)
     else:
         return jsonify({"error": "kind must be text, postback, sticker or image"}), 400
+    at = time.time()        # before posting: the bot's answer may arrive before the post returns
     status = _post(ev)
     read_token = (ev.get("message") or {}).get("markAsReadToken")
-    return jsonify({"status": status, "read_token": read_token, "at": time.time()})
+    return jsonify({"status": status, "read_token": read_token, "at": at})
 
 
 @bp.get("/api/inbox")
