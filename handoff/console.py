@@ -525,8 +525,60 @@ def api_canned():
 @bp.get("/api/counselors")
 @login_required(api=True)
 def api_counselors():
-    online = set(_store().online())
-    return jsonify({"counselors": [{"name": n, "online": n in online} for n in _accounts().names()]})
+    """The supervisor's view (admin): every counselor, online / away / offline, and what each holds."""
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    store, names = _store(), _accounts().names()
+    status, held = store.statuses(names), store.holdings()
+    return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, [])} for n in names]})
+
+
+@bp.get("/api/colleagues")
+@login_required(api=True)
+def api_colleagues():
+    """Who could take a conversation (any counselor: the transfer dialog), and whether they are here."""
+    names = _accounts().names()
+    status = _store().statuses(names)
+    return jsonify({"colleagues": [{"name": n, "status": status[n], "online": status[n] == "online"} for n in names]})
+
+
+@bp.post("/api/me/status")
+@login_required(api=True)
+def api_my_status():
+    """「離席中」 on or off: {"status": "away"|"online"}."""
+    body = request.get_json(silent=True)
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in ("away", "online"):
+        return _error(400, "error.bad_request")
+    _store().set_away(g.counselor["name"], status == "away")
+    return jsonify({"ok": True, "status": status})
+
+
+@bp.post("/api/handoffs/<hid>/assign")
+@login_required(api=True)
+def api_assign(hid):
+    """An admin gives a conversation to a counselor: from the queue, or from someone who left."""
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    body = request.get_json(silent=True)
+    to = body.get("to") if isinstance(body, dict) else None
+    if not isinstance(to, str) or not _accounts().get(to):
+        return _error(400, "error.no_such_counselor")
+    m, err = _found(hid)
+    if err:
+        return err
+    if m.get("status") == "closed":
+        return _error(409, "error.closed")
+    store, who = _store(), g.counselor["name"]
+    line = t("assign.line", by=who, holder=m.get("claimed_by") or t("assign.queue"), to=to)
+    res = store.assign(hid, who, to, line)
+    if res == -1:
+        return _error(404, "error.not_found")
+    if res == 0:
+        return _error(409, "error.closed")
+    if res == 1 and m.get("pid"):
+        store.enqueue_console_event(m["pid"], "joined", hid)
+    return jsonify({"ok": True})
 
 
 @bp.get("/api/stats")

@@ -35,6 +35,7 @@ CLOSED = f"{TAG}:closed"
 PICKUPS = f"{TAG}:pickups"
 ONLINE = f"{TAG}:online"
 ALERTS = f"{TAG}:alerts"
+AWAY = f"{TAG}:away"        # counselors who said 「離席中」 (name → since, ms)
 AUDIT = f"{TAG}:audit"
 STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
@@ -229,6 +230,25 @@ class HandoffStore:
         pipe.zremrangebyscore(ONLINE, "-inf", now_ms() - 10 * ONLINE_WINDOW_MS)
         pipe.execute()
 
+    def set_away(self, name: str, away: bool) -> None:
+        if away:
+            self.r.hset(AWAY, name, now_ms())
+        else:
+            self.r.hdel(AWAY, name)
+
+    def statuses(self, names: list[str]) -> dict[str, str]:
+        """online (in the console lately), away (in the console, said 「離席中」) or offline."""
+        online, away = set(self.online()), set(self.r.hkeys(AWAY))
+        return {n: "offline" if n not in online else "away" if n in away else "online" for n in names}
+
+    def holdings(self) -> dict[str, list[str]]:
+        """Who holds which active handoffs (ids, in the order they were taken)."""
+        out: dict[str, list[str]] = {}
+        for m in self.list("active"):
+            if m.get("status") == "active" and m.get("claimed_by"):
+                out.setdefault(m["claimed_by"], []).append(m["id"])
+        return out
+
     def held(self, hid: str | None) -> bool:
         """A paused handoff whose counselor still holds it and is in the console now."""
         if not hid:
@@ -380,6 +400,19 @@ class HandoffStore:
                 self.append(meta["pid"], hid, {"from": "bot", "kind": "transfer", "text": line, "at": at, "by": who})
             self.audit(who, f"transferred:{to}", hid)
         return res
+
+    def assign(self, hid: str, who: str, to: str, line: str = "") -> int:
+        """An admin gives a handoff to ``to``: a waiting one is taken for them (1), an active one
+        is handed over from whoever holds it (3, with ``line`` in the transcript); 2 already
+        theirs, 0 closed, -1 unknown."""
+        res = self._claim(keys=[meta_key(hid), QUEUE, ACTIVE, PICKUPS], args=[to, now_ms(), hid])
+        if res == 1:
+            self.audit(who, f"assigned:{to}", hid)
+        if res != 0:
+            return res
+        if (self.get(hid) or {}).get("status") != "active":
+            return 0
+        return 3 if self.transfer(hid, who, "", to, line=line) == 1 else 0
 
     def answered(self, hid: str) -> None:
         """A counselor wrote to the person: nothing of theirs is waiting for a reply now."""

@@ -589,3 +589,48 @@ def test_closed_conversations_have_an_outcome_and_are_found_by_alias_and_date(br
     expect(counselor.locator("#conv-ended")).to_contain_text("相談窓口を紹介した", timeout=T)
     for button in ("#claim", "#release", "#transfer", "#close", "#reply-form"):
         expect(counselor.locator(button)).to_be_hidden()
+
+
+def test_the_supervisor_sees_who_is_here_away_or_gone_and_gives_an_away_counselors_conversation_on(browser, demo, r):
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    Accounts(r).add("mei", COLLEAGUE_PASSWORD)           # never logs in: offline
+    admin, person = counselor_and_simulator(browser, demo)
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    expect(ken.locator("#staff-section")).to_have_count(0)          # admins only
+    new_person(person)
+    ask_for_a_person(person)
+    expect(ken.locator("#queue li")).to_have_count(1, timeout=T)
+    hid = claim_first_waiting(ken)
+    alias = alias_of(ken, hid)
+
+    staff = admin.locator("#staff")
+    row = lambda name: staff.locator(f"li[data-name='{name}']")       # noqa: E731
+    expect(row("ken")).to_contain_text("オンライン", timeout=T)
+    expect(row("ken")).to_contain_text(alias, timeout=T)
+    expect(row("mei")).to_contain_text("オフライン")
+    expect(row("demo")).to_contain_text("オンライン")
+    expect(row("ken").locator("button.assign")).to_have_count(0)      # ken is here: nothing to take over
+
+    # ken steps away: the supervisor sees it and gives ken's conversation to someone present
+    ken.click("#away")
+    expect(ken.locator("#away")).to_have_attribute("aria-pressed", "true", timeout=T)
+    expect(ken.locator("#away")).to_have_text("離席中（押すと戻ります）")
+    expect(row("ken")).to_contain_text("離席中", timeout=T)
+    expect(row("ken")).to_have_attribute("data-status", "away")
+    shot(admin, "console-supervisor")
+    row("ken").locator(f"button.assign[data-id='{hid}']").click()
+    expect(admin.locator("#assign-dialog")).to_be_visible()
+    admin.select_option("#assign-to", "demo")
+    admin.click("#assign-ok")
+    expect(admin.locator(f"#mine li[data-id='{hid}']")).to_be_visible(timeout=T)
+    expect(ken.locator(f"#mine li[data-id='{hid}']")).to_have_count(0, timeout=T)
+    expect(row("demo")).to_contain_text(alias, timeout=T)
+    admin.locator(f"#mine li[data-id='{hid}']").click()
+    expect(admin.locator("#transcript li.transfer")).to_contain_text("demo が ken から demo に割り当てました", timeout=T)
+
+    # back at the desk
+    ken.click("#away")
+    expect(ken.locator("#away")).to_have_attribute("aria-pressed", "false", timeout=T)
+    expect(row("ken")).to_contain_text("オンライン", timeout=T)

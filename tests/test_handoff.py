@@ -698,3 +698,44 @@ def test_close_with_an_outcome_and_search_closed_by_alias_and_tokyo_day(app, acc
     assert closed("&date=2020-01-01") == []
     for bad in ("2020-13-01", "yesterday", "2020-1-1x"):
         assert aoi.get(f"/console/api/handoffs?status=closed&date={bad}").status_code == 400
+
+
+def test_the_supervisor_view_status_holding_away_and_assignment(app, accounts, person, worker):
+    worker()
+    p = person()
+    ask_for_human(p)
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    assert aoi.get("/console/api/counselors").status_code == 403                  # admins only
+    chief.waiting()                     # (in the console: seen by any request after login)
+    colleagues = aoi.get("/console/api/colleagues").get_json()["colleagues"]
+    assert {c["name"]: c["status"] for c in colleagues} == {"aoi": "online", "ben": "offline", "chief": "online"}
+
+    # from the queue to aoi: taken for her, the person hears someone joined
+    url = f"/console/api/handoffs/{hid}/assign"
+    assert aoi.post(url, {"to": "aoi"}).status_code == 403
+    assert chief.post(url, {"to": "nobody"}).status_code == 400
+    assert chief.post("/console/api/handoffs/nope/assign", {"to": "aoi"}).status_code == 404
+    assert chief.post(url, {"to": "aoi"}).status_code == 200
+    assert "相談員がつながりました" in helpers.texts_of(p.wait_count(5)[-1])[0]
+    staff = {c["name"]: c for c in chief.get("/console/api/counselors").get_json()["counselors"]}
+    assert staff["aoi"] == {"name": "aoi", "status": "online", "holding": [hid]}
+    assert staff["ben"] == {"name": "ben", "status": "offline", "holding": []}
+    assert staff["chief"]["status"] == "online"
+
+    # aoi steps away; the admin gives her conversation to ben
+    assert aoi.post("/console/api/me/status", {"status": "lunch"}).status_code == 400
+    assert aoi.post("/console/api/me/status", {"status": "away"}).status_code == 200
+    staff = {c["name"]: c for c in chief.get("/console/api/counselors").get_json()["counselors"]}
+    assert staff["aoi"]["status"] == "away"
+    assert chief.post(url, {"to": "ben"}).status_code == 200
+    ben = Console(app, "ben")
+    d = ben.detail(hid)
+    assert d["claimed_by"] == "ben" and d["messages"][-1]["text"] == "chief が aoi から ben に割り当てました。"
+    assert d["handover"]["by"] == "chief"
+    assert chief.post(url, {"to": "ben"}).status_code == 200                 # already his
+    assert aoi.post("/console/api/me/status", {"status": "online"}).status_code == 200
+    staff = {c["name"]: c for c in chief.get("/console/api/counselors").get_json()["counselors"]}
+    assert staff["aoi"]["status"] == "online" and staff["aoi"]["holding"] == [] and staff["ben"]["holding"] == [hid]
+    assert ben.post(f"/console/api/handoffs/{hid}/close").status_code == 200
+    assert chief.post(url, {"to": "aoi"}).status_code == 409

@@ -239,6 +239,7 @@
     claimedByMe.forEach((id) => { if (mineIds.has(id)) claimedByMe.delete(id); });
     if (handed.length && !worse.length) alertHanded(handed[0]);
     order = [...waiting, ...mine, ...others].map((h) => h.id);
+    aliases = new Map(active.map((h) => [h.id, h.alias]));
   }
 
   function renderIntake(h) {
@@ -466,14 +467,18 @@
   }
   $("closed-search").addEventListener("submit", (e) => { e.preventDefault(); searchClosed(); });
   $("closed-section").addEventListener("toggle", () => { if ($("closed-section").open) searchClosed(); });
+  // a colleague as a choice: their name and whether they are here
+  function colleagueOption(c) {
+    const o = el("option", "", c.name + "（" + T["status." + c.status] + "）");
+    o.value = c.name;
+    return o;
+  }
+
   $("transfer").addEventListener("click", async () => {
-    const r = await api("GET", "/counselors");
-    const names = (r.data.counselors || []).filter((c) => c.name !== ME);
-    $("transfer-to").replaceChildren(...names.map((c) => {
-      const o = el("option", "", c.name + (c.online ? " ●" : ""));
-      o.value = c.name;
-      return o;
-    }));
+    const r = await api("GET", "/colleagues");
+    const names = (r.data.colleagues || []).filter((c) => c.name !== ME)
+      .sort((a, b) => Number(b.online) - Number(a.online));
+    $("transfer-to").replaceChildren(...names.map(colleagueOption));
     const nobody = !names.some((c) => c.online);
     $("transfer-none").hidden = !nobody;
     $("transfer-to").disabled = !names.length;
@@ -540,8 +545,78 @@
     document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), {once: true});
   }
 
+  // 「離席中」: said to the server, shown on the button
+  function showAway(away) {
+    $("away").setAttribute("aria-pressed", away ? "true" : "false");
+    $("away").textContent = T[away ? "away.on" : "away"];
+  }
+  $("away").addEventListener("click", async () => {
+    const away = $("away").getAttribute("aria-pressed") !== "true";
+    const r = await api("POST", "/me/status", {status: away ? "away" : "online"});
+    if (r.ok) showAway(away);
+  });
+  api("GET", "/colleagues").then((r) => {
+    const me = (r.data.colleagues || []).find((c) => c.name === ME);
+    if (me) showAway(me.status === "away");
+  }, () => {});
+
+  // The supervisor's view (admins): each counselor, here or away or gone, and what they hold;
+  // a conversation held by someone away or offline can be given to someone present.
+  let aliases = new Map();      // active handoff id → alias, from the last list poll
+  async function pollStaff() {
+    if (ROLE !== "admin" || !$("staff")) return;
+    const r = await api("GET", "/counselors");
+    if (!r.ok) return;
+    const people = r.data.counselors || [];
+    $("staff").replaceChildren(...people.map((c) => {
+      const li = el("li");
+      li.dataset.name = c.name;
+      li.dataset.status = c.status;
+      li.append(el("span", "dot"), el("strong", "", c.name), el("span", "", " " + T["status." + c.status]));
+      const held = el("div", "held");
+      if (!c.holding.length) held.appendChild(el("span", "empty", T["staff.none"]));
+      c.holding.forEach((id) => {
+        const alias = fmt("person", {alias: aliases.get(id) || "?"});
+        const open = el("button", "", alias);
+        open.type = "button";
+        open.dataset.id = id;
+        open.addEventListener("click", () => select(id));
+        held.appendChild(open);
+        if (c.status !== "online") {
+          const give = el("button", "assign", T["assign"]);
+          give.type = "button";
+          give.dataset.id = id;
+          give.addEventListener("click", () => openAssign(id, alias, c.name, people));
+          held.appendChild(give);
+        }
+      });
+      li.appendChild(held);
+      return li;
+    }));
+  }
+
+  let assigning = null;
+  let rounds = 0;
+  function openAssign(id, alias, holder, people) {
+    assigning = id;
+    const here = people.filter((c) => c.name !== holder).sort((a, b) => Number(b.status === "online") - Number(a.status === "online"));
+    $("assign-what").textContent = alias + "（" + holder + "）";
+    $("assign-to").replaceChildren(...here.map((c) => colleagueOption({name: c.name, status: c.status})));
+    $("assign-none").hidden = here.some((c) => c.status === "online");
+    $("assign-ok").disabled = !here.length;
+    $("assign-dialog").showModal();
+  }
+  $("assign-dialog").addEventListener("close", async () => {
+    if ($("assign-dialog").returnValue !== "ok" || !assigning || !$("assign-to").value) return;
+    const r = await api("POST", "/handoffs/" + assigning + "/assign", {to: $("assign-to").value});
+    if (!r.ok) showError(r.data.error || T["error.generic"]);
+    await pollLists();
+    await pollStaff();
+  });
+
   async function loop() {
-    try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }  // opening first: read marks show in the list at once
+    try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+    if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
     setTimeout(loop, POLL_MS);
   }
   loop();
