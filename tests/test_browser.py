@@ -31,7 +31,7 @@ def demo(r, redis_server, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = None
-    deadline = time.time() + 30
+    deadline = time.time() + 120         # readiness (the printed address), generous on a busy machine
     while time.time() < deadline and url is None:
         log.seek(0)
         found = re.search(r"(http://127\.0\.0\.1:\d+)/demo/", log.read())

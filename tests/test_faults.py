@@ -97,10 +97,10 @@ def burst(line, people, *, duplicate_every=0, pace=0.01):
     return threads
 
 
-def check(standin, people, timeout=90):
+def check(standin, people, r, timeout=90):
     want = expected_answers()
     done = standin.wait_for(lambda s: all(len(s.deliveries(u)) >= len(STEPS) for u in people), timeout=timeout)
-    time.sleep(1.0)                                      # anything doubled would show up now
+    assert helpers.settled(r, timeout=timeout)           # every event handled: nothing more can come
     got = {u: [helpers.texts_of(d) for d in standin.deliveries(u)] for u in people}
     wrong = {u[:9]: [g[0][:12] for g in v] for u, v in got.items() if v != want}
     assert done and not wrong, wrong
@@ -147,7 +147,7 @@ def webs(config, tmp_path):
         w.stop()
 
 
-def test_sigkill_workers_again_and_again_during_a_burst(standin, webs, worker_process, capsys):
+def test_sigkill_workers_again_and_again_during_a_burst(standin, webs, worker_process, capsys, r):
     standin.set_latency(150)       # LINE calls are in flight when the kills come
     web, = webs(1)
     line = Line([web.url], standin)
@@ -165,7 +165,7 @@ def test_sigkill_workers_again_and_again_during_a_burst(standin, webs, worker_pr
         procs.append(worker_process())
     for t in threads:
         t.join(60)
-    total = check(standin, people)
+    total = check(standin, people, r)
     with capsys.disabled():
         print(f"\n[faults] SIGKILL x{kills} mid-burst: {len(people)} people, {total} answers, each once and "
               f"in order; redone reply calls refused by LINE as already used: "
@@ -173,7 +173,7 @@ def test_sigkill_workers_again_and_again_during_a_burst(standin, webs, worker_pr
               f"pushes: {len(standin.calls('/v2/bot/message/push'))}")
 
 
-def test_line_answers_500_429_and_timeouts_for_a_while(standin, webs, worker_process, capsys, config):
+def test_line_answers_500_429_and_timeouts_for_a_while(standin, webs, worker_process, capsys, config, r):
     web, = webs(1)
     line = Line([web.url], standin)
     people = [helpers.new_user_id() for _ in range(20)]
@@ -185,7 +185,7 @@ def test_line_answers_500_429_and_timeouts_for_a_while(standin, webs, worker_pro
     threads = burst(line, people)
     for t in threads:
         t.join(60)
-    total = check(standin, people, timeout=120)
+    total = check(standin, people, r, timeout=120)
     # (a hung call is recorded when the stand-in finally answers, after the client gave up)
     assert standin.wait_for(lambda s: sum(1 for c in s.calls() if c["status"] == 504) == 4, timeout=10)
     statuses = [c["status"] for c in standin.calls()]
@@ -221,7 +221,7 @@ def test_redis_killed_and_restarted_with_aof_during_a_burst(standin, tmp_path, c
                 time.sleep(0.05)
         for t in threads:
             t.join(90)
-        total = check(standin, people, timeout=120)
+        total = check(standin, people, redis.Redis(port=server.port, decode_responses=True), timeout=120)
         assert worker.poll() is None, "the worker rode out the outage"
         with capsys.disabled():
             print(f"\n[faults] Redis SIGKILL + restart (AOF, fsync always): {total} answers once and in order; "
@@ -243,7 +243,7 @@ def test_two_web_and_three_worker_processes_with_duplicates(standin, webs, worke
     threads = burst(line, people, duplicate_every=3)     # some events arrive twice, at either web
     for t in threads:
         t.join(60)
-    total = check(standin, people)
+    total = check(standin, people, r)
     with capsys.disabled():
         print(f"\n[faults] 2 web + 3 workers: {line.posts} webhook posts ({line.posts - total} duplicates), "
               f"{total} answers, each once and in order")

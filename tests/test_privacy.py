@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,9 +54,9 @@ def full_handoff(app, standin, r):
     hid = wait_until(aoi.waiting)[0]["id"]
     wait_until(lambda: aoi.detail(hid)["messages"])
     aoi.post(f"/console/api/handoffs/{hid}/claim")
-    p.wait_count(5)
+    p.wait_count(6)          # (5: the first message while waiting is acknowledged)
     aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "お話を聞かせてください"})
-    p.wait_count(6)
+    p.wait_count(7)
     return p, aoi, hid
 
 
@@ -66,8 +65,8 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
     worker()
     p, aoi, hid = full_handoff(app, standin, r)
     aoi.post(f"/console/api/handoffs/{hid}/close")
-    p.wait_count(7)
-    time.sleep(0.5)
+    p.wait_count(8)
+    assert helpers.settled(r)                 # the close and its answer are done
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
     space = dump_keyspace(r)
     person_keys = [k for k in space if k.startswith(f"mado:{{u:{pid}}}")]
@@ -192,7 +191,7 @@ def test_logs_are_json_lines_with_aliases_and_timings_never_content(app, account
         worker()
         p, aoi, hid = full_handoff(app, standin, r)
         aoi.post(f"/console/api/handoffs/{hid}/close")
-        p.wait_count(7)
+        p.wait_count(8)
     finally:
         logging.getLogger("mado").removeHandler(handler)
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
@@ -240,7 +239,7 @@ def test_a_flood_from_one_person_is_slowed_for_them_only(config, standin, worker
         post(helpers.text_event(flood, f"あ{i}"))
     post(helpers.follow_event(calm))
     assert standin.wait_for(lambda s: s.deliveries(calm))
-    time.sleep(1.0)
+    assert helpers.settled(r)                 # all twelve handled: nothing more can come
     got = [t for d in standin.deliveries(flood) for t in helpers.texts_of(d)]
     assert len(standin.deliveries(flood)) == 6                         # five answers, one gentle notice
     assert "お返事を止めています" in got[-1]
