@@ -238,9 +238,6 @@ class Processor:
         if lines:
             lines.append({"from": "bot", "kind": "context", "text": messages_ja.context_end(share),
                           "at": int(self.clock() * 1000)})
-        elif entries and not share:       # the counselor knows there was more, and that it is theirs
-            lines.append({"from": "bot", "kind": "context", "text": messages_ja.context_declined(),
-                          "at": int(self.clock() * 1000)})
         for line in lines:
             self.handoffs.append(pid, hid, line, pipe=pipe)
         pipe.delete(key)

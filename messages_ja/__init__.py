@@ -280,10 +280,6 @@ def context_end(shared: bool) -> str:
     return console()["context"]["end.shared" if shared else "end.safety"]
 
 
-def context_declined() -> str:
-    return console()["context"]["declined"]
-
-
 @lru_cache(maxsize=1)
 def console() -> dict:
     """The counselor console's words ({"ui": {...}, "canned": [...]}), from console.toml."""
