@@ -634,3 +634,76 @@ def test_the_supervisor_sees_who_is_here_away_or_gone_and_gives_an_away_counselo
     ken.click("#away")
     expect(ken.locator("#away")).to_have_attribute("aria-pressed", "false", timeout=T)
     expect(row("ken")).to_contain_text("オンライン", timeout=T)
+
+
+# issue 14, item 10: what a person writes stays inside its bubble, whatever it is made of
+ZALGO = "Z" + "\u0301\u0308\u030a" * 60 + "a" + "\u0316\u0323\u0331" * 60 + "lgo にちは"
+RLO = "abc\u202eお願いします"
+
+
+# pixels that differ clearly between two screenshots (counted in the page, on a canvas)
+COUNT_CHANGED = """async ([a, b]) => {
+  const load = (src) => new Promise((ok, no) => { const i = new Image(); i.onload = () => ok(i); i.onerror = no; i.src = src; });
+  const pixels = (img) => {
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    return g.getImageData(0, 0, c.width, c.height).data;
+  };
+  const [p, q] = (await Promise.all([load(a), load(b)])).map(pixels);
+  let n = 0;
+  for (let i = 0; i < p.length; i += 4) {
+    if (Math.abs(p[i] - q[i]) + Math.abs(p[i + 1] - q[i + 1]) + Math.abs(p[i + 2] - q[i + 2]) > 60) n++;
+  }
+  return n;
+}"""
+
+
+def drawn_outside(page, bubble, text, area):
+    """How many pixels of `area` around `bubble` change when its text is hidden: what of the text
+    is drawn outside the bubble (a few from anti-aliased corners at most)."""
+    import base64
+
+    b, a = bubble.bounding_box(), page.locator(area).bounding_box()
+    clips = [{"x": a["x"], "y": a["y"], "width": a["width"], "height": max(1, b["y"] - a["y"] - 1)},
+             {"x": a["x"], "y": b["y"] + b["height"] + 1, "width": a["width"],
+              "height": max(1, a["y"] + a["height"] - b["y"] - b["height"] - 1)}]
+    url = lambda png: "data:image/png;base64," + base64.b64encode(png).decode()      # noqa: E731
+    shown = [url(page.screenshot(clip=c)) for c in clips]
+    text.evaluate("e => e.style.visibility = 'hidden'")
+    hidden = [url(page.screenshot(clip=c)) for c in clips]
+    text.evaluate("e => e.style.visibility = ''")
+    return sum(page.evaluate(COUNT_CHANGED, [x, y]) for x, y in zip(shown, hidden))
+
+
+def test_combining_marks_stay_in_the_bubble_and_right_to_left_overrides_are_isolated(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    new_person(person)
+    ask_for_a_person(person)
+    claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    for text in ("まえのメッセージです", ZALGO, RLO, "あとのメッセージです"):
+        person_says(person, text)
+    expect(counselor.locator("#transcript")).to_contain_text("あとのメッセージです", timeout=T)
+    expect(person.locator("#chat")).to_contain_text("あとのメッセージです", timeout=T)
+
+    # the console: the transcript bubble clips the marks; the text is isolated for direction
+    li = counselor.locator("#transcript li.user", has_text="にちは")
+    text = li.locator("bdi.text")
+    expect(text).to_have_count(1)
+    counselor.evaluate("() => document.getElementById('transcript').scrollTop = 0")
+    li.scroll_into_view_if_needed()
+    assert drawn_outside(counselor, li, text, "#transcript") < 50
+    rlo = counselor.locator("#transcript li.user", has_text="abc").locator("bdi.text")
+    assert rlo.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    shot(counselor, "console-hostile-text")
+
+    # the simulator: the same
+    bubble = person.locator("#chat li.me .bubble", has_text="にちは")
+    bubble.scroll_into_view_if_needed()
+    expect(person.locator("#chat li.me .meta").last).to_have_text("既読", timeout=T)      # nothing changes meanwhile
+    assert drawn_outside(person, bubble, bubble, "#chat") < 50
+    rlo = person.locator("#chat li.me .bubble", has_text="abc")
+    assert rlo.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    shot(person, "simulator-hostile-text")

@@ -256,7 +256,10 @@
   }
 
   function entry(m) {
-    const li = el("li", m.from + (m.kind === "transfer" ? " transfer" : ""), m.text);
+    // the person's words in a <bdi>: isolated for direction, so a right-to-left override inside
+    // them cannot reorder anything around them
+    const li = el("li", m.from + (m.kind === "transfer" ? " transfer" : ""));
+    li.appendChild(el("bdi", "text", m.text));
     li.appendChild(el("span", "at", (T["from." + m.kind] || T["from." + m.from]) + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
     return li;
   }
