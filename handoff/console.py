@@ -545,7 +545,7 @@ def api_colleagues():
 @bp.post("/api/me/status")
 @login_required(api=True)
 def api_my_status():
-    """「離席中」 on or off: {"status": "away"|"online"}."""
+    """Away (the console's away button) on or off: {"status": "away"|"online"}."""
     body = request.get_json(silent=True)
     status = body.get("status") if isinstance(body, dict) else None
     if status not in ("away", "online"):

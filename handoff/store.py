@@ -35,7 +35,7 @@ CLOSED = f"{TAG}:closed"
 PICKUPS = f"{TAG}:pickups"
 ONLINE = f"{TAG}:online"
 ALERTS = f"{TAG}:alerts"
-AWAY = f"{TAG}:away"        # counselors who said 「離席中」 (name → since, ms)
+AWAY = f"{TAG}:away"        # counselors who said they are away (name → since, ms)
 AUDIT = f"{TAG}:audit"
 STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
@@ -237,7 +237,7 @@ class HandoffStore:
             self.r.hdel(AWAY, name)
 
     def statuses(self, names: list[str]) -> dict[str, str]:
-        """online (in the console lately), away (in the console, said 「離席中」) or offline."""
+        """online (in the console lately), away (in the console, said they are away) or offline."""
         online, away = set(self.online()), set(self.r.hkeys(AWAY))
         return {n: "offline" if n not in online else "away" if n in away else "online" for n in names}
 

@@ -548,7 +548,7 @@
     document.addEventListener("click", () => Notification.requestPermission().catch(() => {}), {once: true});
   }
 
-  // 「離席中」: said to the server, shown on the button
+  // away: said to the server, shown on the button
   function showAway(away) {
     $("away").setAttribute("aria-pressed", away ? "true" : "false");
     $("away").textContent = T[away ? "away.on" : "away"];
