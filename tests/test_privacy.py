@@ -186,14 +186,18 @@ class Collect(logging.Handler):
 
 def test_logs_are_json_lines_with_aliases_and_timings_never_content(app, accounts, standin, worker, r):
     handler = Collect()
-    logging.getLogger("mado").addHandler(handler)
+    logger = logging.getLogger("mado")
+    level = logger.level
+    logger.setLevel(logging.INFO)        # as the processes set it (bot.logs.setup), whatever ran before
+    logger.addHandler(handler)
     try:
         worker()
         p, aoi, hid = full_handoff(app, standin, r)
         aoi.post(f"/console/api/handoffs/{hid}/close")
         p.wait_count(8)
     finally:
-        logging.getLogger("mado").removeHandler(handler)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
     records = [json.loads(line) for line in handler.lines]
     # the person's events are logged under their alias with the states they moved between (any of
