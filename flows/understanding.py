@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 from . import language
@@ -54,15 +54,13 @@ class Understood:
 class _Word:
     alts: tuple[tuple[str, ...], ...]   # each alternative: consecutive lemmas
     kana: tuple[str, ...] = ()          # or: folded readings to compare
-
-    @property
-    def single(self) -> frozenset[str]:
-        return self.__dict__["_single"]
+    # one-word alternatives as a set (one lookup each), longer ones tried first
+    single: frozenset[str] = field(init=False, compare=False, repr=False)
+    multi: tuple[tuple[str, ...], ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
-        # one-word alternatives as a set (one lookup), longer ones tried first
-        object.__setattr__(self, "_single", frozenset(a[0] for a in self.alts if len(a) == 1))
-        object.__setattr__(self, "_multi", tuple(sorted((a for a in self.alts if len(a) > 1), key=len, reverse=True)))
+        object.__setattr__(self, "single", frozenset(a[0] for a in self.alts if len(a) == 1))
+        object.__setattr__(self, "multi", tuple(sorted((a for a in self.alts if len(a) > 1), key=len, reverse=True)))
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,7 @@ class _Message:
                 for i in self.index.get(lemma, ()):
                     out[i] = 1
             keys, n = self.keys, len(self.keys)
-            for alt in word.__dict__["_multi"]:
+            for alt in word.multi:
                 for i in self.index.get(alt[0], ()):
                     if i + len(alt) <= n and all(alt[k] in keys[i + k] for k in range(1, len(alt))):
                         out[i] = max(out.get(i, 0), len(alt))

@@ -114,6 +114,17 @@ def wait_until(fn, timeout=WAIT):
     return fn()
 
 
+def claimed_by_aoi(app, person):
+    """Someone asked for a person and aoi took it (they heard so): (person, aoi, ben, handoff id)."""
+    p = person()
+    ask_for_human(p)
+    aoi, ben = Console(app, "aoi"), Console(app, "ben")
+    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi.post(f"/console/api/handoffs/{hid}/claim")
+    p.wait_count(5)
+    return p, aoi, ben, hid
+
+
 @pytest.fixture
 def person(post, standin):
     return lambda: Person(post, standin)
@@ -250,12 +261,7 @@ def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person
 
 def test_the_console_marks_read_only_what_has_been_on_screen(app, accounts, person, worker, standin):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi, ben = Console(app, "aoi"), Console(app, "ben")
-    hid = wait_until(aoi.waiting)[0]["id"]
-    aoi.post(f"/console/api/handoffs/{hid}/claim")
-    p.wait_count(5)
+    p, aoi, ben, hid = claimed_by_aoi(app, person)
     p.send("ひとつめ")
     p.send("ふたつめ")
     read = f"/console/api/handoffs/{hid}/read"
@@ -641,12 +647,7 @@ def test_a_handoff_cancelled_before_anyone_took_it_stays_readable_and_says_why(a
 
 def test_a_transfer_with_a_note_leaves_a_line_the_person_never_sees(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi, ben = Console(app, "aoi"), Console(app, "ben")
-    hid = wait_until(aoi.waiting)[0]["id"]
-    aoi.post(f"/console/api/handoffs/{hid}/claim")
-    p.wait_count(5)
+    p, aoi, ben, hid = claimed_by_aoi(app, person)
     url = f"/console/api/handoffs/{hid}/transfer"
     assert aoi.post(url, {"to": "ben", "note": 5}).status_code == 400
     assert aoi.post(url, {"to": "ben", "note": "x" * 1001}).status_code == 400
