@@ -1,36 +1,58 @@
-"""bot: the LINE edge. `create_app()` builds the web process (webhook, health, console)."""
+"""bot: the LINE edge. `create_app()` builds the web process (webhook, health, console).
+
+Importing this package is cheap on purpose (Flask and redis-py are imported by create_app, not
+here): `python -m bot.worker` imports it before the worker's first line, which puts the SIGTERM
+handler in place, and a signal in that window would kill the process instead of stopping it.
+"""
 from __future__ import annotations
 
-import collections
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from flask import Flask
-
-from . import logs
 from .config import Config
-from .redis_conn import connect
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+_flask_class = None
 
 
-class MadoFlask(Flask):
-    def log_exception(self, exc_info) -> None:
-        """An unexpected error is one JSON line (its type and the path), never a traceback in the
-        log: tracebacks may carry what people wrote. Sentry, when set, gets the scrubbed details."""
-        from flask import request
+def _mado_flask():
+    """The Flask subclass, built on first use (see the module's note on import cost)."""
+    global _flask_class
+    if _flask_class is None:
+        from flask import Flask
 
-        logs.emit("error", level=40, status=500, path=request.path, error=exc_info[0].__name__)
+        from . import logs
+
+        class MadoFlask(Flask):
+            def log_exception(self, exc_info) -> None:
+                """An unexpected error is one JSON line (its type and the path), never a traceback in
+                the log: tracebacks may carry what people wrote. Sentry, when set, gets the scrubbed
+                details."""
+                from flask import request
+
+                logs.emit("error", level=40, status=500, path=request.path, error=exc_info[0].__name__)
+
+        _flask_class = MadoFlask
+    return _flask_class
 
 
 def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client=None) -> Flask:
     """App factory: configuration is read and checked here, never at import."""
     if config is None or isinstance(config, Mapping):
         config = Config.from_env(config)
+    import collections
+
+    from . import logs
+    from .redis_conn import connect
+
     config.require("channel_secret", "redis_url", "secret_key")
     logs.setup()
     from .sentry import init_sentry
 
     init_sentry(config, component="web")
 
-    app = MadoFlask(__name__)
+    app = _mado_flask()(__name__)
     app.config["MADO"] = config
     app.config["SECRET_KEY"] = config.secret_key
     app.config["MAX_CONTENT_LENGTH"] = None  # the webhook enforces its own limit with a clear answer
@@ -42,12 +64,11 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     r = redis_client if redis_client is not None else connect(config.redis_url)
     app.extensions["mado.redis"] = r
-    from .webhook import ENQUEUE_LUA, bp as webhook_bp
-
-    app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
-    app.extensions["mado.cluster"] = type(r).__name__ == "RedisCluster"
     app.extensions["mado.metrics"] = collections.Counter()
-    app.register_blueprint(webhook_bp)
+    from .webhook import Webhook, in_front_of
+
+    # /callback is answered before Flask: LINE's path, the hot one (see bot/webhook.py)
+    app.wsgi_app = in_front_of(app.wsgi_app, Webhook(config, r, app.extensions["mado.metrics"]))
     from .ops import bp as ops_bp
 
     app.register_blueprint(ops_bp)

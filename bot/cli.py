@@ -135,6 +135,8 @@ def demo() -> int:
     """The whole system on an embedded default, with a browser chat simulator and a counselor."""
     import signal
 
+    stop = threading.Event()             # first thing: a SIGTERM while starting up is a clean stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     from handoff.accounts import AccountError, Accounts
 
     port = int(os.environ.get("PORT") or 8000)
@@ -146,8 +148,6 @@ def demo() -> int:
     except AccountError:
         accounts.set_password("demo", password)
     print(ui("demo.ready").format(url=stack.url, name="demo", password=password), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
@@ -232,6 +232,23 @@ def forget_command(args) -> int:
     return 0
 
 
+def worker_command() -> int:
+    """`mado worker`: as `python -m bot.worker`, with SIGTERM/SIGINT caught before the worker's
+    (slow) imports; one that comes meanwhile is handed on, so it stops the worker cleanly."""
+    import signal
+
+    early = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: early.set())
+    from .worker import _stop_signal, main as worker_main
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_signal)
+    if early.is_set():
+        _stop_signal()
+    return worker_main()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mado", description="mado: a gentle LINE first-contact bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -288,9 +305,7 @@ def main(argv=None) -> int:
         if args.command == "demo":
             return demo()
         if args.command == "worker":
-            from .worker import main as worker_main
-
-            return worker_main()
+            return worker_command()
     except ConfigError as exc:
         print(f"mado: {exc}", file=sys.stderr)
         return 2
