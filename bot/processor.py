@@ -326,8 +326,12 @@ class Processor:
         if not state or state.get("handoff") != hid:
             summary["result"] = "stale"       # the person left or moved on: nothing to deliver
             return None
-        if action == "message":
-            batches = [[{"text": str(ev.get("text", ""))[:5000]}]]
+        if action in ("message", "resource"):
+            message = self._counselor_message(ev)
+            if message is None:
+                summary["result"] = "unknown resource"
+                return None
+            batches = [[message]]
             self._take_token(keys=[keys.user(pid, "rtok"), rec_key],
                              args=[json.dumps(batches, ensure_ascii=False), self.cfg.dedup_ttl_s])
             return self.r.hgetall(rec_key)
@@ -353,6 +357,15 @@ class Processor:
                          args=[json.dumps(batches, ensure_ascii=False), self.cfg.dedup_ttl_s,
                                json.dumps(outcome.state, ensure_ascii=False), self.cfg.state_ttl_s])
         return self.r.hgetall(rec_key)
+
+    @staticmethod
+    def _counselor_message(ev: dict) -> dict | None:
+        """What a counselor sends: their typed text, or a resource of the catalogue (its card;
+        None if the catalogue no longer has it)."""
+        if ev.get("action") != "resource":
+            return {"text": str(ev.get("text", ""))[:5000]}
+        resource = messages_ja.counselor_resources().get(str(ev.get("id")))
+        return messages_ja.message_of(resource["message"]) if resource else None
 
     def _stored_token(self, rec: dict) -> tuple[str | None, float]:
         raw = rec.get("tok") or ""

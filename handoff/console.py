@@ -28,6 +28,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 COOKIE = "mado_session"
 MAX_TEXT = 5000
 MAX_NOTE = 1000
+MAX_CLOSE_NOTE = 200        # the one line shown with the person's earlier handoffs
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The largest body any console call needs: a 5,000-character message written as JSON escapes
 # (6 bytes a character) and a little more. Larger bodies are refused with 413 before they are read.
@@ -165,6 +166,26 @@ def _summary(m: dict) -> dict:
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
     }
+
+
+def _messages(m: dict) -> list[dict]:
+    """The transcript as the console shows it (the person's words, the counselors', the bot's lines)."""
+    return [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
+             "kind": e.get("kind", "text")} for e in _store().transcript(m)]
+
+
+def _notes(m: dict) -> list[dict]:
+    """The private case notes (kind "close": the note written when it was closed)."""
+    return [{"by": n.get("by"), "text": n.get("text", ""), "at": _iso(n.get("at")), "kind": n.get("kind", "note")}
+            for n in _store().notes(m)]
+
+
+def _earlier(e: dict) -> dict:
+    """One of the person's earlier handoffs, as listed with the present one."""
+    return {"id": e["id"], "created_at": _iso(e.get("created_at")), "closed_at": _iso(e.get("closed_at")),
+            "claimed_by": e.get("claimed_by") or None, "note": e.get("note") or None,
+            "message_count": e.get("message_count", 0), "outcome": e.get("outcome") or None,
+            "closed_reason": e.get("closed_reason") or None}
 
 
 def _found(hid: str):
@@ -320,8 +341,9 @@ def api_get(hid):
         out["intake"] = json.loads(m.get("intake") or "{}")
     except ValueError:
         out["intake"] = {}
-    out["messages"] = [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
-                        "kind": e.get("kind", "text")} for e in store.transcript(m)]
+    out["messages"] = _messages(m)
+    out["notes"] = _notes(m)
+    out["earlier"] = [_earlier(e) for e in store.earlier(m)]
     # An API client opening the handoff reads it all. The console asks with ?peek=1 and says
     # what has actually been on screen through POST …/read instead.
     if request.args.get("peek") != "1" and m.get("status") == "active" \
@@ -370,6 +392,46 @@ def api_message(hid):
         return _error(400, "error.empty")
     if len(text) > MAX_TEXT:
         return _error(400, "error.too_long")
+    entry = {"from": "counselor", "kind": "text", "text": text}
+    return _deliver(hid, body, entry, "message", text=text)
+
+
+@bp.get("/api/resources")
+@login_required(api=True)
+def api_resources():
+    """What a counselor may send (the send-a-resource dialog): with ?handoff=<id>, that person's prefecture first."""
+    catalogue = messages_ja.counselor_resources()
+    first = None
+    m = _store().get(request.args.get("handoff", "")) if request.args.get("handoff") else None
+    if m and _may_read(m):
+        try:
+            first = messages_ja.pref_resource(json.loads(m.get("intake") or "{}").get("pref", ""))
+        except ValueError:
+            first = None
+    ids = ([first] if first else []) + [rid for rid in catalogue if rid != first]
+    return jsonify({"resources": [{"id": rid, "title": catalogue[rid]["title"], "theirs": rid == first,
+                                   "place": rid.startswith(("pref:", "city:"))} for rid in ids]})
+
+
+@bp.post("/api/handoffs/<hid>/resources")
+@login_required(api=True)
+def api_send_resource(hid):
+    """Send a card of the catalogue to the person, as a typed message is sent (exactly once per
+    client_id); the transcript names what was sent."""
+    body = request.get_json(silent=True)
+    rid = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(rid, str):
+        return _error(400, "error.bad_request")
+    resource = messages_ja.counselor_resources().get(rid)
+    if resource is None:
+        return _error(404, "error.no_such_resource")
+    entry = {"from": "counselor", "kind": "resource", "text": t("resource.line", title=resource["title"])}
+    return _deliver(hid, body, entry, "resource", id=rid)
+
+
+def _deliver(hid: str, body: dict, entry: dict, action: str, **event):
+    """What the holder sends the person (a typed message, a resource): into the transcript and the
+    person's own event stream, once per ``client_id`` (the console's id of a draft or a click)."""
     client_id = body.get("client_id")
     if client_id is not None and not (isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)):
         return _error(400, "error.bad_request")
@@ -389,15 +451,15 @@ def api_message(hid):
         if taken < 0:
             return _error(409, "error.not_yours")
     try:
-        store.append(m["pid"], hid, {"from": "counselor", "kind": "text", "text": text, "at": now_ms(),
-                                     "by": g.counselor["name"]})
-        store.enqueue_console_event(m["pid"], "message", hid, text=text)
+        store.append(m["pid"], hid, {**entry, "at": now_ms(), "by": g.counselor["name"]})
+        store.enqueue_console_event(m["pid"], action, hid, **event)
     except Exception:
         if client_id is not None:
             store.drop_client_id(hid, client_id)
         raise
     store.answered(hid)
-    store.count("counselor_messages")
+    if action == "message":
+        store.count("counselor_messages")
     return jsonify({"ok": True, "queued": True})
 
 
@@ -450,6 +512,12 @@ def api_close(hid):
     outcome = body.get("outcome", "") if isinstance(body, dict) else ""
     if not isinstance(outcome, str) or (outcome and outcome not in messages_ja.console().get("outcomes", {})):
         return _error(400, "error.bad_outcome")
+    note = body.get("note", "") if isinstance(body, dict) else ""
+    if not isinstance(note, str):
+        return _error(400, "error.bad_request")
+    note = " ".join(note.split())          # one line
+    if len(note) > MAX_CLOSE_NOTE:
+        return _error(400, "error.close_note_too_long")
     if m.get("status") == "closed":
         return jsonify({"ok": True, "already": True})
     if m.get("status") == "waiting":
@@ -457,12 +525,48 @@ def api_close(hid):
             return _error(409, "error.not_yours")
     elif not _holder_or_admin(m):
         return _error(403, "error.not_yours")
-    res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "", outcome)
+    res = store.close(hid, g.counselor["name"], m.get("claimed_by") or "", outcome, note)
     if res == 0:
         return _error(409, "error.not_yours")
     if res == 1 and m.get("pid"):
         store.enqueue_console_event(m["pid"], "closed", hid)
     return jsonify({"ok": True})
+
+
+@bp.post("/api/handoffs/<hid>/notes")
+@login_required(api=True)
+def api_add_note(hid):
+    """A private case note (holder or admin): kept and deleted with the transcript, never sent."""
+    body = request.get_json(silent=True)
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return _error(400, "error.note_empty")
+    if len(text) > MAX_NOTE:
+        return _error(400, "error.note_too_long")
+    m, err = _found(hid)
+    if err:
+        return err
+    if not _holder_or_admin(m):
+        return _error(403, "error.not_yours")
+    if not m.get("pid"):
+        return _error(409, "error.closed")          # the person is forgotten: nothing to attach to
+    _store().add_note(m, g.counselor["name"], text.strip())
+    return jsonify({"ok": True, "notes": _notes(m)})
+
+
+@bp.get("/api/handoffs/<hid>/earlier/<eid>")
+@login_required(api=True)
+def api_earlier(hid, eid):
+    """One of the person's earlier handoffs, read-only, for whoever holds the present one (or an admin)."""
+    m, err = _found(hid)
+    if err:
+        return err
+    if not (m.get("claimed_by") == g.counselor["name"] or _is_admin()):
+        return _error(403, "error.not_yours")
+    e = next((e for e in _store().earlier(m) if e["id"] == eid), None)
+    if e is None:
+        return _error(404, "error.not_found")
+    return jsonify({**_earlier(e), "alias": e.get("alias", ""), "messages": _messages(e), "notes": _notes(e)})
 
 
 @bp.post("/api/handoffs/<hid>/release")

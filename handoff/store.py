@@ -11,6 +11,9 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:h:<id>:cid:<client_id>``  a counselor message already taken (the console's
   random id per draft), for a day: the same id again is the same message
 - ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
+- ``mado:{u:<pid>}:ho:<id>:notes``  counselors' private case notes on it (the closing note too):
+  never sent to the person, kept and deleted with the transcript (every touch of one renews both)
+- ``mado:{u:<pid>}:handoffs``     the person's handoffs (ids): their earlier ones, and forget-me
 - ``mado:{stats}``                anonymous counters only
 
 Every change of a handoff's status is one Lua step on the ``{handoff}`` slot, so two counselors
@@ -63,6 +66,10 @@ def client_id_key(hid: str, client_id: str) -> str:
 
 def log_key(pid: str, hid: str) -> str:
     return keys.user(pid, f"ho:{hid}:log")
+
+
+def notes_key(pid: str, hid: str) -> str:
+    return keys.user(pid, f"ho:{hid}:notes")
 
 
 def score(priority: str, queued_ms: int) -> int:
@@ -204,6 +211,36 @@ class HandoffStore:
             return []
         return [json.loads(x) for x in self.r.lrange(log_key(pid, meta["id"]), 0, -1)]
 
+    def notes(self, meta: dict) -> list[dict]:
+        """The case notes on a handoff, oldest first ([] once the person is forgotten)."""
+        pid = meta.get("pid")
+        if not pid:
+            return []
+        return [json.loads(x) for x in self.r.lrange(notes_key(pid, meta["id"]), 0, -1)]
+
+    def earlier(self, meta: dict) -> list[dict]:
+        """The same person's handoffs still kept that began before this one, newest first: each
+        one's metadata with ``note`` (its closing note, or "") and ``message_count``."""
+        pid = meta.get("pid")
+        if not pid:
+            return []
+        ids = [h for h in self.r.smembers(keys.user(pid, "handoffs")) if h != meta["id"]]
+        pipe = self.r.pipeline(transaction=False)
+        for hid in ids:
+            pipe.hgetall(meta_key(hid))
+        before = int(meta.get("created_at") or 0)
+        found = [m for m in pipe.execute() if m and m.get("pid") == pid and int(m.get("created_at") or 0) < before]
+        pipe = self.r.pipeline(transaction=False)
+        for m in found:
+            pipe.lrange(notes_key(pid, m["id"]), 0, -1)
+            pipe.llen(log_key(pid, m["id"]))
+        read = pipe.execute()
+        for i, m in enumerate(found):
+            closing = [n for n in map(json.loads, read[2 * i]) if n.get("kind") == "close"]
+            m["note"] = closing[-1]["text"] if closing else ""
+            m["message_count"] = int(read[2 * i + 1])
+        return sorted(found, key=lambda m: int(m.get("created_at") or 0), reverse=True)
+
     def queue_position(self, priority: str) -> int:
         """Where a new handoff of this class would stand: everyone ahead, plus one."""
         return self.r.zcount(QUEUE, "-inf", f"({(CLASS[priority] + 1) * CLASS_SPAN}") + 1
@@ -329,7 +366,19 @@ class HandoffStore:
     def cancel(self, hid: str, reason: str = "cancelled") -> None:
         self._moved("close", hid)
         self.r.hset(meta_key(hid), "closed_reason", reason)
+        self._keep(self.get(hid) or {})
         self.audit("person", reason, hid)
+
+    def _keep(self, meta: dict) -> None:
+        """A handoff ended: its transcript and notes, and the person's list of their handoffs, are
+        kept for the retention period from now (as its card is, by MOVE_LUA)."""
+        pid = meta.get("pid")
+        if not pid:
+            return
+        pipe = self.r.pipeline(transaction=True)
+        for key in (log_key(pid, meta["id"]), notes_key(pid, meta["id"]), keys.user(pid, "handoffs")):
+            pipe.expire(key, self.transcript_ttl_s)
+        pipe.execute()
 
     def forget_person(self, pid: str) -> int:
         """End and unlink every handoff of this person, then delete every key under their tag."""
@@ -376,14 +425,17 @@ class HandoffStore:
             self.audit(who, "released", hid)
         return res
 
-    def close(self, hid: str, who: str, holder: str, outcome: str = "") -> int:
+    def close(self, hid: str, who: str, holder: str, outcome: str = "", note: str = "") -> int:
+        """End a handoff (guarded by its holder), with the outcome chosen and a one-line closing
+        note (a case note of kind "close", shown with the person's earlier handoffs)."""
         res = self._moved("close", hid, holder=holder, who=who)
         if res == 1:
             self.r.hset(meta_key(hid), mapping={"closed_reason": "closed", "outcome": outcome})
             self.r.zremrangebyscore(CLOSED, "-inf", now_ms() - self.transcript_ttl_s * 1000)
             meta = self.get(hid) or {}
-            if meta.get("pid"):
-                self.r.expire(log_key(meta["pid"], hid), self.transcript_ttl_s)
+            if note and meta.get("pid"):
+                self.add_note(meta, who, note, kind="close")
+            self._keep(meta)
             self.audit(who, "closed", hid)
         return res
 
@@ -458,9 +510,21 @@ class HandoffStore:
 
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
         """Add one turn to the transcript (under the person's tag, with its retention)."""
+        self._push(log_key(pid, hid), pid, hid, entry, pipe)
+
+    def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note") -> None:
+        """A private case note on the handoff: counselors and admins see it, the person never."""
+        self._push(notes_key(meta["pid"], meta["id"]), meta["pid"], meta["id"],
+                   {"by": who, "text": text, "at": now_ms(), "kind": kind}, None)
+        self.audit(who, "note", meta["id"])
+
+    def _push(self, key: str, pid: str, hid: str, entry: dict, pipe) -> None:
+        """One entry onto the transcript or the notes; both are renewed together, so the notes
+        never outlive the transcript nor the transcript its notes."""
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
-        target.rpush(log_key(pid, hid), json.dumps(entry, ensure_ascii=False))
+        target.rpush(key, json.dumps(entry, ensure_ascii=False))
         target.expire(log_key(pid, hid), self.transcript_ttl_s)
+        target.expire(notes_key(pid, hid), self.transcript_ttl_s)
         if pipe is None:
             target.execute()
 

@@ -214,17 +214,42 @@ def card_of(message_id: str) -> dict | None:
     return None
 
 
+def message_of(message_id: str, **params) -> dict:
+    """One catalogue message as a LINE-ready dict: a card when it has one (its text the altText)."""
+    message = {"text": catalog().text(message_id, **params)}
+    card = card_of(message_id)
+    if card is not None:
+        message["card"] = card
+    return message
+
+
+# -- resources a counselor may send from the console (messages_ja/cards.toml [resources]) ------------
+@lru_cache(maxsize=1)
+def counselor_resources() -> dict[str, dict]:
+    """Every resource by id → {"title", "message"}, in the order shown: the catalogue's list, then
+    the centre page of each prefecture ("pref:<code>") and designated city ("city:<JIS code>")."""
+    out = {rid: {"title": r["title"], "message": r["message"]} for rid, r in cards()["resources"].items()}
+    title = cards()["resource_titles"]["pref"]
+    for code, pref in catalog().places["prefs"].items():
+        out[f"pref:{code}"] = {"title": title.format(place=pref["name"]), "message": f"local.pref.{code}"}
+    for code, city in municipalities().items():
+        if city["kind"] == "designated":
+            out[f"city:{code}"] = {"title": title.format(place=city["name"]), "message": f"local.city.{code}"}
+    return out
+
+
+def pref_resource(pref_name: str) -> str | None:
+    """The resource id of a prefecture's centre page, from its name as the intake keeps it."""
+    for code, pref in catalog().places["prefs"].items():
+        if pref["name"] == pref_name:
+            return f"pref:{code}"
+    return None
+
+
 def render(reply) -> list[dict]:
     """A Reply as at most 5 LINE messages (text, or a card whose text is its altText); the quick
     replies ride on the last one."""
-    cat = catalog()
-    messages = []
-    for mid in reply.say:
-        message = {"text": cat.text(mid, **reply.params)}
-        card = card_of(mid)
-        if card is not None:
-            message["card"] = card
-        messages.append(message)
+    messages = [message_of(mid, **reply.params) for mid in reply.say]
     if len(messages) > MAX_MESSAGES:
         raise ValueError(f"a reply may carry at most {MAX_MESSAGES} messages, got {len(messages)}")
     quick = quick_items(reply.choices)

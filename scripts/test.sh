@@ -21,5 +21,5 @@ if [ $# -eq 0 ]; then
   # (no CROSSSLOT anywhere) with redis-py's cluster client, found from a plain REDIS_URL.
   MADO_TEST_REDIS=cluster python3 -m pytest -q -p no:cacheprovider \
     tests/test_webhook.py tests/test_worker.py tests/test_handoff.py tests/test_privacy.py \
-    tests/test_console_security.py tests/test_smoke.py
+    tests/test_console_security.py tests/test_smoke.py tests/test_counselor_tools.py
 fi
