@@ -52,12 +52,14 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
+        deadline = time.monotonic() + 60          # readiness (PING answered), generous on a busy machine
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited ({self.proc.returncode}) while starting")
             try:
                 redis.Redis(port=self.port).ping()
                 return self
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
@@ -89,8 +91,8 @@ class RedisClusterServer:
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
                         "--cluster-replicas", "0", "--cluster-yes"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             info = redis.Redis(port=self.nodes[0].port, decode_responses=True).cluster("info")
             if info.get("cluster_state") == "ok":
                 return self

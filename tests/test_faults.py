@@ -117,17 +117,28 @@ class Web:
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
              "--threads", "4", "bot:create_app()"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        raise RuntimeError("web did not start")
+        deadline = time.monotonic() + 120       # readiness (/healthz answers), generous on a busy machine
+        try:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, (tmp_path / f"{name}.log").read_text()
+                try:
+                    with urllib.request.urlopen(self.url + "/healthz", timeout=10):
+                        return
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    time.sleep(0.05)
+            raise RuntimeError("web did not start")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
         self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
         self.proc.wait(15)
         self.log.close()
 
@@ -212,12 +223,12 @@ def test_redis_killed_and_restarted_with_aof_during_a_burst(standin, tmp_path, c
         server.proc.wait(5)
         time.sleep(1.5)                                 # webhooks answer 503 meanwhile; LINE redelivers
         server.proc = subprocess.Popen(server.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
+        deadline = time.monotonic() + 60        # readiness: PING answered once the AOF is loaded
+        while time.monotonic() < deadline:
             try:
                 redis.Redis(port=server.port).ping()
                 break
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 time.sleep(0.05)
         for t in threads:
             t.join(90)

@@ -54,10 +54,11 @@ class Console:
 class Person:
     """Someone on LINE: sends signed events, reads what arrived on their phone (the stand-in)."""
 
-    def __init__(self, post, standin):
+    def __init__(self, post, standin, r=None):
         self.uid = helpers.new_user_id()
         self.post = post
         self.standin = standin
+        self.r = r
         self.last_read_token = None
 
     def send(self, text=None, *, postback=None, sticker=False, follow=False):
@@ -89,6 +90,14 @@ class Person:
         before = len(self.inbox())
         self.send(text, **kw)
         return self.wait_count(before + 1)[before:]
+
+    def says_nothing_to(self, text=None, **kw):
+        """Sends, waits until every event is handled (the streams drained: its effects are done, so
+        nothing more can come of it) and tells whether nothing arrived: not a fixed wait."""
+        before = len(self.inbox())
+        self.send(text, **kw)
+        assert helpers.settled(self.r), "the event was never handled"
+        return len(self.inbox()) == before
 
     def quiet_for(self, seconds=1.0):
         before = len(self.inbox())
@@ -126,8 +135,8 @@ def claimed_by_aoi(app, person):
 
 
 @pytest.fixture
-def person(post, standin):
-    return lambda: Person(post, standin)
+def person(post, standin, r):
+    return lambda: Person(post, standin, r)
 
 
 def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, accounts, person, worker, standin, r):
@@ -137,8 +146,7 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
     assert "1番目" in helpers.texts_of(got[0])[0]
     got = p.say_and_wait("息子のことで相談したいです")
     assert "受け取りました" in helpers.texts_of(got[0])[0]      # the first message is acknowledged, once
-    p.send("もう少し書きます")
-    assert p.quiet_for(0.8), "the bot must not chat over a person waiting for a human"
+    assert p.says_nothing_to("もう少し書きます"), "the bot must not chat over a person waiting for a human"
 
     aoi = Console(app, "aoi")
     waiting = wait_until(aoi.waiting)
@@ -178,8 +186,7 @@ def test_whole_lifecycle_from_asking_to_talking_and_back_to_the_bot(app, account
     assert reply["kind"] == "reply" and helpers.texts_of(reply) == ["どんなことでも大丈夫ですよ。"]
 
     # a stray word the bot knows is for the counselor now, not a menu
-    p.send("家族")
-    assert p.quiet_for(0.8)
+    assert p.says_nothing_to("家族")
     assert wait_until(lambda: aoi.detail(h["id"])["messages"][-1]["text"] == "家族")
 
     # close → back with the bot, gently, with an optional anonymous feedback question
@@ -255,7 +262,7 @@ def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person
     assert len(winners) == sum(1 for i in range(50) if names[i % 10] == holder)
     assert r.lrange("mado:{handoff}:pickups", 0, -1).__len__() == 1
     p.wait_count(5)
-    time.sleep(0.5)
+    assert helpers.settled(r)          # every event handled: nothing more can come
     assert sum("相談員がつながりました" in t for t in p.texts()) == 1
 
 
@@ -659,7 +666,7 @@ def test_a_transfer_with_a_note_leaves_a_line_the_person_never_sees(app, account
     assert line["kind"] == "transfer" and line["from"] == "bot"
     assert line["text"] == "aoi から ben に引き継ぎました。メモ：夜のほうが話しやスい方です。".replace("ス", "す")
     assert d["unread"] == 0
-    assert p.quiet_for(0.5) and "夜のほうが" not in "".join(p.texts())
+    assert helpers.settled(p.r) and "夜のほうが" not in "".join(p.texts())
     # without a note: still a line
     assert ben.post(url, {"to": "aoi"}).status_code == 200
     assert aoi.detail(hid)["messages"][-1]["text"] == "ben から aoi に引き継ぎました。"

@@ -230,7 +230,7 @@ def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, conf
     worker()
     standin.wait_for(lambda s: s.deliveries(uid))
     pid = keys.pseudonym(config.secret_key, uid)
-    time.sleep(0.2)
+    assert helpers.settled(r)         # the event's writes are done (acknowledged after its effects)
     person_keys = list(r.scan_iter(match=keys.user_pattern(pid)))
     # state, the LINE id (only to push), the per-minute rate counter (gone after a minute) and what
     # the bot said this session (an hour, for a handoff's context if the person agrees)
