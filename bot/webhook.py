@@ -13,11 +13,8 @@ import time
 import uuid
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
 
 from . import keys, logs
-
-bp = Blueprint("webhook", __name__)
 
 # SET NX the event id and XADD in one step: a crash between the two can neither lose the event
 # (LINE redelivers it and it is not "seen" yet) nor enqueue it twice.
@@ -97,54 +94,115 @@ def event_key(ev: dict) -> str:
     return "h" + hashlib.sha256(canon).hexdigest()[:32]
 
 
-def _refuse(status: int, reason: str):
-    logs.emit("webhook", result="refused", status=status, reason=reason)
-    current_app.extensions["mado.metrics"]["refused"] += 1
-    return jsonify({"error": reason}), status
+_JSON = [("Content-Type", "application/json")]
+_STATUS = {200: "200 OK", 400: "400 Bad Request", 405: "405 Method Not Allowed",
+           413: "413 Payload Too Large", 500: "500 Internal Server Error",
+           503: "503 Service Unavailable"}
 
 
-@bp.post("/callback")
-def callback():
-    cfg = current_app.config["MADO"]
-    started = time.perf_counter()
-    length = request.content_length
-    if length is not None and length > cfg.max_body_bytes:
-        return _refuse(413, "body too large")
-    body = request.stream.read(cfg.max_body_bytes + 1)
-    if len(body) > cfg.max_body_bytes:
-        return _refuse(413, "body too large")
-    header = request.headers.get("X-Line-Signature")
-    if not header:
-        return _refuse(400, "missing signature")
-    if not signature_ok(cfg.channel_secret, body, header):
-        return _refuse(400, "invalid signature")
-    try:
-        events = parse_body(body)
-    except BadWebhook as exc:
-        return _refuse(400, str(exc))
+class Webhook:
+    """POST /callback as a plain WSGI app, in front of Flask (see `in_front_of`).
 
-    rid = uuid.uuid4().hex[:16]
-    now_ms = str(int(time.time() * 1000))
-    r: redis.Redis = current_app.extensions["mado.redis"]
-    enqueue = current_app.extensions["mado.enqueue"]
-    queued = dropped = dup = 0
-    # One round trip for the whole body on a plain Redis: the script by its SHA (loaded when the
-    # app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), with no
-    # SCRIPT EXISTS first as redis-py's pipelined scripts would send. A cluster client cannot
-    # pipeline scripts, so there each event is its own call (its keys share one slot either way).
-    cluster = current_app.extensions["mado.cluster"]
-    try:
-        pipe = r.pipeline(transaction=False) if not cluster else None
-        results = []
-        calls = []
+    It is the one path LINE calls, many times a second: no request context, session, routing or
+    response object for it, only the raw body, the signature, one Redis round trip and a short
+    JSON answer. Everything else goes on to the Flask app."""
+
+    def __init__(self, config, r, metrics):
+        self.cfg = config
+        self.r = r
+        self.enqueue = r.register_script(ENQUEUE_LUA)
+        self.cluster = type(r).__name__ == "RedisCluster"
+        self.metrics = metrics
+
+    def __call__(self, environ, start_response):
+        try:
+            status, payload = self.answer(environ)
+        except Exception as exc:  # a bug: one JSON line and Sentry, never a traceback in the log
+            import sentry_sdk
+
+            logs.emit("error", level=40, status=500, path="/callback", error=type(exc).__name__)
+            sentry_sdk.capture_exception(exc)      # (scrubbed by bot/sentry.py's before_send)
+            status, payload = 500, {"error": "internal error"}
+        body = json.dumps(payload).encode()
+        headers = [*_JSON, ("Content-Length", str(len(body)))]
+        if status == 405:
+            headers.append(("Allow", "POST"))
+        start_response(_STATUS[status], headers)
+        return [body]
+
+    def _refuse(self, status: int, reason: str) -> tuple[int, dict]:
+        logs.emit("webhook", result="refused", status=status, reason=reason)
+        self.metrics["refused"] += 1
+        return status, {"error": reason}
+
+    def _body(self, environ) -> bytes | None:
+        """The raw body, or None when it is longer than allowed (read no further than that)."""
+        limit = self.cfg.max_body_bytes
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if length > limit:
+            return None
+        if length < 0 and not environ.get("wsgi.input_terminated"):
+            return b""           # no length and no end-of-body from the server: nothing to read
+        stream = environ["wsgi.input"]
+        body = stream.read(min(length, limit + 1) if length >= 0 else limit + 1)
+        return None if len(body) > limit else body
+
+    def answer(self, environ) -> tuple[int, dict]:
+        """The status and JSON answer for one request to /callback."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            return 405, {"error": "method not allowed"}
+        started = time.perf_counter()
+        body = self._body(environ)
+        if body is None:
+            return self._refuse(413, "body too large")
+        header = environ.get("HTTP_X_LINE_SIGNATURE")
+        if not header:
+            return self._refuse(400, "missing signature")
+        if not signature_ok(self.cfg.channel_secret, body, header):
+            return self._refuse(400, "invalid signature")
+        try:
+            events = parse_body(body)
+        except BadWebhook as exc:
+            return self._refuse(400, str(exc))
+        rid = uuid.uuid4().hex[:16]
+        try:
+            results, dropped = self._enqueue(events, rid)
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+            logs.emit("webhook", result="unavailable", status=503, rid=rid, error=type(exc).__name__)
+            return 503, {"error": "temporarily unavailable"}
+        queued = sum(1 for res in results if res)
+        dup = len(results) - queued
+        m = self.metrics
+        m["accepted"] += 1
+        m["events"] += queued
+        m["duplicates"] += dup
+        logs.emit("webhook", result="accepted", status=200, rid=rid, count=queued,
+                  reason=f"dup={dup} standby={dropped}",
+                  ms=round((time.perf_counter() - started) * 1000, 2))
+        return 200, {}
+
+    def _enqueue(self, events: list[dict], rid: str) -> tuple[list, int]:
+        """Each event once into its person's shard. Returns the script's answers and how many
+        standby events were dropped.
+
+        One round trip for the whole body on a plain Redis: the script by its SHA (loaded when
+        the app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), with
+        no SCRIPT EXISTS first as redis-py's pipelined scripts would send. A cluster client cannot
+        pipeline scripts, so there each event is its own call (its keys share one slot either way)."""
+        cfg, r, enqueue = self.cfg, self.r, self.enqueue
+        now_ms = str(int(time.time() * 1000))
+        pipe = r.pipeline(transaction=False) if not self.cluster else None
+        results, calls, dropped = [], [], 0
         for ev in events:
             if ev.get("mode") == "standby":
                 dropped += 1      # another channel is active: we must not answer these
                 continue
             pid = keys.pseudonym(cfg.secret_key, conversation_id(ev))
             shard = keys.shard_of(pid, cfg.shards)
-            ekey = event_key(ev)
-            call = ([keys.seen(shard, ekey), keys.stream(shard)],
+            call = ([keys.seen(shard, event_key(ev)), keys.stream(shard)],
                     [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid])
             if pipe is None:
                 results.append(enqueue(keys=call[0], args=call[1], client=r))
@@ -158,20 +216,14 @@ def callback():
                     results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)
                 elif isinstance(res, Exception):
                     raise res
-    except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
-        logs.emit("webhook", result="unavailable", status=503, rid=rid, error=type(exc).__name__)
-        return jsonify({"error": "temporarily unavailable"}), 503
-    for res in results:
-        if res:
-            queued += 1
-        else:
-            dup += 1
-    m = current_app.extensions["mado.metrics"]
-    m["accepted"] += 1
-    m["events"] += queued
-    m["duplicates"] += dup
-    logs.emit(
-        "webhook", result="accepted", status=200, rid=rid, count=queued,
-        reason=f"dup={dup} standby={dropped}", ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    return jsonify({}), 200
+        return results, dropped
+
+
+def in_front_of(app, webhook: Webhook):
+    """The WSGI callable: /callback to the webhook, every other path to `app` (Flask's)."""
+    def dispatch(environ, start_response):
+        if environ.get("PATH_INFO") == "/callback":
+            return webhook(environ, start_response)
+        return app(environ, start_response)
+
+    return dispatch
