@@ -64,12 +64,11 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     r = redis_client if redis_client is not None else connect(config.redis_url)
     app.extensions["mado.redis"] = r
-    from .webhook import ENQUEUE_LUA, bp as webhook_bp
-
-    app.extensions["mado.enqueue"] = r.register_script(ENQUEUE_LUA)
-    app.extensions["mado.cluster"] = type(r).__name__ == "RedisCluster"
     app.extensions["mado.metrics"] = collections.Counter()
-    app.register_blueprint(webhook_bp)
+    from .webhook import Webhook, in_front_of
+
+    # /callback is answered before Flask: LINE's path, the hot one (see bot/webhook.py)
+    app.wsgi_app = in_front_of(app.wsgi_app, Webhook(config, r, app.extensions["mado.metrics"]))
     from .ops import bp as ops_bp
 
     app.register_blueprint(ops_bp)
