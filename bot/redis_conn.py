@@ -53,6 +53,19 @@ def _fake_server(url: str):
     return _FAKE_SERVERS.setdefault(url, fakeredis.FakeServer())
 
 
+def is_plain(r) -> bool:
+    """A plain redis-py client on a real server: several steps may share one round trip (a
+    cluster client routes per slot; the embedded stand-in has no connection to share)."""
+    return (isinstance(r, redis.Redis) and type(r).__name__ != "RedisCluster"
+            and not type(r).__module__.startswith("fakeredis"))
+
+
+def raw_pipeline(r) -> redis.client.Pipeline:
+    """A pipeline that sends commands as given and returns Redis' raw replies, MULTI and EXEC
+    included (no response callbacks: the replies to queued commands are only "QUEUED")."""
+    return redis.client.Pipeline(r.connection_pool, {}, False, None)
+
+
 def one_trip(r, tx, rest=None) -> list:
     """Run `tx` (a transaction pipeline on one hash tag) and then `rest` (a plain pipeline:
     counters, notes, clean-up under other tags), in one round trip on a plain Redis: MULTI … EXEC
@@ -60,9 +73,7 @@ def one_trip(r, tx, rest=None) -> list:
     own slot's node (a transaction never spans two tags there). Returns the transaction's
     replies (raw on a plain Redis); an error inside it is raised. The rest is best effort once
     the transaction is done: its errors are not raised."""
-    plain = (isinstance(r, redis.Redis) and type(r).__name__ != "RedisCluster"
-             and not type(r).__module__.startswith("fakeredis"))
-    if not plain or not len(tx):
+    if not is_plain(r) or not len(tx):
         out = tx.execute() if len(tx) else []
         if rest is not None and len(rest):
             try:
@@ -71,8 +82,7 @@ def one_trip(r, tx, rest=None) -> list:
                 pass
         return out
     rest_cmds = rest.command_stack if rest is not None else []
-    # (no response callbacks: the replies to queued commands are only "QUEUED")
-    raw = redis.client.Pipeline(r.connection_pool, {}, False, None)
+    raw = raw_pipeline(r)
     raw.command_stack = [(("MULTI",), {}), *tx.command_stack, (("EXEC",), {}), *rest_cmds]
     replies = raw.execute(raise_on_error=False)
     for reply in replies[:len(tx.command_stack) + 1]:

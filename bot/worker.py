@@ -61,7 +61,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Processor, TooManyTries
-from .redis_conn import connect, one_trip
+from .redis_conn import connect, is_plain, one_trip, raw_pipeline
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -74,6 +74,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 READ_COUNT = 64
+ACK_EVERY_S = 0.02       # finished entries gather this long, then go in one round trip
 MAX_INFLIGHT_PER_SHARD = 512
 
 
@@ -108,10 +109,15 @@ class Worker:
         self.stats = collections.Counter()
         self.alerts = None
         self._last_sweep = 0.0
+        self._acks: collections.deque = collections.deque()
+        self._acks_cond = threading.Condition()
+        self._acks_done = False
+        self._ack_thread = threading.Thread(target=self._ack_loop, name="mado-ack", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
         flows.warm_up()       # before taking any lease: the first event must not be the slow one
+        self._ack_thread.start()
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
         if self.cfg.alert_webhook_url:
@@ -173,9 +179,14 @@ class Worker:
                 st.thread.join(timeout=5)
         for st in list(self.shards.values()):
             self._wait_idle(st)
+        self.pool.shutdown(wait=True)
+        with self._acks_cond:
+            self._acks_done = True
+            self._acks_cond.notify()
+        if self._ack_thread.is_alive():
+            self._ack_thread.join(timeout=10)
         for shard in list(self.shards):
             self._release(shard)
-        self.pool.shutdown(wait=True)
         try:
             self._flush_line_counts()
             self.r.zrem(keys.WORKERS, self.id)
@@ -369,26 +380,78 @@ class Worker:
             st.cond.notify_all()
 
     def _finish(self, st: ShardState, entry_id: str, fields: dict | None, result: str) -> None:
-        stream = keys.stream(st.shard)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.xack(stream, keys.GROUP, entry_id)
-        pipe.xdel(stream, entry_id)
-        pipe.hdel(keys.tries(st.shard), entry_id)
+        """Done with the entry: it is acknowledged and deleted by the ack thread, together with
+        the others finished meanwhile (one round trip for all of them on a plain Redis). Until
+        then it stays pending: a crash before that only means a redo, which finds the event's
+        record and sends nothing twice (as a crash just before any acknowledgement would)."""
         record = None
         if fields:
             try:
                 record = keys.event_record(fields["pid"], event_key(json.loads(fields["ev"])))
             except (ValueError, KeyError, TypeError):
                 record = None   # the record expires by itself
-        after = None
-        if record:
-            # the record goes only after the acknowledgement: same connection, in that order (one
-            # round trip on a plain Redis; on a cluster, its own step afterwards)
-            after = self.r.pipeline(transaction=False)
-            after.delete(record)
-        one_trip(self.r, pipe, after)
         self.stats[result] += 1
-        self._leave_pending(st, entry_id)
+        with self._acks_cond:
+            self._acks.append((st, entry_id, record))
+            if len(self._acks) == 1:
+                self._acks_cond.notify()
+
+    def _ack_loop(self) -> None:
+        """Acknowledge finished entries in batches, every ACK_EVERY_S at most, until shutdown
+        (the last ones too). A Redis error keeps them for the next try; given up only once
+        stopping, then they stay pending for whoever holds the shard next (a harmless redo)."""
+        while True:
+            with self._acks_cond:
+                while not self._acks and not self._acks_done:
+                    self._acks_cond.wait(1.0)
+                if not self._acks:
+                    return
+                batch = list(self._acks)
+                self._acks.clear()
+            try:
+                self._ack(batch)
+            except redis.RedisError as exc:
+                logs.emit("ack", result="redis_error", count=len(batch), error=type(exc).__name__)
+                if not self.stopping.wait(0.5):
+                    with self._acks_cond:
+                        self._acks.extendleft(reversed(batch))
+                    continue
+            for st, entry_id, _record in batch:
+                self._leave_pending(st, entry_id)
+            if not self._acks_done:
+                time.sleep(ACK_EVERY_S)     # let the next ones gather: one trip for several
+
+    def _ack(self, batch: list) -> None:
+        """XACK + XDEL + the try count of each entry (one transaction each, on its shard's slot),
+        then the events' records: after the acknowledgements, in that order."""
+        if not is_plain(self.r):
+            for st, entry_id, record in batch:      # a cluster: each its own steps, per slot
+                pipe = self.r.pipeline(transaction=True)
+                self._ack_commands(pipe, st.shard, entry_id)
+                after = None
+                if record:
+                    after = self.r.pipeline(transaction=False)
+                    after.delete(record)
+                one_trip(self.r, pipe, after)
+            return
+        pipe = raw_pipeline(self.r)
+        for st, entry_id, _record in batch:
+            pipe.execute_command("MULTI")
+            self._ack_commands(pipe, st.shard, entry_id)
+            pipe.execute_command("EXEC")
+        records = [record for _st, _entry_id, record in batch if record]
+        if records:
+            pipe.execute_command("DEL", *records)
+        for reply in pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception):
+                raise reply
+
+    @staticmethod
+    def _ack_commands(pipe, shard: int, entry_id: str) -> None:
+        stream = keys.stream(shard)
+        pipe.xack(stream, keys.GROUP, entry_id)
+        pipe.xdel(stream, entry_id)
+        pipe.hdel(keys.tries(shard), entry_id)
 
     def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
         self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
