@@ -9,6 +9,8 @@ inverted index on each pattern's first word keeps the work per message small.
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import tomllib
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -70,6 +72,8 @@ class _Pattern:
     negation: str          # "no" (default), "any", "only"
     question: bool
     size: int              # tokens covered, for specificity
+    score: float = 0.0     # the intent's weight + specificity: the order patterns are tried in
+    seq: int = 0           # (ties: the catalogue's order)
 
 
 def _load() -> dict:
@@ -99,20 +103,29 @@ def _lemmas_between(before: str, word: str, after: str, *, as_written: bool = Fa
     return tuple(lemmas) or _lemmas_of(word)
 
 
+def _best_first(p: _Pattern) -> tuple[float, int]:
+    """Patterns are tried best first: highest score, then the catalogue's order."""
+    return -p.score, p.seq
+
+
 class Lexicon:
     def __init__(self, raw: dict):
         self._interned: dict[_Word, _Word] = {}
+        self._seq = itertools.count()
         self.class_words = raw.get("classes", {})
         self.classes = {name: [_lemmas_of(w) for w in words] for name, words in raw.get("classes", {}).items()}
         self.intents = raw["intents"]
         self.order = {name: i for i, name in enumerate(self.intents)}
-        self.by_first: dict[str, list[_Pattern]] = {}
+        self.by_anchor: dict[str, list[_Pattern]] = {}
         self.unanchored: list[_Pattern] = []
         self.unless: dict[str, list[_Pattern]] = {}
+        patterns = []
         for name, spec in self.intents.items():
-            for text in spec.get("patterns", ()):
-                self._add(self._compile(name, text))
+            patterns += [self._compile(name, text) for text in spec.get("patterns", ())]
             self.unless[name] = [self._compile(name, t) for t in spec.get("unless", ())]
+        common = collections.Counter(alt[0] for p in patterns for w in set(p.words) for alt in w.alts)
+        for p in patterns:
+            self._add(p, common)
         self.place_unless = [self._compile("place", t) for t in raw.get("places", {}).get("unless", ())]
 
     def _rep(self, part: str) -> str:
@@ -152,15 +165,22 @@ class Lexicon:
         # the same word in many patterns is one object, so a message works out its matches once
         words = tuple(self._interned.setdefault(w, w) for w in (self._word(parts, i) for i in range(len(parts))))
         size = sum(min((len(a) for a in w.alts), default=1) for w in words)
-        return _Pattern(intent=intent, words=words, negation=negation, question=question, size=size)
+        score = self.intents.get(intent, {}).get("weight", 0) + WEIGHT_PER_WORD * size
+        return _Pattern(intent=intent, words=words, negation=negation, question=question, size=size,
+                        score=score, seq=next(self._seq))
 
-    def _add(self, p: _Pattern) -> None:
-        first = p.words[0]
-        if first.kana or not first.alts:
+    def _add(self, p: _Pattern, common: collections.Counter) -> None:
+        """Index the pattern by its anchor: the word whose alternatives begin with the rarest
+        lemmas (a pattern can only match a message holding one of them). Not a family word
+        with its dozens of spellings or a word in a hundred patterns, when the pattern has a
+        rarer one: a message then tries a few patterns, not every one naming a son."""
+        words = [w for w in p.words if w.alts and not w.kana]
+        if not words:
             self.unanchored.append(p)
             return
-        for alt in first.alts:
-            self.by_first.setdefault(alt[0], []).append(p)
+        anchor = min(words, key=lambda w: sum(common[alt[0]] for alt in w.alts))
+        for first in {alt[0] for alt in anchor.alts}:
+            self.by_anchor.setdefault(first, []).append(p)
 
     # -- matching ---------------------------------------------------------------------------
     def _match(self, p: _Pattern, m: "_Message") -> int | None:
@@ -192,8 +212,8 @@ class Lexicon:
         """intent → (score of its best pattern, token where that pattern begins)."""
         m = _Message(a)
         found: dict[str, tuple[float, int]] = {}
-        pool = {id(p): p for key in m.index for p in self.by_first.get(key, ())}
-        candidates = sorted([*pool.values(), *self.unanchored], key=self._score, reverse=True)
+        pool = {id(p): p for key in m.index for p in self.by_anchor.get(key, ())}
+        candidates = sorted([*pool.values(), *self.unanchored], key=_best_first)
         size = len(a.plain)
         for p in candidates:
             spec = self.intents[p.intent]
@@ -201,7 +221,7 @@ class Lexicon:
                 continue
             start = self._match(p, m)
             if start is not None:
-                found[p.intent] = (self._score(p), start)
+                found[p.intent] = (p.score, start)
         for intent in list(found):
             if any(self._match(u, m) is not None for u in self.unless[intent]):
                 del found[intent]
@@ -216,9 +236,6 @@ class Lexicon:
         """A place named in passing (a trip, a famous sight), not where the person is."""
         m = _Message(a)
         return any(self._match(p, m) is not None for p in self.place_unless)
-
-    def _score(self, p: _Pattern) -> float:
-        return self.intents[p.intent].get("weight", 0) + WEIGHT_PER_WORD * p.size
 
 
 class _Message:
