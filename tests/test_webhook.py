@@ -139,3 +139,11 @@ def test_every_official_example_is_accepted_and_processed(client, r, worker, sta
     assert not r.exists(keys.DEAD_LETTERS)
     # every event left the stream once done; nothing pending
     assert stream_total(r) == 0
+
+
+def test_the_webhook_answers_only_post_and_leaves_other_paths_to_the_app(client):
+    res = client.get("/callback")
+    assert res.status_code == 405 and res.headers["Allow"] == "POST"
+    assert res.get_json() == {"error": "method not allowed"}
+    assert client.get("/healthz").status_code == 200          # the Flask app behind it still answers
+    assert client.post("/callback/", data=b"{}").status_code == 404   # only the exact path is LINE's
