@@ -210,7 +210,7 @@ class Lexicon:
 
     def matches(self, a: Analysis) -> dict[str, tuple[float, int]]:
         """intent → (score of its best pattern, token where that pattern begins)."""
-        m = _Message(a)
+        m = _Message.of(a)
         found: dict[str, tuple[float, int]] = {}
         pool = {id(p): p for key in m.index for p in self.by_anchor.get(key, ())}
         candidates = sorted([*pool.values(), *self.unanchored], key=_best_first)
@@ -229,18 +229,28 @@ class Lexicon:
 
     def vetoed(self, a: Analysis, intent: str) -> bool:
         """Whether one of the intent's `unless` patterns matches."""
-        m = _Message(a)
+        m = _Message.of(a)
         return any(self._match(u, m) is not None for u in self.unless.get(intent, ()))
 
     def place_doubt(self, a: Analysis) -> bool:
         """A place named in passing (a trip, a famous sight), not where the person is."""
-        m = _Message(a)
+        m = _Message.of(a)
         return any(self._match(p, m) is not None for p in self.place_unless)
 
 
 class _Message:
     """One message's tokens, indexed for matching: where each lemma occurs, and where each
     pattern word matches (worked out once per word, shared by every pattern using it)."""
+
+    @staticmethod
+    def of(a: Analysis) -> "_Message":
+        """The message's index, built once per analysis: crisis detection, understanding and
+        their vetoes share it (a word's matches are memoised by the word, and words are
+        never shared between lexicons, so one memo serves them all)."""
+        m = a.__dict__.get("_matching")       # (a frozen dataclass: cached beside its own fields)
+        if m is None:
+            m = a.__dict__["_matching"] = _Message(a)
+        return m
 
     def __init__(self, a: Analysis):
         self.analysis = a
