@@ -74,6 +74,7 @@ class _Pattern:
     size: int              # tokens covered, for specificity
     score: float = 0.0     # the intent's weight + specificity: the order patterns are tried in
     seq: int = 0           # (ties: the catalogue's order)
+    needs: tuple[frozenset[str], ...] = ()   # per word read as lemmas: the lemmas it can begin with
 
 
 def _load() -> dict:
@@ -166,8 +167,9 @@ class Lexicon:
         words = tuple(self._interned.setdefault(w, w) for w in (self._word(parts, i) for i in range(len(parts))))
         size = sum(min((len(a) for a in w.alts), default=1) for w in words)
         score = self.intents.get(intent, {}).get("weight", 0) + WEIGHT_PER_WORD * size
+        needs = tuple(frozenset(alt[0] for alt in w.alts) for w in words if w.alts and not w.kana)
         return _Pattern(intent=intent, words=words, negation=negation, question=question, size=size,
-                        score=score, seq=next(self._seq))
+                        score=score, seq=next(self._seq), needs=needs)
 
     def _add(self, p: _Pattern, common: collections.Counter) -> None:
         """Index the pattern by its anchor: the word whose alternatives begin with the rarest
@@ -188,6 +190,10 @@ class Lexicon:
         a = m.analysis
         if p.question and not a.question:
             return None
+        present = m.index.keys()
+        for need in p.needs:          # a word none of whose lemmas is in the message: no match
+            if present.isdisjoint(need):
+                return None
         for start, covered in m.hits(p.words[0]):
             pos, last = start + covered, start + covered - 1
             for word in p.words[1:]:
