@@ -256,3 +256,20 @@ def test_unfollow_forgets_the_person(post, worker, standin, r, config):
 def test_retry_key_is_a_uuid_and_stable():
     k = retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 1)
     assert uuid.UUID(k) and k == retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 1) != retry_key("01FZ74A0TDDPYRVKNK77XKC3ZR", 0)
+
+
+def _nice(pid: int) -> int:
+    from pathlib import Path
+
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_worker_yields_the_cpu_to_the_webhook_unless_told_not_to(worker_process, r):
+    """On a shared machine LINE's webhook answer goes first: the worker runs 5 steps below normal
+    priority (its supervised children too); MADO_WORKER_NICE=0 keeps it at normal priority."""
+    lowered = worker_process(MADO_WORKER_PROCESSES="2")
+    kept = worker_process(MADO_WORKER_NICE="0")
+    assert wait_until(lambda: len(_children(lowered.pid)) == 2)
+    assert wait_until(lambda: r.zcard(keys.WORKERS) >= 3)      # all three are working
+    assert _nice(lowered.pid) == 5 and all(_nice(c) == 5 for c in _children(lowered.pid))
+    assert _nice(kept.pid) == 0
