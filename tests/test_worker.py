@@ -269,7 +269,11 @@ def test_the_worker_yields_the_cpu_to_the_webhook_unless_told_not_to(worker_proc
     priority (its supervised children too); MADO_WORKER_NICE=0 keeps it at normal priority."""
     lowered = worker_process(MADO_WORKER_PROCESSES="2")
     kept = worker_process(MADO_WORKER_NICE="0")
-    assert wait_until(lambda: len(_children(lowered.pid)) == 2)
-    assert wait_until(lambda: r.zcard(keys.WORKERS) >= 3)      # all three are working
-    assert _nice(lowered.pid) == 5 and all(_nice(c) == 5 for c in _children(lowered.pid))
-    assert _nice(kept.pid) == 0
+    try:
+        assert wait_until(lambda: len(_children(lowered.pid)) == 2)
+        assert wait_until(lambda: r.zcard(keys.WORKERS) >= 3)      # all three are working
+        assert _nice(lowered.pid) == 5 and all(_nice(c) == 5 for c in _children(lowered.pid))
+        assert _nice(kept.pid) == 0
+    finally:
+        lowered.send_signal(signal.SIGTERM)       # the supervisor stops its children (a kill would not)
+        lowered.wait(60)
