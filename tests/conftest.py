@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -234,9 +235,29 @@ def worker_process(config, tmp_path):
     yield start
     for p, log in procs:
         if p.poll() is None:
+            orphans = _descendants(p.pid)         # a supervisor's children would outlive a kill
             p.kill()
+            for pid in orphans:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         p.wait(10)
         log.close()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux /proc), children first."""
+    out, todo = [], [pid]
+    while todo:
+        here = Path(f"/proc/{todo.pop()}/task")
+        try:
+            kids = [int(c) for task in here.iterdir() for c in (task / "children").read_text().split()]
+        except OSError:
+            kids = []
+        out += kids
+        todo += kids
+    return out
 
 
 COUNSELOR_PASSWORD = "correct horse battery"
