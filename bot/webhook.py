@@ -8,9 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
-import uuid
 
 import redis
 
@@ -167,7 +167,7 @@ class Webhook:
             events = parse_body(body)
         except BadWebhook as exc:
             return self._refuse(400, str(exc))
-        rid = uuid.uuid4().hex[:16]
+        rid = os.urandom(8).hex()
         try:
             results, dropped = self._enqueue(events, rid)
         except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
@@ -194,7 +194,8 @@ class Webhook:
         pipeline scripts, so there each event is its own call (its keys share one slot either way)."""
         cfg, r, enqueue = self.cfg, self.r, self.enqueue
         now_ms = str(int(time.time() * 1000))
-        pipe = r.pipeline(transaction=False) if not self.cluster else None
+        # (one event, LINE's usual webhook: the script called directly, no pipeline to build)
+        pipe = r.pipeline(transaction=False) if not self.cluster and len(events) > 1 else None
         results, calls, dropped = [], [], 0
         for ev in events:
             if ev.get("mode") == "standby":
