@@ -86,6 +86,15 @@ class Person:
         assert got and len(got) >= n, [helpers.texts_of(d) for d in self.inbox()]
         return got
 
+    def heard(self, words, timeout=WAIT):
+        """Waits until something the person got says `words` (not a count: another answer still
+        on its way cannot stand in for it); returns that delivery."""
+        def said(s):
+            return next((d for d in s.deliveries(self.uid) if any(words in t for t in helpers.texts_of(d))), None)
+        got = self.standin.wait_for(said, timeout=timeout)
+        assert got, self.texts()
+        return got
+
     def say_and_wait(self, text=None, **kw):
         before = len(self.inbox())
         self.send(text, **kw)
@@ -439,11 +448,11 @@ def test_the_counselor_sees_when_the_person_left_and_nothing_of_theirs_remains(a
     worker()
     p = person()
     ask_for_human(p)
-    p.send("すこし話したいです")
+    assert "受け取りました" in helpers.texts_of(p.say_and_wait("すこし話したいです")[0])[0]
     aoi = Console(app, "aoi")
     hid = wait_until(aoi.waiting)[0]["id"]
     aoi.post(f"/console/api/handoffs/{hid}/claim")
-    p.wait_count(5)
+    p.heard("相談員がつながりました")     # (with the acknowledgement above, 6 answers: count no more)
     p.say_and_wait("記録を消して")
     p.say_and_wait(postback="forget_yes")
     d = wait_until(lambda: (d := aoi.detail(hid))["left"] and d)
@@ -591,7 +600,7 @@ def test_awaiting_reply_since_and_the_persons_state(app, accounts, person, worke
     since = d["awaiting_reply_since"]
     assert isinstance(since, int) and before - 5000 <= since <= int(time.time() * 1000)
     aoi.post(f"/console/api/handoffs/{hid}/claim")
-    p.wait_count(5)
+    p.heard("相談員がつながりました")     # (the acknowledgement of まだかな may be the fifth answer)
     d = aoi.detail(hid)
     assert d["person_state"] == "talking" and d["awaiting_reply_since"] == since
     p.send("もうひとつ")              # still the oldest unanswered one

@@ -224,10 +224,15 @@ def test_healthz_reports_backlog_and_metrics_need_their_token(config, r, post, w
     uid = helpers.new_user_id()
     Poster(client, standin)(helpers.follow_event(uid))
     w = worker()
-    standin.wait_for(lambda s: s.deliveries(uid))
-    wait_until(lambda: w.line.counts["reply"] == 1)
-    w._flush_line_counts()
-    body = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).get_data(as_text=True)
+    assert standin.wait_for(lambda s: s.deliveries(uid))
+    assert wait_until(lambda: w.line.counts["reply"] == 1)
+
+    def metrics():
+        return client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"}).get_data(as_text=True)
+
+    # the worker adds its LINE calls to the shared counters on its own beat (a call from this
+    # thread as well could race it and count them twice): wait until they are there
+    body = wait_until(lambda: 'mado_line_api_calls_total{kind="reply"}' in (b := metrics()) and b, timeout=60)
     assert 'mado_webhook_requests_total{result="accepted"} 1.0' in body
     assert 'mado_line_api_calls_total{kind="reply"} 1.0' in body
     assert 'mado_counts_total{name="conversations"} 1.0' in body
