@@ -21,6 +21,7 @@ from bot import logs
 from bot.webhook import has_lone_surrogate
 
 from .accounts import MAX_PASSWORD, Accounts, Busy, Throttled
+from .canned import MAX_LABEL as MAX_CANNED_LABEL, MAX_TEXT as MAX_CANNED_TEXT, CannedReplies, Full as CannedFull
 from .store import HandoffStore, now_ms
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
@@ -45,6 +46,10 @@ def _store() -> HandoffStore:
 
 def _accounts() -> Accounts:
     return current_app.extensions["mado.accounts"]
+
+
+def _canned() -> CannedReplies:
+    return CannedReplies(_store().r)
 
 
 def _error(status: int, key: str):
@@ -213,7 +218,7 @@ def _may_read(m: dict) -> bool:
 # -- pages ----------------------------------------------------------------------------------
 def _page(template: str, **ctx):
     resp = make_response(render_template(template, t=messages_ja.console()["ui"],
-                                         canned=messages_ja.console().get("canned", []),
+                                         canned=_canned().list() if g.get("counselor") else [],
                                          outcomes=messages_ja.console().get("outcomes", {}), **ctx))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Frame-Options"] = "DENY"
@@ -247,6 +252,15 @@ def stats_page():
     if not _is_admin():
         return _page("forbidden.html"), 403
     return _page("stats.html", me=g.counselor)
+
+
+@bp.get("/canned")
+@login_required(api=False)
+def canned_page():
+    """Admins edit the canned replies counselors are offered."""
+    if not _is_admin():
+        return _page("forbidden.html"), 403
+    return _page("canned.html", me=g.counselor)
 
 
 # -- API ------------------------------------------------------------------------------------
@@ -623,7 +637,74 @@ def api_forget(hid):
 @bp.get("/api/canned")
 @login_required(api=True)
 def api_canned():
-    return jsonify({"canned": messages_ja.console().get("canned", [])})
+    """The canned replies counselors are offered: an admin's edited list, else the catalogue's."""
+    canned = _canned()
+    return jsonify({"canned": canned.list(), "edited": canned.edited()})
+
+
+def _canned_fields():
+    """(label, text) of a canned reply from the request body, or (None, an error answer)."""
+    body = request.get_json(silent=True)
+    label = body.get("label") if isinstance(body, dict) else None
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(label, str) or not label.strip() or not isinstance(text, str) or not text.strip():
+        return None, _error(400, "error.canned_empty")
+    if len(label.strip()) > MAX_CANNED_LABEL or len(text.strip()) > MAX_CANNED_TEXT:
+        return None, _error(400, "error.canned_too_long")
+    return (label.strip(), text.strip()), None
+
+
+def _canned_changed(what: str):
+    """After an admin's change: audited (no text), and the list as it is now."""
+    _store().audit(g.counselor["name"], f"canned_{what}", "")
+    return api_canned()
+
+
+@bp.post("/api/canned")
+@login_required(api=True)
+def api_canned_add():
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    fields, err = _canned_fields()
+    if err:
+        return err
+    try:
+        _canned().add(*fields)
+    except CannedFull:
+        return _error(400, "error.canned_full")
+    return _canned_changed("added")
+
+
+@bp.post("/api/canned/reset")
+@login_required(api=True)
+def api_canned_reset():
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    _canned().reset()
+    return _canned_changed("reset")
+
+
+@bp.post("/api/canned/<cid>")
+@login_required(api=True)
+def api_canned_edit(cid):
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    fields, err = _canned_fields()
+    if err:
+        return err
+    if not _canned().update(cid, *fields):
+        return _error(404, "error.not_found")
+    return _canned_changed("edited")
+
+
+@bp.post("/api/canned/<cid>/delete")
+@login_required(api=True)
+def api_canned_delete(cid):
+    if not _is_admin():
+        return _error(403, "error.forbidden")
+    if not _canned().delete(cid):
+        return _error(404, "error.not_found")
+    return _canned_changed("deleted")
 
 
 @bp.get("/api/counselors")

@@ -189,3 +189,46 @@ def dump(r):
                  "zset": lambda k: r.zrange(k, 0, -1), "stream": lambda k: r.xrange(k)}[kind](key)
         out.append(f"{key} {value}")
     return "\n".join(out)
+
+
+def test_admins_edit_the_canned_replies_counselors_are_offered(app, accounts, r):
+    from handoff.canned import KEY
+
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    defaults = aoi.get("/console/api/canned").get_json()
+    assert defaults["edited"] is False and defaults["canned"][0]["label"] == "はじめのあいさつ"
+    first = defaults["canned"][0]["id"]
+
+    # only admins change them, and only with the CSRF token
+    for path, body in (("/console/api/canned", {"label": "a", "text": "b"}), (f"/console/api/canned/{first}", {"label": "a", "text": "b"}),
+                       (f"/console/api/canned/{first}/delete", {}), ("/console/api/canned/reset", {})):
+        assert aoi.post(path, body).status_code == 403, path
+        assert chief.post(path, body, csrf=False).status_code == 403, path
+    assert not r.exists(KEY)
+
+    # edit one, add one (hostile text is stored as text), delete one
+    res = chief.post(f"/console/api/canned/{first}", {"label": " 最初のあいさつ ", "text": "こんにちは。相談員です。"})
+    assert res.status_code == 200 and res.get_json()["edited"] is True
+    hostile = '<img src=x onerror="alert(1)">'
+    added = chief.post("/console/api/canned", {"label": hostile, "text": "ゆっくりで大丈夫です。"}).get_json()["canned"][-1]
+    assert added["label"] == hostile
+    second = defaults["canned"][1]["id"]
+    assert chief.post(f"/console/api/canned/{second}/delete").status_code == 200
+    offered = aoi.get("/console/api/canned").get_json()
+    assert [c["label"] for c in offered["canned"]][:1] == ["最初のあいさつ"]
+    assert second not in [c["id"] for c in offered["canned"]] and offered["canned"][-1]["id"] == added["id"]
+    # counselors' page offers the edited list, escaped
+    page = aoi.get("/console/").get_data(as_text=True)
+    assert "最初のあいさつ" in page and hostile not in page
+
+    # lengths and shapes are checked; unknown ids are 404
+    for bad in ({"label": "", "text": "x"}, {"label": "x", "text": "  "}, {"label": "x" * 41, "text": "x"},
+                {"label": "x", "text": "x" * 1001}, {"label": 1, "text": "x"}, {}):
+        assert chief.post("/console/api/canned", bad).status_code == 400, bad
+    assert chief.post("/console/api/canned/nope", {"label": "a", "text": "b"}).status_code == 404
+    assert chief.post("/console/api/canned/nope/delete").status_code == 404
+
+    # back to the catalogue's list
+    assert chief.post("/console/api/canned/reset").status_code == 200
+    assert aoi.get("/console/api/canned").get_json() == defaults
+    assert not r.exists(KEY) and KEY.startswith("mado:{staff}:")

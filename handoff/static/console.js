@@ -4,13 +4,14 @@
 // where allowed, a desktop notification.
 (function () {
   const T = JSON.parse(document.getElementById("mado-words").textContent);
-  const CANNED = JSON.parse(document.getElementById("mado-canned").textContent);
+  let CANNED = JSON.parse(document.getElementById("mado-canned").textContent);
   const OUTCOMES = JSON.parse(document.getElementById("mado-outcomes").textContent);
   const app = document.getElementById("app");
   const CSRF = app.dataset.csrf;
   const ME = app.dataset.me;
   const ROLE = app.dataset.role;
   const $ = (id) => document.getElementById(id);
+  const api = window.madoApi(CSRF);
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
   let selected = app.dataset.selected || "";   // the conversation asked for (list, j/k, URL)
@@ -49,20 +50,6 @@
   let mineIds = null;             // my conversations at the last poll (null before the first)
   const claimedByMe = new Set();  // taken by my own hand: not a handover
   const POLL_MS = 1000;
-
-  async function api(method, path, body) {
-    const opts = {method, credentials: "same-origin", headers: {}};
-    if (method === "POST") {
-      opts.headers["X-CSRF-Token"] = CSRF;
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body || {});
-    }
-    const res = await fetch("/console/api" + path, opts);
-    if (res.status === 401) { location.href = "/console/login?next=" + encodeURIComponent(location.pathname); }
-    let data = {};
-    try { data = await res.json(); } catch (e) { /* empty body */ }
-    return {ok: res.ok, status: res.status, data};
-  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -251,6 +238,7 @@
       ["intake.crisis", T["tier." + (h.crisis || h.intake.crisis)] || T["intake.none"]],
     ];
     if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
+    if ((h.earlier || []).length) rows.push(["earlier.intake", fmt("earlier.count", {n: h.earlier.length})]);
     dl.replaceChildren();
     rows.forEach(([k, v]) => { dl.appendChild(el("dt", "", T[k])); dl.appendChild(el("dd", "", v)); });
   }
@@ -258,10 +246,68 @@
   function entry(m) {
     // the person's words in a <bdi>: isolated for direction, so a right-to-left override inside
     // them cannot reorder anything around them
-    const li = el("li", m.from + (m.kind === "transfer" ? " transfer" : ""));
+    const li = el("li", m.from + (["transfer", "resource"].includes(m.kind) ? " " + m.kind : ""));
     li.appendChild(el("bdi", "text", m.text));
     li.appendChild(el("span", "at", (T["from." + m.kind] || T["from." + m.from]) + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
     return li;
+  }
+
+  const day = (iso) => (iso ? new Date(iso).toLocaleDateString("ja-JP") : "");
+
+  // Case notes: private to counselors and admins (the person never receives them)
+  function noteItem(n) {
+    const li = el("li", n.kind === "close" ? "close" : "");
+    const when = new Date(n.at).toLocaleString("ja-JP");
+    li.appendChild(el("span", "by", (n.kind === "close" ? T["notes.close"] + " · " : "") + n.by + " · " + when));
+    li.appendChild(el("div", "text", n.text));
+    return li;
+  }
+
+  function fillNotes(listId, emptyId, notes) {
+    $(listId).replaceChildren(...notes.map(noteItem));
+    $(emptyId).hidden = notes.length > 0;
+  }
+
+  // The person's earlier conversations still kept: when, who held it, how long, the closing note;
+  // the one holding the present conversation (or an admin) may open their transcripts to read.
+  function earlierItem(e, canOpen) {
+    const li = el("li");
+    li.dataset.id = e.id;
+    const minutes = e.closed_at ? Math.max(0, Math.round((new Date(e.closed_at) - new Date(e.created_at)) / 60000)) : 0;
+    li.appendChild(el("span", "", fmt("earlier.item", {date: day(e.created_at), who: e.claimed_by || T["earlier.nobody"],
+      minutes, messages: e.message_count})));
+    if (canOpen) {
+      const open = el("button", "", T["earlier.open"]);
+      open.type = "button";
+      open.addEventListener("click", () => openEarlier(e));
+      li.appendChild(open);
+    }
+    if (e.note) li.appendChild(el("div", "note", e.note));
+    return li;
+  }
+
+  let shownContext = "";
+  function renderContext(h) {
+    const canWrite = !h.left && (h.claimed_by === ME || ROLE === "admin");
+    const key = JSON.stringify([h.earlier, h.notes, canWrite]);
+    if (key === shownContext) return;                 // nothing new: no flicker, no lost focus
+    shownContext = key;
+    const earlier = h.earlier || [];
+    $("earlier-section").hidden = !earlier.length;
+    $("earlier-count").textContent = String(earlier.length);
+    $("earlier").replaceChildren(...earlier.map((e) => earlierItem(e, canWrite)));
+    fillNotes("notes", "notes-empty", h.notes || []);
+    $("note-form").hidden = !canWrite;
+  }
+
+  async function openEarlier(e) {
+    if (!current) return;
+    const r = await api("GET", "/handoffs/" + current.id + "/earlier/" + e.id);
+    if (!r.ok) { showError(r.data.error || T["error.generic"]); return; }
+    $("earlier-title").textContent = fmt("earlier.reading", {date: day(r.data.created_at)});
+    $("earlier-transcript").replaceChildren(...r.data.messages.map(entry));
+    fillNotes("earlier-notes", "earlier-notes-empty", r.data.notes);
+    $("earlier-dialog").showModal();
   }
 
   function atBottom() { return tr.scrollHeight - tr.scrollTop - tr.clientHeight < 4; }
@@ -372,6 +418,8 @@
     $("close").hidden = !canAct;
     $("reply-form").hidden = !mineNow;
     if (first || h.crisis !== shownCrisis) renderIntake(h);     // a crisis may arrive later
+    if (first) shownContext = "";
+    renderContext(h);
     shownCrisis = h.crisis;
     renderTranscript(h, first);
     checkSeen();
@@ -446,13 +494,14 @@
   // closing asks for the outcome (an anonymous tag for the closed list), then ends the conversation
   $("close").addEventListener("click", () => {
     $("close-outcome").value = "";
+    $("close-note").value = "";
     $("close-ok").disabled = true;
     $("close-dialog").showModal();
   });
   $("close-outcome").addEventListener("change", () => { $("close-ok").disabled = !$("close-outcome").value; });
   $("close-dialog").addEventListener("close", async () => {
     if ($("close-dialog").returnValue !== "ok" || !$("close-outcome").value) return;
-    await act("/close", {outcome: $("close-outcome").value});
+    await act("/close", {outcome: $("close-outcome").value, note: $("close-note").value});
     if ($("closed-section").open) searchClosed();
   });
 
@@ -494,6 +543,64 @@
       act("/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
     }
   });
+  $("note-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("note-text").value;
+    if (!current || !text.trim()) return;
+    const r = await act("/notes", {text});
+    if (r && r.ok) $("note-text").value = "";
+  });
+
+  // Send a resource: a card of the catalogue, in one click, through the same path as a typed
+  // message (a client_id per opening of the dialog: a double click sends it once)
+  let resourceFor = null;
+  function resourceButton(res) {
+    const b = el("button", res.theirs ? "theirs" : "", res.title);
+    b.type = "button";
+    b.dataset.id = res.id;
+    b.addEventListener("click", () => sendResource(res.id));
+    return b;
+  }
+
+  $("resource").addEventListener("click", async () => {
+    const hid = form.dataset.hid;
+    if (!hid) return;
+    const r = await api("GET", "/resources?handoff=" + encodeURIComponent(hid));
+    if (!r.ok || form.dataset.hid !== hid) return;
+    const list = r.data.resources || [];
+    resourceFor = {hid, cid: newId()};
+    const theirs = list.filter((x) => x.theirs);
+    $("resource-theirs-section").hidden = !theirs.length;
+    $("resource-theirs").replaceChildren(...theirs.map(resourceButton));
+    $("resource-common").replaceChildren(...list.filter((x) => !x.theirs && !x.place).map(resourceButton));
+    const first = el("option", "", T["resource.place_choose"]);
+    first.value = "";
+    $("resource-place").replaceChildren(first, ...list.filter((x) => x.place && !x.theirs).map((x) => {
+      const o = el("option", "", x.title);
+      o.value = x.id;
+      return o;
+    }));
+    $("resource-place-send").disabled = true;
+    $("resource-dialog").showModal();
+  });
+  $("resource-place").addEventListener("change", () => { $("resource-place-send").disabled = !$("resource-place").value; });
+  $("resource-place-send").addEventListener("click", () => sendResource($("resource-place").value));
+
+  async function sendResource(id) {
+    const target = resourceFor;
+    if (!target || !id) return;
+    resourceFor = null;                        // one send per opening of the dialog
+    $("resource-dialog").close();
+    let r;
+    try {
+      r = await api("POST", "/handoffs/" + target.hid + "/resources", {id, client_id: target.cid});
+    } catch (err) {
+      r = {ok: false, data: {error: T["error.network"]}};
+    }
+    if (form.dataset.hid === target.hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+    await pollSelected();
+  }
+
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
   $("canned").addEventListener("change", (e) => {
     const c = CANNED[Number(e.target.value)];
@@ -617,8 +724,25 @@
     await pollStaff();
   });
 
+  // The canned replies as an admin last left them (asked again every few seconds); not redrawn
+  // while the counselor has the list open.
+  async function pollCanned() {
+    const r = await api("GET", "/canned");
+    const list = r.data.canned;
+    if (!r.ok || document.activeElement === $("canned") || JSON.stringify(list) === JSON.stringify(CANNED)) return;
+    CANNED = list;
+    const first = el("option", "", T["canned"]);
+    first.value = "";
+    $("canned").replaceChildren(first, ...list.map((c, i) => {
+      const o = el("option", "", c.label);
+      o.value = String(i);
+      return o;
+    }));
+  }
+
   async function loop() {
     try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+    if (rounds % 5 === 4) pollCanned().catch(() => {});
     if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
     setTimeout(loop, POLL_MS);
   }
