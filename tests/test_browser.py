@@ -3,8 +3,7 @@
 """
 import os
 import re
-import subprocess
-import sys
+import signal
 import time
 from pathlib import Path
 
@@ -20,36 +19,44 @@ PASSWORD = "rehearsal-password-1"
 T = 20_000     # ms: polling pages, a worker, a browser
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 @pytest.fixture
-def demo(r, redis_server, tmp_path):
+def demo(r, redis_server, tmp_path, demo_zygote):
     """A real `mado demo` process (web + worker + console + simulator), on the test redis-server."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_"))}
     env.update(PORT=str(port), REDIS_URL=redis_server.url, MADO_DEMO_PASSWORD=PASSWORD,
                PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-    log = open(tmp_path / "demo.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    log_path = tmp_path / "demo.log"
+    log_path.touch()
+    pid = demo_zygote.start(env, log_path)
     url = None
-    deadline = time.time() + 120         # readiness (the printed address), generous on a busy machine
-    while time.time() < deadline and url is None:
-        log.seek(0)
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/demo/", log.read())
+    deadline = time.monotonic() + 120    # readiness (the printed address), generous on a busy machine
+    while time.monotonic() < deadline and url is None:
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/demo/", log_path.read_text())
         url = found.group(1) if found else None
-        if proc.poll() is not None:
+        if url is None and not _alive(pid):
             break
-        time.sleep(0.1)
+        time.sleep(0.05)                 # polling for readiness, not waiting a fixed time
     if url is None:
-        log.seek(0)
-        proc.kill()
-        pytest.fail("mado demo did not start:\n" + log.read())
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail("mado demo did not start:\n" + log_path.read_text())
     yield url
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    # gone at once, with nothing of it left to act on the next test's Redis: its clean stop (a
+    # second or two of winding down) is not what these tests are about (tests/test_startup.py and
+    # the worker tests are)
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < end:
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
