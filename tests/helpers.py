@@ -7,6 +7,7 @@ import hmac
 import itertools
 import json
 import os
+import subprocess
 import time
 
 SECRET = "8c570fa6dd201bb328f1c1eac23a96d8"
@@ -100,3 +101,14 @@ def settled(r, shards: int = 4, timeout: float = 30.0) -> bool:
         if time.monotonic() > end:
             return False
         time.sleep(0.02)
+
+
+def stop_process(proc: subprocess.Popen, log) -> None:
+    """SIGTERM, a generous wait for a clean stop, SIGKILL only then; its log file closed."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    log.close()

@@ -132,13 +132,7 @@ class Web:
             raise
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+        helpers.stop_process(self.proc, self.log)
         self.proc.wait(15)
         self.log.close()
 

@@ -247,13 +247,7 @@ class Gunicorn:
                              headers=headers, timeout=120)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+        helpers.stop_process(self.proc, self.log)
 
 
 @pytest.fixture
