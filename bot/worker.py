@@ -334,8 +334,9 @@ class Worker:
                     del self.queues[pid]
                     return
                 st, entry_id, fields = q.popleft()
-            if self.stopping.is_set() or st.lost.is_set():
-                # Not started: it stays pending and whoever holds the shard next does it, in order.
+            if st.lost.is_set():
+                # Not started: it stays pending and whoever holds the shard now does it, in order.
+                # (On SIGTERM what was read is still done: reading stops, the events in hand finish.)
                 self._leave_pending(st, entry_id)
                 continue
             self._handle(st, entry_id, fields)
