@@ -132,12 +132,18 @@ def wait_until(fn, timeout=WAIT):
     return fn()
 
 
-def claimed_by_aoi(app, person):
-    """Someone asked for a person and aoi took it (they heard so): (person, aoi, ben, handoff id)."""
+def waiting_for_aoi(app, person):
+    """Someone asked for a person and aoi sees it waiting: (person, aoi, handoff id)."""
     p = person()
     ask_for_human(p)
-    aoi, ben = Console(app, "aoi"), Console(app, "ben")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    aoi = Console(app, "aoi")
+    return p, aoi, wait_until(aoi.waiting)[0]["id"]
+
+
+def claimed_by_aoi(app, person):
+    """Someone asked for a person and aoi took it (they heard so): (person, aoi, ben, handoff id)."""
+    p, aoi, hid = waiting_for_aoi(app, person)
+    ben = Console(app, "ben")
     aoi.post(f"/console/api/handoffs/{hid}/claim")
     p.wait_count(5)
     return p, aoi, ben, hid
@@ -310,10 +316,7 @@ def test_the_same_client_id_twice_is_one_message(app, accounts, person, worker, 
     from handoff.store import client_id_key, meta_key
 
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi = Console(app, "aoi")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
     aoi.post(f"/console/api/handoffs/{hid}/claim")
     p.wait_count(5)
     url = f"/console/api/handoffs/{hid}/messages"
@@ -407,10 +410,7 @@ def test_never_on_duty_says_so_honestly(config, accounts, standin, worker):
 
 def test_pause_then_resume_with_the_same_counselor(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi = Console(app, "aoi")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
     aoi.post(f"/console/api/handoffs/{hid}/claim")
     p.wait_count(5)
     got = p.say_and_wait("今日はここまで")
@@ -563,10 +563,7 @@ def test_someone_far_back_hears_once_when_they_are_next(app, accounts, person, w
 
 def test_a_risk_message_in_a_handoff_says_why_and_moves_urgent_at_each_time(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi = Console(app, "aoi")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
     h = aoi.waiting()[0]
     assert h["urgent_reason"] is None and h["urgent_at"] is None
     aoi.post(f"/console/api/handoffs/{hid}/claim")
@@ -588,10 +585,7 @@ def test_a_risk_message_in_a_handoff_says_why_and_moves_urgent_at_each_time(app,
 
 def test_awaiting_reply_since_and_the_persons_state(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi = Console(app, "aoi")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
     h = aoi.waiting()[0]
     assert h["person_state"] == "waiting" and h["awaiting_reply_since"] is None
     before = int(time.time() * 1000)
@@ -652,10 +646,7 @@ def test_statistics_count_people_in_crisis_and_only_counselor_messages_as_their_
 
 def test_a_handoff_cancelled_before_anyone_took_it_stays_readable_and_says_why(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi = Console(app, "aoi")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
     p.say_and_wait("やめる")
     d = wait_until(lambda: (d := aoi.detail(hid))["status"] == "closed" and d)
     assert d["closed_reason"] == "cancelled" and d["person_state"] == "left"
