@@ -397,15 +397,23 @@ def _held(hid):
     return m, None
 
 
+def _text_of(body, limit: int, empty: str, too_long: str):
+    """The "text" of a JSON body: (text, None), or (None, a 400 naming what is wrong)."""
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return None, _error(400, empty)
+    if len(text) > limit:
+        return None, _error(400, too_long)
+    return text, None
+
+
 @bp.post("/api/handoffs/<hid>/messages")
 @login_required(api=True)
 def api_message(hid):
     body = request.get_json(silent=True)
-    text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return _error(400, "error.empty")
-    if len(text) > MAX_TEXT:
-        return _error(400, "error.too_long")
+    text, err = _text_of(body, MAX_TEXT, "error.empty", "error.too_long")
+    if err:
+        return err
     entry = {"from": "counselor", "kind": "text", "text": text}
     return _deliver(hid, body, entry, "message", text=text)
 
@@ -551,12 +559,9 @@ def api_close(hid):
 @login_required(api=True)
 def api_add_note(hid):
     """A private case note (holder or admin): kept and deleted with the transcript, never sent."""
-    body = request.get_json(silent=True)
-    text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        return _error(400, "error.note_empty")
-    if len(text) > MAX_NOTE:
-        return _error(400, "error.note_too_long")
+    text, err = _text_of(request.get_json(silent=True), MAX_NOTE, "error.note_empty", "error.note_too_long")
+    if err:
+        return err
     m, err = _found(hid)
     if err:
         return err
@@ -575,7 +580,7 @@ def api_earlier(hid, eid):
     m, err = _found(hid)
     if err:
         return err
-    if not (m.get("claimed_by") == g.counselor["name"] or _is_admin()):
+    if not _holder_or_admin(m):
         return _error(403, "error.not_yours")
     e = next((e for e in _store().earlier(m) if e["id"] == eid), None)
     if e is None:
