@@ -108,7 +108,9 @@ def _current():
     return sess
 
 
-def login_required(api: bool):
+def login_required(api: bool, *, admin: bool = False):
+    """A logged-in counselor (and the CSRF token on every POST); `admin`: an admin only (403,
+    the forbidden page for a page)."""
     def deco(fn):
         @wraps(fn)
         def inner(*a, **kw):
@@ -119,6 +121,8 @@ def login_required(api: bool):
                 return redirect(url_for("console.login_page", next=request.path))
             if request.method == "POST" and not Accounts.csrf_ok(sess, request.headers.get("X-CSRF-Token")):
                 return _error(403, "error.csrf")
+            if admin and not _is_admin():
+                return _error(403, "error.forbidden") if api else (_page("forbidden.html"), 403)
             return fn(*a, **kw)
         return inner
     return deco
@@ -247,19 +251,15 @@ def handoff_page(hid):
 
 
 @bp.get("/stats")
-@login_required(api=False)
+@login_required(api=False, admin=True)
 def stats_page():
-    if not _is_admin():
-        return _page("forbidden.html"), 403
     return _page("stats.html", me=g.counselor)
 
 
 @bp.get("/canned")
-@login_required(api=False)
+@login_required(api=False, admin=True)
 def canned_page():
     """Admins edit the canned replies counselors are offered."""
-    if not _is_admin():
-        return _page("forbidden.html"), 403
     return _page("canned.html", me=g.counselor)
 
 
@@ -626,11 +626,9 @@ def api_transfer(hid):
 
 
 @bp.post("/api/handoffs/<hid>/forget")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_forget(hid):
     """An admin deletes everything of this person (their request reached us another way)."""
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     m, err = _found(hid)
     if err:
         return err
@@ -666,10 +664,8 @@ def _canned_changed(what: str):
 
 
 @bp.post("/api/canned")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_canned_add():
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     fields, err = _canned_fields()
     if err:
         return err
@@ -681,19 +677,15 @@ def api_canned_add():
 
 
 @bp.post("/api/canned/reset")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_canned_reset():
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     _canned().reset()
     return _canned_changed("reset")
 
 
 @bp.post("/api/canned/<cid>")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_canned_edit(cid):
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     fields, err = _canned_fields()
     if err:
         return err
@@ -703,21 +695,17 @@ def api_canned_edit(cid):
 
 
 @bp.post("/api/canned/<cid>/delete")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_canned_delete(cid):
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     if not _canned().delete(cid):
         return _error(404, "error.not_found")
     return _canned_changed("deleted")
 
 
 @bp.get("/api/counselors")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_counselors():
     """The supervisor's view (admin): every counselor, online / away / offline, and what each holds."""
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     store, names = _store(), _accounts().names()
     status, held = store.statuses(names), store.holdings()
     return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, [])} for n in names]})
@@ -745,11 +733,9 @@ def api_my_status():
 
 
 @bp.post("/api/handoffs/<hid>/assign")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_assign(hid):
     """An admin gives a conversation to a counselor: from the queue, or from someone who left."""
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     body = request.get_json(silent=True)
     to = body.get("to") if isinstance(body, dict) else None
     if not isinstance(to, str) or not _accounts().get(to):
@@ -772,10 +758,8 @@ def api_assign(hid):
 
 
 @bp.get("/api/stats")
-@login_required(api=True)
+@login_required(api=True, admin=True)
 def api_stats():
-    if not _is_admin():
-        return _error(403, "error.forbidden")
     from .stats import summary
 
     return jsonify(summary(_store().r))
