@@ -424,10 +424,8 @@ def test_pause_then_resume_with_the_same_counselor(app, accounts, person, worker
 
 def test_release_puts_it_back_and_transfer_hands_it_over(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi, ben = Console(app, "aoi"), Console(app, "ben")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
+    ben = Console(app, "ben")
     aoi.post(f"/console/api/handoffs/{hid}/claim")
     assert ben.get(f"/console/api/handoffs/{hid}").status_code == 403     # not ben's to read
     assert ben.post(f"/console/api/handoffs/{hid}/close").status_code == 403
@@ -710,10 +708,8 @@ def test_close_with_an_outcome_and_search_closed_by_alias_and_tokyo_day(app, acc
 
 def test_the_supervisor_view_status_holding_away_and_assignment(app, accounts, person, worker):
     worker()
-    p = person()
-    ask_for_human(p)
-    aoi, chief = Console(app, "aoi"), Console(app, "chief")
-    hid = wait_until(aoi.waiting)[0]["id"]
+    p, aoi, hid = waiting_for_aoi(app, person)
+    chief = Console(app, "chief")
     assert aoi.get("/console/api/counselors").status_code == 403                  # admins only
     chief.waiting()                     # (in the console: seen by any request after login)
     colleagues = aoi.get("/console/api/colleagues").get_json()["colleagues"]
