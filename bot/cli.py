@@ -133,10 +133,10 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
 
 def demo() -> int:
     """The whole system on an embedded default, with a browser chat simulator and a counselor."""
-    import signal
+    from .signals import STOP
 
-    stop = threading.Event()             # first thing: a SIGTERM while starting up is a clean stop
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    STOP.catch()                         # first thing: a SIGTERM while starting up is a clean stop
+    stop = STOP.event
     from handoff.accounts import AccountError, Accounts
 
     port = int(os.environ.get("PORT") or 8000)
@@ -235,17 +235,11 @@ def forget_command(args) -> int:
 def worker_command() -> int:
     """`mado worker`: as `python -m bot.worker`, with SIGTERM/SIGINT caught before the worker's
     (slow) imports; one that comes meanwhile is handed on, so it stops the worker cleanly."""
-    import signal
+    from .signals import STOP
 
-    early = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: early.set())
-    from .worker import _stop_signal, main as worker_main
+    STOP.catch()                         # one that comes meanwhile stops the worker once it runs
+    from .worker import main as worker_main
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop_signal)
-    if early.is_set():
-        _stop_signal()
     return worker_main()
 
 

@@ -14,32 +14,17 @@ Delivery
 - SIGTERM: stop reading, finish the events in hand, hand the shards back, exit. The handler is in
   place first thing, before the slow imports and the warm-up: a SIGTERM at any moment of start-up
   is a clean exit (0), never death by the signal. The supervisor starts its children with SIGTERM
-  blocked, so one that arrives before a child's handler exists waits for it.
+  blocked, so one that arrives before a child's handler exists waits for it. The handler itself
+  takes no lock (bot/signals.py says why): a thread of its own does the stopping.
 """
 from __future__ import annotations
 
 import signal
-import threading
-
-_STOP = threading.Event()           # SIGTERM/SIGINT seen; the worker, once built, is told too
-_on_stop: list = []
-
-
-def _stop_signal(*_args) -> None:
-    _STOP.set()
-    for fn in list(_on_stop):
-        fn()
-
-
-def _catch_stop_signals() -> None:
-    signal.signal(signal.SIGTERM, _stop_signal)
-    signal.signal(signal.SIGINT, _stop_signal)
-    # a child of supervise() starts with these blocked (inherited across exec): deliver them now
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-
 
 if __name__ == "__main__":          # `python -m bot.worker`: before the imports below (seconds)
-    _catch_stop_signals()
+    from bot.signals import STOP as _early
+
+    _early.catch()
 
 import collections
 import json
@@ -47,6 +32,7 @@ import math
 import os
 import random
 import socket
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +42,7 @@ import redis
 import flows
 
 from . import keys, logs
+from .signals import STOP
 from handoff.store import STATS
 
 from .config import Config
@@ -477,7 +464,7 @@ def supervise(processes: int) -> int:
     import sys
 
     env = dict(os.environ, MADO_WORKER_PROCESSES="1")
-    stopping = _STOP                  # set by the handler that main() put in place first thing
+    stopping = STOP.event             # set when main()'s first-thing handler sees a SIGTERM
     children: list = []
 
     def spawn():
@@ -487,14 +474,13 @@ def supervise(processes: int) -> int:
                                     signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}))
 
     def stop():
-        # (also from the signal handler, between any two lines here: no lock; a second SIGTERM to
-        # a child is harmless, and every child gets one once the loop below has ended)
+        # (also from the signal thread, between any two lines here: a second SIGTERM to a child
+        # is harmless, and every child gets one once the loop below has ended)
         for c in list(children):
             if c.poll() is None:
                 c.send_signal(signal.SIGTERM)
 
-    _on_stop.append(stop)
-    _catch_stop_signals()
+    STOP.on_stop(stop)
     for _ in range(processes):
         if stopping.is_set():
             break
@@ -534,7 +520,7 @@ def main(argv=None) -> int:
     """`python -m bot.worker` (the Procfile's worker line)."""
     from .config import ConfigError
 
-    _catch_stop_signals()             # first thing (and earlier still when run as a module)
+    STOP.catch()                      # first thing (and earlier still when run as a module)
     logs.setup()
     try:
         cfg = Config.from_env().require("access_token", "redis_url", "secret_key")
@@ -547,10 +533,7 @@ def main(argv=None) -> int:
         return supervise(processes)
     init_sentry(cfg, component="worker")
     worker = Worker(cfg)
-    _on_stop.append(worker.request_stop)
-    _catch_stop_signals()             # (already in place when run as `python -m bot.worker`)
-    if _STOP.is_set():                # asked to stop while starting: leave without taking a shard
-        worker.request_stop()
+    STOP.on_stop(worker.request_stop)  # at once if asked to stop while starting: no shard taken
     worker.run()
     return 0
 

@@ -1,5 +1,6 @@
 """The worker against real Redis and the LINE stand-in: order, exactly-once, crashes, LINE errors."""
 import json
+import os
 import signal
 import time
 import uuid
@@ -208,6 +209,26 @@ def test_sigterm_while_supervised_workers_start_up_stops_them_all_cleanly(worker
     proc = worker_process(MADO_WORKER_PROCESSES=2)
     assert wait_until(lambda: len(_children(proc.pid)) == 2, timeout=30)     # both children spawned
     proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0, "a worker process died of the signal instead of stopping"
+    assert all(r.get(keys.lease(s)) is None for s in range(4)), "leases handed back"
+
+
+def test_a_stop_sent_again_and_again_still_stops_every_worker_cleanly(worker_process, r):
+    """A platform stops every process of the dyno, the supervisor passes its SIGTERM on, an operator
+    presses Ctrl-C twice: however many stop signals come, each process exits 0 and hands its shards
+    back. (A handler that set an event itself could run inside its own earlier call's lock and hang
+    for ever; CI saw a supervised child do that.)"""
+    proc = worker_process(MADO_WORKER_PROCESSES=2)
+    assert wait_until(lambda: len(_children(proc.pid)) == 2, timeout=30)
+    assert wait_until(lambda: r.zcard(keys.WORKERS) == 2, timeout=60)       # both children working
+    pids = [proc.pid, *_children(proc.pid)]
+    for _ in range(100):
+        for pid in pids:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
     assert proc.wait(60) == 0, "a worker process died of the signal instead of stopping"
     assert all(r.get(keys.lease(s)) is None for s in range(4)), "leases handed back"
 
