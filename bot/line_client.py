@@ -9,9 +9,10 @@ exponential backoff; never other 4xx.
 
 Cost: the SDK's models validate and serialise each message once, when a message set is prepared
 (`LineClient.messages`); the same prepared set serves the reply, a push after a refused token and
-every retry. The call itself goes through the SDK's ApiClient (auth, pooled keep-alive
-connections, ApiException) with that body, so there is one JSON pass per call and no second
-validation of the request by the generated endpoint wrappers.
+every retry. The call itself goes through the SDK's ApiClient (auth, ApiException) with that
+body, so there is one JSON pass per call and no second validation of the request by the
+generated endpoint wrappers; under it, each sending thread keeps one connection to LINE alive
+(bot/line_transport.py).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from linebot.v3.messaging import (
 )
 
 from .config import Config
+from .line_transport import KeptAliveTransport
 
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1b7b52-6d61-4d6f-9a1e-6d61646f0001")
 
@@ -141,6 +143,7 @@ class LineClient:
         sdk_cfg.retries = False          # our own retry policy below is the only one
         sdk_cfg.connection_pool_maxsize = max(8, config.send_threads + 8)
         self._client = ApiClient(sdk_cfg)
+        self._transport = self._client.rest_client = KeptAliveTransport(sdk_cfg)
         self.timeout = (3.05, config.line_timeout_s)
         self.retries = config.line_retries
         self.backoff = config.line_backoff_s
@@ -148,6 +151,7 @@ class LineClient:
         self.counts = {"reply": 0, "push": 0, "loading": 0, "mark_read": 0, "errors": 0}
 
     def close(self) -> None:
+        self._transport.close()
         self._client.close()
 
     def _call(self, kind: str, fn, failures: list | None = None):

@@ -123,7 +123,8 @@ class StandinState:
 
 class StandinLine:
     def __init__(self, access_token: str = "standin-token", *, host: str = "127.0.0.1", port: int = 0,
-                 token_ttl_s: float = 60.0, latency_ms: float = 0.0, auto_issue_tokens: bool = False):
+                 token_ttl_s: float = 60.0, latency_ms: float = 0.0, auto_issue_tokens: bool = False,
+                 tls: tuple[str, str] | None = None):
         self.state = StandinState(access_token=access_token, token_ttl_s=token_ttl_s,
                                   latency_s=latency_ms / 1000.0)
         self.auto_issue_tokens = auto_issue_tokens   # benchmarks: a new token is taken as just issued
@@ -131,11 +132,22 @@ class StandinLine:
         self._server = _Server((host, port), _Handler)
         self._server.standin = self
         self._thread: threading.Thread | None = None
+        self.connections = 0              # TCP connections accepted (LINE's side of keep-alive)
+        self._open: set = set()
+        self._tls = tls
+        if tls:                           # (certificate file, key file): https, as LINE's own host
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        if self._tls:
+            return f"https://localhost:{port}"
         return f"http://{host}:{port}"
 
     def start(self) -> "StandinLine":
@@ -150,6 +162,18 @@ class StandinLine:
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
+
+    def drop_connections(self) -> None:
+        """Close every kept-alive connection from LINE's side, as its servers do with idle ones."""
+        import socket
+
+        with self.lock:
+            conns = list(self._open)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # -- control (in process; the same is reachable over HTTP under /_standin/) ---------------
     def issue_reply_token(self, user_id: str, token: str | None = None) -> str:
@@ -467,6 +491,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # quiet: the calls are recorded, not printed
         pass
+
+    def setup(self):
+        super().setup()
+        standin = self.server.standin
+        with standin.lock:
+            standin.connections += 1
+            standin._open.add(self.connection)
+
+    def finish(self):
+        standin = self.server.standin
+        with standin.lock:
+            standin._open.discard(self.connection)
+        super().finish()
 
     def _serve(self, method):
         length = int(self.headers.get("Content-Length") or 0)
