@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -165,8 +166,6 @@ class StandinLine:
 
     def drop_connections(self) -> None:
         """Close every kept-alive connection from LINE's side, as its servers do with idle ones."""
-        import socket
-
         with self.lock:
             conns = list(self._open)
         for conn in conns:

@@ -70,13 +70,11 @@ class KeptAliveTransport(rest.RESTClientObject):
 
     def request(self, method, url, query_params=None, headers=None, body=None, post_params=None,
                 _preload_content=True, _request_timeout=None):
+        parts = urlsplit(url)
         if not (self._own and method == "POST" and _preload_content and not post_params
                 and (body is None or isinstance(body, (dict, list)))
-                and "json" in (headers or {}).get("Content-Type", "json").lower()):
-            return super().request(method, url, query_params, headers, body, post_params,
-                                   _preload_content, _request_timeout)
-        parts = urlsplit(url)
-        if parts.scheme != self._scheme or parts.netloc != self._netloc:
+                and "json" in (headers or {}).get("Content-Type", "json").lower()
+                and (parts.scheme, parts.netloc) == (self._scheme, self._netloc)):
             return super().request(method, url, query_params, headers, body, post_params,
                                    _preload_content, _request_timeout)
         path = parts.path + ("?" + parts.query if parts.query else "")

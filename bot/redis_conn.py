@@ -53,10 +53,16 @@ def _fake_server(url: str):
     return _FAKE_SERVERS.setdefault(url, fakeredis.FakeServer())
 
 
+def is_cluster(r) -> bool:
+    """redis-py's cluster client: it routes each key to its slot's node, so it cannot pipeline
+    scripts or send a transaction that spans two hash tags."""
+    return type(r).__name__ == "RedisCluster"
+
+
 def is_plain(r) -> bool:
     """A plain redis-py client on a real server: several steps may share one round trip (a
     cluster client routes per slot; the embedded stand-in has no connection to share)."""
-    return (isinstance(r, redis.Redis) and type(r).__name__ != "RedisCluster"
+    return (isinstance(r, redis.Redis) and not is_cluster(r)
             and not type(r).__module__.startswith("fakeredis"))
 
 

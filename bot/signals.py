@@ -82,8 +82,5 @@ class StopSignal:
         if self.event.is_set():
             fn()
 
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
 
 STOP = StopSignal()

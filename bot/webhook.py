@@ -15,6 +15,7 @@ import time
 import redis
 
 from . import keys, logs
+from .redis_conn import is_cluster
 
 # SET NX the event id and XADD in one step: a crash between the two can neither lose the event
 # (LINE redelivers it and it is not "seen" yet) nor enqueue it twice.
@@ -111,7 +112,7 @@ class Webhook:
         self.cfg = config
         self.r = r
         self.enqueue = r.register_script(ENQUEUE_LUA)
-        self.cluster = type(r).__name__ == "RedisCluster"
+        self.cluster = is_cluster(r)
         self.metrics = metrics
 
     def __call__(self, environ, start_response):

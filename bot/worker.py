@@ -43,7 +43,7 @@ import redis
 import flows
 
 from . import keys, logs
-from .signals import STOP
+from .signals import SIGNALS, STOP
 from handoff.store import STATS
 
 from .config import Config
@@ -103,8 +103,15 @@ class Worker:
         self._ack_thread = threading.Thread(target=self._ack_loop, name="mado-ack", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, *, freeze_heap: bool = False) -> None:
+        """Work until asked to stop. `freeze_heap` (the worker process's own worker, not one run
+        inside another program such as the tests): after the warm-up, start-up's ~200k objects
+        (dictionary, patterns, machines, the SDK's models), which live as long as the process,
+        are left out of the collector's full passes (~0.1 s each)."""
         flows.warm_up()       # before taking any lease: the first event must not be the slow one
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         self._ack_thread.start()
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
@@ -471,8 +478,7 @@ def supervise(processes: int) -> int:
     def spawn():
         # blocked in the child until its own handler is in place (bot/worker.py's first lines)
         return subprocess.Popen([sys.executable, "-m", "bot.worker"], env=env,
-                                preexec_fn=lambda: signal.pthread_sigmask(
-                                    signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT}))
+                                preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS))
 
     def stop():
         # (also from the signal thread, between any two lines here: a second SIGTERM to a child
@@ -534,12 +540,8 @@ def main(argv=None) -> int:
         return supervise(processes)
     init_sentry(cfg, component="worker")
     worker = Worker(cfg)
-    flows.warm_up()
-    gc.collect()
-    gc.freeze()       # start-up's ~200k objects (dictionary, patterns, machines, the SDK's models) live
-    #                   as long as the process: the collector's full passes (~0.1 s each) skip them
     STOP.on_stop(worker.request_stop)  # at once if asked to stop while starting: no shard taken
-    worker.run()
+    worker.run(freeze_heap=True)
     return 0
 
 
