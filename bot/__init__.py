@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
 _flask_class = None
+REDIS_TIMEOUT_S = 1.5     # the web's Redis calls: a 503 within LINE's 2 s rather than no answer
 
 
 def _mado_flask():
@@ -62,13 +63,14 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
-    r = redis_client if redis_client is not None else connect(config.redis_url)
+    r = redis_client if redis_client is not None else connect(config.redis_url, timeout_s=REDIS_TIMEOUT_S)
     app.extensions["mado.redis"] = r
     app.extensions["mado.metrics"] = collections.Counter()
     from .webhook import Webhook, in_front_of
 
     # /callback is answered before Flask: LINE's path, the hot one (see bot/webhook.py)
-    app.wsgi_app = in_front_of(app.wsgi_app, Webhook(config, r, app.extensions["mado.metrics"]))
+    webhook = app.extensions["mado.webhook"] = Webhook(config, r, app.extensions["mado.metrics"])
+    app.wsgi_app = in_front_of(app.wsgi_app, webhook)
     from .ops import bp as ops_bp
 
     app.register_blueprint(ops_bp)

@@ -6,7 +6,9 @@ import redis
 from .config import ConfigError
 
 
-def connect(url: str, *, max_connections: int | None = None) -> redis.Redis:
+def connect(url: str, *, max_connections: int | None = None, timeout_s: float | None = None) -> redis.Redis:
+    """A client for REDIS_URL. `timeout_s`: how long one connect or reply may take before the call
+    fails (the web: it answers LINE within LINE's 2 s, with 503 if Redis does not answer)."""
     if not url:
         raise ConfigError("missing required environment variable(s): REDIS_URL")
     if url.startswith("fakeredis://"):
@@ -17,6 +19,8 @@ def connect(url: str, *, max_connections: int | None = None) -> redis.Redis:
     kwargs = {"decode_responses": True, "health_check_interval": 30, "socket_keepalive": True}
     if max_connections:
         kwargs["max_connections"] = max_connections
+    if timeout_s:
+        kwargs.update(socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     if url.startswith("redis-cluster://") or url.startswith("rediss-cluster://"):
         return _cluster(url.replace("-cluster://", "://", 1), kwargs)
     client = redis.Redis.from_url(url, **kwargs)
@@ -33,8 +37,8 @@ def _is_cluster(client: redis.Redis) -> bool:
         return client.info("cluster").get("cluster_enabled") == 1
     except redis.ResponseError:       # INFO restricted (some managed services): a plain Redis
         return False
-    except redis.ConnectionError:     # not reachable yet: decide as a plain Redis; callers retry
-        return False
+    except (redis.ConnectionError, redis.TimeoutError):   # not reachable yet: decide as a plain
+        return False                                         # Redis; callers retry
 
 
 def _cluster(url: str, kwargs: dict):

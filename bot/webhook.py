@@ -95,6 +95,12 @@ def event_key(ev: dict) -> str:
     return "h" + hashlib.sha256(canon).hexdigest()[:32]
 
 
+# After Redis did not answer (timed out or refused), the next webhooks for this long are answered
+# 503 at once, not each after its own timeout: the web answers LINE on one event loop
+# (bot/asgi.py), and a queue of requests each waiting out the timeout would all miss LINE's 2 s.
+# LINE delivers again what it got no 2xx for (with redelivery on).
+AWAY_S = 1.0
+
 _JSON = [("Content-Type", "application/json")]
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 405: "405 Method Not Allowed",
            413: "413 Payload Too Large", 500: "500 Internal Server Error",
@@ -114,6 +120,7 @@ class Webhook:
         self.enqueue = r.register_script(ENQUEUE_LUA)
         self.cluster = is_cluster(r)
         self.metrics = metrics
+        self.redis_away_until = 0.0     # (monotonic) see AWAY_S
 
     def __call__(self, environ, start_response):
         try:
@@ -169,9 +176,14 @@ class Webhook:
         except BadWebhook as exc:
             return self._refuse(400, str(exc))
         rid = os.urandom(8).hex()
+        if time.monotonic() < self.redis_away_until:
+            logs.emit("webhook", result="unavailable", status=503, rid=rid, reason="redis away just now")
+            return 503, {"error": "temporarily unavailable"}
         try:
             results, dropped = self._enqueue(events, rid)
         except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+                self.redis_away_until = time.monotonic() + AWAY_S
             logs.emit("webhook", result="unavailable", status=503, rid=rid, error=type(exc).__name__)
             return 503, {"error": "temporarily unavailable"}
         queued = sum(1 for res in results if res)

@@ -7,8 +7,12 @@ import hmac
 import itertools
 import json
 import os
+import re
+import shlex
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 SECRET = "8c570fa6dd201bb328f1c1eac23a96d8"
 ACCESS_TOKEN = "test-access-token"
@@ -112,3 +116,15 @@ def stop_process(proc: subprocess.Popen, log) -> None:
         proc.kill()
         proc.wait(10)
     log.close()
+
+
+def procfile_web(port: int, *extra: str) -> list[str]:
+    """The Procfile's web line as the command to run (one process, on 127.0.0.1:`port`, gunicorn
+    from this Python), with `extra` gunicorn options. Threads: WEB_THREADS in the environment."""
+    root = Path(__file__).resolve().parent.parent
+    line = next(x.split(":", 1)[1] for x in (root / "Procfile").read_text().splitlines() if x.startswith("web:"))
+    line = line.replace("0.0.0.0:$PORT", f"127.0.0.1:{port}").replace("${WEB_CONCURRENCY:-1}", "1")
+    line = re.sub(r"\$\{WEB_ACCESS_LOG:\+[^}]*\}", "", line)
+    argv = shlex.split(line)
+    assert argv[0] == "gunicorn" and "$" not in line, line
+    return [sys.executable, "-m", "gunicorn", *extra, *argv[1:]]

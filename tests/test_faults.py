@@ -108,14 +108,14 @@ def check(standin, people, r, timeout=90):
 
 
 class Web:
-    """`gunicorn 'bot:create_app()'`, the Procfile's web line, as a real process."""
+    """The Procfile's web line (gunicorn), as a real process."""
 
     def __init__(self, env, tmp_path, name):
         self.port = free_port()
         self.log = open(tmp_path / f"{name}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-             "--threads", "4", "bot:create_app()"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            helpers.procfile_web(self.port), cwd=ROOT, env={**env, "WEB_THREADS": "4"}, stdout=self.log,
+            stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120       # readiness (/healthz answers), generous on a busy machine
         try:

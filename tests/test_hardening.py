@@ -218,9 +218,8 @@ class Gunicorn:
         self.port = free_port()
         self.log = open(tmp_path / f"{name}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-             "--threads", str(threads), "--timeout", "120", "bot:create_app()"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            helpers.procfile_web(self.port, "--timeout", "120"),
+            cwd=ROOT, env={**env, "WEB_THREADS": str(threads)}, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120         # a generous bound on a busy machine; ready is ready
         try:

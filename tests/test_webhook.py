@@ -31,7 +31,7 @@ def test_connection_check_with_official_vector_is_200(client, r):
     assert stream_total(r) == 0
 
 
-@pytest.mark.parametrize("headers,body,status,reason", [
+BAD_REQUESTS = [
     ({}, helpers.body_of(), 400, "missing signature"),
     ({"X-Line-Signature": "AAAA"}, helpers.body_of(), 400, "invalid signature"),
     ({"X-Line-Signature": helpers.sign(helpers.body_of(), "another-secret")}, helpers.body_of(), 400, "invalid signature"),
@@ -42,7 +42,10 @@ def test_connection_check_with_official_vector_is_200(client, r):
     ({"X-Line-Signature": helpers.sign(b'{"events":{}}')}, b'{"events":{}}', 400, "not a webhook: no events list"),
     ({"X-Line-Signature": helpers.sign(b'{"events":[1]}')}, b'{"events":[1]}', 400, "not a webhook: event without a type"),
     ({"X-Line-Signature": helpers.sign(b"[" * 100000)}, b"[" * 100000, 400, "body is not JSON"),
-])
+]
+
+
+@pytest.mark.parametrize("headers,body,status,reason", BAD_REQUESTS)
 def test_bad_requests_are_refused_and_nothing_is_enqueued(client, r, headers, body, status, reason):
     resp = client.post("/callback", data=body, headers=headers)
     assert resp.status_code == status
