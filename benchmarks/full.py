@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bot.worker import default_processes  # noqa: E402  (the worker's own default, printed)
 
 import redis  # noqa: E402
 
@@ -245,7 +246,7 @@ def main(argv=None) -> int:
     r = redis.Redis(port=stack.redis_port, decode_responses=True)
     try:
         print(machine_line(stack.redis_port))
-        print(f"web: {stack.web_cmd}; worker: {args.worker_processes or min(4, os.cpu_count() or 1)} process(es); LINE stand-in "
+        print(f"web: {stack.web_cmd}; worker: {args.worker_processes or default_processes()} process(es); LINE stand-in "
               f"{args.latency_ms:.0f} ms; {args.rate} events/s offered for {args.seconds:.0f} s; {args.cohort} people "
               f"in handoff with one counselor; CPU ms per event of each process", flush=True)
         print(f"{'workload':>8} {'people':>7} {'events':>6} {'ack p50':>8} {'ack p99':>8} {'e2e p50':>8} {'e2e p99':>8} "

@@ -44,6 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bot.worker import default_processes  # noqa: E402  (the worker's own default, printed)
 SECRET = "bench-channel-secret"
 TOKEN = "bench-access-token"
 MADO_KEY = "bench-secret-key"
@@ -400,7 +401,7 @@ def main(argv=None) -> int:
     try:
         print(machine_line(stack.redis_port))
         print(f"web: {stack.web_cmd} (WEB_CONCURRENCY={args.web_workers}, WEB_THREADS={args.web_threads}); "
-              f"worker: {args.worker_processes or min(4, os.cpu_count() or 1)} process(es); LINE stand-in {args.latency_ms:.0f} ms; "
+              f"worker: {args.worker_processes or default_processes()} process(es); LINE stand-in {args.latency_ms:.0f} ms; "
               f"{args.seconds:.0f} s per rate; 'mado' = web + worker + redis", flush=True)
         cohorts = seed(stack.redis_port, args.people)
         print(HEADER, flush=True)

@@ -49,7 +49,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Processor, TooManyTries
-from .redis_conn import connect, is_plain, one_trip, raw_pipeline
+from .redis_conn import connect, is_cluster, is_plain, one_trip, raw_pipeline
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -62,6 +62,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 READ_COUNT = 64
+READ_BLOCK_MS = 500      # how long one read waits for a new entry (also how soon a new shard is read)
+READ_GATHER_S = 0.005    # after a read that found entries, let the next ones gather this long
 ACK_EVERY_S = 0.02       # finished entries gather this long, then go in one round trip
 MAX_INFLIGHT_PER_SHARD = 512
 
@@ -74,7 +76,8 @@ class ShardState:
         self.inflight = 0
         self.entries: set[str] = set()    # in this process right now (never submitted twice)
         self.cond = threading.Condition()
-        self.thread: threading.Thread | None = None
+        self.taken_over = False            # its own and others' pending entries replayed first
+        self.detached = threading.Event()  # no read of its stream is in flight any more
 
 
 class Worker:
@@ -101,6 +104,11 @@ class Worker:
         self._acks_cond = threading.Condition()
         self._acks_done = False
         self._ack_thread = threading.Thread(target=self._ack_loop, name="mado-ack", daemon=True)
+        # One reader for all of this process's shards (one XREADGROUP over their streams), unless
+        # Redis is a cluster: there each shard's stream has a slot of its own, and a reader each.
+        self.one_reader = not is_cluster(self.r)
+        self._reader: threading.Thread | None = None
+        self._shards_changed = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self, *, freeze_heap: bool = False) -> None:
@@ -170,8 +178,7 @@ class Worker:
         for st in list(self.shards.values()):
             st.stop.set()
         for st in list(self.shards.values()):
-            if st.thread:
-                st.thread.join(timeout=5)
+            st.detached.wait(timeout=5)
         for st in list(self.shards.values()):
             self._wait_idle(st)
         self.pool.shutdown(wait=True)
@@ -223,18 +230,28 @@ class Worker:
     def _start_shard(self, shard: int) -> None:
         st = ShardState(shard)
         self.shards[shard] = st
-        st.thread = threading.Thread(target=self._read_loop, args=(st,), name=f"mado-shard-{shard}",
-                                     daemon=True)
-        st.thread.start()
+        if not self.one_reader:
+            threading.Thread(target=self._read_loop, args=(lambda: ([], [st]) if st.stop.is_set() else ([st], []),
+                                                           st.stop),
+                             name=f"mado-shard-{shard}", daemon=True).start()
+        elif self._reader is None:
+            self._reader = threading.Thread(target=self._read_loop, args=(self._owned, self.stopping),
+                                            name="mado-read", daemon=True)
+            self._reader.start()
+        self._shards_changed.set()
         logs.emit("lease", result="acquired", shard=shard, worker=self.id)
+
+    def _owned(self) -> tuple[list[ShardState], list[ShardState]]:
+        """The shards this process reads now, and those it has stopped reading."""
+        shards = list(self.shards.values())
+        return [st for st in shards if not st.stop.is_set()], [st for st in shards if st.stop.is_set()]
 
     def _release(self, shard: int) -> None:
         st = self.shards.get(shard)
         if st is None:
             return
         st.stop.set()
-        if st.thread and st.thread is not threading.current_thread():
-            st.thread.join(timeout=5)
+        st.detached.wait(timeout=5)
         self._wait_idle(st)
         self.shards.pop(shard, None)
         try:
@@ -258,29 +275,53 @@ class Worker:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def _read_loop(self, st: ShardState) -> None:
-        stream = keys.stream(st.shard)
-        while not st.stop.is_set():
-            try:
-                self._ensure_group(stream)
-                self._take_over(st, stream)
-                while not st.stop.is_set():
-                    with st.cond:
-                        while st.inflight >= MAX_INFLIGHT_PER_SHARD and not st.stop.is_set():
-                            st.cond.wait(0.1)
-                    asked = time.monotonic()
-                    resp = self.r.xreadgroup(keys.GROUP, self.id, {stream: ">"}, count=READ_COUNT, block=1000)
-                    if not resp or not resp[0][1]:
-                        if time.monotonic() - asked < 0.02:
-                            st.stop.wait(0.05)   # a server that does not block (embedded): don't spin
+    def _read_loop(self, owned, done: threading.Event) -> None:
+        """Read new entries of the streams of `owned()` (the shards to read, the shards stopped)
+        and hand them to the per-person queues, until `done`.
+
+        One XREADGROUP for all the streams: under load it brings several entries at once (after
+        READ_GATHER_S), so reading costs little per event. A shard just acquired first has its
+        pending entries replayed (`_take_over`); a shard stopped is marked detached once no read
+        of it is in flight, and only then handed back (`_release`)."""
+        reading: list[ShardState] = []
+        try:
+            while not done.is_set():
+                try:
+                    reading, stopped = owned()
+                    for st in stopped:
+                        st.detached.set()
+                    for st in reading:
+                        if not st.taken_over:
+                            stream = keys.stream(st.shard)
+                            self._ensure_group(stream)
+                            self._take_over(st, stream)
+                            st.taken_over = True
+                    # (a shard with too much in hand is left unread until some of it is done)
+                    ready = {keys.stream(st.shard): st for st in reading
+                             if st.inflight < MAX_INFLIGHT_PER_SHARD and not st.stop.is_set()}
+                    if not ready:
+                        self._shards_changed.clear()
+                        self._shards_changed.wait(0.05)
                         continue
-                    for _name, entries in resp or []:
+                    asked = time.monotonic()
+                    resp = self.r.xreadgroup(keys.GROUP, self.id, dict.fromkeys(ready, ">"), count=READ_COUNT,
+                                             block=READ_BLOCK_MS)
+                    if not resp:
+                        if time.monotonic() - asked < 0.02:
+                            done.wait(0.05)      # a server that does not block (embedded): don't spin
+                        continue
+                    for name, entries in resp:
+                        st = ready[name]
                         for entry_id, fields in entries:
                             self._submit(st, entry_id, fields)
-                return
-            except Exception as exc:  # Redis away, or worse: keep the shard alive, try again
-                logs.emit("read", result="error", shard=st.shard, error=type(exc).__name__)
-                st.stop.wait(1.0)
+                    done.wait(READ_GATHER_S)
+                except Exception as exc:  # Redis away, or worse: keep reading, try again
+                    logs.emit("read", result="error", error=type(exc).__name__)
+                    done.wait(1.0)
+        finally:
+            for group in owned():
+                for st in group:
+                    st.detached.set()
 
     def _take_over(self, st: ShardState, stream: str) -> None:
         """Claim what others left pending on this shard, then replay our own pending, in order."""
@@ -418,24 +459,28 @@ class Worker:
                 time.sleep(ACK_EVERY_S)     # let the next ones gather: one trip for several
 
     def _ack(self, batch: list) -> None:
-        """XACK + XDEL + the try count of each entry (one transaction each, on its shard's slot),
-        then the events' records: after the acknowledgements, in that order."""
+        """XACK + XDEL + the try counts of a shard's entries (one transaction per shard, on its
+        slot), then the events' records: after the acknowledgements, in that order."""
+        by_shard: dict[int, list[str]] = collections.defaultdict(list)
+        for st, entry_id, _record in batch:
+            by_shard[st.shard].append(entry_id)
+        records = [record for _st, _entry_id, record in batch if record]
         if not is_plain(self.r):
-            for st, entry_id, record in batch:      # a cluster: each its own steps, per slot
+            for shard, ids in by_shard.items():       # a cluster: each its own steps, per slot
                 pipe = self.r.pipeline(transaction=True)
-                self._ack_commands(pipe, st.shard, entry_id)
-                after = None
-                if record:
-                    after = self.r.pipeline(transaction=False)
+                self._ack_commands(pipe, shard, ids)
+                one_trip(self.r, pipe)
+            if records:
+                after = self.r.pipeline(transaction=False)
+                for record in records:
                     after.delete(record)
-                one_trip(self.r, pipe, after)
+                after.execute(raise_on_error=False)    # (they expire by themselves)
             return
         pipe = raw_pipeline(self.r)
-        for st, entry_id, _record in batch:
+        for shard, ids in by_shard.items():
             pipe.execute_command("MULTI")
-            self._ack_commands(pipe, st.shard, entry_id)
+            self._ack_commands(pipe, shard, ids)
             pipe.execute_command("EXEC")
-        records = [record for _st, _entry_id, record in batch if record]
         if records:
             pipe.execute_command("DEL", *records)
         for reply in pipe.execute(raise_on_error=False):
@@ -443,11 +488,11 @@ class Worker:
                 raise reply
 
     @staticmethod
-    def _ack_commands(pipe, shard: int, entry_id: str) -> None:
+    def _ack_commands(pipe, shard: int, entry_ids: list[str]) -> None:
         stream = keys.stream(shard)
-        pipe.xack(stream, keys.GROUP, entry_id)
-        pipe.xdel(stream, entry_id)
-        pipe.hdel(keys.tries(shard), entry_id)
+        pipe.xack(stream, keys.GROUP, *entry_ids)
+        pipe.xdel(stream, *entry_ids)
+        pipe.hdel(keys.tries(shard), *entry_ids)
 
     def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
         self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
@@ -523,6 +568,14 @@ def _yield_to_web() -> None:
             pass
 
 
+def default_processes(cores: int | None = None) -> int:
+    """One process per core but one, at most 4: the web and Redis often share the machine and
+    need a core of their own (measured with benchmarks/spine.py on 2 cores: one worker process
+    costs less CPU per event than two, and holds the 300 events/s). Set MADO_WORKER_PROCESSES
+    on a machine of the worker's own."""
+    return max(1, min(4, (cores or os.cpu_count() or 1) - 1))
+
+
 def main(argv=None) -> int:
     """`python -m bot.worker` (the Procfile's worker line)."""
     from .config import ConfigError
@@ -534,7 +587,7 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"mado worker: {exc}", flush=True)
         return 2
-    processes = int(os.environ.get("MADO_WORKER_PROCESSES") or min(4, os.cpu_count() or 1))
+    processes = int(os.environ.get("MADO_WORKER_PROCESSES") or default_processes())
     _yield_to_web()
     if processes > 1:
         return supervise(processes)

@@ -20,7 +20,7 @@ import redis
 
 import messages_ja
 
-from .store import ALERTS, QUEUE, TAG, HandoffStore, meta_key, now_ms
+from .store import ALERTS, CLASS, CLASS_SPAN, QUEUE, TAG, HandoffStore, meta_key, now_ms
 
 GROUP = "senders"
 SWEEP_LEASE = f"{TAG}:sweeper"
@@ -93,25 +93,40 @@ class AlertSender:
         return delivered
 
 
+SWEEP_MAX = 500
+_SWEEP_FIELDS = ("status", "mode", "start_pos", "pid", "queued_at", "told_front", "noticed")
+
+
 def sweep_waiting(store: HandoffStore, notice_s: int, owner: str) -> int:
-    """Tell each person waiting longer than notice_s, once. One worker at a time (a lease)."""
+    """Tell each person waiting longer than notice_s, once, and the one at the front of the line
+    who started far back. One worker at a time (a lease). Only those can need a word: the front
+    of the line and, in each priority class, those queued before the cutoff (the queue's score
+    is class, then time queued), so a long queue of people who have just come costs nothing."""
     r = store.r
     if not r.set(SWEEP_LEASE, owner, nx=True, px=5000) and r.get(SWEEP_LEASE) != owner:
         return 0
     cutoff = now_ms() - notice_s * 1000
-    told = 0
-    ids = r.zrange(QUEUE, 0, 499)
-    pipe = r.pipeline(transaction=False)          # every card in one round trip (one tag)
+    pipe = r.pipeline(transaction=False)           # one round trip (one tag)
+    pipe.zrange(QUEUE, 0, 0)
+    for cls in sorted(CLASS.values()):
+        pipe.zrangebyscore(QUEUE, cls * CLASS_SPAN, cls * CLASS_SPAN + cutoff, start=0, num=SWEEP_MAX)
+    front, *old = pipe.execute()
+    ids = list(dict.fromkeys([*front, *(hid for group in old for hid in group)]))[:SWEEP_MAX + 1]
+    if not ids:
+        return 0
+    pipe = r.pipeline(transaction=False)
     for hid in ids:
-        pipe.hgetall(meta_key(hid))
-    for rank, (hid, meta) in enumerate(zip(ids, pipe.execute() if ids else [])):
-        if not meta or meta.get("status") != "waiting" or meta.get("mode") == "message":
+        pipe.hmget(meta_key(hid), _SWEEP_FIELDS)
+    told = 0
+    for hid, values in zip(ids, pipe.execute()):
+        meta = dict(zip(_SWEEP_FIELDS, values))
+        if meta["status"] != "waiting" or meta["mode"] == "message" or not meta["pid"]:
             continue
-        if (rank == 0 and int(meta.get("start_pos") or 1) >= 3 and meta.get("pid")
+        if (front and hid == front[0] and not meta["told_front"] and int(meta["start_pos"] or 1) >= 3
                 and r.hsetnx(meta_key(hid), "told_front", 1)):
             store.enqueue_console_event(meta["pid"], "front", hid)
             told += 1
-        if int(meta.get("queued_at") or 0) > cutoff or not meta.get("pid"):
+        if int(meta["queued_at"] or 0) > cutoff or meta["noticed"]:
             continue
         if r.hsetnx(meta_key(hid), "noticed", 1):
             store.enqueue_console_event(meta["pid"], "timeout", hid)
