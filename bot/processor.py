@@ -31,7 +31,7 @@ from . import keys, logs
 from .config import Config
 from .events import push_target, reply_token, to_flow_event
 from .line_client import LineClient, Outcome, retry_key
-from .redis_conn import one_trip
+from .redis_conn import as_dict, many_trips, one_trip, send_raw, trip
 from .webhook import event_key
 
 # The console's message takes the person's latest unused reply token, in the same step that
@@ -77,6 +77,21 @@ def handoff_id(ekey: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, "mado-handoff:" + ekey).hex[:16]
 
 
+class Job:
+    """One stream entry on its way through the processor: what was read, what was decided."""
+
+    __slots__ = ("pid", "ev", "from_console", "received", "ekey", "rec_key", "summary", "token",
+                 "tries", "rec", "raw_state", "recent", "armed")
+
+    def __init__(self, pid: str, ev: dict, from_console: bool):
+        self.pid, self.ev, self.from_console = pid, ev, from_console
+        self.tries = 1
+        self.rec: dict | None = None
+        self.raw_state: str | None = None
+        self.recent = 0
+        self.armed = False
+
+
 class Processor:
     def __init__(self, config: Config, r: redis.Redis, line: LineClient, clock=time.time):
         self.cfg = config
@@ -93,13 +108,9 @@ class Processor:
         Redis round trips on the common path: one read (this entry's try count when `tries` =
         (key, field, out list) is given, the event's record, the state, the rate counter) and one
         write (the person's transaction with the counters after it: `one_trip`); then the
-        caller's acknowledgement."""
-        pid = fields["pid"]
+        caller's acknowledgement. `prepare_many` does the same for several people at once."""
         try:
-            ev = json.loads(fields["ev"])
-            from_console = fields.get("src") == "console" and ev.get("type") == "mado.console"
-            received = int(fields.get("rt") or 0) / 1000.0
-            ekey = event_key(ev)
+            job = self._parse(fields)
         except Exception:
             if tries is not None:              # bad data still counts as a try (then dead letters)
                 n = int(self.r.hincrby(tries[0], tries[1], 1))
@@ -107,41 +118,127 @@ class Processor:
                 if n > self.cfg.max_tries:
                     raise TooManyTries(n) from None
             raise
-        rec_key = keys.event_record(pid, ekey)
-        pipe = self.r.pipeline(transaction=False)    # one round trip (no transaction: two tags)
+        self._read(job, trip(self.r, self._read_commands(job, tries)), tries is not None)
         if tries is not None:
-            pipe.hincrby(tries[0], tries[1], 1)
-        pipe.hgetall(rec_key)
-        pipe.get(keys.state(pid))
-        if not from_console:                         # this person's events in the last minute
-            pipe.incr(keys.user(pid, "rate"))
-            pipe.expire(keys.user(pid, "rate"), 60, nx=True)
-        read = pipe.execute()
-        if tries is not None:
-            n = int(read.pop(0))
-            tries[2].append(n)
-            if n > self.cfg.max_tries:
-                raise TooManyTries(n)
-        rec, raw_state, *rate = read
-        recent = int(rate[0]) if rate else 0      # (a local: one Processor serves many threads)
-        summary = {"alias": keys.alias(pid), "kind": ev.get("type") if not from_console else
-                   "console:" + str(ev.get("action")), "rid": fields.get("rid")}
-        token = reply_token(ev) if not from_console else None
-        if not rec:
-            if from_console:
-                rec = self._apply_console(pid, ev, ekey, rec_key, raw_state, summary)
+            tries[2].append(job.tries)
+        if not job.rec:
+            if job.from_console:
+                job.rec = self._apply_console(job.pid, job.ev, job.ekey, job.rec_key, job.raw_state, job.summary)
             else:
-                fresh = bool(token) and (self.clock() - received) < self.cfg.reply_fresh_s
-                rec = self._apply(pid, ev, ekey, rec_key, raw_state, summary, recent, arm_reply=fresh)
-            if rec is None:
-                return summary
-        if from_console:
-            token, received = self._stored_token(rec)
-        batches = json.loads(rec.get("batches", "[]"))
+                write = self._apply(job)
+                if write is not None:
+                    one_trip(self.r, *write)
+                    self._written(job)
+        return self.send_prepared(job)
+
+    def prepare_many(self, entries: list[tuple[dict, str, str]]) -> list:
+        """The read, the flow and the write of several people's entries ((fields, try-count key,
+        entry id); one entry per person) in two round trips for all of them: one read, then
+        each person's transaction with its counters after it, all in one send. Plain Redis only.
+
+        Returns, for each entry, what its sending thread does next: a `Job` (written: only its
+        sends are left, `send_prepared`), an exception to handle as if `process` had raised it
+        (TooManyTries), or None: `process` it alone (an event from the console, bad data, a
+        flow that failed, a Redis error on the way: it does everything again, as a redo does)."""
+        out: list = [None] * len(entries)
+        jobs: list[tuple[int, Job]] = []
+        for i, (fields, _key, _field) in enumerate(entries):
+            try:
+                job = self._parse(fields)
+            except Exception:
+                continue
+            if not job.from_console:
+                jobs.append((i, job))
+        if not jobs:
+            return out
+        commands, spans = [], []
+        for i, job in jobs:
+            read = self._read_commands(job, entries[i][1:])
+            spans.append((len(commands), len(read)))
+            commands += read
+        try:
+            replies = send_raw(self.r, commands)
+        except redis.RedisError:
+            return out
+        writes: list[tuple[int, Job, tuple]] = []
+        for (i, job), (at, n) in zip(jobs, spans):
+            read = replies[at:at + n]
+            if any(isinstance(reply, Exception) for reply in read):
+                continue
+            try:
+                self._read(job, read, True)
+            except TooManyTries as exc:
+                out[i] = exc
+                continue
+            if job.rec:                        # applied before: only its sends are left
+                out[i] = job
+                continue
+            try:
+                write = self._apply(job)
+            except Exception as exc:           # (process() tries it again and logs it)
+                logs.emit("event", result="batch_fallback", error=type(exc).__name__)
+                continue
+            if write is None:
+                out[i] = job                   # nothing to write or send (forgotten)
+            else:
+                writes.append((i, job, write))
+        if writes:
+            try:
+                results = many_trips(self.r, [write for _i, _job, write in writes])
+            except redis.RedisError:
+                return out                     # each done again alone: a record found is a redo
+            for (i, job, _write), result in zip(writes, results):
+                if not isinstance(result, Exception):
+                    self._written(job)
+                    out[i] = job
+        return out
+
+    def send_prepared(self, job: "Job") -> dict:
+        """The sends of an entry already applied (its record in `job.rec`); the summary."""
+        summary = job.summary
+        if job.rec is None:
+            return summary
+        token, received = job.token, job.received
+        if job.from_console:
+            token, received = self._stored_token(job.rec)
+        batches = json.loads(job.rec.get("batches", "[]"))
         summary["batches"] = len(batches)
-        summary["sends"] = self._send(pid, ev, ekey, rec_key, rec, batches, received, token,
-                                      counselor=from_console)
+        summary["sends"] = self._send(job.pid, job.ev, job.ekey, job.rec_key, job.rec, batches, received,
+                                      token, counselor=job.from_console)
         return summary
+
+    # -- the steps of one entry -----------------------------------------------------------------
+    def _parse(self, fields: dict) -> "Job":
+        ev = json.loads(fields["ev"])
+        job = Job(fields["pid"], ev, fields.get("src") == "console" and ev.get("type") == "mado.console")
+        job.received = int(fields.get("rt") or 0) / 1000.0
+        job.ekey = event_key(ev)
+        job.rec_key = keys.event_record(job.pid, job.ekey)
+        job.summary = {"alias": keys.alias(job.pid), "rid": fields.get("rid"),
+                       "kind": ev.get("type") if not job.from_console else "console:" + str(ev.get("action"))}
+        job.token = reply_token(ev) if not job.from_console else None
+        return job
+
+    @staticmethod
+    def _read_commands(job: "Job", tries) -> list[tuple]:
+        """The read step: the try count (when `tries` names its key and field), the event's
+        record, the state and, for a person's own event, their events in the last minute."""
+        commands = [("HINCRBY", tries[0], tries[1], 1)] if tries is not None else []
+        commands += [("HGETALL", job.rec_key), ("GET", keys.state(job.pid))]
+        if not job.from_console:
+            rate_key = keys.user(job.pid, "rate")
+            commands += [("INCR", rate_key), ("EXPIRE", rate_key, 60, "NX")]
+        return commands
+
+    def _read(self, job: "Job", read: list, counted: bool) -> None:
+        if counted:
+            job.tries = int(read[0])
+            read = read[1:]
+            if job.tries > self.cfg.max_tries:
+                raise TooManyTries(job.tries)
+        rec, job.raw_state, *rate = read
+        job.rec = as_dict(rec)
+        job.recent = int(rate[0]) if rate else 0
 
     # -- a person's event from LINE -----------------------------------------------------------
     def _context(self, state: dict | None, *, queue: bool) -> dict:
@@ -162,8 +259,13 @@ class Processor:
             ctx["wait"] = messages_ja.wait_text(self.handoffs.wait_minutes(position))
         return ctx
 
-    def _apply(self, pid: str, ev: dict, ekey: str, rec_key: str, raw_state: str | None,
-               summary: dict, recent: int = 0, *, arm_reply: bool = False) -> dict | None:
+    def _apply(self, job: "Job") -> tuple | None:
+        """Run the flow on a person's event and carry out its effects on the shared queue. Sets
+        `job.rec` (the record to write) and returns the write (the person's transaction, then the
+        counters and notes) for `one_trip`, or None when nothing is left to write or send."""
+        pid, ev, ekey, rec_key, raw_state, summary = job.pid, job.ev, job.ekey, job.rec_key, job.raw_state, job.summary
+        recent = job.recent
+        arm_reply = bool(job.token) and (self.clock() - job.received) < self.cfg.reply_fresh_s
         now = self.clock()
         state = json.loads(raw_state) if raw_state else None
         event = to_flow_event(ev)
@@ -184,6 +286,7 @@ class Processor:
         batches = batches_of(outcome.replies)
         if "forget" in kinds and not batches:
             shared.execute()           # (the counters)
+            job.rec = None
             return None
         ttl = self.cfg.state_ttl_s
         pipe = self.r.pipeline(transaction=True)
@@ -202,10 +305,15 @@ class Processor:
         armed = arm_reply and bool(batches)
         pipe.hset(rec_key, mapping={**rec, "r_try": 1} if armed else rec)
         pipe.expire(rec_key, self.cfg.dedup_ttl_s)
-        one_trip(self.r, pipe, shared)
-        if armed:
-            rec["r_try"] = "armed"      # (set above by this very run: not "tried before")
-        return rec
+        job.rec = rec
+        job.armed = armed
+        return pipe, shared
+
+    @staticmethod
+    def _written(job: "Job") -> None:
+        """The write of `_apply` is done."""
+        if job.armed:
+            job.rec["r_try"] = "armed"      # (set by this very run's write: not "tried before")
 
     # -- what was said before a handoff (shown to the counselor only with consent) ------------
     def _remember_recent(self, pid: str, event, outcome, pipe) -> None:

@@ -1,6 +1,9 @@
 """One way to get a Redis client from REDIS_URL, for web, worker and tools."""
 from __future__ import annotations
 
+import threading
+import weakref
+
 import redis
 
 from .config import ConfigError
@@ -70,10 +73,74 @@ def is_plain(r) -> bool:
             and not type(r).__module__.startswith("fakeredis"))
 
 
-def raw_pipeline(r) -> redis.client.Pipeline:
-    """A pipeline that sends commands as given and returns Redis' raw replies, MULTI and EXEC
-    included (no response callbacks: the replies to queued commands are only "QUEUED")."""
-    return redis.client.Pipeline(r.connection_pool, {}, False, None)
+_OWN: "weakref.WeakKeyDictionary[object, threading.local]" = weakref.WeakKeyDictionary()
+_OWN_LOCK = threading.Lock()
+
+
+def _own_connection(r) -> redis.connection.AbstractConnection:
+    """This thread's own connection to `r`'s server, made with the pool's settings and kept for
+    the thread's life: no pool lock, no check-out and return, on the hot paths."""
+    pool = r.connection_pool
+    local = _OWN.get(pool)
+    if local is None:
+        with _OWN_LOCK:
+            local = _OWN.setdefault(pool, threading.local())
+    conn = getattr(local, "conn", None)
+    if conn is None:
+        conn = local.conn = pool.connection_class(**pool.connection_kwargs)
+    return conn
+
+
+def send_raw(r, commands: list[tuple]) -> list:
+    """Send `commands` as given in one round trip and return Redis' raw replies, in order (an
+    error reply as the exception, not raised; MULTI and EXEC as Redis answers them: "QUEUED"
+    for a queued command, the list of results for EXEC). On a plain Redis only (`is_plain`).
+
+    On this thread's own connection (`_own_connection`): what redis-py's pipeline costs around
+    the commands (the pool, the retry wrapper, the command stack, the callbacks) is not paid.
+    A connection found broken when sending is replaced and the commands sent once more (nothing
+    of them reached Redis); one that breaks while the replies are read is dropped and the error
+    raised, as redis-py's pipeline does."""
+    conn = _own_connection(r)
+    packed = conn.pack_commands(commands)
+    try:
+        conn.send_packed_command(packed)
+    except redis.ConnectionError:
+        conn.disconnect()
+        conn.send_packed_command(packed)     # (a connection closed while idle: once more)
+    replies = []
+    for _ in commands:
+        try:
+            replies.append(conn.read_response())
+        except redis.ResponseError as exc:   # an error reply: the connection is fine
+            replies.append(exc)
+        except BaseException:
+            conn.disconnect()                # (replies left unread: never reuse it)
+            raise
+    return replies
+
+
+def trip(r, commands: list[tuple]) -> list:
+    """Independent commands (no transaction, one hash tag on a cluster) in one round trip; an
+    error reply is raised. A plain Redis answers raw (`send_raw`: HGETALL as a flat list, see
+    `as_dict`), the others through redis-py's pipeline (its callbacks)."""
+    if is_plain(r):
+        replies = send_raw(r, commands)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+    pipe = r.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return pipe.execute()
+
+
+def as_dict(reply) -> dict:
+    """HGETALL's reply as a dict, raw (a flat list of fields and values) or not."""
+    if isinstance(reply, dict):
+        return reply
+    return dict(zip(reply[::2], reply[1::2]))
 
 
 def one_trip(r, tx, rest=None) -> list:
@@ -91,19 +158,42 @@ def one_trip(r, tx, rest=None) -> list:
             except redis.RedisError:
                 pass
         return out
-    rest_cmds = rest.command_stack if rest is not None else []
-    raw = raw_pipeline(r)
-    raw.command_stack = [(("MULTI",), {}), *tx.command_stack, (("EXEC",), {}), *rest_cmds]
-    replies = raw.execute(raise_on_error=False)
-    for reply in replies[:len(tx.command_stack) + 1]:
+    result = many_trips(r, [(tx, rest)])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def many_trips(r, writes: list[tuple]) -> list:
+    """Several `one_trip` writes ((tx, rest), each tx non-empty) in one round trip on a plain
+    Redis, in order. Returns for each its transaction's raw replies, or the exception that
+    refused or aborted it (the others are not affected). A broken connection is raised."""
+    commands, spans = [], []
+    for tx, rest in writes:
+        spans.append((len(commands), len(tx.command_stack)))
+        commands.append(("MULTI",))
+        commands += [args for args, _options in tx.command_stack]
+        commands.append(("EXEC",))
+        if rest is not None:
+            commands += [args for args, _options in rest.command_stack]
+    replies = send_raw(r, commands)
+    out = []
+    for at, n in spans:
+        out.append(_transaction_result(replies[at:at + n + 2]))
+    return out
+
+
+def _transaction_result(replies: list):
+    """MULTI's, the queued commands' and EXEC's replies: EXEC's results, or the error."""
+    for reply in replies[:-1]:
         if isinstance(reply, Exception):      # refused before EXEC (e.g. a wrong argument)
-            raise reply
-    done = replies[len(tx.command_stack) + 1]
+            return reply
+    done = replies[-1]
     if isinstance(done, Exception):
-        raise done
+        return done
     if done is None:
-        raise redis.exceptions.WatchError("transaction aborted")
+        return redis.exceptions.WatchError("transaction aborted")
     for reply in done:
         if isinstance(reply, Exception):
-            raise reply
+            return reply
     return done

@@ -15,7 +15,7 @@ import time
 import redis
 
 from . import keys, logs
-from .redis_conn import is_cluster
+from .redis_conn import is_plain, send_raw
 
 # SET NX the event id and XADD in one step: a crash between the two can neither lose the event
 # (LINE redelivers it and it is not "seen" yet) nor enqueue it twice.
@@ -118,7 +118,7 @@ class Webhook:
         self.cfg = config
         self.r = r
         self.enqueue = r.register_script(ENQUEUE_LUA)
-        self.cluster = is_cluster(r)
+        self.plain = is_plain(r)
         self.metrics = metrics
         self.redis_away_until = 0.0     # (monotonic) see AWAY_S
 
@@ -202,34 +202,30 @@ class Webhook:
         standby events were dropped.
 
         One round trip for the whole body on a plain Redis: the script by its SHA (loaded when
-        the app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), with
-        no SCRIPT EXISTS first as redis-py's pipelined scripts would send. A cluster client cannot
-        pipeline scripts, so there each event is its own call (its keys share one slot either way)."""
+        the app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), sent
+        raw on this thread's own connection (`send_raw`: no pool, no SCRIPT EXISTS first as
+        redis-py's pipelined scripts would send). A cluster client cannot pipeline scripts, so
+        there each event is its own call (its keys share one slot either way), as in the
+        embedded stand-in of `mado demo`."""
         cfg, r, enqueue = self.cfg, self.r, self.enqueue
         now_ms = str(int(time.time() * 1000))
-        # (one event, LINE's usual webhook: the script called directly, no pipeline to build)
-        pipe = r.pipeline(transaction=False) if not self.cluster and len(events) > 1 else None
-        results, calls, dropped = [], [], 0
+        calls, dropped = [], 0
         for ev in events:
             if ev.get("mode") == "standby":
                 dropped += 1      # another channel is active: we must not answer these
                 continue
             pid = keys.pseudonym(cfg.secret_key, conversation_id(ev))
             shard = keys.shard_of(pid, cfg.shards)
-            call = ([keys.seen(shard, event_key(ev)), keys.stream(shard)],
-                    [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid])
-            if pipe is None:
-                results.append(enqueue(keys=call[0], args=call[1], client=r))
-            else:
-                pipe.evalsha(enqueue.sha, 2, *call[0], *call[1])
-            calls.append(call)
-        if pipe is not None and calls:
-            results = pipe.execute(raise_on_error=False)
-            for i, res in enumerate(results):
-                if isinstance(res, redis.exceptions.NoScriptError):   # not loaded: load, call again
-                    results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)
-                elif isinstance(res, Exception):
-                    raise res
+            calls.append(([keys.seen(shard, event_key(ev)), keys.stream(shard)],
+                          [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid]))
+        if not self.plain:
+            return [enqueue(keys=k, args=a, client=r) for k, a in calls], dropped
+        results = send_raw(r, [("EVALSHA", enqueue.sha, 2, *k, *a) for k, a in calls]) if calls else []
+        for i, res in enumerate(results):
+            if isinstance(res, redis.exceptions.NoScriptError):   # not loaded: load, call again
+                results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)
+            elif isinstance(res, Exception):
+                raise res
         return results, dropped
 
 

@@ -49,7 +49,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Processor, TooManyTries
-from .redis_conn import connect, is_cluster, is_plain, one_trip, raw_pipeline
+from .redis_conn import connect, is_cluster, is_plain, one_trip, send_raw
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -63,9 +63,11 @@ return 0
 """
 READ_COUNT = 64
 READ_BLOCK_MS = 500      # how long one read waits for a new entry (also how soon a new shard is read)
-READ_GATHER_S = 0.005    # after a read that found entries, let the next ones gather this long
+READ_GATHER_S = 0.02     # after a read that found entries, let the next ones gather this long
+                         # (more of them decided and written together: CPU for a few ms of wait)
 ACK_EVERY_S = 0.02       # finished entries gather this long, then go in one round trip
 MAX_INFLIGHT_PER_SHARD = 512
+STEP_MAX = 64            # people whose next entries are read, decided and written together
 
 
 class ShardState:
@@ -109,6 +111,14 @@ class Worker:
         self.one_reader = not is_cluster(self.r)
         self._reader: threading.Thread | None = None
         self._shards_changed = threading.Event()
+        # On a plain Redis the people ready for their next entry go to one stepper thread, which
+        # reads, decides and writes for all of them at once (two round trips in all), then hands
+        # each one's sending to the pool; elsewhere each person's entries run on a pool thread.
+        self.batched = is_plain(self.r)
+        self._step_ready: collections.deque[str] = collections.deque()
+        self._step_cond = threading.Condition()
+        self._step_done = False
+        self._stepper = threading.Thread(target=self._step_loop, name="mado-step", daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self, *, freeze_heap: bool = False) -> None:
@@ -121,6 +131,8 @@ class Worker:
             gc.collect()
             gc.freeze()
         self._ack_thread.start()
+        if self.batched:
+            self._stepper.start()
         logs.emit("worker", result="started", worker=self.id, shards=self.cfg.shards)
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
         if self.cfg.alert_webhook_url:
@@ -181,6 +193,11 @@ class Worker:
             st.detached.wait(timeout=5)
         for st in list(self.shards.values()):
             self._wait_idle(st)
+        with self._step_cond:
+            self._step_done = True
+            self._step_cond.notify()
+        if self._stepper.is_alive():
+            self._stepper.join(timeout=10)
         self.pool.shutdown(wait=True)
         with self._acks_cond:
             self._acks_done = True
@@ -360,7 +377,63 @@ class Worker:
                 q.append((st, entry_id, fields))
                 return
             self.queues[pid] = collections.deque([(st, entry_id, fields)])
-        self.pool.submit(self._drain, pid)
+        self._ready(pid)
+
+    def _ready(self, pid: str) -> None:
+        """This person's next entry may start: none of theirs is in hand now."""
+        if not self.batched:
+            self.pool.submit(self._drain, pid)
+            return
+        with self._step_cond:
+            self._step_ready.append(pid)
+            if len(self._step_ready) == 1:
+                self._step_cond.notify()
+
+    def _step_loop(self) -> None:
+        """The stepper (plain Redis): the next entry of each person ready, up to STEP_MAX people
+        at a time, is read, decided and written by `Processor.prepare_many` in two round trips
+        for all of them; then each goes to a pool thread for its sends (the slow part: LINE) and
+        whatever else `_handle` does with it. A person's next entry is ready only when their
+        previous one is done (`_next`): one person's events stay strictly in order."""
+        while True:
+            with self._step_cond:
+                while not self._step_ready and not self._step_done:
+                    self._step_cond.wait(1.0)
+                if not self._step_ready:
+                    return
+                pids = [self._step_ready.popleft() for _ in range(min(STEP_MAX, len(self._step_ready)))]
+            taken = []
+            for pid in pids:
+                with self.qlock:
+                    st, entry_id, fields = self.queues[pid].popleft()
+                if st.lost.is_set():          # not started: left for the shard's new holder
+                    self._leave_pending(st, entry_id)
+                    self._next(pid)
+                    continue
+                taken.append((pid, st, entry_id, fields))
+            try:
+                jobs = self.processor.prepare_many([(fields, keys.tries(st.shard), entry_id)
+                                                    for _pid, st, entry_id, fields in taken])
+            except Exception as exc:          # (a bug): each entry goes the single way, nothing lost
+                logs.emit("step", result="error", error=type(exc).__name__)
+                jobs = [None] * len(taken)
+            for item, job in zip(taken, jobs):
+                self.pool.submit(self._run, item, job)
+
+    def _run(self, item: tuple, job) -> None:
+        pid, st, entry_id, fields = item
+        try:
+            self._handle(st, entry_id, fields, first=job)
+        finally:
+            self._next(pid)
+
+    def _next(self, pid: str) -> None:
+        """This person's entry in hand is done: their next one, if any, is ready."""
+        with self.qlock:
+            if not self.queues[pid]:
+                del self.queues[pid]
+                return
+        self._ready(pid)
 
     def _drain(self, pid: str) -> None:
         while True:
@@ -377,13 +450,22 @@ class Worker:
                 continue
             self._handle(st, entry_id, fields)
 
-    def _handle(self, st: ShardState, entry_id: str, fields: dict) -> None:
+    def _handle(self, st: ShardState, entry_id: str, fields: dict, first=None) -> None:
+        """Process the entry, retrying what can be retried, until it is done or dead-lettered.
+        `first`: what `Processor.prepare_many` left of it (see there), for the first try."""
         started = time.perf_counter()
         while True:
             counted: list[int] = []
+            job, first = first, None
             try:
-                # (the try count is taken in the processor's read step: one round trip)
-                summary = self.processor.process(fields, tries=(keys.tries(st.shard), entry_id, counted))
+                if isinstance(job, Exception):
+                    raise job
+                if job is not None:           # read, decided and written: only its sends left
+                    counted.append(job.tries)
+                    summary = self.processor.send_prepared(job)
+                else:
+                    # (the try count is taken in the processor's read step: one round trip)
+                    summary = self.processor.process(fields, tries=(keys.tries(st.shard), entry_id, counted))
                 tries = counted[-1] if counted else 1
                 self._finish(st, entry_id, fields, "done")
                 lag = int(time.time() * 1000) - int(fields.get("rt") or 0)
@@ -468,31 +550,29 @@ class Worker:
         if not is_plain(self.r):
             for shard, ids in by_shard.items():       # a cluster: each its own steps, per slot
                 pipe = self.r.pipeline(transaction=True)
-                self._ack_commands(pipe, shard, ids)
-                one_trip(self.r, pipe)
+                for command in self._ack_commands(shard, ids):
+                    pipe.execute_command(*command)
+                pipe.execute()
             if records:
                 after = self.r.pipeline(transaction=False)
                 for record in records:
                     after.delete(record)
                 after.execute(raise_on_error=False)    # (they expire by themselves)
             return
-        pipe = raw_pipeline(self.r)
+        commands = []
         for shard, ids in by_shard.items():
-            pipe.execute_command("MULTI")
-            self._ack_commands(pipe, shard, ids)
-            pipe.execute_command("EXEC")
+            commands += [("MULTI",), *self._ack_commands(shard, ids), ("EXEC",)]
         if records:
-            pipe.execute_command("DEL", *records)
-        for reply in pipe.execute(raise_on_error=False):
+            commands.append(("DEL", *records))
+        for reply in send_raw(self.r, commands):
             if isinstance(reply, Exception):
                 raise reply
 
     @staticmethod
-    def _ack_commands(pipe, shard: int, entry_ids: list[str]) -> None:
+    def _ack_commands(shard: int, entry_ids: list[str]) -> list[tuple]:
         stream = keys.stream(shard)
-        pipe.xack(stream, keys.GROUP, *entry_ids)
-        pipe.xdel(stream, *entry_ids)
-        pipe.hdel(keys.tries(shard), *entry_ids)
+        return [("XACK", stream, keys.GROUP, *entry_ids), ("XDEL", stream, *entry_ids),
+                ("HDEL", keys.tries(shard), *entry_ids)]
 
     def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
         self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,

@@ -245,6 +245,29 @@ def test_poison_event_goes_to_dead_letters_after_max_tries(config, r, worker, st
     assert r.xrange(keys.DEAD_LETTERS)[0][1]["reason"] == "too_many_tries"
 
 
+def test_many_people_waiting_at_once_each_get_their_answers_in_order_despite_a_poison_entry(
+        post, config, r, worker, standin):
+    # Everything is in the streams before the worker starts, so its first reads bring many
+    # people's entries at once (decided and written together on a plain Redis): a broken entry
+    # among them costs only itself, and each person's two messages are answered in order.
+    people = [helpers.new_user_id() for _ in range(20)]
+    for uid in people:
+        post(helpers.text_event(uid, "自分"))
+    poisoned = keys.pseudonym(config.secret_key, helpers.new_user_id())
+    shard = keys.shard_of(poisoned, config.shards)
+    r.xgroup_create(keys.stream(shard), keys.GROUP, id="0", mkstream=True)
+    r.xadd(keys.stream(shard), {"pid": poisoned, "ev": "{not json", "rt": "0", "rid": "x"})
+    for uid in people:
+        post(helpers.text_event(uid, "ぴよぴよ"))
+    w = worker()
+    assert standin.wait_for(lambda s: all(len(s.deliveries(u)) == 2 for u in people)
+                            and w.stats["dead_letter"] == 1, timeout=30)
+    for uid in people:
+        assert first_ids(standin, uid) == ["lane.self.intro", "fallback.text"]
+    assert helpers.settled(r)
+    assert [f["reason"] for _id, f in r.xrange(keys.DEAD_LETTERS)] == ["too_many_tries"]
+
+
 def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, config):
     uid = helpers.new_user_id()
     post(helpers.follow_event(uid))
