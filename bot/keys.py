@@ -5,7 +5,6 @@ Redis Cluster slot; each event stream and its bookkeeping share ``{ev:<shard>}``
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 PREFIX = "mado"
@@ -13,7 +12,7 @@ PREFIX = "mado"
 
 def pseudonym(secret_key: str, line_id: str) -> str:
     """pid = HMAC-SHA256(MADO_SECRET_KEY, LINE id), hex. The LINE id cannot be recovered from it."""
-    return hmac.new(secret_key.encode(), line_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret_key.encode(), line_id.encode(), "sha256").hex()
 
 
 def alias(pid: str) -> str:

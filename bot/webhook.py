@@ -29,7 +29,7 @@ return false
 
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
     """HMAC-SHA256 over the raw body bytes, Base64, compared in constant time."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    digest = hmac.digest(secret.encode("utf-8"), body, "sha256")
     expected = base64.b64encode(digest)
     return hmac.compare_digest(expected, header.encode("ascii", "replace"))
 

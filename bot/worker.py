@@ -49,7 +49,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Processor, TooManyTries
-from .redis_conn import connect, is_cluster, is_plain, one_trip, send_raw
+from .redis_conn import as_dict, connect, is_cluster, is_plain, one_trip, send_raw
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -65,7 +65,8 @@ READ_COUNT = 64
 READ_BLOCK_MS = 500      # how long one read waits for a new entry (also how soon a new shard is read)
 READ_GATHER_S = 0.02     # after a read that found entries, let the next ones gather this long
                          # (more of them decided and written together: CPU for a few ms of wait)
-ACK_EVERY_S = 0.02       # finished entries gather this long, then go in one round trip
+ACK_EVERY_S = 0.05       # finished entries gather this long, then go in one round trip (a crash
+                         # before it only means a harmless redo: their records are found)
 MAX_INFLIGHT_PER_SHARD = 512
 STEP_MAX = 64            # people whose next entries are read, decided and written together
 
@@ -321,8 +322,7 @@ class Worker:
                         self._shards_changed.wait(0.05)
                         continue
                     asked = time.monotonic()
-                    resp = self.r.xreadgroup(keys.GROUP, self.id, dict.fromkeys(ready, ">"), count=READ_COUNT,
-                                             block=READ_BLOCK_MS)
+                    resp = self._read_new(list(ready))
                     if not resp:
                         if time.monotonic() - asked < 0.02:
                             done.wait(0.05)      # a server that does not block (embedded): don't spin
@@ -339,6 +339,21 @@ class Worker:
             for group in owned():
                 for st in group:
                     st.detached.set()
+
+    def _read_new(self, streams: list[str]) -> list:
+        """XREADGROUP of the entries new to the group on `streams` (blocking up to READ_BLOCK_MS):
+        [(stream, [(entry id, fields or None), ...]), ...]. Raw on a plain Redis (`send_raw`:
+        the fields paired here), through redis-py elsewhere."""
+        if not self.batched:
+            return self.r.xreadgroup(keys.GROUP, self.id, dict.fromkeys(streams, ">"), count=READ_COUNT,
+                                     block=READ_BLOCK_MS) or []
+        reply, = send_raw(self.r, [("XREADGROUP", "GROUP", keys.GROUP, self.id, "COUNT", READ_COUNT,
+                                    "BLOCK", READ_BLOCK_MS, "STREAMS", *streams, *([">"] * len(streams)))])
+        if isinstance(reply, Exception):
+            raise reply
+        streams = reply.items() if isinstance(reply, dict) else reply or ()   # (RESP3: a map)
+        return [(name, [(entry_id, as_dict(fields) if fields else None) for entry_id, fields in entries])
+                for name, entries in streams]
 
     def _take_over(self, st: ShardState, stream: str) -> None:
         """Claim what others left pending on this shard, then replay our own pending, in order."""
