@@ -7,7 +7,9 @@ anything but the real redis-server and the LINE stand-in it starts), and is time
 - the webhook: one signed text event through the WSGI app exactly as gunicorn calls it
   (signature, parse, the enqueue script on Redis, the JSON log line);
 - the conversation: `flows.handle` on a typed message (analysis, crisis, understanding);
-- the worker's whole step: `Processor.process` on that event (read, flow, write, the reply to LINE);
+- the worker's whole step: `Processor.process` on that event (read, flow, write, the reply to LINE),
+  and the same for ten people at once as the worker's stepper does it (`Processor.prepare_many`:
+  one read and one write for all ten, then each one's reply: `send_prepared`);
 - its parts: the LINE reply through line-bot-sdk, the same POST through urllib3 alone and through
   http.client alone (what the SDK and the pool cost), a Redis GET and an 8-command transaction.
 
@@ -138,6 +140,20 @@ def main(argv=None) -> None:
         making = cpu_us(entry, n)
         parts.append(("Processor.process (read, flow, write, reply to LINE)",
                       cpu_us(lambda: processor.process(entry()), n) - making))
+        alone = []
+
+        def step(people: int = 10) -> None:
+            entries = [(entry(), "parts:tries", uuid.uuid4().hex) for _ in range(people)]
+            for job in processor.prepare_many(entries):
+                if job is None:
+                    alone.append(1)         # (would have gone the single way: counted, not timed)
+                else:
+                    processor.send_prepared(job)
+
+        parts.append(("the worker's step: 10 people at once, per person (the same)",
+                      cpu_us(step, max(1, n // 10)) / 10 - making))
+        if alone:
+            print(f"({len(alone)} entries of the step would have gone the single way)")
 
         # its parts
         prepared = line.messages([{"text": texts[0], "quick": [{"label": "a", "data": "t=a"}]}])
