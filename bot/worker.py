@@ -430,7 +430,8 @@ class Worker:
                 jobs = self.processor.prepare_many([(fields, keys.tries(st.shard), entry_id)
                                                     for _pid, st, entry_id, fields in taken])
             except Exception as exc:          # (a bug): each entry goes the single way, nothing lost
-                logs.emit("step", result="error", error=type(exc).__name__)
+                logs.emit("step", level=40, result="error", error=type(exc).__name__)
+                capture("mado step failed", error=type(exc).__name__)
                 jobs = [None] * len(taken)
             for item, job in zip(taken, jobs):
                 self.pool.submit(self._run, item, job)
