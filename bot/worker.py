@@ -5,8 +5,11 @@ Ordering and parallelism
   through a lease in Redis (renewed by a heartbeat), so several worker processes may run and one
   person's events are still applied strictly in order. Workers share the shards evenly; a dead
   worker's leases expire and its shards, with their pending entries (XAUTOCLAIM), are taken over.
-- Inside a worker, a person's events go through that person's own little queue; different
-  people run in parallel on a thread pool, so one slow LINE call never holds up anyone else.
+- Inside a worker, a person's events go through that person's own little queue: their next
+  event starts only when the previous one is done. On a plain Redis the next events of everyone
+  ready are read, decided and written together by one stepper thread (two round trips for all
+  of them), then each person's sends run on a thread pool, so one slow LINE call never holds up
+  anyone else; on a cluster each person's events run on a pool thread from start to end.
 
 Delivery
 - An entry is acknowledged (and deleted: the stream keeps no message text) only after its
