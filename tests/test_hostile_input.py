@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bot.events import to_flow_event
 from flows import Event, handle
 from flows.crisis import detect, normalise, tiers
+from flows.language import analyse
 
 from . import helpers
 
@@ -98,12 +99,12 @@ ODD = st.sampled_from(["\u200d", "\u200b", "\ufe0f", "\u0301", "\u3000", " ", "�
 @SETTINGS
 @given(text=st.text(max_size=5000))
 def test_any_text_up_to_5000_characters_is_handled_quickly(text):
-    started = time.perf_counter()
+    started = time.process_time()      # CPU time: no pathological matching, busy machine or not
     found = detect(text)
     assert found.tier is None or found.tier in tiers()
     out = handle({"state": "lane_self"}, Event("text", text=text), 0.0)
     assert out.replies or out.trigger
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @SETTINGS
@@ -123,12 +124,16 @@ def test_a_signal_is_found_anywhere_in_a_long_message(prefix, suffix):
     text = prefix + "もう死にたい" + suffix
     if detect(prefix).tier or detect(suffix).tier:
         return
+    if analyse(text).laughing:
+        # a laughing mark at the end (w, 笑, 草) is crisis.toml's laughing_drops rule, with its own
+        # corpus rows: not what this property is about (CI once drew suffix="w")
+        return
     assert detect(text).tier is not None or "死ぬほど" in normalise(text) or "死にそう" in normalise(text)
 
 
 @pytest.mark.parametrize("text", ["👨‍👩‍👧‍👦" * 700, "é" * 5000, "あ" * 5000, "\u0301" * 5000, "🏳️‍🌈" * 1000])
 def test_emoji_zwj_and_combining_floods(text):
-    started = time.perf_counter()
+    started = time.process_time()      # CPU time, as above
     detect(text)
     handle(None, Event("text", text=text), 0.0)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
