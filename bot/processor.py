@@ -77,6 +77,10 @@ def handoff_id(ekey: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, "mado-handoff:" + ekey).hex[:16]
 
 
+class Alone(Exception):
+    """This entry is better done alone (`Processor.process`), not in a step with others."""
+
+
 class Job:
     """One stream entry on its way through the processor: what was read, what was decided."""
 
@@ -174,7 +178,9 @@ class Processor:
                 out[i] = job
                 continue
             try:
-                write = self._apply(job)
+                write = self._apply(job, batched=True)
+            except Alone:
+                continue
             except Exception as exc:           # (process() tries it again and logs it)
                 logs.emit("event", result="batch_fallback", error=type(exc).__name__)
                 continue
@@ -259,10 +265,12 @@ class Processor:
             ctx["wait"] = messages_ja.wait_text(self.handoffs.wait_minutes(position))
         return ctx
 
-    def _apply(self, job: "Job") -> tuple | None:
+    def _apply(self, job: "Job", *, batched: bool = False) -> tuple | None:
         """Run the flow on a person's event and carry out its effects on the shared queue. Sets
         `job.rec` (the record to write) and returns the write (the person's transaction, then the
-        counters and notes) for `one_trip`, or None when nothing is left to write or send."""
+        counters and notes) for `one_trip`, or None when nothing is left to write or send.
+        `batched` (several people at once): an outcome that forgets the person (a scan of their
+        keys) raises `Alone` before anything is done, so nobody else waits for it."""
         pid, ev, ekey, rec_key, raw_state, summary = job.pid, job.ev, job.ekey, job.rec_key, job.raw_state, job.summary
         recent = job.recent
         arm_reply = bool(job.token) and (self.clock() - job.received) < self.cfg.reply_fresh_s
@@ -273,6 +281,8 @@ class Processor:
         ctx["flood"] = self._flood(recent)
         outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s, ctx=ctx)
         kinds = {e["type"] for e in outcome.effects}
+        if batched and "forget" in kinds:
+            raise Alone()
         if kinds & {"handoff_request", "handoff_resume", "queue_status"}:
             # the answer tells the person their place in line: look it up, and decide again
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,

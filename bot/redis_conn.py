@@ -91,23 +91,35 @@ def _own_connection(r) -> redis.connection.AbstractConnection:
     return conn
 
 
-def send_raw(r, commands: list[tuple]) -> list:
+def send_raw(r, commands: list[tuple], *, repeatable: bool = False) -> list:
     """Send `commands` as given in one round trip and return Redis' raw replies, in order (an
     error reply as the exception, not raised; MULTI and EXEC as Redis answers them: "QUEUED"
     for a queued command, the list of results for EXEC). On a plain Redis only (`is_plain`).
 
     On this thread's own connection (`_own_connection`): what redis-py's pipeline costs around
     the commands (the pool, the retry wrapper, the command stack, the callbacks) is not paid.
-    A connection found broken when sending is replaced and the commands sent once more (nothing
-    of them reached Redis); one that breaks while the replies are read is dropped and the error
-    raised, as redis-py's pipeline does."""
+    As the pool does when it hands a connection out, one that reads as ready while idle (closed
+    by the server: a restart, a timeout) is replaced before anything is sent. A connection that
+    breaks on the way is dropped and the error raised; `repeatable` commands (doing them twice
+    is harmless: the webhook's SET NX script, acknowledgements) are then sent once more on a
+    new connection, as redis-py's own retry would."""
     conn = _own_connection(r)
-    packed = conn.pack_commands(commands)
     try:
-        conn.send_packed_command(packed)
+        return _exchange(conn, commands)
     except redis.ConnectionError:
-        conn.disconnect()
-        conn.send_packed_command(packed)     # (a connection closed while idle: once more)
+        if not repeatable:
+            raise
+    return _exchange(conn, commands)
+
+
+def _exchange(conn, commands: list[tuple]) -> list:
+    if conn._sock is not None:
+        try:
+            if conn.can_read():
+                conn.disconnect()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()
+    conn.send_packed_command(conn.pack_commands(commands))
     replies = []
     for _ in commands:
         try:

@@ -220,7 +220,8 @@ class Webhook:
                           [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid]))
         if not self.plain:
             return [enqueue(keys=k, args=a, client=r) for k, a in calls], dropped
-        results = send_raw(r, [("EVALSHA", enqueue.sha, 2, *k, *a) for k, a in calls]) if calls else []
+        results = (send_raw(r, [("EVALSHA", enqueue.sha, 2, *k, *a) for k, a in calls], repeatable=True)
+                   if calls else [])
         for i, res in enumerate(results):
             if isinstance(res, redis.exceptions.NoScriptError):   # not loaded: load, call again
                 results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)

@@ -201,7 +201,7 @@ class Worker:
             self._step_done = True
             self._step_cond.notify()
         if self._stepper.is_alive():
-            self._stepper.join(timeout=10)
+            self._stepper.join(timeout=15)
         self.pool.shutdown(wait=True)
         with self._acks_cond:
             self._acks_done = True
@@ -337,6 +337,11 @@ class Worker:
                     done.wait(READ_GATHER_S)
                 except Exception as exc:  # Redis away, or worse: keep reading, try again
                     logs.emit("read", result="error", error=type(exc).__name__)
+                    # A read whose answer was lost may have delivered entries to this consumer
+                    # (pending now, never seen here), or the group may be gone: replay and
+                    # re-create first (what is already in hand is not submitted twice).
+                    for st in reading:
+                        st.taken_over = False
                     done.wait(1.0)
         finally:
             for group in owned():
@@ -413,12 +418,17 @@ class Worker:
         for all of them; then each goes to a pool thread for its sends (the slow part: LINE) and
         whatever else `_handle` does with it. A person's next entry is ready only when their
         previous one is done (`_next`): one person's events stay strictly in order."""
+        quit_by = None
         while True:
             with self._step_cond:
-                while not self._step_ready and not self._step_done:
-                    self._step_cond.wait(1.0)
-                if not self._step_ready:
-                    return
+                while not self._step_ready:
+                    if self._step_done:
+                        # at shutdown: stay while anyone's entries are still in hand (their next
+                        # ones come here), for 10 s at most
+                        quit_by = quit_by or time.monotonic() + 10.0
+                        if not self.queues or time.monotonic() > quit_by:
+                            return
+                    self._step_cond.wait(0.1 if self._step_done else 1.0)
                 pids = [self._step_ready.popleft() for _ in range(min(STEP_MAX, len(self._step_ready)))]
             taken = []
             for pid in pids:
@@ -437,12 +447,19 @@ class Worker:
                 capture("mado step failed", error=type(exc).__name__)
                 jobs = [None] * len(taken)
             for item, job in zip(taken, jobs):
-                self.pool.submit(self._run, item, job)
+                try:
+                    self.pool.submit(self._run, item, job)
+                except RuntimeError:          # the pool is shut (a stop that timed out): left pending
+                    self._leave_pending(item[1], item[2])
 
     def _run(self, item: tuple, job) -> None:
         pid, st, entry_id, fields = item
         try:
-            self._handle(st, entry_id, fields, first=job)
+            if st.lost.is_set():
+                # the shard's new holder does it (its record, if written, tells it what is left)
+                self._leave_pending(st, entry_id)
+            else:
+                self._handle(st, entry_id, fields, first=job)
         finally:
             self._next(pid)
 
@@ -485,12 +502,6 @@ class Worker:
                 else:
                     # (the try count is taken in the processor's read step: one round trip)
                     summary = self.processor.process(fields, tries=(keys.tries(st.shard), entry_id, counted))
-                tries = counted[-1] if counted else 1
-                self._finish(st, entry_id, fields, "done")
-                lag = int(time.time() * 1000) - int(fields.get("rt") or 0)
-                logs.emit("event", result="done", shard=st.shard, tries=tries, lag_ms=lag,
-                          ms=round((time.perf_counter() - started) * 1000, 1), **summary)
-                return
             except TooManyTries as exc:
                 self._dead_letter(st, entry_id, fields, "too_many_tries", exc.tries)
                 return
@@ -509,6 +520,14 @@ class Worker:
                 if self.stopping.wait(min(2.0, 0.1 * 2 ** (counted[-1] if counted else 1))):
                     self._leave_pending(st, entry_id)
                     return
+            else:
+                # done: from here on nothing may send the entry round again
+                self._finish(st, entry_id, fields, "done")
+                result = summary.pop("result", "done")      # (stale, forgotten, …: the processor's)
+                lag = int(time.time() * 1000) - int(fields.get("rt") or 0)
+                logs.emit("event", result=result, shard=st.shard, tries=counted[-1] if counted else 1,
+                          lag_ms=lag, ms=round((time.perf_counter() - started) * 1000, 1), **summary)
+                return
 
     def _leave_pending(self, st: ShardState, entry_id: str) -> None:
         """This process is done with the entry (acknowledged, or left for the next owner)."""
@@ -583,7 +602,7 @@ class Worker:
             commands += [("MULTI",), *self._ack_commands(shard, ids), ("EXEC",)]
         if records:
             commands.append(("DEL", *records))
-        for reply in send_raw(self.r, commands):
+        for reply in send_raw(self.r, commands, repeatable=True):
             if isinstance(reply, Exception):
                 raise reply
 
@@ -594,11 +613,21 @@ class Worker:
                 ("HDEL", keys.tries(shard), *entry_ids)]
 
     def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
-        self.r.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
-                                        "pid": fields.get("pid", ""), "ev": fields.get("ev", ""),
-                                        "rt": fields.get("rt", ""), "at": int(time.time())},
-                    maxlen=10_000, approximate=True)
-        self.r.expire(keys.DEAD_LETTERS, 14 * 86400)
+        while True:       # Redis away: try again; stopping or the shard lost: the entry stays pending
+            try:
+                pipe = self.r.pipeline(transaction=False)
+                pipe.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
+                                              "pid": fields.get("pid", ""), "ev": fields.get("ev", ""),
+                                              "rt": fields.get("rt", ""), "at": int(time.time())},
+                          maxlen=10_000, approximate=True)
+                pipe.expire(keys.DEAD_LETTERS, 14 * 86400)
+                pipe.execute()
+                break
+            except redis.RedisError as exc:
+                logs.emit("event", result="redis_error", shard=st.shard, error=type(exc).__name__)
+                if self.stopping.wait(1.0) or st.lost.is_set():
+                    self._leave_pending(st, entry_id)
+                    return
         alias = keys.alias(fields.get("pid", "0000"))
         logs.emit("event", level=40, result="dead_letter", shard=st.shard, reason=reason, alias=alias,
                   tries=tries)

@@ -268,6 +268,25 @@ def test_many_people_waiting_at_once_each_get_their_answers_in_order_despite_a_p
     assert [f["reason"] for _id, f in r.xrange(keys.DEAD_LETTERS)] == ["too_many_tries"]
 
 
+def test_a_counselor_message_that_arrives_too_late_is_dropped_once_and_the_person_goes_on(
+        post, config, r, worker, standin):
+    # A counselor's message for a handoff the person has already left is "stale": nothing to
+    # deliver. It is done once (not tried again and again) and the person's next words are answered.
+    from handoff.store import HandoffStore
+
+    uid = helpers.new_user_id()
+    pid = keys.pseudonym(config.secret_key, uid)
+    w = worker()
+    post(helpers.text_event(uid, "自分"))
+    assert standin.wait_for(lambda s: len(s.deliveries(uid)) == 1)
+    HandoffStore(r, shards=config.shards).enqueue_console_event(pid, "message", "gone-handoff", text="遅れた返事")
+    post(helpers.text_event(uid, "ぴよぴよ"))
+    assert standin.wait_for(lambda s: len(s.deliveries(uid)) == 2)
+    assert first_ids(standin, uid) == ["lane.self.intro", "fallback.text"]
+    assert helpers.settled(r)
+    assert w.stats["done"] == 3 and w.stats["errors"] == 0
+
+
 def test_state_has_ttl_and_line_id_is_stored_once(post, worker, standin, r, config):
     uid = helpers.new_user_id()
     post(helpers.follow_event(uid))
