@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import select
 import ssl
 import threading
 import weakref
@@ -32,6 +31,8 @@ from linebot.v3.messaging.exceptions import (
     ServiceException,
     UnauthorizedException,
 )
+
+from .sockets import idle_but_readable
 
 
 class _Response:
@@ -111,7 +112,7 @@ class KeptAliveTransport(rest.RESTClientObject):
 
     def _connection(self, connect_s: float | None) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.sock is not None and not _dropped(conn.sock):
+        if conn is not None and conn.sock is not None and not idle_but_readable(conn.sock):
             return conn
         self._drop()
         if self._tls is not None:
@@ -140,17 +141,6 @@ def _close_all(conns: set, lock) -> None:
         conns.clear()
     for conn in todo:
         conn.close()
-
-
-def _dropped(sock) -> bool:
-    """An idle kept-alive connection that reads as ready has been closed by the other side
-    (or holds bytes nobody asked for): either way, not to be used again."""
-    try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):
-        return True
 
 
 def _timeouts(value) -> tuple[float | None, float | None]:

@@ -7,6 +7,7 @@ import weakref
 import redis
 
 from .config import ConfigError
+from .sockets import idle_but_readable
 
 
 def connect(url: str, *, max_connections: int | None = None, timeout_s: float | None = None) -> redis.Redis:
@@ -113,12 +114,8 @@ def send_raw(r, commands: list[tuple], *, repeatable: bool = False) -> list:
 
 
 def _exchange(conn, commands: list[tuple]) -> list:
-    if conn._sock is not None:
-        try:
-            if conn.can_read():
-                conn.disconnect()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()
+    if conn._sock is not None and idle_but_readable(conn._sock):
+        conn.disconnect()
     conn.send_packed_command(conn.pack_commands(commands))
     replies = []
     for _ in commands:
