@@ -510,9 +510,7 @@ class Worker:
                 self._dead_letter(st, entry_id, fields, f"line_{exc.kind}_{exc.status}", None)
                 return
             except redis.RedisError as exc:
-                logs.emit("event", result="redis_error", shard=st.shard, error=type(exc).__name__)
-                if self.stopping.wait(1.0) or st.lost.is_set():
-                    self._leave_pending(st, entry_id)
+                if self._redis_away(st, entry_id, exc):
                     return
             except Exception as exc:  # a bug or bad data: retry a few times, then dead-letter
                 logs.emit("event", result="error", shard=st.shard, error=type(exc).__name__)
@@ -528,6 +526,15 @@ class Worker:
                 logs.emit("event", result=result, shard=st.shard, tries=counted[-1] if counted else 1,
                           lag_ms=lag, ms=round((time.perf_counter() - started) * 1000, 1), **summary)
                 return
+
+    def _redis_away(self, st: ShardState, entry_id: str, exc: Exception) -> bool:
+        """Redis did not answer for this entry: wait a second and say to try again (False), or,
+        when stopping or the shard is lost, leave the entry pending for later (True)."""
+        logs.emit("event", result="redis_error", shard=st.shard, error=type(exc).__name__)
+        if self.stopping.wait(1.0) or st.lost.is_set():
+            self._leave_pending(st, entry_id)
+            return True
+        return False
 
     def _leave_pending(self, st: ShardState, entry_id: str) -> None:
         """This process is done with the entry (acknowledged, or left for the next owner)."""
@@ -624,9 +631,7 @@ class Worker:
                 pipe.execute()
                 break
             except redis.RedisError as exc:
-                logs.emit("event", result="redis_error", shard=st.shard, error=type(exc).__name__)
-                if self.stopping.wait(1.0) or st.lost.is_set():
-                    self._leave_pending(st, entry_id)
+                if self._redis_away(st, entry_id, exc):
                     return
         alias = keys.alias(fields.get("pid", "0000"))
         logs.emit("event", level=40, result="dead_letter", shard=st.shard, reason=reason, alias=alias,
