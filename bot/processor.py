@@ -95,6 +95,10 @@ class Job:
         self.recent = 0
         self.armed = False
 
+    def nothing_to_send(self) -> bool:
+        """Applied, and no message to send (what a person writes to a counselor, say)."""
+        return self.rec is None or self.rec.get("batches", "[]") == "[]"
+
 
 class Processor:
     def __init__(self, config: Config, r: redis.Redis, line: LineClient, clock=time.time):

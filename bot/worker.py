@@ -51,7 +51,7 @@ from handoff.store import STATS
 
 from .config import Config
 from .line_client import LineClient, SendFailed
-from .processor import Processor, TooManyTries
+from .processor import Job, Processor, TooManyTries
 from .redis_conn import as_dict, connect, is_cluster, is_plain, one_trip, send_raw
 from .sentry import capture, init_sentry
 from .webhook import event_key
@@ -447,6 +447,9 @@ class Worker:
                 capture("mado step failed", error=type(exc).__name__)
                 jobs = [None] * len(taken)
             for item, job in zip(taken, jobs):
+                if isinstance(job, Job) and job.nothing_to_send():
+                    self._run(item, job)      # (no LINE call: no need for a thread of its own)
+                    continue
                 try:
                     self.pool.submit(self._run, item, job)
                 except RuntimeError:          # the pool is shut (a stop that timed out): left pending
