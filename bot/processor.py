@@ -189,7 +189,7 @@ class Processor:
                 logs.emit("event", result="batch_fallback", error=type(exc).__name__)
                 continue
             if write is None:
-                out[i] = job                   # nothing to write or send (forgotten)
+                out[i] = job                   # nothing left to write or send
             else:
                 writes.append((i, job, write))
         if writes:

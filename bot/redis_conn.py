@@ -129,12 +129,12 @@ def _exchange(conn, commands: list[tuple]) -> list:
     return replies
 
 
-def trip(r, commands: list[tuple]) -> list:
-    """Independent commands (no transaction, one hash tag on a cluster) in one round trip; an
-    error reply is raised. A plain Redis answers raw (`send_raw`: HGETALL as a flat list, see
-    `as_dict`), the others through redis-py's pipeline (its callbacks)."""
+def trip(r, commands: list[tuple], *, repeatable: bool = False) -> list:
+    """Commands in one round trip; an error reply is raised. A plain Redis answers raw
+    (`send_raw`, `repeatable` as there: HGETALL as a flat list, see `as_dict`), the others
+    through redis-py's pipeline (its callbacks; independent commands, one hash tag on a cluster)."""
     if is_plain(r):
-        replies = send_raw(r, commands)
+        replies = send_raw(r, commands, repeatable=repeatable)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

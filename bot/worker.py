@@ -52,7 +52,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Job, Processor, TooManyTries
-from .redis_conn import as_dict, connect, is_cluster, is_plain, one_trip, send_raw
+from .redis_conn import as_dict, connect, is_cluster, is_plain, one_trip, trip
 from .sentry import capture, init_sentry
 from .webhook import event_key
 
@@ -350,15 +350,13 @@ class Worker:
 
     def _read_new(self, streams: list[str]) -> list:
         """XREADGROUP of the entries new to the group on `streams` (blocking up to READ_BLOCK_MS):
-        [(stream, [(entry id, fields or None), ...]), ...]. Raw on a plain Redis (`send_raw`:
+        [(stream, [(entry id, fields or None), ...]), ...]. Raw on a plain Redis (`trip`:
         the fields paired here), through redis-py elsewhere."""
         if not self.batched:
             return self.r.xreadgroup(keys.GROUP, self.id, dict.fromkeys(streams, ">"), count=READ_COUNT,
                                      block=READ_BLOCK_MS) or []
-        reply, = send_raw(self.r, [("XREADGROUP", "GROUP", keys.GROUP, self.id, "COUNT", READ_COUNT,
-                                    "BLOCK", READ_BLOCK_MS, "STREAMS", *streams, *([">"] * len(streams)))])
-        if isinstance(reply, Exception):
-            raise reply
+        reply, = trip(self.r, [("XREADGROUP", "GROUP", keys.GROUP, self.id, "COUNT", READ_COUNT,
+                                "BLOCK", READ_BLOCK_MS, "STREAMS", *streams, *([">"] * len(streams)))])
         streams = reply.items() if isinstance(reply, dict) else reply or ()   # (RESP3: a map)
         return [(name, [(entry_id, as_dict(fields) if fields else None) for entry_id, fields in entries])
                 for name, entries in streams]
@@ -403,9 +401,10 @@ class Worker:
         self._ready(pid)
 
     def _ready(self, pid: str) -> None:
-        """This person's next entry may start: none of theirs is in hand now."""
+        """This person's next entry may start: none of theirs is in hand now. On a plain Redis it
+        waits for the stepper; elsewhere it goes to a pool thread at once."""
         if not self.batched:
-            self.pool.submit(self._drain, pid)
+            self._start(self._take(pid), None)
             return
         with self._step_cond:
             self._step_ready.append(pid)
@@ -432,13 +431,12 @@ class Worker:
                 pids = [self._step_ready.popleft() for _ in range(min(STEP_MAX, len(self._step_ready)))]
             taken = []
             for pid in pids:
-                with self.qlock:
-                    st, entry_id, fields = self.queues[pid].popleft()
-                if st.lost.is_set():          # not started: left for the shard's new holder
-                    self._leave_pending(st, entry_id)
+                item = self._take(pid)
+                if item[1].lost.is_set():     # not started: left for the shard's new holder
+                    self._leave_pending(item[1], item[2])
                     self._next(pid)
                     continue
-                taken.append((pid, st, entry_id, fields))
+                taken.append(item)
             try:
                 jobs = self.processor.prepare_many([(fields, keys.tries(st.shard), entry_id)
                                                     for _pid, st, entry_id, fields in taken])
@@ -449,11 +447,20 @@ class Worker:
             for item, job in zip(taken, jobs):
                 if isinstance(job, Job) and job.nothing_to_send():
                     self._run(item, job)      # (no LINE call: no need for a thread of its own)
-                    continue
-                try:
-                    self.pool.submit(self._run, item, job)
-                except RuntimeError:          # the pool is shut (a stop that timed out): left pending
-                    self._leave_pending(item[1], item[2])
+                else:
+                    self._start(item, job)
+
+    def _take(self, pid: str) -> tuple:
+        """This person's next entry, out of their queue: (pid, shard state, entry id, fields)."""
+        with self.qlock:
+            return (pid, *self.queues[pid].popleft())
+
+    def _start(self, item: tuple, job) -> None:
+        """Run the entry on a pool thread (`_run`)."""
+        try:
+            self.pool.submit(self._run, item, job)
+        except RuntimeError:                  # the pool is shut (a stop that timed out): left pending
+            self._leave_pending(item[1], item[2])
 
     def _run(self, item: tuple, job) -> None:
         pid, st, entry_id, fields = item
@@ -473,21 +480,6 @@ class Worker:
                 del self.queues[pid]
                 return
         self._ready(pid)
-
-    def _drain(self, pid: str) -> None:
-        while True:
-            with self.qlock:
-                q = self.queues[pid]
-                if not q:
-                    del self.queues[pid]
-                    return
-                st, entry_id, fields = q.popleft()
-            if st.lost.is_set():
-                # Not started: it stays pending and whoever holds the shard now does it, in order.
-                # (On SIGTERM what was read is still done: reading stops, the events in hand finish.)
-                self._leave_pending(st, entry_id)
-                continue
-            self._handle(st, entry_id, fields)
 
     def _handle(self, st: ShardState, entry_id: str, fields: dict, first=None) -> None:
         """Process the entry, retrying what can be retried, until it is done or dead-lettered.
@@ -612,9 +604,7 @@ class Worker:
             commands += [("MULTI",), *self._ack_commands(shard, ids), ("EXEC",)]
         if records:
             commands.append(("DEL", *records))
-        for reply in send_raw(self.r, commands, repeatable=True):
-            if isinstance(reply, Exception):
-                raise reply
+        trip(self.r, commands, repeatable=True)
 
     @staticmethod
     def _ack_commands(shard: int, entry_ids: list[str]) -> list[tuple]:
