@@ -76,9 +76,11 @@ class RedisClusterServer:
     """A local 3-master Redis Cluster (redis-server in cluster mode, `redis-cli --cluster create`)."""
 
     def __init__(self, masters: int = 3):
+        # (node timeout: the default 15 s, so that a node stalled a moment on a busy machine is not
+        # taken for failed and the cluster marked down; no test fails a node over)
         # each node's cluster bus gets its own free port (by default it would be port + 10000,
         # which may be taken or past 65535)
-        self.nodes = [RedisServer(("--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+        self.nodes = [RedisServer(("--cluster-enabled", "yes", "--cluster-node-timeout", "15000",
                                    "--cluster-config-file", "nodes.conf", "--cluster-port", str(free_port())))
                       for _ in range(masters)]
 
@@ -93,13 +95,22 @@ class RedisClusterServer:
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
                         "--cluster-replicas", "0", "--cluster-yes"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        # Ready when every node (not only the first) sees the whole cluster: each node learns the
+        # others' slots over the bus in its own time, and a node that has not yet answers
+        # CLUSTERDOWN to a client that was routed to it.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            info = redis.Redis(port=self.nodes[0].port, decode_responses=True).cluster("info")
-            if info.get("cluster_state") == "ok":
+            if all(self._node_ready(n) for n in self.nodes):
                 return self
             time.sleep(0.1)
         raise RuntimeError("the cluster did not become ready")
+
+    def _node_ready(self, node) -> bool:
+        with redis.Redis(port=node.port, decode_responses=True) as c:
+            info = c.cluster("info")
+            return (info.get("cluster_state") == "ok"
+                    and int(info.get("cluster_slots_ok", 0)) == 16384
+                    and int(info.get("cluster_known_nodes", 0)) == len(self.nodes))
 
     def stop(self):
         for n in self.nodes:
