@@ -28,7 +28,9 @@ def test_chat_on_the_embedded_default():
     assert "返事が届きませんでした" not in out
 
 
-def test_chat_on_a_real_redis(redis_server):
+def test_chat_on_a_real_redis(redis_server, r):
+    # `r`: an emptied Redis. Leases and worker heartbeats that earlier tests' workers left behind
+    # would otherwise keep this chat's own worker off the shards for up to a lease.
     res = run_chat("2\n", {"REDIS_URL": redis_server.url})
     assert res.returncode == 0, res.stderr
     assert "ご家族のことですね" in res.stdout
