@@ -13,7 +13,7 @@ import collections
 import itertools
 import tomllib
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from . import language
@@ -75,6 +75,8 @@ class _Pattern:
     score: float = 0.0     # the intent's weight + specificity: the order patterns are tried in
     seq: int = 0           # (ties: the catalogue's order)
     needs: tuple[frozenset[str], ...] = ()   # per word read as lemmas: the lemmas it can begin with
+    max_chars: int = 10 ** 9                   # the intent's max_chars (longer messages are not it)
+    rank: int = 0          # place in the best-first order of all patterns (set once all are compiled)
 
 
 def _load() -> dict:
@@ -119,11 +121,13 @@ class Lexicon:
         self.order = {name: i for i, name in enumerate(self.intents)}
         self.by_anchor: dict[str, list[_Pattern]] = {}
         self.unanchored: list[_Pattern] = []
+        self.by_kana: dict[str, list[_Pattern]] = {}
         self.unless: dict[str, list[_Pattern]] = {}
         patterns = []
         for name, spec in self.intents.items():
             patterns += [self._compile(name, text) for text in spec.get("patterns", ())]
             self.unless[name] = [self._compile(name, t) for t in spec.get("unless", ())]
+        patterns = [replace(p, rank=i) for i, p in enumerate(sorted(patterns, key=_best_first))]
         common = collections.Counter(alt[0] for p in patterns for w in set(p.words) for alt in w.alts)
         for p in patterns:
             self._add(p, common)
@@ -169,7 +173,8 @@ class Lexicon:
         score = self.intents.get(intent, {}).get("weight", 0) + WEIGHT_PER_WORD * size
         needs = tuple(frozenset(alt[0] for alt in w.alts) for w in words if w.alts and not w.kana)
         return _Pattern(intent=intent, words=words, negation=negation, question=question, size=size,
-                        score=score, seq=next(self._seq), needs=needs)
+                        score=score, seq=next(self._seq), needs=needs,
+                        max_chars=self.intents.get(intent, {}).get("max_chars", 10 ** 9))
 
     def _add(self, p: _Pattern, common: collections.Counter) -> None:
         """Index the pattern by its anchor: the word whose alternatives begin with the rarest
@@ -178,7 +183,13 @@ class Lexicon:
         rarer one: a message then tries a few patterns, not every one naming a son."""
         words = [w for w in p.words if w.alts and not w.kana]
         if not words:
-            self.unanchored.append(p)
+            # a pattern of kana words only: it can only match a message whose reading holds one
+            # of its first word's kana spellings (as `_Message.hits` requires)
+            kana = next((w.kana for w in p.words if w.kana), ())
+            for k in set(kana):
+                self.by_kana.setdefault(k, []).append(p)
+            if not kana:
+                self.unanchored.append(p)
             return
         anchor = min(words, key=lambda w: sum(common[alt[0]] for alt in w.alts))
         for first in {alt[0] for alt in anchor.alts}:
@@ -218,12 +229,20 @@ class Lexicon:
         """intent → (score of its best pattern, token where that pattern begins)."""
         m = _Message.of(a)
         found: dict[str, tuple[float, int]] = {}
-        pool = {id(p): p for key in m.index for p in self.by_anchor.get(key, ())}
-        candidates = sorted([*pool.values(), *self.unanchored], key=_best_first)
+        pool = {p.rank: p for p in self.unanchored}
+        by_anchor = self.by_anchor
+        for key in m.index:
+            for p in by_anchor.get(key, ()):
+                pool[p.rank] = p
+        kana = a.kana
+        for k, patterns in self.by_kana.items():
+            if k in kana:
+                for p in patterns:
+                    pool[p.rank] = p
         size = len(a.plain)
-        for p in candidates:
-            spec = self.intents[p.intent]
-            if p.intent in found or spec.get("max_chars", size) < size:
+        for rank in sorted(pool):              # best first (ranks are that order)
+            p = pool[rank]
+            if p.intent in found or p.max_chars < size:
                 continue
             start = self._match(p, m)
             if start is not None:
