@@ -164,7 +164,30 @@ class Stack:
         self.procs = [self.redis, self.line, self.web, self.worker]
         self.web_cmd = web_cmd
         wait_http(f"http://127.0.0.1:{self.web_port}/healthz")
-        time.sleep(3.0)   # the worker processes share out the shards
+        self.wait_shared(worker_processes or default_processes())
+
+    def wait_shared(self, processes: int, timeout_s: float = 120.0) -> None:
+        """Until every worker process has started (its warm-up done) and the shards are shared
+        out among them, the same way for two heartbeats running: load sent while a late starter
+        takes shards over would measure start-up, not the steady state."""
+        import redis
+
+        from bot import keys
+        from bot.config import Config
+
+        shards = int(self.env.get("MADO_EVENT_SHARDS", Config.shards))
+        r = redis.Redis(port=self.redis_port, decode_responses=True)
+        deadline, last, same = time.monotonic() + timeout_s, None, 0
+        while time.monotonic() < deadline:
+            holders = tuple(r.get(keys.lease(s)) for s in range(shards))
+            if (r.zcard(keys.WORKERS) >= processes and all(holders)
+                    and len(set(holders)) == min(processes, shards)):
+                same = same + 1 if holders == last else 1
+                if same >= 3:
+                    return
+            last = holders
+            time.sleep(1.0)
+        raise RuntimeError("the worker processes did not share out the shards")
 
     def cpu(self) -> dict[str, float]:
         return {"web": cpu_seconds([self.web.pid]), "worker": cpu_seconds([self.worker.pid]),
