@@ -142,10 +142,14 @@ def _pack(conn, commands: list[tuple]) -> list[bytes]:
     if _hiredis_pack is None or conn.encoder.encoding != "utf-8":
         return conn.pack_commands(commands)
     try:
-        return [b"".join([_hiredis_pack(c if not (isinstance(c[0], str) and " " in c[0])
-                                        else (*c[0].split(), *c[1:])) for c in commands])]
+        return [b"".join([_hiredis_pack((*c[0].split(), *c[1:]) if _spaced(c[0]) else c)
+                          for c in commands])]
     except TypeError:
         return conn.pack_commands(commands)
+
+
+def _spaced(name) -> bool:
+    return (isinstance(name, str) and " " in name) or (isinstance(name, bytes) and b" " in name)
 
 
 def trip(r, commands: list[tuple], *, repeatable: bool = False) -> list:

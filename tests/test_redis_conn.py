@@ -19,7 +19,8 @@ values = st.one_of(st.text(max_size=300), st.binary(max_size=300), st.integers(-
 @given(args=st.lists(values, min_size=1, max_size=6))
 def test_commands_are_packed_as_redis_py_packs_them(args):
     conn = redis.Connection()
-    commands = [("RPUSH", "mado:{t}:list", *args), ("XGROUP CREATE", "mado:{t}:s", "g", "$", "MKSTREAM")]
+    commands = [("RPUSH", "mado:{t}:list", *args), ("XGROUP CREATE", "mado:{t}:s", "g", "$", "MKSTREAM"),
+                (b"CLIENT SETNAME", "mado")]
     assert b"".join(redis_conn._pack(conn, commands)) == b"".join(conn.pack_commands(commands))
 
 
