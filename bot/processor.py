@@ -31,7 +31,7 @@ from . import keys, logs
 from .config import Config
 from .events import push_target, reply_token, to_flow_event
 from .line_client import LineClient, Outcome, retry_key
-from .redis_conn import as_dict, many_trips, one_trip, send_raw, trip
+from .redis_conn import as_dict, many_trips, one_trip, send_grouped, trip
 from .webhook import event_key
 
 # The console's message takes the person's latest unused reply token, in the same step that
@@ -159,18 +159,12 @@ class Processor:
                 jobs.append((i, job))
         if not jobs:
             return out
-        commands, spans = [], []
-        for i, job in jobs:
-            read = self._read_commands(job, entries[i][1:])
-            spans.append((len(commands), len(read)))
-            commands += read
         try:
-            replies = send_raw(self.r, commands)
+            reads = send_grouped(self.r, [self._read_commands(job, entries[i][1:]) for i, job in jobs])
         except redis.RedisError:
             return out
         writes: list[tuple[int, Job, tuple]] = []
-        for (i, job), (at, n) in zip(jobs, spans):
-            read = replies[at:at + n]
+        for (i, job), read in zip(jobs, reads):
             if any(isinstance(reply, Exception) for reply in read):
                 continue
             try:
@@ -277,8 +271,8 @@ class Processor:
         keys) raises `Alone` before anything is done, so nobody else waits for it."""
         pid, ev, ekey, rec_key, raw_state, summary = job.pid, job.ev, job.ekey, job.rec_key, job.raw_state, job.summary
         recent = job.recent
-        arm_reply = bool(job.token) and (self.clock() - job.received) < self.cfg.reply_fresh_s
         now = self.clock()
+        arm_reply = bool(job.token) and (now - job.received) < self.cfg.reply_fresh_s
         state = json.loads(raw_state) if raw_state else None
         event = to_flow_event(ev)
         ctx = self._context(state, queue=False)

@@ -200,18 +200,23 @@ def many_trips(r, writes: list[tuple]) -> list:
     """Several `one_trip` writes ((tx, rest), each tx non-empty) in one round trip on a plain
     Redis, in order. Returns for each its transaction's raw replies, or the exception that
     refused or aborted it (the others are not affected). A broken connection is raised."""
-    commands, spans = [], []
+    groups = []
     for tx, rest in writes:
-        spans.append((len(commands), len(tx.command_stack)))
-        commands.append(("MULTI",))
-        commands += [args for args, _options in tx.command_stack]
-        commands.append(("EXEC",))
+        group = [("MULTI",), *[args for args, _options in tx.command_stack], ("EXEC",)]
         if rest is not None:
-            commands += [args for args, _options in rest.command_stack]
-    replies = send_raw(r, commands)
-    out = []
-    for at, n in spans:
-        out.append(_transaction_result(replies[at:at + n + 2]))
+            group += [args for args, _options in rest.command_stack]
+        groups.append(group)
+    return [_transaction_result(replies[:len(tx.command_stack) + 2])
+            for (tx, _rest), replies in zip(writes, send_grouped(r, groups))]
+
+
+def send_grouped(r, groups: list[list[tuple]]) -> list[list]:
+    """`send_raw` for several groups of commands in one round trip: each group's raw replies."""
+    replies = send_raw(r, [command for group in groups for command in group])
+    out, at = [], 0
+    for group in groups:
+        out.append(replies[at:at + len(group)])
+        at += len(group)
     return out
 
 

@@ -52,7 +52,7 @@ from handoff.store import STATS
 from .config import Config
 from .line_client import LineClient, SendFailed
 from .processor import Job, Processor, TooManyTries
-from .redis_conn import as_dict, connect, is_cluster, is_plain, one_trip, trip
+from .redis_conn import as_dict, connect, is_cluster, is_plain, trip
 from .sentry import capture, init_sentry
 from .webhook import event_key
 

@@ -186,10 +186,10 @@ class Lexicon:
             # a pattern of kana words only: it can only match a message whose reading holds one
             # of its first word's kana spellings (as `_Message.hits` requires)
             kana = next((w.kana for w in p.words if w.kana), ())
-            for k in set(kana):
-                self.by_kana.setdefault(k, []).append(p)
             if not kana:
                 self.unanchored.append(p)
+            for k in set(kana):
+                self.by_kana.setdefault(k, []).append(p)
             return
         anchor = min(words, key=lambda w: sum(common[alt[0]] for alt in w.alts))
         for first in {alt[0] for alt in anchor.alts}:
