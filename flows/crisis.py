@@ -33,6 +33,7 @@ _PASSIVE = frozenset(language.W["passive_auxiliaries"])
 class Detection:
     tier: str | None
     about: str | None = None       # child | spouse | parent | sibling | friend: a risk to someone else
+    by_parent: bool = False        # violence at home from a parent: the writer is their child
 
     @property
     def about_other(self) -> bool:
@@ -56,6 +57,7 @@ class _Crisis:
         about = raw.get("about", {})
         self.marks = frozenset(about.get("marks", ()))
         self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
+        self.selves = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("selves", ()))
         self.roles: dict[str, str] = {}
         for role in ("child", "spouse", "parent", "sibling", "friend"):
             for word in about.get(role, ()):
@@ -76,11 +78,14 @@ class _Crisis:
             if role is None or t.pos not in (language.NOUN, language.PRONOUN):
                 continue
             nxt = toks[i + 1].surface if i + 1 < len(toks) else ""
-            if nxt in self.marks and (i < (start if start is not None else 0) or reported):
+            if nxt in self.marks and (i <= (start if start is not None else -1) or reported):
                 return role
         return None
 
-    def detect(self, a: Analysis) -> Detection:
+    def detect(self, a: Analysis, window: str | None = None) -> Detection:
+        """The gravest tier, who it is about, and whether a parent is the one hurting. `window`
+        is the tier answered just before: after family violence, a hitting verb with no subject
+        ("grabbed my arm and pushed me") is the same person's act, not the writer's."""
         matches = self.lexicon.matches(a)
         found = set(matches)
         kana = a.kana
@@ -92,10 +97,40 @@ class _Crisis:
             found.add("violence_partner")
         if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
             found.add("violence_by_me")
+        if "violence_by_me" in found and (self._writer_hurt(a) or (
+                window in ("violence_family", "violence_partner") and not self._writer_subject(a))):
+            found.discard("violence_by_me")            # the writer is the one hurt
+            found.add(window if window in ("violence_family", "violence_partner") else "violence_family")
         for tier in self.order:
             if tier in found:
-                return Detection(tier, self.about(a, tier, matches.get(tier, (0, None))[1]))
+                by_parent = tier == "violence_family" and self._parent_acted(a)
+                return Detection(tier, self.about(a, tier, matches.get(tier, (0, None))[1]), by_parent)
         return Detection(None)
+
+    def _writer_hurt(self, a: Analysis) -> bool:
+        """The writer is the object of the hitting ("my arm", "me" + wo, before the verb)."""
+        toks = a.tokens
+        for i, t in enumerate(toks):
+            if t.lemma not in self.selves or t.pos not in (language.PRONOUN, language.NOUN):
+                continue
+            nxt = toks[i + 1].surface if i + 1 < len(toks) else ""
+            after = toks[i + 3].surface if i + 3 < len(toks) else ""
+            if nxt in _OBJECT or (nxt == language.W["possessive"] and after in _OBJECT):
+                if any(u.base in self.hits for u in toks[i + 1:]):
+                    return True
+        return False
+
+    def _writer_subject(self, a: Analysis) -> bool:
+        """The writer named as the one acting (I + ga/wa)."""
+        toks = a.tokens
+        return any(t.lemma in self.selves and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT
+                   for i, t in enumerate(toks))
+
+    def _parent_acted(self, a: Analysis) -> bool:
+        """A parent is the one hurting (father + ga, hit by mother + ni): the writer is a child."""
+        toks = a.tokens
+        return any(self.roles.get(t.lemma) == "parent" and i + 1 < len(toks)
+                   and toks[i + 1].surface in _SUBJECT | _PASSIVE_AGENT for i, t in enumerate(toks))
 
     def _writer_acted(self, a: Analysis) -> bool:
         """The writer hit someone ("I hit my mother"): an active hitting verb with nobody else
@@ -132,14 +167,21 @@ def _crisis() -> _Crisis:
     return _Crisis(tomllib.loads(resources.files("messages_ja").joinpath(CRISIS_FILE).read_text("utf-8")))
 
 
-def detect(text: str | Analysis) -> Detection:
-    """The most serious signal in a message (an Analysis, or text analysed here)."""
+def detect(text: str | Analysis, window: str | None = None) -> Detection:
+    """The most serious signal in a message (an Analysis, or text analysed here); `window` is
+    the tier answered just before, if its answer is still fresh."""
     if not text:
         return Detection(None)
     a = text if isinstance(text, Analysis) else language.analyse(text)
     if not a.tokens:
         return Detection(None)
-    return _crisis().detect(a)
+    return _crisis().detect(a, window)
+
+
+def graver(a: str, b: str) -> bool:
+    """Whether tier a is more serious than tier b (crisis.toml's order)."""
+    order = _crisis().order
+    return order.index(a) < order.index(b)
 
 
 def normalise(text: str) -> str:
@@ -151,10 +193,13 @@ def tiers() -> list[str]:
     return list(_crisis().order)
 
 
-def answer(tier: str, *, family: bool, in_handoff: bool, on_duty: bool) -> tuple[str, ...]:
-    """The message ids said for a tier (messages_ja/crisis.toml [answers])."""
+def answer(tier: str, *, family: bool, in_handoff: bool, on_duty: bool, youth: bool = False) -> tuple[str, ...]:
+    """The message ids said for a tier (messages_ja/crisis.toml [answers]): to the person, to a
+    family member writing about someone, to a young person hurt by a parent (youth), or while a
+    counselor holds the conversation."""
     spec = _crisis().answers[tier]
-    ids = spec["handoff"] if in_handoff else (spec.get("family") if family else None) or spec["self"]
+    ids = spec["handoff"] if in_handoff else (
+        (spec.get("family") if family else None) or (spec.get("youth") if youth else None) or spec["self"])
     choose = _crisis().answers["choose"]
     return tuple(choose[m][0 if on_duty else 1] if m in choose else m for m in ids)
 

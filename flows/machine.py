@@ -10,12 +10,16 @@ from transitions import Machine, MachineError
 
 from messages_ja import catalog
 
-from . import crisis, intents, language, understanding
+from . import context, crisis, intents, language, understanding
 from .model import Event, Outcome, Reply
 from .once import once
 
 DEFINITION_FILE = "conversation.toml"
 WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
+STILL_MEDICAL = "crisis.window.still_medical"   # before any other answer right after a medical one
+ANSWERED_TOO = "handoff.answered_too"           # a question answered while waiting for a person
+# the window's own wordings, besides what understanding.toml's window intents carry
+WINDOW_ARGS = {"window": ("still", "still_medical"), "window_calm": ("calm_medical",)}
 
 
 def load_definition() -> dict:
@@ -64,12 +68,12 @@ def _act(t: dict, menus: dict[str, str], fallback_menus: dict[str, str], event_d
         choices = fallback_menus.get(model.state) or menus.get(model.state, "")
     say = t.get("say", ())
     params = {p: model.ctx.get(p, "") for p in t.get("params", ())}
+    on_duty = bool(model.ctx.get("on_duty"))
+    if choices == "@crisis":             # a person now, or (off duty) leaving a message
+        choices = crisis.choices(on_duty=on_duty)
     if t.get("crisis_tier"):             # a crisis answer: fitted to the writer, the hour, the handoff
-        on_duty = bool(model.ctx.get("on_duty"))
         say = crisis.answer(t["crisis_tier"], family=arg == "family", in_handoff=bool(model.data.get("handoff")),
-                            on_duty=on_duty)
-        if choices == "@crisis":
-            choices = crisis.choices(on_duty=on_duty)
+                            on_duty=on_duty, youth=arg == "youth")
         params = {"next_open": model.ctx.get("next_open", "")}
     if say:
         lane = model.data.get("lane")
@@ -152,6 +156,7 @@ class FlowMachine:
         # only the triggers a state keeps (and crisis) still act; everything else is "relay".
         self.relay = {s["name"]: frozenset(s.get("keep", ())) for s in definition["states"]
                       if s.get("relay")}
+        self.typed = {s["name"]: frozenset(s.get("typed", ())) for s in definition["states"] if s.get("relay")}
         self.user_triggers: set[str] = set()
         transitions = []
         for t in _expand_lanes(definition):
@@ -167,6 +172,10 @@ class FlowMachine:
             initial=self.initial, auto_transitions=False, send_event=True,
         )
         self.triggers = set(self.machine.events)
+        self.context = definition["context"]
+        self.midflow = frozenset(self.context["midflow"])
+        # states with an open question: the message that asks it again (flows/context.py)
+        self.reask = {s["name"]: s["reask"] for s in definition["states"] if s.get("reask")}
         self.states = frozenset(self.machine.states)
         self._local = threading.local()
         self._bind_lock = threading.Lock()     # only while a new thread binds its model, once
@@ -253,8 +262,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
 
     A typed message is analysed once (flows/language.py); the analysis is shared by crisis
     detection and understanding. A crisis signal in a person's words wins over everything else,
-    in every state. After a long silence (idle_s) the person is welcomed back first, keeping
-    their lane."""
+    in every state. What the conversation keeps in mind across turns (flows/context.py): right
+    after a crisis answer the next messages are read in its light; a need typed while a question
+    is open is answered and the question asked again; several needs in one message are answered
+    together. After a long silence (idle_s) the person is welcomed back first, keeping their lane."""
     fm = machine()
     state = dict(state or {})
     before = state.get("state") or fm.initial
@@ -262,22 +273,33 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         before = fm.initial
     typed = event.kind == "text" and not event.in_group and bool(event.text)
     analysis = language.analyse(event.text) if typed else None
+    win = context.window(state, now, fm.context["crisis_window_s"])
     trigger, arg = intents.classify(event, fm.triggers)
+    understood = None
+    passed_on = False          # a question typed while waiting for a person: answered, and relayed
     if event.kind == "counselor":
         trigger, arg = f"counselor_{event.data}", ""
         if trigger not in fm.triggers:
             trigger = None
     elif analysis is not None and trigger == "fallback":
-        understood = understanding.understand(analysis, before, state)
-        if before in fm.relay and understood.intent not in RELAY_INTENTS:
-            trigger, arg = "relay", ""
+        understood = understanding.understand(analysis, before, {**state, "window": win or ""})
+        keep = fm.typed.get(before)
+        if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
+            if before in fm.context["answer_while"] and understood.trigger in fm.midflow \
+                    and understood.trigger not in ("fallback", "small"):
+                trigger, arg, passed_on = understood.trigger, understood.arg, True
+            else:
+                trigger, arg = "relay", ""
         elif understood.trigger in fm.triggers:
             trigger, arg = understood.trigger, understood.arg
             if understood.lane and not state.get("lane"):
                 state["lane"] = understood.lane       # the lane their words show, kept
             if trigger == "city" and understood.place:
-                state["pref"] = understood.place.pref
-    if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before]:
+                state["pref"], state["city"] = understood.place.pref, understood.place.city_code
+            elif trigger == "find_local" and (state.get("city") or state.get("pref")):
+                # the place they named earlier: its windows, not the region question again
+                trigger, arg = ("city", state["city"]) if state.get("city") else ("pref", state["pref"])
+    if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on:
         trigger, arg = "relay", ""
     flood = (ctx or {}).get("flood")
     if flood and event.kind != "counselor" and trigger not in (None, "unfollow", "follow"):
@@ -285,16 +307,57 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         trigger, arg = ("flood" if flood == "first" else None), ""
     about = None
     if analysis is not None:
-        found = crisis.detect(analysis)
+        found = crisis.detect(analysis, window=win)
         if found.tier:
-            trigger, about = f"crisis_{found.tier}", found.about
-            arg = "family" if found.about_other else ""
+            tier = found.tier
+            if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
+                tier = win            # inside the window the tier never drops silently
+            trigger, about, passed_on = f"crisis_{tier}", found.about, False
+            arg = "family" if found.about_other else "youth" if found.by_parent else ""
+        elif win and trigger in ("fallback", "relay") and before not in fm.relay and win in crisis.SELF_HARM_TIERS:
+            # not understood right after a crisis answer: never a cold fallback
+            trigger, arg = "window", "still_medical" if win == "medical" else "still"
+    if trigger == "window_calm" and win == "medical":
+        arg = "calm_medical"
     if trigger == "fallback":
         arg = fallback_wording(state, event.text if typed else "")
-    model = fm.run(state, trigger, arg, ctx, fallback_arg=fallback_wording(state, event.text if typed else ""))
+    plan = [(trigger, arg)]
+    if understood is not None and trigger is not None and not passed_on and before not in fm.relay:
+        lex = understanding.lexicon()
+        plan = context.needs((trigger, arg), understood, lex.intents,
+                             place_ok=understood.place is not None and not lex.place_doubt(analysis))
+    model = fm.run(state, plan[0][0], plan[0][1], ctx,
+                   fallback_arg=fallback_wording(state, event.text if typed else ""))
+    if len(plan) > 1:
+        parts = [(context.kind_of(plan[0][0]), model.replies)]
+        for t, a in plan[1:]:
+            if t == "city" and understood.place:
+                model.data["pref"], model.data["city"] = understood.place.pref, understood.place.city_code
+            step = fm.run(model.to_dict(), t, a, ctx)
+            parts.append((context.kind_of(t), step.replies))
+            step.effects[:0] = model.effects
+            model = step
+        model.replies[:] = context.merge(parts)
     if about:
         model.data["crisis_about_other"] = True
         model.data["crisis_about"] = about
+    if trigger and trigger.startswith("crisis_") and trigger not in ("crisis_human", "crisis_later"):
+        model.data["crisis_at"] = now           # the window opens (or is renewed)
+    open_question = fm.reask.get(before)
+    if open_question and context.kind_of(trigger) != "crisis" and trigger in fm.midflow:
+        # another need typed while a question is open: answered, and the question asked again
+        if trigger == "fallback":
+            model.replies.clear()
+            model.fell_back = ""
+        model.state = before
+        model.replies.append(Reply(say=(open_question,), choices=state.get("asked", "")))
+    elif passed_on:
+        model.state = before
+        model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
+        model.replies.append(Reply(say=(ANSWERED_TOO,)))
+    if win == "medical" and model.replies and before not in fm.relay and trigger \
+            and not trigger.startswith(("crisis_", "window", "counselor_")):
+        model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1
         model.data["last_fallback"] = model.fell_back

@@ -50,6 +50,7 @@ class Understood:
     lane: str | None = None        # the lane the words show (a parent writing about a child …)
     place: object = None
     score: float = 0.0
+    scores: dict = field(default_factory=dict, compare=False, repr=False)   # every intent found
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,8 @@ def lexicon() -> Lexicon:
 
 def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
     """A family member named as the subject or topic (my son + ga/wa …) shows the family lane."""
-    fam = {alt[0] for alt in lex.classes.get("family", ()) if len(alt) == 1}
+    parents = {alt[0] for alt in lex.classes.get("parents", ()) if len(alt) == 1}
+    fam = {alt[0] for alt in lex.classes.get("family", ()) if len(alt) == 1} - parents   # (a parent named: their child writes)
     toks = a.tokens
     for i, t in enumerate(toks):
         if t.lemma in fam and t.pos in (language.NOUN, language.PRONOUN):
@@ -359,10 +361,14 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         last = Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw)
         for name, score in lex.scores(last).items():
             scores[name] = max(scores.get(name, 0), score) + LAST_SENTENCE_BONUS
+    window = data.get("window") or ""
     for name in list(scores):
-        allowed = lex.intents[name].get("states")
+        spec = lex.intents[name]
+        allowed = spec.get("states")
         if allowed and state not in allowed:
             del scores[name]
+        elif "window" in spec and window not in spec["window"]:
+            del scores[name]          # only right after that kind of crisis answer
     place = places.find(a) if places else None
     lane = _lane_of(a, lex)
     best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
@@ -373,7 +379,7 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             del scores[best]
             best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         else:
-            return Understood(mapped, "", best, lane, place, scores.get(best, 0))
+            return Understood(mapped, "", best, lane, place, scores.get(best, 0), scores)
     if best and best.startswith("q_") and not a.question:
         # a statement that describes a life ("she stopped going to school at 14 and is 19 now")
         # is a description with a topic word in it, not the question about that topic
@@ -385,9 +391,9 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         best = "tell_family"
     if place and best in PLACE_WINS and not lex.place_doubt(a):
         if place.city_code:
-            return Understood("city", place.city_code, "place", lane, place, 10)
-        return Understood("pref", place.pref, "place", lane, place, 10)
+            return Understood("city", place.city_code, "place", lane, place, 10, scores)
+        return Understood("pref", place.pref, "place", lane, place, 10, scores)
     if best is None:
-        return Understood("fallback", "", None, lane, place)
+        return Understood("fallback", "", None, lane, place, 0.0, scores)
     spec = lex.intents[best]
-    return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or lane, place, scores[best])
+    return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or lane, place, scores[best], scores)

@@ -42,7 +42,10 @@ def crisis_rows() -> list[Row]:
 # The state a row's "state" stands for, and the question the bot had just asked there.
 _CONTEXT = {"": ("lane_other", {}), "waiting": ("waiting", {"handoff": "h"}),
             "handoff_confirm": ("handoff_confirm", {"asked": "handoff_confirm"}),
-            "forget_confirm": ("forget_confirm", {"asked": "forget_confirm"})}
+            "forget_confirm": ("forget_confirm", {"asked": "forget_confirm"}),
+            # right after a crisis answer of that tier (flows/context.py's window)
+            "after_medical": ("choosing", {"asked": "crisis", "window": "medical"}),
+            "after_high": ("choosing", {"asked": "crisis", "window": "high"})}
 
 
 def understood_label(row: Row) -> tuple[str, str]:

@@ -52,7 +52,8 @@ ON_DUTY_NOW = {"on_duty": True, "next_open": ""}
 @pytest.mark.parametrize("text,first_ids,lines", [
     ("死にたい", ["crisis.thanks", "crisis.lines", "crisis.offer_human"], True),
     ("さっき薬をたくさん飲んだ", ["crisis.medical", "crisis.lines", "crisis.offer_human"], True),
-    ("母に殴られて家にいるのが怖い", ["crisis.thanks", "crisis.violence", "crisis.offer_human"], False),
+    # a parent hurting the writer: the answer is for a young person (189, the children's line)
+    ("母に殴られて家にいるのが怖い", ["crisis.thanks", "crisis.violence_youth", "crisis.offer_human"], False),
 ])
 def test_crisis_answer_from_every_state(state, text, first_ids, lines):
     out = handle({"state": state, "last_seen": 0}, Event("text", text=text), now=10 ** 6, ctx=ON_DUTY_NOW)

@@ -78,8 +78,10 @@ def _args_of(trigger: str) -> list[str]:
     from flows.understanding import lexicon
 
     places = catalog().places
-    if trigger in ("answer", "small"):
-        return [spec["arg"] for spec in lexicon().intents.values() if spec["trigger"] == trigger]
+    if trigger in ("answer", "small", "window", "window_calm"):
+        from flows.machine import WINDOW_ARGS
+        return [spec["arg"] for spec in lexicon().intents.values() if spec["trigger"] == trigger] \
+            + list(WINDOW_ARGS.get(trigger, ()))
     if trigger == "city":
         return [m.rsplit(".", 1)[1] for m in catalog().messages if m.startswith("local.city.")]
     if trigger == "fallback":
@@ -93,12 +95,13 @@ def _expand(ids, trigger):
 
 
 def used_message_ids():
-    from flows.machine import WELCOME_BACK
+    from flows.machine import ANSWERED_TOO, STILL_MEDICAL, WELCOME_BACK
 
     from flows import crisis
 
     d = load_definition()
-    return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])} | {WELCOME_BACK}
+    return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])}
+            | {WELCOME_BACK, STILL_MEDICAL, ANSWERED_TOO} | {s["reask"] for s in d["states"] if s.get("reask")}
             | crisis.all_answer_ids())
 
 

@@ -1,0 +1,98 @@
+"""What the conversation keeps in mind across turns, and more than one need in one message.
+
+Pure, and driven by data ([context] and each state's `reask` in conversation.toml):
+- the crisis window: after a crisis answer, the next messages for a while are read in its light
+  (flows/machine.py decides with `window`; the intents that only apply then say `window = [...]`
+  in understanding.toml);
+- an open question (handoff_confirm, forget_confirm): another need typed there is answered and
+  the question is asked again, never dropped (`reask`);
+- several needs in one message: safety first, then the place's windows, then the topic, then the
+  offer of a person, in one reply of at most five LINE messages (`needs`, `merge`).
+"""
+from __future__ import annotations
+
+from messages_ja import MAX_MESSAGES
+
+from .model import Reply
+
+# the kinds of need, in the order they are answered
+ORDER = ("crisis", "place", "topic", "person")
+TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_more", "family_guide",
+                            "family_violence", "family_8050"})
+PLACE_TRIGGERS = frozenset({"pref", "city"})
+# topics that a place's own windows already answer ("somewhere to consult, in Chiba")
+PLACE_ANSWERS = frozenset({"info_support", "find_local"})
+# what may be left out first when the needs do not fit in five messages
+SPARE = ("local.national",)
+
+
+def kind_of(trigger: str | None) -> str | None:
+    if not trigger:
+        return None
+    if trigger.startswith("crisis_") and trigger not in ("crisis_human", "crisis_later"):
+        return "crisis"
+    if trigger in PLACE_TRIGGERS:
+        return "place"
+    if trigger in TOPIC_TRIGGERS:
+        return "topic"
+    if trigger == "want_human":
+        return "person"
+    return None
+
+
+def window(state: dict, now: float, seconds: float) -> str | None:
+    """The crisis tier whose answer is still fresh (within `seconds`), or None."""
+    tier, at = state.get("crisis"), state.get("crisis_at")
+    if tier and isinstance(at, (int, float)) and 0 <= now - at <= seconds:
+        return tier
+    return None
+
+
+def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool) -> list[tuple[str, str]]:
+    """Every need of the message, in the fixed order: the main one and what else it asks for
+    (a place named, a question asked, a person wanted) that is not the main one's kind."""
+    if kind_of(main[0]) is None:
+        return [main]                  # a need of another kind (a window, a choice) stands alone
+    have = {kind_of(main[0]): main}
+    if understood is not None:
+        place = understood.place
+        if place is not None and place_ok and "place" not in have and (have.keys() & {"crisis", "topic", "person"}):
+            have["place"] = ("city", place.city_code) if place.city_code else ("pref", place.pref)
+        scores = understood.scores
+        if "topic" not in have and "crisis" not in have:
+            topics = [n for n in scores if intents[n]["trigger"] in TOPIC_TRIGGERS
+                      and not ("place" in have and intents[n]["trigger"] in PLACE_ANSWERS)]
+            if topics:
+                best = max(topics, key=lambda n: scores[n])
+                have["topic"] = (intents[best]["trigger"], intents[best].get("arg", ""))
+        if "person" not in have and "crisis" not in have and "want_human" in scores:
+            have["person"] = ("want_human", "")
+    if len(have) == 1:
+        return [main]
+    return [have[k] for k in ORDER if k in have]
+
+
+def merge(parts: list[tuple[str, list[Reply]]]) -> list[Reply]:
+    """The replies of several needs as one reply: in order, a crisis answer's offer of a person
+    moved to the end, the crisis' choices kept (else the last need's), at most five messages
+    (the national list left out first, then the lesser needs)."""
+    says: list[list[str]] = []
+    choices, params, offer = "", {}, []
+    for kind, replies in parts:
+        ids = [m for r in replies for m in r.say]
+        for r in replies:
+            params.update(r.params)
+        if kind == "crisis" and len(ids) > 1:
+            offer = ids[-1:]
+            ids = ids[:-1]
+            choices = replies[-1].choices if replies else ""
+        elif not offer and replies:
+            choices = replies[-1].choices or choices
+        says.append(ids)
+    flat = lambda: [m for ids in says for m in ids] + offer      # noqa: E731
+    for spare in SPARE:
+        if len(flat()) > MAX_MESSAGES:
+            says = [[m for m in ids if m != spare] for ids in says]
+    while len(flat()) > MAX_MESSAGES and len(says) > 1:
+        says.pop()                                                # the least of the needs
+    return [Reply(say=tuple(flat()[:MAX_MESSAGES]), choices=choices, params=params)]
