@@ -356,7 +356,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
         model.replies.append(Reply(say=(ANSWERED_TOO,)))
     if win == "medical" and model.replies and before not in fm.relay and trigger \
-            and not trigger.startswith(("crisis_", "window", "counselor_")):
+            and context.kind_of(trigger) != "crisis" and not trigger.startswith(("window", "counselor_")):
         model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1

@@ -118,3 +118,109 @@ def by_writer(rows: list[Row]) -> dict[str, int]:
     for r in rows:
         out[r.writer] += 1
     return dict(out)
+
+
+# -- conversations (several turns) ----------------------------------------------------------------
+# tests/data/conversations.jsonl: {"id", "kind", "on_duty", "start", "turns": [...], "expect": [...]}.
+# `expect` names what the answer to the LAST turn must do (all of them); each label is checked on
+# the message ids said and the effects asked for, never on wording.
+CONVERSATIONS = "conversations.jsonl"
+STARTS = {"new": None, "waiting": "waiting", "message_left": "message_left", "talking": "talking"}
+TOPICS = {"about": "info.about", "support": "info.support", "support_more": "info.support.more",
+          "family_guide": "family.guide", "8050": "family.8050", "tell_self": "answer.heard_self",
+          "tell_family": "answer.heard_family", "phone": "answer.phone"}
+
+
+def conversation_rows(name: str = CONVERSATIONS) -> list[dict]:
+    import json
+
+    with (DATA / name).open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def play(conv: dict):
+    """Play a conversation through flows.handle (pure): the outcome of each turn."""
+    from flows import Event, handle
+
+    ctx = ({"on_duty": True, "next_open": "N", "queue_position": 1, "wait": "W", "held": True}
+           if conv.get("on_duty", True) else {"on_duty": False, "next_open": "N"})
+    now = 1_000_000.0
+    state = handle(None, Event("follow"), now, ctx=ctx).state
+    start = STARTS[conv.get("start", "new")]
+    if start:
+        state = {**state, "state": start, "handoff": "h1"}
+    outs = []
+    for text in conv["turns"]:
+        now += 40
+        out = handle(state, Event("text", text=text), now, ctx=ctx)
+        outs.append(out)
+        state = out.state
+    return outs
+
+
+def _pref_codes() -> dict[str, str]:
+    from messages_ja import catalog
+
+    return {p["name"]: code for code, p in catalog().places["prefs"].items()}
+
+
+def meets(label: str, out) -> bool:
+    """Whether one turn's outcome does what the label asks."""
+    from messages_ja import catalog, municipalities
+
+    ids = [m for r in out.replies for m in r.say]
+    effects = [e["type"] for e in out.effects]
+    cards = [catalog().messages.get(m, {}).get("card") for m in ids]
+    if label == "119_first":
+        firsts = [c for m, c in zip(ids, cards) if m != "welcome.back"][:1]
+        return firsts == ["emergency"]
+    if label == "crisis":
+        return (bool(out.trigger and out.trigger.startswith("crisis_") and out.trigger not in ("crisis_later",))
+                or "crisis" in effects or any(m.startswith(("crisis.lines", "crisis.reminder", "crisis.window.still")) for m in ids)
+                or "emergency" in cards)
+    if label == "violence_to_writer":
+        return any(m in ("crisis.violence", "crisis.violence_youth") for m in ids)
+    if label == "violence_partner":
+        return "crisis.violence_partner" in ids
+    if label == "violence_by_writer":
+        return "crisis.violence_by_me" in ids
+    if label == "violence_family_member":
+        return any(m in ("crisis.violence", "family.violence", "family.violence.family") for m in ids)
+    if label == "calm":
+        return any(m.startswith("crisis.window.calm") for m in ids) and "emergency" not in cards \
+            and not any(m.startswith("crisis.lines") for m in ids)
+    if label == "cancel":
+        return "handoff_cancel" in effects or any(m in ("handoff.declined", "handoff.cancelled") for m in ids)
+    if label == "goodbye":
+        return any(m in ("small.goodbye", "stop.bye", "small.thanks", "handoff.paused") for m in ids)
+    if label == "human":
+        return out.trigger in ("want_human", "handoff_yes", "crisis_human") or any(
+            m in ("handoff.confirm", "handoff.off_duty_first", "handoff.queued", "handoff.already",
+                  "handoff.leave_message", "crisis.offer_human", "crisis.family.offer", "crisis.offer_off",
+                  "crisis.family.offer_off") for m in ids)
+    if label == "relay":
+        return "relay" in effects
+    if label == "ask_wait":
+        return any(m in ("handoff.wait_status", "handoff.message_left_status") for m in ids)
+    if label.startswith("local:"):
+        code = _pref_codes().get(label[6:])
+        cities = municipalities()
+        return any(m == f"local.pref.{code}" or (m.startswith("local.city.") and
+                   cities.get(m.rsplit(".", 1)[1], {}).get("pref") == code) for m in ids)
+    prefix = TOPICS.get(label, f"answer.{label}")
+    return any(m == prefix or m.startswith(prefix + ".") for m in ids)
+
+
+def score_conversations(convs: list[dict]):
+    """Right % per kind (the last turn's answer does every expected thing) and the misses."""
+    right, total = Counter(), Counter()
+    misses = []
+    for conv in convs:
+        last = play(conv)[-1]
+        ok = all(meets(label, last) for label in conv["expect"])
+        total[conv["kind"]] += 1
+        right[conv["kind"]] += ok
+        if not ok:
+            misses.append((conv, last))
+    table = {k: (right[k] / total[k], total[k]) for k in sorted(total)}
+    return sum(right.values()) / max(1, len(convs)), table, misses

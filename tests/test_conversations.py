@@ -1,0 +1,112 @@
+"""Conversations of several turns (issue 22): what people write after the first message. Pure:
+no Redis. The developer set in tests/data/conversations.jsonl must be answered right at its last
+turn, conversation by conversation; the rules behind it are checked one by one below."""
+import pytest
+
+import messages_ja
+from flows import Event, handle
+from flows.machine import machine
+from tests.corpus import conversation_rows, meets, play
+
+CONVS = conversation_rows()
+ON = {"on_duty": True, "next_open": "N", "queue_position": 1, "wait": "W"}
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=[c["id"] for c in CONVS])
+def test_each_conversation_is_answered_right_at_its_last_turn(conv):
+    last = play(conv)[-1]
+    ids = [m for r in last.replies for m in r.say]
+    assert all(meets(label, last) for label in conv["expect"]), (conv["turns"], last.trigger, ids)
+    for reply in last.replies:
+        messages_ja.render(reply)           # every reply renders, within LINE's five messages
+
+
+def turns(*texts, state=None, start=0.0, gap=40.0, ctx=ON):
+    state = state or handle(None, Event("follow"), start, ctx=ctx).state
+    outs, now = [], start
+    for text in texts:
+        now += gap
+        out = handle(state, Event("text", text=text), now, ctx=ctx)
+        outs.append(out)
+        state = out.state
+    return outs
+
+
+def said(out):
+    return [m for r in out.replies for m in r.say]
+
+
+def test_the_window_closes_after_its_time():
+    seconds = machine().context["crisis_window_s"]
+    first, = turns("薬を全部飲んだ")
+    later = handle(first.state, Event("text", text="なんかふらふらする"), 40 + seconds + 1, ctx=ON)
+    assert not said(later) or said(later)[0] != "crisis.window.symptom"
+
+
+def test_inside_the_window_119_stays_before_any_other_answer():
+    out = turns("薬を全部飲んだ", "相談って無料ですか")[-1]
+    assert said(out)[0] == "crisis.window.still_medical" and "answer.cost" in said(out)
+
+
+def test_a_clarification_lets_the_crisis_go_and_says_so():
+    out = turns("死にたい", "いや漫画の話です")[-1]
+    assert said(out) == ["crisis.window.calm"]
+    assert "crisis" not in out.state and "crisis_at" not in out.state
+    after = handle(out.state, Event("text", text="ぴよ"), 200, ctx=ON)
+    assert not said(after)[0].startswith("crisis.")        # no longer in the window
+
+
+def test_the_tier_never_drops_inside_the_window():
+    out = turns("薬を全部飲んだ", "もう消えたい")[-1]
+    assert out.trigger == "crisis_medical" and said(out)[0] == "crisis.medical"
+
+
+def test_an_open_question_is_asked_again_after_another_need():
+    out = turns("人と話したい", "無料ですか")[-1]
+    assert said(out) == ["answer.cost", "handoff.reask"]
+    assert out.state["state"] == "handoff_confirm" and out.state["asked"] == "handoff_confirm"
+    yes = handle(out.state, Event("text", text="はい"), 200, ctx=ON)
+    assert yes.state_to == "waiting"
+
+
+def test_not_understood_while_a_question_is_open_asks_it_again_not_the_fallback():
+    out = turns("人と話したい", "ぴよぴよ")[-1]
+    assert said(out) == ["handoff.reask"] and out.state["state"] == "handoff_confirm"
+
+
+def test_a_question_while_waiting_is_answered_and_passed_on():
+    out = handle({"state": "waiting", "handoff": "h1"}, Event("text", text="相談って無料ですか"), 0, ctx=ON)
+    assert said(out) == ["answer.cost", "handoff.answered_too"] and out.state_to == "waiting"
+    assert [e["type"] for e in out.effects] == ["relay"]
+
+
+@pytest.mark.parametrize("text", ["やっぱりやめておきます", "もういい", "ほなもうええわ", "やめます", "キャンセルで", "取り消して"])
+def test_cancelling_in_ones_own_words_cancels_and_says_what(text):
+    out = handle({"state": "waiting", "handoff": "h1"}, Event("text", text=text), 0, ctx=ON)
+    assert "handoff_cancel" in [e["type"] for e in out.effects] and said(out) == ["handoff.cancelled"]
+
+
+@pytest.mark.parametrize("text", ["けっこう待ってるんですけど", "話してもいいですか", "もう少し待ちます"])
+def test_words_near_cancelling_do_not_cancel(text):
+    out = handle({"state": "waiting", "handoff": "h1"}, Event("text", text=text), 0, ctx=ON)
+    assert "handoff_cancel" not in [e["type"] for e in out.effects]
+
+
+def test_while_talking_only_exact_words_act():
+    out = handle({"state": "talking", "handoff": "h1"}, Event("text", text="もういいです"), 0, ctx=ON)
+    assert out.trigger == "relay" and out.replies == []
+
+
+def test_several_needs_fit_in_five_messages_safety_first():
+    out = turns("娘が薬を全部飲んで倒れています。横浜に住んでいます")[-1]
+    ids = said(out)
+    assert ids[0] == "crisis.family.medical" and len(ids) <= 5
+    assert messages_ja.render(out.replies[-1])
+
+
+def test_a_young_person_hit_by_a_parent_gets_answers_for_them():
+    out = turns("父親に殴られた")[-1]
+    text = messages_ja.render(out.replies[0])
+    ids = said(out)
+    assert "crisis.violence_youth" in ids and out.state.get("lane") != "family"
+    assert any("0120-0-78310" in m.get("text", m.get("altText", "")) for m in text)
