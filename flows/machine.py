@@ -285,8 +285,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         understood = understanding.understand(analysis, before, {**state, "window": win or ""})
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
-            if before in fm.context["answer_while"] and understood.trigger in fm.midflow \
-                    and understood.trigger not in ("fallback", "small"):
+            if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):
                 trigger, arg, passed_on = understood.trigger, understood.arg, True
             else:
                 trigger, arg = "relay", ""
