@@ -71,6 +71,35 @@ class LocalStack:
         self.standin.stop()
 
 
+def _action_target(action: dict) -> str:
+    """What tapping a button does: the URI it opens (tel:119), or the words or data it sends."""
+    return action.get("uri") or action.get("text") or action.get("displayText") or action.get("data") or ""
+
+
+def card_lines(node: dict, heading: list | None = None) -> list[str]:
+    """A Flex card's buttons for the terminal, in the card's order: each row's name (the bold text
+    before its buttons) once, then each button's label and what it does (a call button → tel:119).
+    Walks bubbles, carousels and boxes alike; the card's text itself is its altText, shown above."""
+    heading = heading if heading is not None else [None, None]     # [last bold text, last printed]
+    lines: list[str] = []
+    kind = node.get("type")
+    if kind == "text" and node.get("weight") == "bold":
+        heading[0] = node.get("text")
+    elif kind == "button":
+        if heading[0] and heading[0] != heading[1]:
+            lines.append(f"   | {heading[0]}")
+            heading[1] = heading[0]
+        action = node.get("action") or {}
+        lines.append(f"   |   {action.get('label', '')} → {_action_target(action)}")
+    for part in ("header", "hero", "body", "footer"):
+        if isinstance(node.get(part), dict):
+            lines += card_lines(node[part], heading)
+    for child in node.get("contents") or []:
+        if isinstance(child, dict):
+            lines += card_lines(child, heading)
+    return lines
+
+
 def chat(argv=None, stdin=None, stdout=None) -> int:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
@@ -88,7 +117,11 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
         time.sleep(0.3)   # let the rest of a multi-part answer land
         for d in stack.standin.deliveries(user_id)[seen:]:
             for m in d["messages"]:
-                print(f"\n{ui('chat.bot')}> {m['text']}", file=out)
+                # what a phone shows as text: a text message's text, a card's altText (its numbers too)
+                print(f"\n{ui('chat.bot')}> {m.get('text') or m.get('altText', '')}", file=out)
+                if m.get("type") == "flex":
+                    for line in card_lines(m.get("contents") or {}):
+                        print(line, file=out)
                 items = (m.get("quickReply") or {}).get("items") or []
                 if items:
                     choices = [it["action"] for it in items]
