@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 import threading
@@ -10,7 +11,7 @@ import time
 
 from messages_ja import ui
 
-from . import simulate
+from . import keys, simulate
 from .config import Config, ConfigError
 
 
@@ -38,6 +39,7 @@ class LocalStack:
         token = secrets.token_hex(16)
         self.standin = StandinLine(token).start()
         base = Config.from_env(env)
+        self.embedded = not env.get("REDIS_URL")      # its own in-process store (fakeredis)
         self.config = base.with_overrides(
             channel_secret=secrets.token_hex(16), access_token=token, api_base_url=self.standin.url,
             redis_url=env.get("REDIS_URL") or "fakeredis://mado-local",
@@ -71,9 +73,104 @@ class LocalStack:
         self.standin.stop()
 
 
+# What the keys of another deployment are, by their hash tag (bot/keys.py, handoff/store.py), for
+# the message that refuses such a Redis.
+KEY_KINDS = {"workers": "worker heartbeats", "ev": "event streams and shard leases", "handoff": "handoffs",
+             "staff": "counselor accounts", "u": "people's conversations", "stats": "counters"}
+
+
+def _where(url: str) -> str:
+    """Where a Redis URL points (host, port, database), without its user name or password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname}:{parts.port or 6379}{parts.path}" if parts.hostname else parts.path
+    except ValueError:
+        return "?"
+
+
+def other_deployment(r) -> str | None:
+    """Why this Redis belongs to another deployment of mado, or None when it is free to use.
+
+    Another deployment = any key named mado:* (everything mado writes is: worker heartbeats and
+    shard leases, event streams, handoffs, accounts, people's state, counters). A local stack
+    there would join the workers' share of the shards with its own shard count and write into the
+    data. An earlier demo's leftovers count too: they cannot be told from a live service's."""
+    import itertools
+
+    found = list(itertools.islice(r.scan_iter(match="mado:*", count=1000), 500))
+    if not found:
+        return None
+    reasons = []
+    beats = [score for _id, score in r.zrange(keys.WORKERS, 0, -1, withscores=True)]
+    if beats:
+        reasons.append(f"{len(beats)} worker{'s' if len(beats) > 1 else ''} registered "
+                       f"(the last heartbeat {max(0, time.time() - max(beats)):.0f} s ago)")
+    tags = sorted({m.group(1) for k in found if (m := re.match(r"mado:\{([a-z]+)", k))})
+    reasons.append("keys of " + ", ".join(KEY_KINDS.get(t, f"mado:{{{t}}}") for t in tags))
+    return "; ".join(reasons)
+
+
+def refuse_shared_redis(command: str, env=None) -> None:
+    """`mado demo` / `mado chat` with REDIS_URL set: stop (ConfigError, exit 2) unless that Redis
+    holds nothing of mado's. Only the embedded store (REDIS_URL unset) needs no check."""
+    env = os.environ if env is None else env
+    url = env.get("REDIS_URL")
+    if not url:
+        return
+    import redis
+
+    from .redis_conn import connect
+
+    try:
+        r = connect(url, timeout_s=5)
+        why = other_deployment(r)
+        r.close()
+    except (redis.RedisError, OSError) as exc:
+        raise ConfigError(f"cannot reach REDIS_URL ({_where(url)}): {type(exc).__name__}") from None
+    if why:
+        raise ConfigError(
+            f"REDIS_URL ({_where(url)}) is used by another mado deployment: {why}. `mado {command}` "
+            "would take event shards from its workers and write into its data, so it did not start. "
+            "Point REDIS_URL at an empty Redis or at a database number nothing else uses (e.g. "
+            "redis://127.0.0.1:6379/15; an earlier demo's data counts too: empty it first), or unset "
+            "REDIS_URL to use the embedded store.")
+
+
+def _action_target(action: dict) -> str:
+    """What tapping a button does: the URI it opens (tel:119), or the words or data it sends."""
+    return action.get("uri") or action.get("text") or action.get("displayText") or action.get("data") or ""
+
+
+def card_lines(node: dict, heading: list | None = None) -> list[str]:
+    """A Flex card's buttons for the terminal, in the card's order: each row's name (the bold text
+    before its buttons) once, then each button's label and what it does (a call button → tel:119).
+    Walks bubbles, carousels and boxes alike; the card's text itself is its altText, shown above."""
+    heading = heading if heading is not None else [None, None]     # [last bold text, last printed]
+    lines: list[str] = []
+    kind = node.get("type")
+    if kind == "text" and node.get("weight") == "bold":
+        heading[0] = node.get("text")
+    elif kind == "button":
+        if heading[0] and heading[0] != heading[1]:
+            lines.append(f"   | {heading[0]}")
+            heading[1] = heading[0]
+        action = node.get("action") or {}
+        lines.append(f"   |   {action.get('label', '')} → {_action_target(action)}")
+    for part in ("header", "hero", "body", "footer"):
+        if isinstance(node.get(part), dict):
+            lines += card_lines(node[part], heading)
+    for child in node.get("contents") or []:
+        if isinstance(child, dict):
+            lines += card_lines(child, heading)
+    return lines
+
+
 def chat(argv=None, stdin=None, stdout=None) -> int:
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
+    refuse_shared_redis("chat")
     stack = LocalStack()
     user_id = simulate.new_user_id()
     seen = 0
@@ -88,7 +185,11 @@ def chat(argv=None, stdin=None, stdout=None) -> int:
         time.sleep(0.3)   # let the rest of a multi-part answer land
         for d in stack.standin.deliveries(user_id)[seen:]:
             for m in d["messages"]:
-                print(f"\n{ui('chat.bot')}> {m['text']}", file=out)
+                # what a phone shows as text: a text message's text, a card's altText (its numbers too)
+                print(f"\n{ui('chat.bot')}> {m.get('text') or m.get('altText', '')}", file=out)
+                if m.get("type") == "flex":
+                    for line in card_lines(m.get("contents") or {}):
+                        print(line, file=out)
                 items = (m.get("quickReply") or {}).get("items") or []
                 if items:
                     choices = [it["action"] for it in items]
@@ -139,15 +240,22 @@ def demo() -> int:
     stop = STOP.event
     from handoff.accounts import AccountError, Accounts
 
+    refuse_shared_redis("demo")
     port = int(os.environ.get("PORT") or 8000)
     stack = LocalStack(port=port, demo=True, host=os.environ.get("MADO_DEMO_HOST", "127.0.0.1"))
-    password = os.environ.get("MADO_DEMO_PASSWORD") or secrets.token_urlsafe(9)
-    accounts = Accounts(stack.app.extensions["mado.redis"])
-    try:
-        accounts.add("demo", password, "admin")
-    except AccountError:
-        accounts.set_password("demo", password)
-    print(ui("demo.ready").format(url=stack.url, name="demo", password=password), flush=True)
+    if stack.embedded:
+        # its own login, in its own store: gone with the demo
+        password = os.environ.get("MADO_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+        accounts = Accounts(stack.app.extensions["mado.redis"])
+        try:
+            accounts.add("demo", password, "admin")
+        except AccountError:
+            accounts.set_password("demo", password)
+        print(ui("demo.ready").format(url=stack.url, name="demo", password=password), flush=True)
+    else:
+        # a Redis that outlives the demo: no account is made there (one would still log in to
+        # whatever used that Redis next); the operator makes one with `mado counselor add`
+        print(ui("demo.ready_redis").format(url=stack.url), flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -258,7 +258,7 @@ class Processor:
             meta = self.handoffs.get(hid) if hid else None
             if meta and meta.get("priority") == "urgent":
                 urgent = True
-            position = self.handoffs.queue_position("urgent" if urgent else "normal")
+            position = self.handoffs.queue_position("urgent" if urgent else "normal", hid)
             ctx["queue_position"] = position
             ctx["wait"] = messages_ja.wait_text(self.handoffs.wait_minutes(position))
         return ctx

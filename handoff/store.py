@@ -241,8 +241,15 @@ class HandoffStore:
             m["message_count"] = int(read[2 * i + 1])
         return sorted(found, key=lambda m: int(m.get("created_at") or 0), reverse=True)
 
-    def queue_position(self, priority: str) -> int:
-        """Where a new handoff of this class would stand: everyone ahead, plus one."""
+    def queue_position(self, priority: str, hid: str | None = None) -> int:
+        """A place in line, counting only who is ahead. A handoff already waiting (`hid`): its own
+        rank, so the person asking is never counted ahead of themselves, nor those who came
+        later. Otherwise where a new handoff of this class would stand: everyone of its class or
+        a more urgent one already waiting, plus one."""
+        if hid:
+            rank = self.r.zrank(QUEUE, hid)
+            if rank is not None:
+                return rank + 1
         return self.r.zcount(QUEUE, "-inf", f"({(CLASS[priority] + 1) * CLASS_SPAN}") + 1
 
     def wait_minutes(self, position: int) -> float | None:

@@ -32,8 +32,7 @@ def demo(r, redis_server, tmp_path, demo_zygote):
     """A real `mado demo` process (web + worker + console + simulator), on the test redis-server."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_"))}
-    env.update(PORT=str(port), REDIS_URL=redis_server.url, MADO_DEMO_PASSWORD=PASSWORD,
-               PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    env.update(PORT=str(port), REDIS_URL=redis_server.url, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     log_path = tmp_path / "demo.log"
     log_path.touch()
     pid = demo_zygote.start(env, log_path)
@@ -49,6 +48,10 @@ def demo(r, redis_server, tmp_path, demo_zygote):
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
         pytest.fail("mado demo did not start:\n" + log_path.read_text())
+    # on a Redis of its own (REDIS_URL) the demo makes no account: the operator does, as here
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("demo", PASSWORD, "admin")
     yield url
     # gone at once, with nothing of it left to act on the next test's Redis: its clean stop (a
     # second or two of winding down) is not what these tests are about (tests/test_startup.py and

@@ -34,3 +34,20 @@ def test_chat_on_a_real_redis(redis_server, r):
     res = run_chat("2\n", {"REDIS_URL": redis_server.url})
     assert res.returncode == 0, res.stderr
     assert "ご家族のことですね" in res.stdout
+
+
+def test_chat_shows_a_cards_text_and_what_its_buttons_do():
+    """Issue 22, defect 13: the first Flex card (every crisis answer, every centre card) ended
+    `mado chat` with KeyError: 'text'. A card is shown as its text and its buttons."""
+    res = run_chat("もう死にたい\n東京\n/おわり\n")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    _greeting, crisis, centre, _end = res.stdout.split("あなた> ")     # the answer to each line typed
+    assert "0120-279-338" in crisis                                # the crisis answer's text
+    assert "よりそいホットライン" in crisis
+    assert "電話する → tel:0120279338" in crisis                     # its buttons, and what they do
+    assert "チャットを開く → https://talkme.jp/" in crisis
+    assert "東京都ひきこもりサポートネット" in centre                   # the centre card's text
+    assert "0120-529-528" in centre
+    assert "電話する → tel:0120529528" in centre
+    assert "ウェブで見る → https://www.hikikomori-tokyo.jp/" in centre

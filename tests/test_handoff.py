@@ -249,6 +249,31 @@ def test_an_urgent_handoff_jumps_the_queue_and_a_crisis_while_waiting_makes_it_u
     assert wait_until(lambda: aoi.detail(order[0]["id"])["messages"])[-1]["text"] == "死にたい"
 
 
+def test_asking_ones_place_in_line_never_counts_oneself(app, accounts, person, worker):
+    """Issue 22, defect 9: 「今何番目ですか」 first in line with nobody else waiting said 2番目 (the
+    asker was counted as ahead of themselves)."""
+    worker()
+    first, second, third = person(), person(), person()
+
+    def place(p):
+        got = p.say_and_wait("今何番目ですか")
+        return "".join(helpers.texts_of(got[0]))
+
+    ask_for_human(first)
+    assert "今、1番目です" in place(first)                # alone in line
+    ask_for_human(second)
+    assert "今、2番目です" in place(second)               # one earlier person
+    assert "今、1番目です" in place(first)                # (not the one who came later)
+    third.send(follow=True)
+    third.wait_count(1)
+    third.say_and_wait("もう消えたい")
+    got = third.say_and_wait(postback="crisis_human")
+    assert "1番目" in helpers.texts_of(got[0])[0]
+    assert "今、1番目です" in place(third)                # urgent: first, and only once
+    assert "今、2番目です" in place(first)                # an urgent person ahead counts
+    assert "今、3番目です" in place(second)
+
+
 def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person, worker, r):
     worker()
     p = person()
