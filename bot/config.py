@@ -63,6 +63,7 @@ class Config:
     demo: bool = False                # MADO_DEMO=1: demo-only routes (never in production)
     transcript_ttl_s: int = 90 * 86400  # MADO_TRANSCRIPT_TTL_S: a handoff's transcript kept after it ends
     handoff_notice_s: int = 15 * 60   # MADO_HANDOFF_NOTICE_S: waiting this long → told kindly, offered choices
+    risk_unread_s: int = 60           # MADO_RISK_UNREAD_S: a risk message its holder has not read this long alerts everyone
     alert_webhook_url: str = ""       # MADO_ALERT_WEBHOOK_URL: Slack/Teams/Chatwork-style incoming webhook
     metrics_token: str = ""           # MADO_METRICS_TOKEN: enables /metrics (Bearer token)
     person_rate_per_min: int = 30     # MADO_PERSON_RATE_PER_MIN: more from one person is not answered
@@ -97,6 +98,7 @@ class Config:
             demo=env.get("MADO_DEMO", "") in ("1", "true", "yes"),
             transcript_ttl_s=_int(env, "MADO_TRANSCRIPT_TTL_S", cls.transcript_ttl_s),
             handoff_notice_s=_int(env, "MADO_HANDOFF_NOTICE_S", cls.handoff_notice_s),
+            risk_unread_s=_int(env, "MADO_RISK_UNREAD_S", cls.risk_unread_s),
             alert_webhook_url=env.get("MADO_ALERT_WEBHOOK_URL", ""),
             cookie_secure=env.get("MADO_COOKIE_SECURE", "1") not in ("0", "false", "no"),
             metrics_token=env.get("MADO_METRICS_TOKEN", ""),
@@ -112,6 +114,8 @@ class Config:
         if not 0 <= cfg.trusted_proxies <= 10:
             raise ConfigError("MADO_TRUSTED_PROXIES must be the number of reverse proxies in front of "
                               "the web process (0 when clients connect directly, 1 on Heroku)")
+        if cfg.risk_unread_s < 0:
+            raise ConfigError("MADO_RISK_UNREAD_S must be 0 or more (seconds)")
         if cfg.shards < 1:
             raise ConfigError("MADO_EVENT_SHARDS must be at least 1")
         if cfg.dedup_ttl_s < 86400:

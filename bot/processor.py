@@ -405,8 +405,10 @@ class Processor:
             self._share_context(pid, hid, value == "share", pipe)
         elif kind in ("relay", "crisis"):
             text = event.text if event.kind == "text" else messages_ja.template(RELAY_KINDS.get(event.kind, "relay.tap"))
-            ho.append(pid, hid, {"from": "user", "kind": event.kind, "text": text,
-                                 "at": int(self.clock() * 1000)}, pipe=pipe)
+            entry = {"from": "user", "kind": event.kind, "text": text, "at": int(self.clock() * 1000)}
+            if kind == "crisis":        # a risk message: until its holder has read it, it may alert everyone
+                entry["risk"] = outcome.state.get("crisis") or "high"
+            ho.append(pid, hid, entry, pipe=pipe)
             ho.note_user_message(hid, pipe=shared)
             token = reply_token(ev)
             if token and not answered:       # unused: the counselor's next message may take it

@@ -711,6 +711,22 @@ def api_counselors():
     return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, [])} for n in names]})
 
 
+@bp.get("/api/alerts")
+@login_required(api=True)
+def api_alerts():
+    """Risk messages nobody present has read (``HandoffStore.unattended_risks``), for every
+    logged-in counselor and admin, whoever holds the conversation. Each alert says only who (the
+    alias), the danger in words, who holds it and whether they are away, offline or silent:
+    never a word of the transcript, which stays with the holder and admins."""
+    quiet_s = current_app.config["MADO"].risk_unread_s
+    return jsonify({"unread_after_s": quiet_s, "alerts": [{
+        "id": m["id"], "alias": m.get("alias", ""), "urgent_reason": _urgent_reason(m),
+        "crisis": m.get("crisis", "") or "", "holder": m["claimed_by"], "holder_status": m["holder_status"],
+        "why": m["why"], "since": m["risk_since"], "risk_at": m["risk_at"],
+        "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
+    } for m in _store().unattended_risks(quiet_s * 1000)]})
+
+
 @bp.get("/api/colleagues")
 @login_required(api=True)
 def api_colleagues():

@@ -293,6 +293,41 @@ class HandoffStore:
                 out.setdefault(m["claimed_by"], []).append(m["id"])
         return out
 
+    def unattended_risks(self, quiet_ms: int) -> list[dict]:
+        """Active handoffs with a risk message that its holder has not read (the read mark, what
+        the holder's console has had on screen, stops before it) while the holder is away or
+        offline, or has left it unread for ``quiet_ms`` or more: the console alerts every counselor
+        and admin about these. The clock starts at the oldest unread risk message, or at the
+        moment the present holder took it over (claim, transfer, assignment) if that was later.
+        Each is the handoff's metadata with ``holder_status`` (online, away, offline), ``why``
+        (away, offline, unread), ``risk_since`` (ms, when the clock started) and ``risk_at``
+        (ms of the newest unread risk message), oldest first."""
+        found = [m for m in self.list("active")
+                 if m.get("status") == "active" and m.get("priority") == "urgent"
+                 and m.get("claimed_by") and m.get("pid")]
+        if not found:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for m in found:
+            pipe.lrange(log_key(m["pid"], m["id"]), int(m.get("read_upto") or 0), -1)
+        tails = pipe.execute()
+        status = self.statuses(sorted({m["claimed_by"] for m in found}))
+        now, out = now_ms(), []
+        for m, tail in zip(found, tails):
+            risks = [int(e.get("at") or 0) for e in map(json.loads, tail) if e.get("risk")]
+            if not risks:
+                continue
+            since = max(risks[0], int(m.get("claimed_at") or 0), int(m.get("handover_at") or 0))
+            holder = status[m["claimed_by"]]
+            if holder != "online":
+                why = holder
+            elif now - since >= quiet_ms:
+                why = "unread"
+            else:
+                continue
+            out.append({**m, "holder_status": holder, "why": why, "risk_since": since, "risk_at": risks[-1]})
+        return sorted(out, key=lambda m: m["risk_since"])
+
     def held(self, hid: str | None) -> bool:
         """A paused handoff whose counselor still holds it and is in the console now."""
         if not hid:

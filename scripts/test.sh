@@ -31,5 +31,5 @@ if [ $# -eq 0 ]; then
   MADO_TEST_REDIS=cluster python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
     -k "not sigterm and not yields_the_cpu and not stop_sent" \
     tests/test_webhook.py tests/test_worker.py tests/test_handoff.py tests/test_privacy.py \
-    tests/test_console_security.py tests/test_smoke.py tests/test_counselor_tools.py
+    tests/test_console_security.py tests/test_smoke.py tests/test_counselor_tools.py tests/test_risk_alerts.py
 fi

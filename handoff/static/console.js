@@ -41,10 +41,17 @@
   const readSent = new Map();   // handoff id → transcript entries already reported as read
   // Worsening: a person in the queue or in one of my conversations writes something risky. The
   // store moves the handoff's urgent_at each time; a move is the loudest alert the console has
-  // (banner, sound, title, desktop notification) until that conversation is opened.
+  // (a pulsing banner, sound, title, desktop notification) until that conversation is opened.
+  // A colleague's conversation whose person wrote something risky while the holder is away,
+  // offline or silent for MADO_RISK_UNREAD_S (GET /alerts) is as loud, for everyone, until someone
+  // present has read it. These alerts stack, one for each person: a second never replaces the first.
   const urgentSeen = new Map();  // handoff id → urgent_at already alerted
   let listed = new Set();        // ids in the queue or mine at the last poll
-  let worseId = null;            // the conversation the loudest alert is about
+  const loud = new Map();        // handoff id → {kind: "worse"|"risk", text, person, alert}
+  let loudShown = "";            // what the stack shows (redrawn only when it changes)
+  let loudLast = null;           // the person of the latest loud alert (the window title)
+  const riskSeen = new Map();    // handoff id → urgent_at of the unread-risk alert already rung
+  let unreadAfter = 60;          // MADO_RISK_UNREAD_S, as the server says
   const unreadSeen = new Map();  // my conversations → unread at the last poll
   const releasedByMe = new Set(); // back in the queue by my own hand: not news to me
   let mineIds = null;             // my conversations at the last poll (null before the first)
@@ -144,33 +151,88 @@
     box.hidden = false;
   }
 
+  // the window title: a loud alert's person while there is one, else what the banner counts
+  function setTitle(quiet) {
+    const last = loud.get(loudLast) || [...loud.values()].pop();
+    document.title = last ? fmt("alert.worse.title", {person: last.person}) + " - " + T["title"] : quiet;
+  }
+
   function alertNew(fresh) {
     const urgent = fresh.some((h) => h.priority === "urgent");
     sound(urgent ? "urgent" : "new");
     notify(T[urgent ? "alert.urgent" : "alert.new"]);
-    if (worseId) return;                   // the loudest alert stays on screen until it is seen
     banner(T[urgent ? "alert.urgent" : "alert.new"], urgent ? "urgent" : "normal", fresh[0].id);
-    document.title = "(" + fresh.length + ") " + T["title"];
+    setTitle("(" + fresh.length + ") " + T["title"]);
+  }
+
+  // one loud alert for this person (in place of an earlier one for them, beside those for others)
+  function raise(id, kind, text, person, alert) {
+    const known = loud.get(id);
+    loud.set(id, {kind, text, person, alert});
+    if (!known || known.text !== text) loudLast = id;
   }
 
   function alertWorse(h) {
     const person = fmt("person", {alias: h.alias});
     const text = fmt("alert.worse", {person, reason: h.urgent_reason || T["priority.urgent"]});
-    worseId = h.id;
-    banner(text, "worse", h.id);
-    sound("worse");
+    raise(h.id, "worse", text, person, null);
+    loudLast = h.id;
     notify(text, true, "mado-worse-" + h.id);
-    document.title = fmt("alert.worse.title", {person}) + " - " + T["title"];
   }
 
-  function alertHanded(h) {
+  // a colleague's conversation: who, the danger in words, who holds it and why it is not read
+  function riskText(a) {
+    return fmt("alert.risk." + a.why, {person: fmt("person", {alias: a.alias}),
+      reason: a.urgent_reason || T["priority.urgent"], holder: a.holder, seconds: unreadAfter});
+  }
+
+  function loudItem(id, x) {
+    const li = el("li", "alert worse " + x.kind);
+    li.dataset.id = id;
+    li.dataset.kind = x.kind;
+    li.appendChild(el("span", "text", x.text));
+    // one's own, or as an admin anyone's: the alert leads to the conversation. A counselor who is
+    // not the holder may not read it: they are told whom to tell instead.
+    if (x.kind === "worse" || ROLE === "admin") {
+      li.tabIndex = 0;
+      li.addEventListener("click", () => select(id));
+      li.addEventListener("keydown", (e) => { if (e.key === "Enter") select(id); });
+    } else {
+      li.appendChild(el("span", "help", T["alert.risk.help"]));
+    }
+    if (x.kind === "risk" && ROLE === "admin") {
+      const give = el("button", "assign", T["assign"]);
+      give.type = "button";
+      give.dataset.id = id;
+      give.addEventListener("click", async (e) => {
+        e.stopPropagation();
+        const r = await api("GET", "/counselors");
+        if (r.ok) openAssign(id, x.person, x.alert.holder, r.data.counselors || []);
+      });
+      li.appendChild(give);
+    }
+    return li;
+  }
+
+  function renderLoud() {
+    const items = [...loud.entries()];
+    const key = JSON.stringify(items.map(([id, x]) => [id, x.kind, x.text]));
+    if (key !== loudShown) {                 // redrawn only when it changes: a click is never lost
+      loudShown = key;
+      $("alerts").replaceChildren(...items.map(([id, x]) => loudItem(id, x)));
+      $("alerts").hidden = !items.length;
+    }
+    if (items.length) setTitle(T["title"]);
+    else if (document.title.startsWith(fmt("alert.worse.title", {person: ""}))) document.title = T["title"];
+  }
+
+  function alertHanded(h, ring) {
     const by = (h.handover && h.handover.by) || "";
     const text = fmt("alert.transfer", {by, person: fmt("person", {alias: h.alias})});
-    sound("transfer");
+    if (ring) sound("transfer");                 // (the loudest sound, if any, is not covered)
     notify(text, false, "mado-handed-" + h.id);
-    if (worseId) return;
     banner(text, "transfer", h.id);
-    document.title = "(1) " + T["title"];
+    setTitle("(1) " + T["title"]);
   }
 
   // urgent first (the latest risk message first), otherwise the order the API gave
@@ -190,7 +252,8 @@
   }
 
   async function pollLists() {
-    const [w, a] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active")]);
+    const [w, a, al] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active"),
+      api("GET", "/alerts")]);
     if (!w.ok || !a.ok) return;
     const waiting = w.data.handoffs;
     const active = a.data.handoffs;
@@ -214,19 +277,62 @@
       urgentSeen.set(h.id, h.urgent_at);
     });
     listed = new Set([...waiting, ...mine].map((h) => h.id));
-    if (worse.length) alertWorse(worse.sort(byUrgency)[0]);
+    // a person taken by someone else, closed or gone is not this alert's any more (a stale
+    // banner would name someone already handled)
+    loud.forEach((x, id) => { if (x.kind === "worse" && !listed.has(id)) loud.delete(id); });
+    worse.sort(byUrgency).reverse().forEach(alertWorse);      // the latest one names the window
+    let loudSound = worse.length > 0;
+    if (al.ok) loudSound = risks(al.data) || loudSound;
+    if (loudSound) sound("worse");
+    renderLoud();
     // a new message from someone I am talking with: a soft sound of its own
     const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id));
     unreadSeen.clear();
     mine.forEach((h) => unreadSeen.set(h.id, h.unread));
-    if (wrote && !worse.length) sound("message");
+    if (wrote && !loudSound) sound("message");
     // a conversation handed to me (by a colleague or an admin): sound and banner
     const handed = mineIds === null ? [] : mine.filter((h) => !mineIds.has(h.id) && !claimedByMe.has(h.id));
     mineIds = new Set(mine.map((h) => h.id));
     claimedByMe.forEach((id) => { if (mineIds.has(id)) claimedByMe.delete(id); });
-    if (handed.length && !worse.length) alertHanded(handed[0]);
+    if (handed.length) alertHanded(handed[0], !loudSound);
+    // the banner of a new or handed-over conversation that has since gone elsewhere goes too
+    const b = $("alert");
+    if (!b.hidden && b.dataset.id && !(b.dataset.kind === "transfer" ? mineIds : ids).has(b.dataset.id)) {
+      b.hidden = true;
+      setTitle(T["title"]);
+    }
     order = [...waiting, ...mine, ...others].map((h) => h.id);
     aliases = new Map(active.map((h) => [h.id, h.alias]));
+  }
+
+  // Risk messages nobody present has read (GET /alerts), in anyone's conversation. A colleague's:
+  // a loud alert until the server no longer lists it (someone present has read it, it was given
+  // to someone present, released or closed). My own, left unread: my own loud alert again.
+  // True when something new is to be heard.
+  function risks(data) {
+    unreadAfter = data.unread_after_s;
+    const now = new Map(data.alerts.map((x) => [x.id, x]));
+    loud.forEach((x, id) => { if (x.kind === "risk" && !now.has(id)) loud.delete(id); });
+    riskSeen.forEach((_, id) => { if (!now.has(id)) riskSeen.delete(id); });
+    let fresh = false;
+    now.forEach((x, id) => {
+      const at = x.urgent_at || x.risk_at;
+      const isNew = (riskSeen.get(id) || 0) < at;
+      riskSeen.set(id, at);
+      const person = fmt("person", {alias: x.alias});
+      if (x.holder === ME) {
+        if (isNew && !loud.has(id)) { alertWorse({id, alias: x.alias, urgent_reason: x.urgent_reason}); fresh = true; }
+        return;
+      }
+      const text = riskText(x);
+      raise(id, "risk", text, person, x);
+      if (isNew) {
+        loudLast = id;
+        fresh = true;
+        notify(text, true, "mado-risk-" + id);
+      }
+    });
+    return fresh;
   }
 
   function renderIntake(h) {
@@ -457,11 +563,12 @@
     selected = id;
     history.replaceState(null, "", "/console/handoffs/" + id);
     document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
-    if (!worseId || worseId === id) {          // the loudest alert goes only once its person is opened
-      worseId = null;
-      $("alert").hidden = true;
-      document.title = T["title"];
-    }
+    // a loud alert about my own or a queued person goes once they are opened; one about a
+    // colleague's conversation stays until someone present has read it (the server says)
+    if (loud.has(id) && loud.get(id).kind === "worse") loud.delete(id);
+    $("alert").hidden = true;
+    document.title = T["title"];
+    renderLoud();
     pollSelected();
   }
 
