@@ -22,9 +22,9 @@ from tests.corpus import CONVERSATIONS, conversation_rows, meets, play, score_co
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--misses", action="store_true", help="list every conversation answered wrong at its last turn")
-    ap.add_argument("--file", default=CONVERSATIONS, help="a JSON Lines file in tests/data/ (or a path)")
+    ap.add_argument("--file", default=CONVERSATIONS, help="a JSON Lines file in tests/data/ (e.g. independent/conversations_2026-12.jsonl)")
     args = ap.parse_args()
-    name = args.file if "/" not in args.file else str(Path(args.file).resolve().relative_to(ROOT / "tests" / "data"))
+    name = args.file
     convs = conversation_rows(name)
     warm_up()
     started = time.process_time()

@@ -22,8 +22,9 @@ from tests.corpus import by_writer, crisis_rows, score_crisis  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--misses", action="store_true", help="list every miss and false alarm")
+    ap.add_argument("--file", help="another labelled set in tests/data/ (e.g. independent/risk_2026-12.tsv)")
     args = ap.parse_args()
-    rows = crisis_rows()
+    rows = crisis_rows(args.file) if args.file else crisis_rows()
     detect("")
     tiers()
     recall, overall, false_alarms, misses = score_crisis(rows)

@@ -23,8 +23,9 @@ from tests.corpus import score_understanding, understanding_rows  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--misses", action="store_true", help="list every message not understood as labelled")
+    ap.add_argument("--file", help="another labelled set in tests/data/ (e.g. independent/first_messages_2026-12.tsv)")
     args = ap.parse_args()
-    rows = understanding_rows()
+    rows = understanding_rows(args.file) if args.file else understanding_rows()
     started = time.process_time()
     lexicon()
     analyse("")

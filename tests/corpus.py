@@ -26,16 +26,16 @@ def _read(name: str) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
-def understanding_rows() -> list[Row]:
+def understanding_rows(name: str = "understanding_corpus.tsv") -> list[Row]:
     return [Row(text=r["text"].replace("\\n", "\n"), label=r["intent"], arg=r.get("arg") or "",
                 state=r.get("state") or "", note=r.get("note") or "")
-            for r in _read("understanding_corpus.tsv")]
+            for r in _read(name)]
 
 
-def crisis_rows() -> list[Row]:
+def crisis_rows(name: str = "crisis_corpus.tsv") -> list[Row]:
     return [Row(text=r["text"].replace("\\n", "\n"), label=r["tier"], writer=r["writer"],
                 about=r["about"], note=r.get("note") or "", state=r.get("style") or "")
-            for r in _read("crisis_corpus.tsv")]
+            for r in _read(name)]
 
 
 # -- understanding -------------------------------------------------------------------------------
