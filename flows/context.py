@@ -16,7 +16,8 @@ from messages_ja import MAX_MESSAGES
 from .model import Reply
 
 # the kinds of need, in the order they are answered
-ORDER = ("crisis", "place", "topic", "person")
+ORDER = ("crisis", "place", "told", "topic", "topic2", "person")
+MAX_TOPICS = 2             # questions answered from one message
 TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_more", "family_guide",
                             "family_violence", "family_8050"})
 PLACE_TRIGGERS = frozenset({"pref", "city"})
@@ -35,6 +36,8 @@ def kind_of(trigger: str | None) -> str | None:
         return "place"
     if trigger in TOPIC_TRIGGERS:
         return "topic"
+    if trigger in ("heard_self", "heard_family"):
+        return "told"
     if trigger == "want_human":
         return "person"
     return None
@@ -48,23 +51,35 @@ def window(state: dict, now: float, seconds: float) -> str | None:
     return None
 
 
-def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool) -> list[tuple[str, str]]:
+def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
+          sentences: list[str] = ()) -> list[tuple[str, str]]:
     """Every need of the message, in the fixed order: the main one and what else it asks for
-    (a place named, a question asked, a person wanted) that is not the main one's kind."""
+    (a place named, a question asked, a person wanted) that is not the main one's kind; a long
+    message that describes a life is thanked for too."""
     if kind_of(main[0]) is None:
         return [main]                  # a need of another kind (a window, a choice) stands alone
+    if kind_of(main[0]) == "topic" and main[0] in PLACE_ANSWERS and understood is not None and understood.place:
+        return [main]
     have = {kind_of(main[0]): main}
     if understood is not None:
         place = understood.place
         if place is not None and place_ok and "place" not in have and (have.keys() & {"crisis", "topic", "person"}):
             have["place"] = ("city", place.city_code) if place.city_code else ("pref", place.pref)
         scores = understood.scores
-        if "topic" not in have and "crisis" not in have:
-            topics = [n for n in scores if intents[n]["trigger"] in TOPIC_TRIGGERS
-                      and not ("place" in have and intents[n]["trigger"] in PLACE_ANSWERS)]
-            if topics:
-                best = max(topics, key=lambda n: scores[n])
-                have["topic"] = (intents[best]["trigger"], intents[best].get("arg", ""))
+        if "crisis" not in have:
+            # the questions its sentences ask (besides the main one), in order, each once
+            asked = [have["topic"]] if "topic" in have else []
+            for n in sentences:
+                need = (intents[n]["trigger"], intents[n].get("arg", ""))
+                if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
+                        and not ("place" in have and need[0] in PLACE_ANSWERS):
+                    asked.append(need)
+            for key, need in zip(("topic", "topic2"), asked):
+                have[key] = need
+        if long and "told" not in have and "topic" in have and "crisis" not in have:
+            told = [n for n in ("tell_family", "tell_self") if n in scores]
+            if told:
+                have["told"] = (intents[told[0]]["trigger"], "")
         if "person" not in have and "crisis" not in have and "want_human" in scores:
             have["person"] = ("want_human", "")
     if len(have) == 1:
@@ -96,3 +111,13 @@ def merge(parts: list[tuple[str, list[Reply]]]) -> list[Reply]:
     while len(flat()) > MAX_MESSAGES and len(says) > 1:
         says.pop()                                                # the least of the needs
     return [Reply(say=tuple(flat()[:MAX_MESSAGES]), choices=choices, params=params)]
+
+
+def remind(replies: list[Reply], line: str | None) -> None:
+    """Inside the window the tier never drops silently: its short line after the answer (on the
+    last reply, so the quick replies stay on the last message), when it fits and is not there yet."""
+    ids = [m for r in replies for m in r.say]
+    if not line or line in ids or len(ids) >= MAX_MESSAGES or any(m.startswith("crisis.lines") for m in ids):
+        return
+    last = replies[-1]
+    replies[-1] = Reply(say=(*last.say, line), choices=last.choices, params=last.params)

@@ -57,6 +57,7 @@ class _Crisis:
         about = raw.get("about", {})
         self.marks = frozenset(about.get("marks", ()))
         self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
+        self.towards = language.analyse(raw["towards"]).tokens[0].lemma
         self.selves = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("selves", ()))
         self.roles: dict[str, str] = {}
         for role in ("child", "spouse", "parent", "sibling", "friend"):
@@ -86,7 +87,7 @@ class _Crisis:
         """The gravest tier, who it is about, and whether a parent is the one hurting. `window`
         is the tier answered just before: after family violence, a hitting verb with no subject
         ("grabbed my arm and pushed me") is the same person's act, not the writer's."""
-        matches = self.lexicon.matches(a)
+        matches = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
         found = set(matches)
         kana = a.kana
         found |= {tier for tier, words in self.kana.items()
@@ -118,6 +119,10 @@ class _Crisis:
             if nxt in _OBJECT or (nxt == language.W["possessive"] and after in _OBJECT):
                 if any(u.base in self.hits for u in toks[i + 1:]):
                     return True
+            if nxt in _PASSIVE_AGENT:        # "kicks (coming at) me": hitting that comes towards the writer
+                for j in range(i + 2, len(toks)):
+                    if toks[j].base in self.hits and any(u.lemma == self.towards for u in toks[j + 1:j + 4]):
+                        return True
         return False
 
     def _writer_subject(self, a: Analysis) -> bool:

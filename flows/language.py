@@ -61,6 +61,9 @@ _COPULA = frozenset(W["copula"])
 _LAUGH = re.compile("|".join(re.escape(m) + "$" for m in W["laugh_marks"]) + "|[wｗ]{2,}".replace("ｗ", "\uff57"))
 _LAUGH_EMOJI = tuple(W["laugh_emoji"])
 _KATAKANA_ONLY = re.compile(r"[\u30a1-\u30fa\u30fc\s!?.,]+")
+_RESPELL = W.get("respell", {})
+_RESPELL_RE = re.compile("(" + "|".join(map(re.escape, _RESPELL)) + ")(?![" + W.get("respell_not_before", "") + "])") \
+    if _RESPELL else None
 
 
 _TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
@@ -101,6 +104,8 @@ def prepare(text: str) -> str:
     text = _KANA_DOT.sub("", text)
     text = _ELONGATE.sub("", text)
     text = _TAHI.sub(W["tahi_means"], text)
+    if _RESPELL_RE is not None:
+        text = _RESPELL_RE.sub(lambda m: _RESPELL[m.group(1)], text)
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACE.sub(" ", text).strip()
 

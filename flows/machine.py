@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import tomllib
+from dataclasses import replace
 from functools import partial
 from importlib import resources
 
@@ -19,7 +20,7 @@ WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
 STILL_MEDICAL = "crisis.window.still_medical"   # before any other answer right after a medical one
 ANSWERED_TOO = "handoff.answered_too"           # a question answered while waiting for a person
 # the window's own wordings, besides what understanding.toml's window intents carry
-WINDOW_ARGS = {"window": ("still", "still_medical"), "window_calm": ("calm_medical",)}
+WINDOW_ARGS = {"window": ("still", "still_medical", "still_safe"), "window_calm": ("calm_medical",)}
 
 
 def load_definition() -> dict:
@@ -283,6 +284,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             trigger = None
     elif analysis is not None and trigger == "fallback":
         understood = understanding.understand(analysis, before, {**state, "window": win or ""})
+        if understood.intent == "pause" and "stop" in understood.scores and before in fm.context["answer_while"]:
+            # "never mind, another time" in line: taking the request back, not pausing a talk
+            understood = replace(understood, trigger="stop", intent="stop")
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
             if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):
@@ -295,7 +299,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 state["lane"] = understood.lane       # the lane their words show, kept
             if trigger == "city" and understood.place:
                 state["pref"], state["city"] = understood.place.pref, understood.place.city_code
-            elif trigger == "find_local" and (state.get("city") or state.get("pref")):
+            elif trigger == "pref":
+                state.pop("city", None)               # a prefecture named now replaces an earlier city
+            elif trigger in ("find_local", "info_support") and understood.place is None \
+                    and (state.get("city") or state.get("pref")):
                 # the place they named earlier: its windows, not the region question again
                 trigger, arg = ("city", state["city"]) if state.get("city") else ("pref", state["pref"])
     if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on:
@@ -313,18 +320,20 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False
             arg = "family" if found.about_other else "youth" if found.by_parent else ""
-        elif win and trigger in ("fallback", "relay") and before not in fm.relay and win in crisis.SELF_HARM_TIERS:
+        elif win and trigger in ("fallback", "relay") and before not in fm.relay:
             # not understood right after a crisis answer: never a cold fallback
-            trigger, arg = "window", "still_medical" if win == "medical" else "still"
+            trigger, arg = "window", ("still_medical" if win == "medical" else "still"
+                                      if win in crisis.SELF_HARM_TIERS else "still_safe")
     if trigger == "window_calm" and win == "medical":
         arg = "calm_medical"
     if trigger == "fallback":
         arg = fallback_wording(state, event.text if typed else "")
     plan = [(trigger, arg)]
-    if understood is not None and trigger is not None and not passed_on and before not in fm.relay:
+    if understood is not None and trigger is not None and (passed_on or before not in fm.relay):
         lex = understanding.lexicon()
         plan = context.needs((trigger, arg), understood, lex.intents,
-                             place_ok=understood.place is not None and not lex.place_doubt(analysis))
+                             place_ok=understood.place is not None and not lex.place_doubt(analysis),
+                             long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis))
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
     if len(plan) > 1:
@@ -354,9 +363,13 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.state = before
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
         model.replies.append(Reply(say=(ANSWERED_TOO,)))
-    if win == "medical" and model.replies and before not in fm.relay and trigger \
-            and context.kind_of(trigger) != "crisis" and not trigger.startswith(("window", "counselor_")):
-        model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
+    speaks = before not in fm.relay or before in fm.context["answer_while"]   # (no counselor is with them)
+    if win and speaks and trigger and context.kind_of(trigger) != "crisis" \
+            and (not trigger.startswith(("window", "counselor_")) or arg == "still_safe"):
+        if win == "medical":
+            model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
+        elif model.replies and trigger != "crisis_human":            # (connected to a person now)
+            context.remind(model.replies, fm.context["reminders"].get(win))
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1
         model.data["last_fallback"] = model.fell_back

@@ -176,16 +176,18 @@ def meets(label: str, out) -> bool:
         return firsts == ["emergency"]
     if label == "crisis":
         return (bool(out.trigger and out.trigger.startswith("crisis_") and out.trigger not in ("crisis_later",))
-                or "crisis" in effects or any(m.startswith(("crisis.lines", "crisis.reminder", "crisis.window.still")) for m in ids)
+                or "crisis" in effects or any(m.startswith(("crisis.lines", "crisis.reminder", "crisis.window.still", "crisis.window.chat"))
+                                                       for m in ids)
                 or "emergency" in cards)
     if label == "violence_to_writer":
-        return any(m in ("crisis.violence", "crisis.violence_youth") for m in ids)
+        return any(m in ("crisis.violence", "crisis.violence_youth", "crisis.violence.reminder") for m in ids)
     if label == "violence_partner":
-        return "crisis.violence_partner" in ids
+        return any(m in ("crisis.violence_partner", "crisis.violence_partner.reminder") for m in ids)
     if label == "violence_by_writer":
-        return "crisis.violence_by_me" in ids
+        return any(m in ("crisis.violence_by_me", "crisis.violence_by_me.reminder") for m in ids)
     if label == "violence_family_member":
-        return any(m in ("crisis.violence", "family.violence", "family.violence.family") for m in ids)
+        return any(m in ("crisis.violence", "family.violence", "family.violence.family", "crisis.violence.reminder")
+                   for m in ids)
     if label == "calm":
         return any(m.startswith("crisis.window.calm") for m in ids) and "emergency" not in cards \
             and not any(m.startswith("crisis.lines") for m in ids)
@@ -198,8 +200,8 @@ def meets(label: str, out) -> bool:
             m in ("handoff.confirm", "handoff.off_duty_first", "handoff.queued", "handoff.already",
                   "handoff.leave_message", "crisis.offer_human", "crisis.family.offer", "crisis.offer_off",
                   "crisis.family.offer_off") for m in ids)
-    if label == "relay":
-        return "relay" in effects
+    if label == "relay":          # (a crisis while talking is passed on with the alert)
+        return "relay" in effects or "crisis" in effects
     if label == "ask_wait":
         return any(m in ("handoff.wait_status", "handoff.message_left_status") for m in ids)
     if label.startswith("local:"):

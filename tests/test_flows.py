@@ -102,6 +102,7 @@ def used_message_ids():
     d = load_definition()
     return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])}
             | {WELCOME_BACK, STILL_MEDICAL, ANSWERED_TOO} | {s["reask"] for s in d["states"] if s.get("reask")}
+            | set(d["context"]["reminders"].values())
             | crisis.all_answer_ids())
 
 
