@@ -65,5 +65,6 @@ def lease(shard: int) -> str:
 
 
 DEAD_LETTERS = f"{PREFIX}:{{ev:dlq}}"
-WORKERS = f"{PREFIX}:{{workers}}"
+WORKERS = f"{PREFIX}:{{workers}}"                 # live workers: id → last heartbeat (s)
+WORKER_SHARDS = f"{PREFIX}:{{workers}}:shards"     # each live worker's shard count (MADO_EVENT_SHARDS)
 GROUP = "workers"

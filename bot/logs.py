@@ -13,7 +13,7 @@ import time
 ALLOWED = {
     "event", "alias", "kind", "shard", "result", "status", "reason", "rid", "ms", "count",
     "state_from", "state_to", "trigger", "tries", "worker", "shards", "path", "attempt",
-    "sends", "batches", "lag_ms", "error",
+    "sends", "batches", "lag_ms", "error", "other_shards",
 }
 
 log = logging.getLogger("mado")

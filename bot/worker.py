@@ -5,6 +5,8 @@ Ordering and parallelism
   through a lease in Redis (renewed by a heartbeat), so several worker processes may run and one
   person's events are still applied strictly in order. Workers share the shards evenly; a dead
   worker's leases expire and its shards, with their pending entries (XAUTOCLAIM), are taken over.
+  A worker with fewer shards (MADO_EVENT_SHARDS) never lowers the share of one with more
+  (`_fair_share`): no shard is given up that no one else can take.
 - Inside a worker, a person's events go through that person's own little queue: their next
   event starts only when the previous one is done. On a plain Redis the next events of everyone
   ready are read, decided and written together by one stepper thread (two round trips for all
@@ -104,6 +106,7 @@ class Worker:
         self.renew = self.r.register_script(RENEW_LUA)
         self.release_script = self.r.register_script(RELEASE_LUA)
         self.stats = collections.Counter()
+        self._other_counts: set[int] = set()   # shard counts of live workers that differ from ours
         self.alerts = None
         self._last_sweep = 0.0
         self._acks: collections.deque = collections.deque()
@@ -213,6 +216,7 @@ class Worker:
         try:
             self._flush_line_counts()
             self.r.zrem(keys.WORKERS, self.id)
+            self.r.hdel(keys.WORKER_SHARDS, self.id)
         except redis.RedisError:
             pass
         logs.emit("worker", result="stopped", worker=self.id, count=self.stats["done"])
@@ -221,10 +225,17 @@ class Worker:
     def heartbeat(self) -> None:
         now = time.time()
         ttl_s = self.cfg.lease_ms / 1000.0
-        self.r.zadd(keys.WORKERS, {self.id: now})
-        self.r.zremrangebyscore(keys.WORKERS, 0, now - 2 * ttl_s)
-        live = max(1, self.r.zcard(keys.WORKERS))
-        target = math.ceil(self.cfg.shards / live)
+        pipe = self.r.pipeline(transaction=True)      # (one slot: {workers})
+        pipe.zadd(keys.WORKERS, {self.id: now})
+        pipe.hset(keys.WORKER_SHARDS, self.id, self.cfg.shards)
+        pipe.zremrangebyscore(keys.WORKERS, 0, now - 2 * ttl_s)
+        pipe.zrange(keys.WORKERS, 0, -1)
+        pipe.hgetall(keys.WORKER_SHARDS)
+        *_, live, counts = pipe.execute()
+        gone = [w for w in counts if w not in live]   # (a worker back from the dead between these
+        if gone:                                       # two steps re-says its count at its next beat)
+            self.r.hdel(keys.WORKER_SHARDS, *gone)
+        target = self._fair_share(live, counts)
         for shard, st in list(self.shards.items()):
             if not self.renew(keys=[keys.lease(shard)], args=[self.id, self.cfg.lease_ms]):
                 logs.emit("lease", result="lost", shard=shard, worker=self.id)
@@ -247,6 +258,34 @@ class Worker:
                 if not st.stop.is_set():
                     st.stop.set()
                     threading.Thread(target=self._release, args=(shard,), daemon=True).start()
+
+    def _fair_share(self, live: list[str], counts: dict) -> int:
+        """How many shards this worker should hold: its shards shared with the live workers that
+        can read all of them, i.e. that run with at least as many (MADO_EVENT_SHARDS).
+
+        Workers should agree on the count, but may not (a change rolled out one by one, a local
+        stack pointed at the wrong Redis). One with fewer cannot take the shards past its count,
+        so it must not lower the share of one with more: otherwise those shards are given up and
+        nobody reads them. This way the workers with the most shards have, together, room for all
+        of them, whatever the others hold. (A worker that has not said its count is left out too:
+        this one takes more, never less.)"""
+        own = self.cfg.shards
+        peers = 0
+        others = set()
+        for worker in live:
+            try:
+                theirs = int(counts.get(worker) or 0)
+            except ValueError:
+                theirs = 0
+            peers += theirs >= own
+            if theirs and theirs != own:
+                others.add(theirs)
+        if others != self._other_counts:
+            self._other_counts = others
+            if others:
+                logs.emit("lease", level=30, result="shard_counts_differ", worker=self.id, shards=own,
+                          other_shards=sorted(others))
+        return math.ceil(own / max(1, peers))
 
     def _start_shard(self, shard: int) -> None:
         st = ShardState(shard)

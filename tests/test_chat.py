@@ -29,8 +29,8 @@ def test_chat_on_the_embedded_default():
 
 
 def test_chat_on_a_real_redis(redis_server, r):
-    # `r`: an emptied Redis. Leases and worker heartbeats that earlier tests' workers left behind
-    # would otherwise keep this chat's own worker off the shards for up to a lease.
+    # `r`: an emptied Redis. What earlier tests left there (accounts, workers' heartbeats and
+    # leases) is another deployment's, and `mado chat` would refuse it (tests/test_local_tools.py).
     res = run_chat("2\n", {"REDIS_URL": redis_server.url})
     assert res.returncode == 0, res.stderr
     assert "ご家族のことですね" in res.stdout

@@ -137,6 +137,41 @@ def test_order_per_person_with_two_worker_processes(client, standin, worker_proc
     assert shared, "the two workers share the shards"
 
 
+def test_workers_that_disagree_on_the_shard_count_leave_no_shard_unread(config, standin, worker_process, r,
+                                                                       tmp_path):
+    """Issue 23: a worker started with fewer shards (a `mado demo` pointed at production, a change
+    of MADO_EVENT_SHARDS half rolled out) made the one with more give up its share down to
+    shards/2, and the shards only it knew were read by nobody: people got no answer."""
+    from bot import create_app
+
+    from .conftest import Poster
+
+    big = worker_process(MADO_EVENT_SHARDS=8)
+    assert wait_until(lambda: all(r.get(keys.lease(s)) for s in range(8)), timeout=60)   # readiness
+    small = worker_process(MADO_EVENT_SHARDS=2)
+    ids = lambda: r.zrange(keys.WORKERS, 0, -1)                                        # noqa: E731
+    assert wait_until(lambda: any(f"-{small.pid}-" in w for w in ids()), timeout=60)   # registered
+    big_id = next(w for w in ids() if f"-{big.pid}-" in w)
+    for _ in range(3):                 # three heartbeats of the big one that saw the small one
+        beat = r.zscore(keys.WORKERS, big_id)
+        assert wait_until(lambda: r.zscore(keys.WORKERS, big_id) > beat)
+    # someone in each of the 8 shards writes, through a web process that knows 8 shards
+    post = Poster(create_app(config.with_overrides(shards=8)).test_client(), standin)
+    people = {}
+    while len(people) < 8:
+        uid = helpers.new_user_id()
+        people.setdefault(keys.shard_of(keys.pseudonym(helpers.MADO_KEY, uid), 8), uid)
+    for uid in people.values():
+        assert post(helpers.follow_event(uid)).status_code == 200
+    ok = standin.wait_for(lambda s: all(s.deliveries(u) for u in people.values()), timeout=30)
+    assert ok, "unanswered in shards " + str(sorted(n for n, u in people.items() if not standin.deliveries(u)))
+    assert helpers.settled(r, shards=8)
+    assert all(r.get(keys.lease(s)) for s in range(8)), "every shard held"
+    assert big.poll() is None and small.poll() is None
+    # the operator is told: the worker with more shards says so in its log (no text, no ids)
+    assert wait_until(lambda: "shard_counts_differ" in (tmp_path / "worker-0.log").read_text())
+
+
 def test_worker_killed_mid_event_loses_nothing_and_sends_nothing_twice(post, standin, worker_process, r):
     # LINE takes the first reply and delivers it, but its answer hangs: the worker dies while
     # that call is in flight (known, not guessed from a sleep), with later events still queued
