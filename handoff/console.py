@@ -505,8 +505,8 @@ def api_read(hid):
     if not m.get("pid"):
         return _error(409, "error.closed")
     if store.is_away(g.counselor["name"]):
-        # 離席中: a console left open on the desk reads nothing (no 既読 for the person, and a
-        # risk message stays unread, so everyone is alerted)
+        # away: a console left open on the desk reads nothing (no read mark for the person, and
+        # a risk message stays unread, so everyone is alerted)
         return jsonify({"ok": True, "unread": int(m.get("unread") or 0), "away": True})
     unread, newly = store.mark_seen(m, seen)
     if newly and not unread:
