@@ -361,7 +361,8 @@ def api_get(hid):
     # An API client opening the handoff reads it all. The console asks with ?peek=1 and says
     # what has actually been on screen through POST …/read instead.
     if request.args.get("peek") != "1" and m.get("status") == "active" \
-            and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0):
+            and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0) \
+            and not store.is_away(sess["name"]):
         # a human has now read these: only now does LINE show the person they were read
         store.mark_read(m)
         out["unread"] = 0
@@ -503,6 +504,10 @@ def api_read(hid):
     store = _store()
     if not m.get("pid"):
         return _error(409, "error.closed")
+    if store.is_away(g.counselor["name"]):
+        # away: a console left open on the desk reads nothing (no read mark for the person, and
+        # a risk message stays unread, so everyone is alerted)
+        return jsonify({"ok": True, "unread": int(m.get("unread") or 0), "away": True})
     unread, newly = store.mark_seen(m, seen)
     if newly and not unread:
         store.enqueue_console_event(m["pid"], "read", hid)

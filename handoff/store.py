@@ -280,6 +280,10 @@ class HandoffStore:
         else:
             self.r.hdel(AWAY, name)
 
+    def is_away(self, name: str) -> bool:
+        """The counselor said they are away: nobody is at their console, so nothing it shows is read."""
+        return bool(self.r.hexists(AWAY, name))
+
     def statuses(self, names: list[str]) -> dict[str, str]:
         """online (in the console lately), away (in the console, said they are away) or offline."""
         online, away = set(self.online()), set(self.r.hkeys(AWAY))

@@ -30,9 +30,15 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def demo(r, redis_server, tmp_path, demo_zygote):
     """A real `mado demo` process (web + worker + console + simulator), on the test redis-server."""
+    yield from run_demo(r, redis_server, tmp_path, demo_zygote)
+
+
+def run_demo(r, redis_server, tmp_path, demo_zygote, **settings):
+    """`mado demo` with these MADO_* settings in its environment; yields its address, then ends it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "MADO_", "SENTRY_"))}
-    env.update(PORT=str(port), REDIS_URL=redis_server.url, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    env.update(PORT=str(port), REDIS_URL=redis_server.url, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT),
+               **{k: str(v) for k, v in settings.items()})
     log_path = tmp_path / "demo.log"
     log_path.touch()
     pid = demo_zygote.start(env, log_path)

@@ -76,6 +76,12 @@ def test_an_away_holders_risk_message_alerts_the_others_without_the_transcript(a
     assert p.uid not in "".join(ben.seen + chief.seen)
     # the admin may read it and act on it
     assert RISK in [m["text"] for m in peek(chief, hid)["messages"]]
+    # aoi's console, left open on her desk, has it on screen: nobody reads while she is away
+    seen = len(peek(aoi, hid)["messages"])
+    res = aoi.post(f"/console/api/handoffs/{hid}/read", {"seen": seen})
+    assert res.status_code == 200 and res.get_json()["away"] is True and res.get_json()["unread"] >= 1
+    aoi.detail(hid)
+    assert peek(aoi, hid)["unread"] >= 1 and [a["id"] for a in alerts(ben)] == [hid]
 
     # aoi is back at the desk: she has MADO_RISK_UNREAD_S to read it before everyone is alerted again
     assert aoi.post("/console/api/me/status", {"status": "online"}).status_code == 200

@@ -455,12 +455,13 @@
   function checkSeen() {
     const h = current;
     if (!h || !h.unread || h.status !== "active" || h.claimed_by !== ME || form.dataset.hid !== h.id) return;
+    if ($("away").getAttribute("aria-pressed") === "true") return;     // 離席中: nobody is reading
     const seen = shownMessages;
     if (seen <= (readSent.get(h.id) || 0) || !newestInView()) return;
     readSent.set(h.id, seen);
     const forget = () => { if (readSent.get(h.id) === seen) readSent.delete(h.id); };
     api("POST", "/handoffs/" + h.id + "/read", {seen}).then((r) => {
-      if (!r.ok) { forget(); return; }
+      if (!r.ok || r.data.away) { forget(); return; }
       if (current && current.id === h.id) {
         current.unread = r.data.unread;
         $("conv-badges").replaceChildren(...badges(current));
@@ -771,6 +772,7 @@
     const away = $("away").getAttribute("aria-pressed") !== "true";
     const r = await api("POST", "/me/status", {status: away ? "away" : "online"});
     if (r.ok) showAway(away);
+    if (r.ok && !away) checkSeen();              // back: what is on screen now is read
   });
   api("GET", "/colleagues").then((r) => {
     const me = (r.data.colleagues || []).find((c) => c.name === ME);
