@@ -37,6 +37,17 @@ def main() -> int:
     print(f"corpus: {len(rows)} messages ({sum(r.label == 'none' for r in rows)} not a risk); writers {by_writer(rows)}")
     print(f"risk found (any tier) {overall:.1%}; false alarms {false_alarms:.1%}; {per_msg:.0f} µs CPU per message "
           "(detection on an analysed message)")
+    # the learned second opinion: where the patterns found nothing, the bot asks directly
+    from flows import classifier
+    from flows.crisis import detect as found
+    bar = classifier.thresholds().risk_ask
+    silent = [(r, a) for r, a in zip(rows, analysed) if not found(a).tier]
+    asked_risk = sum(r.label != "none" and classifier.risk(a) >= bar for r, a in silent)
+    asked_calm = sum(r.label == "none" and classifier.risk(a) >= bar for r, a in silent)
+    risky, calm = sum(r.label != "none" for r in rows), sum(r.label == "none" for r in rows)
+    print(f"and where the patterns found nothing, the bot asks directly (learned second opinion, p >= {bar}): "
+          f"risk found or asked {(overall * risky + asked_risk) / max(1, risky):.1%}; "
+          f"asked a calm message {asked_calm / max(1, calm):.1%}")
     print(f"{'tier':18s} {'found':>6s} {'exact tier':>10s} {'n':>4s}")
     for tier in tiers():
         if tier in recall:

@@ -287,6 +287,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if understood.intent == "pause" and "stop" in understood.scores and before in fm.context["answer_while"]:
             # "never mind, another time" in line: taking the request back, not pausing a talk
             understood = replace(understood, trigger="stop", intent="stop")
+        if understood.trigger == "fallback" and not win and before not in fm.relay:
+            understood = understanding.second_opinion(analysis, before, state) or understood
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
             if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):

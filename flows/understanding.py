@@ -40,6 +40,7 @@ ANSWERS = {
     "crisis": {"yes": "crisis_human", "no": "crisis_later"},
     "crisis_off": {"yes": "crisis_human", "no": "crisis_later"},
     "still_waiting": {"yes": "keep_waiting", "no": "stop"},
+    "ask_risk": {"yes": "crisis_high", "no": "ask_risk_no"},
 }
 
 
@@ -423,3 +424,35 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         return Understood("fallback", "", None, lane, place, 0.0, scores)
     spec = lex.intents[best]
     return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or lane, place, scores[best], scores)
+
+
+# -- the learned second opinion (flows/classifier.py) ------------------------------------------
+# Asked only when the patterns found nothing. Never these: they only mean something as the answer
+# to a question just asked, or right after a crisis answer (the patterns decide those).
+NOT_GUESSED = frozenset({"none", "yes", "no", "stop", "pause", "menu", "back", "more", "ask_wait",
+                         "greeting", "thanks", "apology", "feeling", "place", "goodbye"})
+
+
+def second_opinion(a: Analysis, state: str, data: dict) -> Understood | None:
+    """What the learned model makes of a message the patterns did not understand: a risk only it
+    suspects is asked about (trigger ask_risk); an intent it is sure of is answered as that
+    intent; a middling one is asked about with its two best guesses (trigger guess, arg
+    "a+b"); None when it has nothing to add. The bands are data (flows/classifier.toml)."""
+    from . import classifier
+
+    bands = classifier.thresholds()
+    if classifier.risk(a) >= bands.risk_ask:
+        return Understood("ask_risk", "", "ask_risk", None, None, 0.0)
+    lex = lexicon()
+    ranked = [(name, p) for name, p in classifier.intents(a)
+              if name in lex.intents and name not in NOT_GUESSED and not name.startswith("w_")
+              and state in lex.intents[name].get("states", (state,))]
+    if not ranked or classifier.intents(a)[0][0] == "none" and ranked[0][1] < bands.intent_answer:
+        return None
+    (best, p), second = ranked[0], ranked[1:2]
+    if p >= bands.intent_answer:
+        spec = lex.intents[best]
+        return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane"), None, p)
+    if p >= bands.intent_ask and second:
+        return Understood("guess", f"{best}+{second[0][0]}", "guess", None, None, p)
+    return None

@@ -151,8 +151,18 @@ def ui(key: str) -> str:
 def quick_items(choices_id: str) -> list[dict]:
     if not choices_id:
         return []
-    return [{"label": it["label"], "data": POSTBACK_PREFIX + it["trigger"], "display": it["label"]}
-            for it in catalog().choices[choices_id]["items"]]
+    items = catalog().choices[choices_id]["items"] if not choices_id.startswith(GUESS) else _guesses(choices_id)
+    return [{"label": it["label"], "data": POSTBACK_PREFIX + it["trigger"], "display": it["label"]} for it in items]
+
+
+GUESS = "guess:"
+
+
+def _guesses(choices_id: str) -> list[dict]:
+    """"guess:a+b": the guess set's items for intents a and b, in that order, then a person."""
+    by_intent = {it["intent"]: it for it in catalog().choices["guess"]["items"]}
+    wanted = [i for i in choices_id[len(GUESS):].split("+") if i in by_intent and i != "want_human"]
+    return [by_intent[i] for i in wanted] + [by_intent["want_human"]]
 
 
 # -- cards (LINE Flex bubbles with call and open buttons; messages_ja/cards.toml) -------------------

@@ -4,7 +4,7 @@ Pure: no Redis, no network."""
 import pytest
 
 import messages_ja
-from flows import Event, handle
+from flows import Event, crisis, handle
 from flows.language import analyse
 from flows.understanding import lexicon, understand
 from tests.corpus import score_understanding, understanding_rows
@@ -171,8 +171,29 @@ def test_not_understood_is_gentle_never_twice_the_same_and_offers_a_person_after
 
 
 def test_a_long_message_not_understood_is_thanked_for():
-    out, said = say({"state": "choosing"}, "今日はなんだか色々あって、朝からずっと考えごとをしていて、何を書けばいいのかもよく分からないまま書いています")
+    out, said = say({"state": "choosing"}, "今日は雨がずっと降っていて、窓の外の木の葉っぱが全部落ちてしまって、ぼんやり眺めていました")
     assert said == ["fallback.long"]
+
+
+def test_what_only_the_model_suspects_is_asked_about_never_answered_with_the_crisis_card():
+    from flows import classifier
+
+    text = "もう何もかも嫌になった"          # no pattern's, but the model's suspicion
+    a = analyse(text)
+    assert crisis.detect(a).tier is None and classifier.risk(a) >= classifier.thresholds().risk_ask
+    out, said = say({"state": "choosing"}, text)
+    assert said == ["crisis.ask"] and out.state["asked"] == "ask_risk"
+    yes, said = say(out.state, "はい")
+    assert yes.trigger == "crisis_high" and "crisis.lines" in said
+    no, said = say(out.state, "いいえ")
+    assert said == ["crisis.ask_no"] and "crisis" not in no.state
+
+
+def test_a_middling_guess_asks_which_of_two_with_a_person_offered():
+    out, said = say({"state": "choosing"}, "相談料ってあるの")
+    assert said == ["guess.ask"]
+    labels = [q["label"] for q in messages_ja.render(out.replies[-1])[-1]["quick"]]
+    assert len(labels) == 3 and labels[-1] == "人と話したい"
 
 
 @pytest.mark.parametrize("text,arg", [("こんにちは", "greeting"), ("ありがとう", "thanks"), ("すみません、急に", "apology"),

@@ -1,0 +1,145 @@
+"""A learned second opinion: which intent a message most likely is, and whether it signals risk.
+
+The conversation asks it only when its patterns (flows/understanding.py, flows/crisis.py) find
+nothing or are unsure, and it never speaks with the patterns' voice: a confident intent is
+answered, a middling one is asked about ("did you mean A or B?"), a risk is asked about directly
+and gently. The bands are data (flows/classifier.toml), chosen on a held-back split.
+
+Two logistic regressions over one set of features, trained by scripts/train_classifier.py
+(scikit-learn: a developer tool, never needed here). This module only reads their weights from
+flows/classifier.npz and applies them with numpy, on the analyser's own Analysis, so a message is
+analysed once for places, intents, crisis and this. Loaded once per process.
+
+    intents(a) -> [(label, p), ...]   every label of tests/data/understanding_corpus.tsv
+                                       ("none" included), best first, p summing to 1
+    risk(a) -> p                       probability that the message signals any risk
+    thresholds() -> Thresholds         intent_answer, intent_ask, risk_ask
+
+Deterministic: the features are looked up in a fixed order and summed in float64, so the same
+text gives the same numbers in every process (whatever the string hash seed).
+"""
+from __future__ import annotations
+
+import io
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from operator import add
+
+import numpy as np
+
+from .language import BLANK, SYMBOL, Analysis, to_hiragana
+from .once import once
+
+MODEL_FILE = "classifier.npz"
+THRESHOLDS_FILE = "classifier.toml"
+# Marks that never occur in a prepared text (prepare() drops control characters): the start and
+# end of a text or of a word sequence, and the prefix that keeps lemma features apart from
+# character features.
+START, END, LEMMA = "\x02", "\x03", "\x1f"
+
+
+def features(a: Analysis) -> list[str]:
+    """The message as the model reads it (the training script calls this very function):
+    characters and character pairs of the prepared text in hiragana (with its start and end
+    marked, so "ends in ka?" is a feature), and the lemmas of its words, alone and in pairs,
+    the first and last marked too (so the negation after "want to" travels with its verb).
+    Why 1-2 characters and not 1-3: benchmarks/classifier.py (as good, half the features)."""
+    s = START + to_hiragana(a.text.lower()) + END
+    out = list(s[1:-1])
+    out += map(add, s[:-1], s[1:])
+    words = [LEMMA + t.lemma for t in a.tokens if t.pos not in (SYMBOL, BLANK)]
+    out += words
+    words = [LEMMA + START, *words, LEMMA + END]
+    out += map(add, words[:-1], words[1:])
+    return out
+
+
+class Model:
+    """The weights as arrays (from the shipped file, or from the training script before it
+    writes them): each feature's weight per intent and for risk, already multiplied by the
+    feature's idf (float16 in the file); the features' squared idf (for the length of a message's
+    vector); the biases."""
+
+    def __init__(self, arrays: dict, features=features):      # (another reading: benchmarks/classifier.py)
+        self.features = features
+        names = bytes(arrays["features"]).decode("utf-8").split("\n")
+        self.index = {name: i for i, name in enumerate(names)}
+        self.labels = tuple(bytes(arrays["labels"]).decode("utf-8").split("\n"))
+        # one row per feature: its weights, then its squared idf (one gather reads both)
+        self.rows = np.hstack([np.asarray(arrays["weights"], dtype=np.float32),
+                               np.asarray(arrays["idf2"], dtype=np.float32)[:, None]])
+        self.bias = np.asarray(arrays["bias"], dtype=np.float64)
+        assert self.rows.shape == (len(names), len(self.labels) + 2) and len(self.bias) == len(self.labels) + 1
+
+    def scores(self, a: Analysis) -> tuple[list[tuple[str, float]], float]:
+        """(intents best first, risk). A message's vector holds each of its features once,
+        weighted by idf and scaled to length 1, as scikit-learn's TfidfVectorizer(binary=True)
+        made it for training; features never seen in training count for nothing. The rows are
+        summed in index order, in float64: the same text gives the same bits in every process."""
+        found = set(map(self.index.get, self.features(a)))
+        found.discard(None)
+        z = self.bias.copy()
+        if found:
+            rows = np.sort(np.fromiter(found, dtype=np.intp, count=len(found)))
+            total = self.rows.take(rows, axis=0).sum(axis=0, dtype=np.float64)
+            z += total[:-1] / math.sqrt(total[-1])
+        logits = z[:-1]
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable").tolist()       # ties: in label order
+        labels, p = self.labels, p.tolist()
+        return [(labels[i], p[i]) for i in order], _sigmoid(float(z[-1]))
+
+
+def _sigmoid(x: float) -> float:
+    # written both ways so that exp never overflows
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _load() -> Model:
+    data = resources.files("flows").joinpath(MODEL_FILE).read_bytes()
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return Model({k: arrays[k] for k in arrays.files})
+
+
+model = once(_load)
+# The last message scored: the conversation asks for intents and risk of the same Analysis, and
+# the second call reads the first's result (a tuple swapped whole, so threads never mix two).
+_last: tuple[Analysis | None, tuple] = (None, ())
+
+
+def _scores(a: Analysis) -> tuple[list[tuple[str, float]], float]:
+    global _last
+    seen, result = _last
+    if seen is not a:
+        result = model().scores(a)
+        _last = (a, result)
+    return result
+
+
+def intents(a: Analysis) -> list[tuple[str, float]]:
+    """Every intent label with its probability, best first ("none": none of them)."""
+    return list(_scores(a)[0])
+
+
+def risk(a: Analysis) -> float:
+    """The probability that the message signals a risk (any crisis tier, self or others)."""
+    return _scores(a)[1]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How the training script measured the bands (how the conversation should use them): when
+    the best label is "none" the model has nothing to say; otherwise its probability p decides."""
+    intent_answer: float   # p at or above: answer that intent
+    intent_ask: float      # p at or above, below intent_answer: ask which of the two best intents
+    #                        (the ranking without "none") was meant, with a way out ("neither")
+    risk_ask: float        # risk at or above: ask directly and gently whether they think of dying
+
+
+@once
+def thresholds() -> Thresholds:
+    raw = tomllib.loads(resources.files("flows").joinpath(THRESHOLDS_FILE).read_text("utf-8"))
+    return Thresholds(float(raw["intent_answer"]), float(raw["intent_ask"]), float(raw["risk_ask"]))

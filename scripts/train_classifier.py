@@ -1,0 +1,240 @@
+"""Trains the learned second opinion (flows/classifier.py) and chooses its thresholds.
+
+    python scripts/train_classifier.py            # writes flows/classifier.npz and flows/classifier.toml
+    python scripts/train_classifier.py --check    # writes nothing; exits 1 if the shipped files differ
+
+Needs scikit-learn (the `dev` extra); the bot never does. From tests/data's two corpora:
+
+- intents: each distinct text of understanding_corpus.tsv with its intent ("none" included);
+- risk: each distinct text of crisis_corpus.tsv (any tier but "none" is a risk) and of
+  understanding_corpus.tsv as a calm example, except its family_violence rows: several describe
+  the violence itself ("a daughter hits me"), which crisis_corpus.tsv calls a risk, so they would
+  teach the model both answers; the crisis patterns keep that tier.
+
+A quarter of each corpus (stratified by label, fixed seed) is held back; the model trained on
+the rest, applied through flows/classifier.py exactly as the bot applies it, chooses the
+thresholds; then the model that ships is trained on every row with the same settings.
+Reproducible: the same corpora give the same files byte for byte (lbfgs is deterministic; the
+weights are stored as float16, so a different BLAS could at most move a last rounding digit).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flows import classifier  # noqa: E402
+from flows.language import analyse  # noqa: E402
+from tests.corpus import crisis_rows, understanding_rows  # noqa: E402
+
+SEED = 0
+HELD_BACK = 0.25
+C = 100.0                  # weak regularisation: the corpora are small and clean (benchmarks/classifier.py)
+MIN_DF = 2                 # a feature seen in one message only is a name or a typo, not a signal
+NOT_CALM = "family_violence"
+# What the bands must do on the held-back rows:
+ANSWER_PRECISION = 0.90    # answered intents right at least this often
+ASK_TOP_TWO = 0.70         # in the ask band, the meant intent among the two offered at least this often
+                           # (a question with a way out costs less than a wrong answer or a fallback)
+RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm messages (recall as high as that allows;
+                           # 5 % asked a fifth of the first independent set's calm near-misses, hyperbole and games)
+GRID = [round(0.05 * i, 2) for i in range(1, 20)]
+
+
+# -- data -----------------------------------------------------------------------------------------
+def corpora() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(understanding (text, intent), crisis (text, tier)), each text once; a crisis text that is
+    also in the understanding corpus counts there (the five such are calm in both)."""
+    intents: dict[str, str] = {}
+    for r in understanding_rows():
+        intents.setdefault(r.text, r.label)
+    tiers: dict[str, str] = {}
+    for r in crisis_rows():
+        if r.text not in intents:
+            tiers.setdefault(r.text, r.label)
+    return list(intents.items()), list(tiers.items())
+
+
+def split(rows: list[tuple[str, str]]) -> tuple[list, list]:
+    train, held = train_test_split(rows, test_size=HELD_BACK, stratify=[label for _, label in rows],
+                                   random_state=SEED)
+    return train, held
+
+
+def risk_rows(understanding, crisis) -> list[tuple[str, int]]:
+    return ([(text, int(tier != "none")) for text, tier in crisis]
+            + [(text, 0) for text, intent in understanding if intent != NOT_CALM])
+
+
+# -- training -------------------------------------------------------------------------------------
+def vectors(understanding, crisis, analysed: dict, features=classifier.features):
+    """The features' idf from every text, and the intents' and risk's rows as vectors:
+    (vectorizer, X intents, intent labels, X risk, risk labels)."""
+    risky = risk_rows(understanding, crisis)
+    vec = TfidfVectorizer(analyzer=features, binary=True, min_df=MIN_DF)
+    vec.fit([analysed[text] for text, _ in understanding + crisis])
+    return (vec, vec.transform([analysed[text] for text, _ in understanding]), [label for _, label in understanding],
+            vec.transform([analysed[text] for text, _ in risky]), [y for _, y in risky])
+
+
+def fit(understanding, crisis, analysed: dict, features=classifier.features) -> dict:
+    """The two models on these rows, as the arrays flows/classifier.Model reads."""
+    vec, X, labels, Xr, yr = vectors(understanding, crisis, analysed, features)
+    intent = LogisticRegression(C=C, class_weight="balanced", max_iter=10_000, tol=1e-6).fit(X, labels)
+    risk = LogisticRegression(C=C, class_weight="balanced", max_iter=10_000, tol=1e-6).fit(Xr, yr)
+    names = vec.get_feature_names_out()
+    assert not any("\n" in n for n in names)
+    idf = vec.idf_
+    weights = np.hstack([intent.coef_.T, risk.coef_.T]) * idf[:, None]
+    return {
+        "features": np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8),
+        "labels": np.frombuffer("\n".join(intent.classes_).encode("utf-8"), dtype=np.uint8),
+        "weights": weights.astype(np.float16),
+        "idf2": (idf ** 2).astype(np.float32),
+        "bias": np.hstack([intent.intercept_, risk.intercept_]).astype(np.float32),
+    }
+
+
+def npz_bytes(arrays: dict) -> bytes:
+    """numpy's .npz (a zip of .npy files), written with fixed dates and order so the same
+    arrays give the same bytes (np.savez stamps the current time)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(arrays):
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, npy.getvalue(), compresslevel=9)
+    return out.getvalue()
+
+
+# -- thresholds -----------------------------------------------------------------------------------
+def offered(ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The intents the bot could name: the ranking without "none"."""
+    return [(label, p) for label, p in ranked if label != "none"]
+
+
+def intent_bands(model, held) -> tuple[float, float, list[str]]:
+    """intent_answer: the lowest threshold whose answers are right ANSWER_PRECISION of the time;
+    intent_ask: the lowest below it whose band offers the meant intent among its two ASK_TOP_TWO
+    of the time. Returns them and the report lines."""
+    scored = []
+    for text, label in held:
+        ranked = model.scores(analyse(text))[0]
+        best = offered(ranked)
+        scored.append((label, ranked[0][0], best[0][1], [lab for lab, _ in best[:2]]))
+    top1 = sum(label == top for label, top, _, _ in scored) / len(scored)
+    answered = lambda lo, hi: [s for s in scored if s[1] != "none" and lo <= s[2] < hi]  # noqa: E731
+    answer = next((t for t in GRID if (b := answered(t, 2)) and sum(s[0] == s[1] for s in b) / len(b)
+                   >= ANSWER_PRECISION), 1.0)
+    ask = answer
+    for t in reversed([t for t in GRID if t < answer]):
+        band = answered(t, answer)
+        if band and sum(s[0] in s[3] for s in band) / len(band) < ASK_TOP_TWO:
+            break
+        ask = t
+    a_band, k_band = answered(answer, 2), answered(ask, answer)
+    rest = len(scored) - len(a_band) - len(k_band)
+    pct = lambda n, d: f"{n / d:.1%}" if d else "-"  # noqa: E731
+    lines = [
+        f"intents, held back {len(held)}: top-1 accuracy {top1:.1%} (\"none\" included)",
+        f"  answer  p >= {answer:.2f}: {len(a_band)} messages ({len(a_band) / len(scored):.0%}), "
+        f"precision {pct(sum(s[0] == s[1] for s in a_band), len(a_band))}",
+        f"  ask {ask:.2f} <= p < {answer:.2f}: {len(k_band)} messages ({len(k_band) / len(scored):.0%}), "
+        f"meant intent among the two offered {pct(sum(s[0] in s[3] for s in k_band), len(k_band))}, "
+        f"best one right {pct(sum(s[0] == s[1] for s in k_band), len(k_band))}",
+        f"  silent: {rest} messages ({rest / len(scored):.0%}), of them labelled none "
+        f"{pct(sum(s[0] == 'none' for s in scored if s not in a_band and s not in k_band), rest)}",
+    ]
+    return answer, ask, lines
+
+
+def risk_band(model, held_crisis, held_understanding) -> tuple[float, list[str]]:
+    """risk_ask: the lowest threshold whose false alarms on the held-back calm messages stay
+    within RISK_FALSE_ALARMS (so recall is as high as that allows)."""
+    from flows.crisis import detect
+
+    rows = ([(text, tier, "crisis") for text, tier in held_crisis]
+            + [(text, "none", "understanding") for text, intent in held_understanding if intent != NOT_CALM])
+    scored = [(tier, kind, model.scores(analyse(text))[1], bool(detect(text).tier)) for text, tier, kind in rows]
+    risky = [s for s in scored if s[0] != "none"]
+    calm = [s for s in scored if s[0] == "none"]
+    alarms = lambda t, group: sum(s[2] >= t for s in group) / len(group)   # share at or above t  # noqa: E731
+    ask = next((t for t in GRID if alarms(t, calm) <= RISK_FALSE_ALARMS), 1.0)
+    hard = [s for s in calm if s[1] == "crisis"]
+    found = lambda group: sum(s[2] >= ask for s in group) / len(group)  # noqa: E731
+    either = sum(s[2] >= ask or s[3] for s in risky) / len(risky)
+    either_fa = sum(s[2] >= ask or s[3] for s in calm) / len(calm)
+    tiers = sorted({s[0] for s in risky})
+    lines = [
+        f"risk, held back {len(risky)} risk and {len(calm)} calm ({len(hard)} of them hard: hyperbole, games, news...):",
+        f"  ask p >= {ask:.2f}: recall {found(risky):.1%}; false alarms {alarms(ask, calm):.1%} "
+        f"(hard calm {alarms(ask, hard):.1%}, everyday {alarms(ask, [s for s in calm if s[1] != 'crisis']):.1%})",
+        "  recall per tier: " + ", ".join(f"{t} {found([s for s in risky if s[0] == t]):.0%}" for t in tiers),
+        "  other thresholds: " + "; ".join(f"p >= {t:.2f} recall {alarms(t, risky):.1%}, false alarms "
+                                           f"{alarms(t, calm):.1%} (hard {alarms(t, hard):.1%})" for t in (0.2, 0.5, 0.7)),
+        f"  patterns or model: recall {either:.1%}, false alarms {either_fa:.1%} "
+        f"(patterns alone {sum(s[3] for s in risky) / len(risky):.1%}, {sum(s[3] for s in calm) / len(calm):.1%}; "
+        "the patterns were written on these rows)",
+    ]
+    return ask, lines
+
+
+def thresholds_toml(answer: float, ask: float, risk: float, lines: list[str]) -> str:
+    notes = "\n".join(f"#   {line}" for line in lines)
+    return f"""# flows/classifier.py's bands. Written by scripts/train_classifier.py: run it again rather than
+# editing (it chooses them on a held-back quarter of tests/data, seed {SEED}):
+#   intent_answer: the lowest p whose answers were right >= {ANSWER_PRECISION:.0%} of the time
+#   intent_ask: the lowest p below it whose band had the meant intent among its best two >= {ASK_TOP_TWO:.0%}
+#   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
+# Held back:
+{notes}
+intent_answer = {answer:.2f}
+intent_ask = {ask:.2f}
+risk_ask = {risk:.2f}
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if the shipped files differ")
+    args = ap.parse_args()
+    understanding, crisis = corpora()
+    analysed = {text: analyse(text) for text, _ in understanding + crisis}
+    u_train, u_held = split(understanding)
+    c_train, c_held = split(crisis)
+    trial = classifier.Model(fit(u_train, c_train, analysed))
+    answer, ask, lines = intent_bands(trial, u_held)
+    risk, more = risk_band(trial, c_held, u_held)
+    lines += more
+    print("\n".join(lines))
+    arrays = fit(understanding, crisis, analysed)
+    shipped = classifier.Model(arrays)
+    right = sum(shipped.scores(analysed[t])[0][0][0] == label for t, label in understanding) / len(understanding)
+    lines.append(f"the shipped model (every row) on its own training rows: intents {right:.1%}")
+    print(lines[-1])
+    files = {ROOT / "flows" / classifier.MODEL_FILE: npz_bytes(arrays),
+             ROOT / "flows" / classifier.THRESHOLDS_FILE: thresholds_toml(answer, ask, risk, lines).encode("utf-8")}
+    if args.check:
+        differ = [p.name for p, data in files.items() if not p.exists() or p.read_bytes() != data]
+        print("differs: " + ", ".join(differ) if differ else "the shipped files are reproduced byte for byte")
+        return 1 if differ else 0
+    for path, data in files.items():
+        path.write_bytes(data)
+        print(f"wrote {path.relative_to(ROOT)} ({len(data):,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
