@@ -18,6 +18,8 @@ from .model import Reply
 # the kinds of need, in the order they are answered
 ORDER = ("crisis", "place", "told", "topic", "topic2", "person")
 MAX_TOPICS = 2             # questions answered from one message
+PERSON_BAR = 4.0           # a person asked for besides another need: a whole request ("I want to talk
+                           # to someone"), not a word of one ("I can't talk with my family" is a life described)
 TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_more", "family_guide",
                             "family_violence", "family_8050"})
 PLACE_TRIGGERS = frozenset({"pref", "city"})
@@ -51,6 +53,14 @@ def window(state: dict, now: float, seconds: float) -> str | None:
     return None
 
 
+def several_topics(understood, intents: dict) -> bool:
+    """Whether the message's words hold two questions or more (only then are its sentences read
+    one by one: a sentence's match is a match in the whole message too)."""
+    found = {(intents[n]["trigger"], intents[n].get("arg", "")) for n in understood.scores
+             if intents[n]["trigger"] in TOPIC_TRIGGERS}
+    return len(found) >= 2
+
+
 def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
           sentences: list[str] = ()) -> list[tuple[str, str]]:
     """Every need of the message, in the fixed order: the main one and what else it asks for
@@ -69,6 +79,13 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
         if "crisis" not in have:
             # the questions its sentences ask (besides the main one), in order, each once
             asked = [have["topic"]] if "topic" in have else []
+            if not asked and "told" not in have:
+                # a place or a person asked for, and a question besides: its best one
+                topics = [n for n in scores if intents[n]["trigger"] in TOPIC_TRIGGERS]
+                for n in sorted(topics, key=lambda n: -scores[n])[:1]:
+                    need = (intents[n]["trigger"], intents[n].get("arg", ""))
+                    if not ("place" in have and need[0] in PLACE_ANSWERS):
+                        asked.append(need)
             for n in sentences:
                 need = (intents[n]["trigger"], intents[n].get("arg", ""))
                 if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
@@ -80,7 +97,7 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
             told = [n for n in ("tell_family", "tell_self") if n in scores]
             if told:
                 have["told"] = (intents[told[0]]["trigger"], "")
-        if "person" not in have and "crisis" not in have and "want_human" in scores:
+        if "person" not in have and "crisis" not in have and scores.get("want_human", 0) >= PERSON_BAR:
             have["person"] = ("want_human", "")
     if len(have) == 1:
         return [main]

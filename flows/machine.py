@@ -335,7 +335,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         lex = understanding.lexicon()
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
-                             long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis))
+                             long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
+                             if context.several_topics(understood, lex.intents) else ())
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
     if len(plan) > 1:
