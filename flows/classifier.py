@@ -15,14 +15,15 @@ analysed once for places, intents, crisis and this. Loaded once per process.
     risk(a) -> p                       probability that the message signals any risk
     thresholds() -> Thresholds         intent_answer, intent_ask, risk_ask
 
-Deterministic: the features are looked up in a fixed order and summed in float64, so the same
-text gives the same numbers in every process (whatever the string hash seed).
+Deterministic: a message's feature rows are summed in index order, in float64, so the same text
+gives the same numbers to the last bit in every process (whatever the string hash seed).
 """
 from __future__ import annotations
 
 import io
 import math
 import tomllib
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 from operator import add
@@ -106,16 +107,17 @@ def _load() -> Model:
 
 model = once(_load)
 # The last message scored: the conversation asks for intents and risk of the same Analysis, and
-# the second call reads the first's result (a tuple swapped whole, so threads never mix two).
-_last: tuple[Analysis | None, tuple] = (None, ())
+# the second call reads the first's result. A weak reference (the person's words are not kept
+# alive here), in a tuple swapped whole (threads never mix two messages).
+_last: tuple[weakref.ref | None, tuple] = (None, ())
 
 
 def _scores(a: Analysis) -> tuple[list[tuple[str, float]], float]:
     global _last
     seen, result = _last
-    if seen is not a:
+    if seen is None or seen() is not a:
         result = model().scores(a)
-        _last = (a, result)
+        _last = (weakref.ref(a), result)
     return result
 
 

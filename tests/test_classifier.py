@@ -2,12 +2,14 @@
 pure inference does what the training script trained it to do, and it is deterministic. Pure:
 no scikit-learn (the model is retrained and checked byte for byte by
 `python scripts/train_classifier.py --check`, a developer tool)."""
+import gc
 import json
 import math
 import os
 import subprocess
 import sys
 import tomllib
+import weakref
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -109,3 +111,12 @@ def test_deterministic_in_every_process():
         out = subprocess.run([sys.executable, "-c", _SCORE, json.dumps(texts)], env=env, cwd=ROOT,
                              capture_output=True, text=True, check=True, timeout=60).stdout
         assert json.loads(out) == here
+
+
+def test_the_last_message_is_not_kept_alive():
+    a = analyse("相談は無料ですか")
+    classifier.risk(a)
+    gone = weakref.ref(a)
+    del a
+    gc.collect()
+    assert gone() is None
