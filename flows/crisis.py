@@ -135,7 +135,8 @@ class _Crisis:
         """A parent is the one hurting (father + ga, hit by mother + ni): the writer is a child."""
         toks = a.tokens
         return any(self.roles.get(t.lemma) == "parent" and i + 1 < len(toks)
-                   and toks[i + 1].surface in _SUBJECT | _PASSIVE_AGENT for i, t in enumerate(toks))
+                   and toks[i + 1].surface in _SUBJECT | _PASSIVE_AGENT
+                   and any(u.base in self.hits for u in toks[i + 2:i + 8]) for i, t in enumerate(toks))
 
     def _writer_acted(self, a: Analysis) -> bool:
         """The writer hit someone ("I hit my mother"): an active hitting verb with nobody else

@@ -362,13 +362,30 @@ _OWNER = frozenset(language.W["owner_words"])
 _NO = language.W["possessive"]
 
 
+_CONNECTORS = frozenset(language.W.get("connectors", ()))
+
+
+def _clauses(a: Analysis) -> list[tuple[int, int]]:
+    """The sentences, each split again where a connector begins another need ("and also ...")."""
+    out = []
+    for first, end in a.sentences:
+        start = first
+        for i in range(first + 1, end):
+            if a.tokens[i].surface in _CONNECTORS:
+                out.append((start, i))
+                start = i
+        out.append((start, end))
+    return [(f, e) for f, e in out if e > f]
+
+
 def sentence_needs(a: Analysis) -> list[str]:
     """In a message of several sentences, the best intent of each sentence, in order (each once):
     "is it just laziness? and can I ask without my parents finding out?" asks two things."""
-    if len(a.sentences) < 2:
+    spans = _clauses(a)
+    if len(spans) < 2:
         return []
     lex, out = lexicon(), []
-    for first, end in a.sentences:
+    for first, end in spans:
         scores = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw))
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and best not in out:

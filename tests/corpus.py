@@ -45,7 +45,8 @@ _CONTEXT = {"": ("lane_other", {}), "waiting": ("waiting", {"handoff": "h"}),
             "forget_confirm": ("forget_confirm", {"asked": "forget_confirm"}),
             # right after a crisis answer of that tier (flows/context.py's window)
             "after_medical": ("choosing", {"asked": "crisis", "window": "medical"}),
-            "after_high": ("choosing", {"asked": "crisis", "window": "high"})}
+            "after_high": ("choosing", {"asked": "crisis", "window": "high"}),
+            "after_violence": ("choosing", {"asked": "crisis", "window": "violence_family"})}
 
 
 def understood_label(row: Row) -> tuple[str, str]:
