@@ -53,6 +53,19 @@ def claim_first_waiting(counselor):
     return hid
 
 
+def two_talking(counselor, person):
+    """Two people from the simulator ask for a person and the counselor claims both: their ids,
+    once the second has been told a counselor joined."""
+    new_person(person)
+    ask_for_a_person(person)
+    first = claim_first_waiting(counselor)
+    new_person(person)
+    ask_for_a_person(person)
+    second = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    return first, second
+
+
 def open_conversation(counselor, hid):
     item = counselor.locator(f"#mine li[data-id='{hid}']")
     alias = item.locator("strong").text_content()
@@ -258,13 +271,7 @@ def alias_of(counselor, hid):
 def test_a_worsening_person_raises_the_loudest_alert_says_why_and_comes_first(browser, demo):
     counselor, person = counselor_and_simulator(browser, demo)
     hook_sounds(counselor)
-    new_person(person)
-    ask_for_a_person(person)
-    first = claim_first_waiting(counselor)
-    new_person(person)
-    ask_for_a_person(person)
-    second = claim_first_waiting(counselor)
-    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    first, second = two_talking(counselor, person)
     expect(counselor.locator("#mine li").first).to_have_attribute("data-id", first)
     open_conversation(counselor, first)          # the counselor is talking with the first person
     alert = counselor.locator("#alert")
@@ -330,13 +337,7 @@ def test_a_worsening_person_raises_the_loudest_alert_says_why_and_comes_first(br
 def test_who_is_waiting_for_my_reply_comes_first_with_a_sound_and_the_persons_state(browser, demo):
     counselor, person = counselor_and_simulator(browser, demo)
     hook_sounds(counselor)
-    new_person(person)
-    ask_for_a_person(person)
-    a = claim_first_waiting(counselor)
-    new_person(person)
-    ask_for_a_person(person)
-    b = claim_first_waiting(counselor)
-    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    a, b = two_talking(counselor, person)
     mine = counselor.locator("#mine li")
     expect(mine.first).to_have_attribute("data-id", a)
     open_conversation(counselor, a)

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from .test_browser import (T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
                            new_person, run_demo, shot)
 from .test_browser_console import (WORSE_TONE, alias_of, claim_first_waiting, hook_sounds, open_conversation,
-                                   person_says, switch_person, tones)
+                                   person_says, switch_person, tones, two_talking)
 
 PASSWORD = "a long enough secret for the team"
 VIEWPORT = {"width": 1024, "height": 768}
@@ -144,13 +144,7 @@ def test_an_away_holders_risk_message_alerts_the_other_counselor_and_the_supervi
 def test_a_silent_holder_alerts_everyone_after_the_set_time_and_a_queued_persons_alert_ends_when_taken(
         browser, quick_demo, r):
     admin, aoi, ben, person = team(browser, quick_demo, r)
-    new_person(person)
-    ask_for_a_person(person)
-    first = claim_first_waiting(aoi)
-    new_person(person)
-    ask_for_a_person(person)
-    second = claim_first_waiting(aoi)
-    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    first, second = two_talking(aoi, person)
     first_alias = alias_of(aoi, first)
 
     # aoi is at her desk, talking with the second person; the first writes something risky
