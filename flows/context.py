@@ -62,7 +62,7 @@ def several_topics(understood, intents: dict) -> bool:
 
 
 def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
-          sentences: list[str] = ()) -> list[tuple[str, str]]:
+          sentences: list[str] = (), remembered: tuple[str, str] | None = None) -> list[tuple[str, str]]:
     """Every need of the message, in the fixed order: the main one and what else it asks for
     (a place named, a question asked, a person wanted) that is not the main one's kind; a long
     message that describes a life is thanked for too."""
@@ -76,6 +76,8 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
         if place is not None and place_ok and "place" not in have and (have.keys() & {"crisis", "topic", "person"}):
             have["place"] = ("city", place.city_code) if place.city_code else ("pref", place.pref)
         scores = understood.scores
+        if "place" not in have and remembered and scores.keys() & {"find_local", "info_support"}:
+            have["place"] = remembered       # windows near the place they named earlier
         if "crisis" not in have:
             # the questions its sentences ask (besides the main one), in order, each once
             asked = [have["topic"]] if "topic" in have else []

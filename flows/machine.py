@@ -19,6 +19,7 @@ DEFINITION_FILE = "conversation.toml"
 WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
 STILL_MEDICAL = "crisis.window.still_medical"   # before any other answer right after a medical one
 ANSWERED_TOO = "handoff.answered_too"           # a question answered while waiting for a person
+WAIT_STATUS = "handoff.wait_status"             # the place in line, asked besides a question
 # the window's own wordings, besides what understanding.toml's window intents carry
 WINDOW_ARGS = {"window": ("still", "still_medical", "still_safe"), "window_calm": ("calm_medical",)}
 
@@ -284,11 +285,15 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             trigger = None
     elif analysis is not None and trigger == "fallback":
         understood = understanding.understand(analysis, before, {**state, "window": win or ""})
-        if understood.intent == "pause" and "stop" in understood.scores and before in fm.context["answer_while"]:
+        if understood.intent in ("pause", "goodbye") and "stop" in understood.scores and before in fm.context["answer_while"]:
             # "never mind, another time" in line: taking the request back, not pausing a talk
             understood = replace(understood, trigger="stop", intent="stop")
         if understood.trigger == "fallback" and not win and before not in fm.relay:
             understood = understanding.second_opinion(analysis, before, state) or understood
+        remembered = state.get("city") or state.get("pref")
+        if understood.trigger in ("find_local", "info_support") and understood.place is None and remembered:
+            # the place they named earlier: its windows, not the region question again
+            understood = replace(understood, trigger="city" if state.get("city") else "pref", arg=remembered)
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
             if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):
@@ -303,10 +308,6 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 state["pref"], state["city"] = understood.place.pref, understood.place.city_code
             elif trigger == "pref":
                 state.pop("city", None)               # a prefecture named now replaces an earlier city
-            elif trigger in ("find_local", "info_support") and understood.place is None \
-                    and (state.get("city") or state.get("pref")):
-                # the place they named earlier: its windows, not the region question again
-                trigger, arg = ("city", state["city"]) if state.get("city") else ("pref", state["pref"])
     if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on:
         trigger, arg = "relay", ""
     flood = (ctx or {}).get("flood")
@@ -336,7 +337,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
-                             if context.several_topics(understood, lex.intents) else ())
+                             if context.several_topics(understood, lex.intents) else (),
+                             remembered=("city", state["city"]) if state.get("city") else
+                             ("pref", state["pref"]) if state.get("pref") else None)
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
     if len(plan) > 1:
@@ -365,6 +368,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif passed_on:
         model.state = before
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
+        if before == "waiting" and understood is not None and "ask_wait" in understood.scores:
+            # "how much longer? and does it cost?": the place in line too
+            model.replies.append(Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}))
+            model.effects.append({"type": "queue_status", "value": "", "crisis": model.data.get("crisis")})
         model.replies.append(Reply(say=(ANSWERED_TOO,)))
     speaks = before not in fm.relay or before in fm.context["answer_while"]   # (no counselor is with them)
     if win and speaks and trigger and context.kind_of(trigger) != "crisis" \

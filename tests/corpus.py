@@ -200,15 +200,15 @@ def meets(label: str, out) -> bool:
     if label == "violence_by_writer":
         return any(m in ("crisis.violence_by_me", "crisis.violence_by_me.reminder") for m in ids)
     if label == "violence_family_member":
-        return any(m in ("crisis.violence", "family.violence", "family.violence.family", "crisis.violence.reminder")
-                   for m in ids)
-    if label == "calm":
-        return any(m.startswith("crisis.window.calm") for m in ids) and "emergency" not in cards \
+        return any(m in ("crisis.violence", "crisis.violence_youth", "family.violence", "family.violence.family",
+                         "crisis.violence.reminder") for m in ids)
+    if label == "calm":          # (the model's direct question answered "no" is met the same way)
+        return any(m.startswith("crisis.window.calm") or m == "crisis.ask_no" for m in ids) and "emergency" not in cards \
             and not any(m.startswith("crisis.lines") for m in ids)
     if label == "cancel":
         return "handoff_cancel" in effects or any(m in ("handoff.declined", "handoff.cancelled") for m in ids)
     if label == "goodbye":
-        return any(m in ("small.goodbye", "stop.bye", "small.thanks", "handoff.paused") for m in ids)
+        return any(m in ("small.goodbye", "stop.bye", "small.thanks", "handoff.paused", "handoff.step_away") for m in ids)
     if label == "human":
         return out.trigger in ("want_human", "handoff_yes", "crisis_human") or any(
             m in ("handoff.confirm", "handoff.off_duty_first", "handoff.queued", "handoff.already",
