@@ -1,24 +1,36 @@
 """The independent sets of 2026-12 (tests/data/independent/: written by people who never saw the
-patterns, scored on first contact, then their misses generalised): floors just under what they
-read now, so a change that loses what was learned from them fails here. The first-contact figures
-are in README; the benchmarks print these sets' own (`--file`)."""
+patterns, each scored on first contact, then their misses generalised): floors just under what
+they read now, so a change that loses what was learned from them fails here. The first-contact
+figures are in README; the benchmarks print these sets' own (`--file`)."""
 import pytest
 
 from tests.corpus import (conversation_rows, crisis_rows, score_conversations, score_crisis,
                           score_understanding, understanding_rows)
 
+SETS = ["2026-12", "2026-12b", "2026-12c"]
+# (first messages, risk found, false alarms at most, conversations) under each set's reading now
+FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.75), "2026-12b": (0.82, 0.80, 0.05, 0.66),
+          "2026-12c": (0.86, 0.79, 0.07, 0.70)}
 
-def test_first_messages_of_new_writers():
-    accuracy, _, misses = score_understanding(understanding_rows("independent/first_messages_2026-12.tsv"))
-    assert accuracy >= 0.85, [(r.text, got) for r, got, _ in misses]
+
+@pytest.mark.parametrize("name", SETS)
+def test_first_messages_of_new_writers(name):
+    accuracy, _, misses = score_understanding(understanding_rows(f"independent/first_messages_{name}.tsv"))
+    assert accuracy >= FLOORS[name][0], [(r.text, got) for r, got, _ in misses]
 
 
-def test_risk_in_new_writers_words():
-    recall, overall, false_alarms, misses = score_crisis(crisis_rows("independent/risk_2026-12.tsv"))
-    assert overall >= 0.95 and false_alarms <= 0.05, misses
+@pytest.mark.parametrize("name", SETS)
+def test_risk_in_new_writers_words(name):
+    recall, overall, false_alarms, misses = score_crisis(crisis_rows(f"independent/risk_{name}.tsv"))
+    assert overall >= FLOORS[name][1] and false_alarms <= FLOORS[name][2], misses
+
+
+def test_every_medical_emergency_of_the_first_set_is_found():
+    recall, _, _, misses = score_crisis(crisis_rows("independent/risk_2026-12.tsv"))
     assert recall["medical"][0] == pytest.approx(1.0), [m for m in misses if m[0].label == "medical"]
 
 
-def test_conversations_of_new_writers():
-    right, _, misses = score_conversations(conversation_rows("independent/conversations_2026-12.jsonl"))
-    assert right >= 0.75, [(c["id"], c["turns"]) for c, _ in misses]
+@pytest.mark.parametrize("name", SETS)
+def test_conversations_of_new_writers(name):
+    right, _, misses = score_conversations(conversation_rows(f"independent/conversations_{name}.jsonl"))
+    assert right >= FLOORS[name][3], [(c["id"], c["turns"]) for c, _ in misses]
