@@ -174,6 +174,35 @@ def test_sentry_events_carry_no_text_ids_tokens_cookies_or_bodies(config, r):
         server.server_close()
 
 
+
+def test_a_console_error_sends_sentry_neither_the_session_id_nor_the_csrf_token(config, accounts, r):
+    # (issue 23, 9) a Redis breadcrumb named the session's key and the request's headers carried
+    # X-CSRF-Token: together a working console session for 12 hours
+    from handoff.store import meta_key
+
+    SentrySink.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SentrySink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app(config.with_overrides(sentry_dsn=f"http://publickey@127.0.0.1:{server.server_port}/1"))
+        aoi = Console(app, "aoi")
+        sid = aoi.client.get_cookie("mado_session", domain="localhost", path="/console").value
+        assert r.exists(f"mado:{{staff}}:session:{sid}")
+        r.set(meta_key("broken"), "not a hash")            # a real fault: the claim meets the wrong type
+        assert aoi.post("/console/api/handoffs/broken/claim").status_code == 500
+        sentry_sdk.flush(5)
+        assert wait_until(lambda: SentrySink.bodies, timeout=10)
+        sent = "\n".join(SentrySink.bodies)
+        assert "ResponseError" in sent and "/console/api/handoffs/broken/claim" in sent   # the event arrived
+        assert '"category":"redis"' in sent.replace(" ", "")         # with its Redis breadcrumbs
+        for secret in (sid, aoi.csrf, PASSWORD):
+            assert secret not in sent, secret
+        assert "mado:{staff}" not in sent
+    finally:
+        sentry_sdk.init(dsn=None)
+        server.shutdown()
+        server.server_close()
+
 # -- logs -------------------------------------------------------------------------------------
 class Collect(logging.Handler):
     def __init__(self):
