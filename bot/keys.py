@@ -43,6 +43,12 @@ def event_record(pid: str, event_key: str) -> str:
     return user(pid, f"ev:{event_key}")
 
 
+def undelivered(pid: str) -> str:
+    """Crisis replies LINE did not take, kept to be pushed when it answers again (bot/redeliver.py):
+    the bot's own rendered words, never the person's."""
+    return user(pid, "undelivered")
+
+
 def user_pattern(pid: str) -> str:
     return f"{PREFIX}:{{u:{pid}}}:*"
 
@@ -64,7 +70,8 @@ def lease(shard: int) -> str:
     return f"{PREFIX}:{{ev:{shard}}}:lease"
 
 
-DEAD_LETTERS = f"{PREFIX}:{{ev:dlq}}"
+DEAD_LETTERS = f"{PREFIX}:{{ev:dlq}}"            # events that failed for good: ids and the failure only
+REDELIVER = f"{PREFIX}:{{redeliver}}"             # pid → when to push their kept crisis reply again (ms)
 WORKERS = f"{PREFIX}:{{workers}}"                 # live workers: id → last heartbeat (s)
 WORKER_SHARDS = f"{PREFIX}:{{workers}}:shards"     # each live worker's shard count (MADO_EVENT_SHARDS)
 GROUP = "workers"

@@ -190,6 +190,12 @@ class StandinLine:
         with self.lock:
             self.state.faults.append(Fault(status, count, path, deliver, hang_s))
 
+    def clear_faults(self) -> None:
+        """LINE answers again: the faults not yet used up are dropped (`add_fault(500, 10**9)`
+        then this: LINE down for a while)."""
+        with self.lock:
+            self.state.faults.clear()
+
     def deliveries(self, to: str | None = None) -> list[dict]:
         with self.lock:
             return [d for d in self.state.deliveries if to is None or d["to"] == to]

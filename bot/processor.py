@@ -24,6 +24,7 @@ import redis
 
 import flows
 import messages_ja
+from flows.context import kind_of
 from handoff.hours import parse as parse_hours
 from handoff.store import URGENT_TIERS, HandoffStore
 
@@ -58,6 +59,12 @@ def batches_of(replies) -> list[list[dict]]:
     if len(out) > 1 and sum(len(b) for b in out) <= messages_ja.MAX_MESSAGES:
         out = [[m for b in out for m in b]]   # one call when it fits: free with the reply token
     return out
+
+
+def is_crisis_reply(trigger: str | None) -> bool:
+    """The bot's answer to a risk message (a crisis tier, or what was written next inside the
+    crisis window): it must reach the person (bot/redeliver.py)."""
+    return kind_of(trigger) == "crisis" or trigger == "window"
 
 
 RECENT_TTL_S = 3600        # what was written before a handoff: kept an hour, for the consent
@@ -301,6 +308,8 @@ class Processor:
         for effect in outcome.effects:
             hid = self._effect(pid, ev, event, ekey, effect, outcome, hid, pipe, bool(batches), shared)
         rec = {"batches": json.dumps(batches, ensure_ascii=False)}
+        if batches and is_crisis_reply(outcome.trigger):
+            rec["crisis"] = "1"            # must reach the person: kept if LINE does not take it
         if "forget" not in kinds:
             pipe.set(keys.state(pid), json.dumps(outcome.state, ensure_ascii=False), ex=ttl)
             target = push_target(ev)

@@ -11,6 +11,9 @@ _SENSITIVE_KEYS = {  # compared in lower case
     "chatid", "x-line-signature", "cookie", "authorization", "markasreadtoken", "ev", "messages",
     "password",
 }
+# request headers that may carry a credential (the console's X-CSRF-Token, a session cookie, an
+# Authorization, LINE's signature, any other token or key): their values never leave
+_SECRET_HEADER = re.compile(r"auth|cookie|csrf|xsrf|token|session|signature|secret|key|password", re.I)
 
 
 def _scrub(value, depth=0):
@@ -33,7 +36,8 @@ def before_send(event, hint):
         for k in ("data", "cookies", "query_string", "env"):
             req.pop(k, None)
         if isinstance(req.get("headers"), dict):
-            req["headers"] = _scrub(req["headers"])
+            req["headers"] = {k: "[scrubbed]" if _SECRET_HEADER.search(str(k)) else _scrub(v)
+                              for k, v in req["headers"].items()}
     for exc in (event.get("exception") or {}).get("values", []) or []:
         if isinstance(exc.get("value"), str):
             exc["value"] = "[scrubbed]"
@@ -48,11 +52,15 @@ def before_send(event, hint):
 
 
 def before_breadcrumb(crumb, hint):
-    if crumb.get("category") in ("httplib", "redis"):
-        crumb.pop("data", None)
-    if isinstance(crumb.get("message"), str):
-        crumb["message"] = _LINE_ID.sub("[line-id]", crumb["message"])
+    """No data on any breadcrumb; a Redis one keeps only its command (HGETALL, EVALSHA): a key
+    names a person (their pseudonym) or a counselor's session (`{staff}:session:<id>`)."""
     crumb.pop("data", None)
+    message = crumb.get("message")
+    if isinstance(message, str):
+        if crumb.get("category") == "redis" or crumb.get("type") == "redis":
+            crumb["message"] = message.split(" ", 1)[0][:40]
+        else:
+            crumb["message"] = _LINE_ID.sub("[line-id]", message)
     return crumb
 
 

@@ -15,7 +15,9 @@ Ordering and parallelism
 
 Delivery
 - An entry is acknowledged (and deleted: the stream keeps no message text) only after its
-  effects are done. An entry that keeps failing goes to the dead-letter stream and to Sentry.
+  effects are done. An entry that keeps failing goes to the dead-letter stream (its ids and the
+  failure, never the event: `_letter`) and to Sentry; a crisis reply it carried is kept and
+  pushed once LINE answers again (bot/redeliver.py).
 - SIGTERM: stop reading, finish the events in hand, hand the shards back, exit. The handler is in
   place first thing, before the slow imports and the warm-up: a SIGTERM at any moment of start-up
   is a clean exit (0), never death by the signal. The supervisor starts its children with SIGTERM
@@ -47,7 +49,7 @@ import redis
 
 import flows
 
-from . import keys, logs
+from . import keys, logs, redeliver
 from .signals import SIGNALS, STOP
 from handoff.store import STATS
 
@@ -74,6 +76,9 @@ ACK_EVERY_S = 0.05       # finished entries gather this long, then go in one rou
                          # before it only means a harmless redo: their records are found)
 MAX_INFLIGHT_PER_SHARD = 512
 STEP_MAX = 64            # people whose next entries are read, decided and written together
+DEAD_LETTER_KEEP_S = 14 * 86400   # each dead letter, at most (and no more than DEAD_LETTER_MAX)
+DEAD_LETTER_MAX = 10_000
+REDELIVER_EVERY_S = 0.5  # how often kept crisis replies are looked at (bot/redeliver.py)
 
 
 class ShardState:
@@ -144,6 +149,7 @@ class Worker:
         beat = min(1.0, self.cfg.lease_ms / 3000.0)   # also how soon freed shards are picked up
         if self.cfg.alert_webhook_url:
             threading.Thread(target=self._alert_loop, name="mado-alerts", daemon=True).start()
+        threading.Thread(target=self._redeliver_loop, name="mado-redeliver", daemon=True).start()
         while not self.stopping.is_set():
             try:
                 self.heartbeat()
@@ -165,6 +171,19 @@ class Worker:
             except redis.RedisError as exc:
                 logs.emit("alerts", result="redis_error", error=type(exc).__name__)
                 self.stopping.wait(1.0)
+
+    def _redeliver_loop(self) -> None:
+        """Crisis replies LINE did not take, pushed once it answers again (bot/redeliver.py): a
+        thread of its own, so a LINE still down never holds up the heartbeat."""
+        redeliverer = redeliver.Redeliverer(self.r, self.line)
+        while not self.stopping.is_set():
+            try:
+                redeliverer.run_once()
+            except redis.RedisError as exc:
+                logs.emit("crisis_reply", result="redis_error", error=type(exc).__name__)
+            except Exception as exc:        # (a bug): logged, tried again on the next round
+                logs.emit("crisis_reply", level=40, result="error", error=type(exc).__name__)
+            self.stopping.wait(REDELIVER_EVERY_S)
 
     def _flush_line_counts(self) -> None:
         """LINE calls by kind into the shared anonymous counters (for /metrics: push costs money)."""
@@ -524,6 +543,7 @@ class Worker:
         """Process the entry, retrying what can be retried, until it is done or dead-lettered.
         `first`: what `Processor.prepare_many` left of it (see there), for the first try."""
         started = time.perf_counter()
+        last_error = ""                       # (the class of the last failure here, for a dead letter)
         while True:
             counted: list[int] = []
             job, first = first, None
@@ -537,16 +557,19 @@ class Worker:
                     # (the try count is taken in the processor's read step: one round trip)
                     summary = self.processor.process(fields, tries=(keys.tries(st.shard), entry_id, counted))
             except TooManyTries as exc:
-                self._dead_letter(st, entry_id, fields, "too_many_tries", exc.tries)
+                self._dead_letter(st, entry_id, fields, "too_many_tries", exc.tries, last_error)
                 return
             except SendFailed as exc:
                 # LINE kept failing after our retries: give up loudly, do not block this person.
-                self._dead_letter(st, entry_id, fields, f"line_{exc.kind}_{exc.status}", None)
+                self._dead_letter(st, entry_id, fields, f"line_{exc.kind}_{exc.status}",
+                                  counted[-1] if counted else 1, type(exc).__name__)
                 return
             except redis.RedisError as exc:
+                last_error = type(exc).__name__
                 if self._redis_away(st, entry_id, exc):
                     return
             except Exception as exc:  # a bug or bad data: retry a few times, then dead-letter
+                last_error = type(exc).__name__
                 logs.emit("event", result="error", shard=st.shard, error=type(exc).__name__)
                 self.stats["errors"] += 1
                 if self.stopping.wait(min(2.0, 0.1 * 2 ** (counted[-1] if counted else 1))):
@@ -651,25 +674,66 @@ class Worker:
         return [("XACK", stream, keys.GROUP, *entry_ids), ("XDEL", stream, *entry_ids),
                 ("HDEL", keys.tries(shard), *entry_ids)]
 
-    def _dead_letter(self, st, entry_id, fields, reason, tries) -> None:
+    def _dead_letter(self, st, entry_id, fields, reason, tries, error="") -> None:
+        """The entry failed for good: a dead letter of ids and the failure only (`_letter`), kept
+        DEAD_LETTER_KEEP_S each; a crisis reply it carried is kept to be pushed later."""
         while True:       # Redis away: try again; stopping or the shard lost: the entry stays pending
             try:
-                pipe = self.r.pipeline(transaction=False)
-                pipe.xadd(keys.DEAD_LETTERS, {"shard": st.shard, "entry": entry_id, "reason": reason,
-                                              "pid": fields.get("pid", ""), "ev": fields.get("ev", ""),
-                                              "rt": fields.get("rt", ""), "at": int(time.time())},
-                          maxlen=10_000, approximate=True)
-                pipe.expire(keys.DEAD_LETTERS, 14 * 86400)
+                letter = self._letter(st, entry_id, fields, reason, tries, error)
+                now = time.time()
+                pipe = self.r.pipeline(transaction=False)       # (one slot: {ev:dlq})
+                # each letter is kept DEAD_LETTER_KEEP_S, however many follow it (MINID), and at
+                # most DEAD_LETTER_MAX of them; the stream goes when none came for that long
+                pipe.xadd(keys.DEAD_LETTERS, letter, minid=str(int((now - DEAD_LETTER_KEEP_S) * 1000)),
+                          approximate=False)
+                pipe.xtrim(keys.DEAD_LETTERS, maxlen=DEAD_LETTER_MAX, approximate=True)
+                pipe.expire(keys.DEAD_LETTERS, DEAD_LETTER_KEEP_S)
                 pipe.execute()
                 break
             except redis.RedisError as exc:
                 if self._redis_away(st, entry_id, exc):
                     return
-        alias = keys.alias(fields.get("pid", "0000"))
-        logs.emit("event", level=40, result="dead_letter", shard=st.shard, reason=reason, alias=alias,
-                  tries=tries)
-        capture("mado event dead-lettered", reason=reason, shard=str(st.shard))
+        logs.emit("event", level=40, result="dead_letter", shard=st.shard, reason=reason,
+                  alias=letter.get("alias", ""), kind=letter["kind"], tries=tries, error=error)
+        capture("mado event dead-lettered", reason=reason, shard=str(st.shard), kind=letter["kind"])
         self._finish(st, entry_id, fields, "dead_letter")
+
+    def _letter(self, st, entry_id, fields, reason, tries, error) -> dict:
+        """What a dead letter keeps: the event's id, the person's pseudonym and alias, its kind,
+        the failure (reason, error class, tries) and the time; never the event itself (the
+        text, the LINE id, tokens). Someone no longer known (forgotten, say by this very event)
+        leaves neither pseudonym nor event id. A crisis reply the event's record still holds
+        unsent is kept for `bot/redeliver.py` here, while the record exists."""
+        try:
+            ev = json.loads(fields.get("ev") or "")
+        except ValueError:
+            ev = None
+        ev = ev if isinstance(ev, dict) else None
+        console = fields.get("src") == "console"
+        kind = ("console:" if console else "") + str((ev or {}).get("action" if console else "type") or "")
+        letter = {"kind": kind[:40] if ev else "unreadable", "reason": reason, "error": error or "",
+                  "tries": tries if tries is not None else "", "shard": st.shard, "entry": entry_id,
+                  "at": int(time.time())}
+        pid = fields.get("pid") or ""
+        if not (len(pid) == 64 and all(c in "0123456789abcdef" for c in pid)):
+            return letter
+        ekey = event_key(ev) if ev else ""
+        pipe = self.r.pipeline(transaction=False)           # (one slot: the person's)
+        pipe.exists(keys.state(pid))
+        if ekey:
+            pipe.hgetall(keys.event_record(pid, ekey))
+        known, *record = pipe.execute()
+        rec = record[0] if record else {}
+        if not known:
+            return letter
+        letter.update(event=ekey, pid=pid, alias=keys.alias(pid))
+        if ekey and rec.get("crisis") == "1" and not console:
+            batches = json.loads(rec.get("batches") or "[]")
+            unsent = [(i, b) for i, b in enumerate(batches) if not rec.get(f"s{i}")]
+            if unsent:
+                redeliver.keep(self.r, pid, ekey, unsent)
+                letter["kept"] = "crisis_reply"
+        return letter
 
 
 def supervise(processes: int) -> int:

@@ -65,15 +65,19 @@ def _refuse(status: int, key: str, reason: str):
 @bp.before_request
 def _guard_input():
     """Every console call: bodies bounded in size, and JSON only if it is valid Unicode (a lone
-    surrogate such as "\\ud800" parses as JSON but cannot be hashed, stored or sent)."""
+    surrogate such as "\\ud800" parses as JSON but cannot be hashed, stored or sent) and not
+    nested past what the parser can read (a RecursionError there: 400, not 500)."""
     if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
         return None
     request.max_content_length = MAX_BODY          # also bounds a body sent without a length
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _refuse(413, "error.too_large", "body too large")
-    body = request.get_json(silent=True)           # parsed once, cached for the view
-    if body is not None and has_lone_surrogate(body):
-        return _refuse(400, "error.bad_text", "lone surrogate")
+    try:
+        body = request.get_json(silent=True)       # parsed once, cached for the view
+        if body is not None and has_lone_surrogate(body):
+            return _refuse(400, "error.bad_text", "lone surrogate")
+    except RecursionError:                         # nested deeper than Python's parser goes
+        return _refuse(400, "error.bad_request", "nested too deep")
     return None
 
 

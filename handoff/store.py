@@ -427,13 +427,29 @@ class HandoffStore:
         pipe.execute()
 
     def forget_person(self, pid: str) -> int:
-        """End and unlink every handoff of this person, then delete every key under their tag."""
+        """End and unlink every handoff of this person, delete every key under their tag, their
+        dead letters and their place among the crisis replies waiting to be pushed."""
         for hid in self.r.smembers(keys.user(pid, "handoffs")):
             self.person_left(hid)
         deleted = 0
         for key in self.r.scan_iter(match=keys.user_pattern(pid), count=500):
             deleted += self.r.delete(key)
-        return deleted
+        self.r.zrem(keys.REDELIVER, pid)
+        return deleted + self._forget_dead_letters(pid)
+
+    def _forget_dead_letters(self, pid: str) -> int:
+        """Delete the person's entries of the dead-letter stream (read through in pages: it holds
+        at most 10,000, and forgetting is rare)."""
+        start, mine = "-", []
+        while True:
+            page = self.r.xrange(keys.DEAD_LETTERS, start, "+", count=1000)
+            mine += [entry_id for entry_id, fields in page if fields.get("pid") == pid]
+            if len(page) < 1000:
+                break
+            start = "(" + page[-1][0]
+        for i in range(0, len(mine), 500):
+            self.r.xdel(keys.DEAD_LETTERS, *mine[i:i + 500])
+        return len(mine)
 
     def person_left(self, hid: str) -> None:
         """Forget-me or block: the handoff ends, the counselor sees that the person left."""

@@ -78,6 +78,20 @@ def test_session_cookie_flags_fixation_and_logout(app, accounts):
     assert stolen.get("/console/api/me", base_url=HTTPS).status_code == 401
 
 
+
+def test_deeply_nested_json_is_a_bad_request_on_every_console_post(app, accounts):
+    # (issue 23, 13) JSON nested past Python's parser once gave 500 on every POST, login included
+    c = Console(app, "aoi")
+    posts = ["/console/api/login"] + [path for method, path, _ in console_rules(app) if method == "POST"]
+    for depth in (990, 5000):             # (the first parses, then cannot be checked; the second does not parse)
+        for body in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+            for path in posts:
+                res = c.client.post(path, data=body, content_type="application/json",
+                                    headers={"X-CSRF-Token": c.csrf}, base_url=HTTPS)
+                assert res.status_code == 400, (depth, path, res.status_code)
+                assert res.get_json()["code"] == "error.bad_request"
+    assert c.get("/console/api/me").status_code == 200          # the session is still good
+
 def test_admin_only_statistics(app, accounts):
     assert Console(app, "aoi").get("/console/api/stats").status_code == 403
     assert Console(app, "aoi").get("/console/stats").status_code == 403

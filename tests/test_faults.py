@@ -252,3 +252,32 @@ def test_two_web_and_three_worker_processes_with_duplicates(standin, webs, worke
     with capsys.disabled():
         print(f"\n[faults] 2 web + 3 workers: {line.posts} webhook posts ({line.posts - total} duplicates), "
               f"{total} answers, each once and in order")
+
+
+def test_a_crisis_reply_lost_while_line_is_down_is_pushed_once_line_answers(post, worker, standin, r, config):
+    # (issue 23, 7) a crisis reply whose sending failed for good was only dead-lettered: never sent
+    from bot import keys
+
+    uid = helpers.new_user_id()
+    pid = keys.pseudonym(config.secret_key, uid)
+    standin.add_fault(500, count=10**9)                  # LINE down: every call answers 500
+    w = worker()
+    ev = helpers.text_event(uid, "もう死にたい")
+    post(ev)
+    assert standin.wait_for(lambda s: w.stats["dead_letter"] == 1, timeout=30)
+    (_id, letter), = r.xrange(keys.DEAD_LETTERS)
+    assert letter["reason"] == "line_reply_500" and letter["kept"] == "crisis_reply"
+    assert "死にたい" not in json.dumps(letter, ensure_ascii=False) and uid not in json.dumps(letter)
+    # the worker tries again while LINE is down, and nothing reaches the person
+    assert standin.wait_for(lambda s: any(c["status"] == 500 for c in s.calls("/v2/bot/message/push")), timeout=30)
+    assert standin.deliveries(uid) == []
+    standin.clear_faults()                               # LINE answers again
+    got = standin.wait_for(lambda s: s.deliveries(uid), timeout=90)
+    assert got and "話してくれて" in helpers.texts_of(got[0])[0], got     # the bot's crisis answer
+    assert got[0]["kind"] == "push"
+    end = time.monotonic() + 30                          # done: nothing of it kept, nothing due
+    while (r.exists(keys.undelivered(pid)) or r.zcard(keys.REDELIVER)) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not r.exists(keys.undelivered(pid)) and not r.zcard(keys.REDELIVER)
+    assert helpers.settled(r) and len(standin.deliveries(uid)) == 1             # once
+    assert [c["status"] for c in standin.calls("/v2/bot/message/push")].count(200) == 1

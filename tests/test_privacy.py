@@ -10,6 +10,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 import sentry_sdk
 
 from bot import create_app, keys
@@ -93,10 +94,78 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
             assert ttl > 0
 
 
+
+def nothing_of(pid, uid, space, *texts):
+    """The keys of `space` (dump_keyspace) that still hold anything of the person."""
+    return [k for k, (_, v) in space.items() if any(x in k or x in v for x in (pid, uid, *texts))]
+
+
+DEAD_LETTER_FIELDS = {"event", "pid", "alias", "kind", "reason", "error", "tries", "shard", "entry", "at", "kept"}
+
+
+@pytest.mark.parametrize("how", ["words", "unfollow"])
+def test_dead_letters_keep_ids_only_and_forget_me_removes_them(app, standin, worker, r, how):
+    # (issue 23, 7) dead letters kept the raw event (LINE id, text) 14 days and more, and
+    # forget-me left them. "words": LINE refuses one answer for good; "unfollow": LINE is down
+    # when a risk message comes (its crisis reply is kept to be pushed later), then they block us.
+    w = worker()
+    post = Poster(app.test_client(), standin)
+    p, other = Person(post, standin, r), Person(post, standin, r)
+    for someone in (p, other):
+        someone.send(follow=True)
+        someone.wait_count(1)
+    words = SECRET_TEXT if how == "words" else "もう死にたい"
+    if how == "words":
+        standin.add_fault(400, count=1, path="/v2/bot/message/reply")   # refused: not about the token
+    else:
+        standin.add_fault(500, count=10**9)                              # LINE down
+    ev = p.send(words)
+    assert wait_until(lambda: w.stats["dead_letter"] == 1)
+    standin.clear_faults()
+    standin.add_fault(400, count=1, path="/v2/bot/message/reply")
+    other.send("自分")                                                    # someone else's dead letter
+    assert wait_until(lambda: w.stats["dead_letter"] == 2)
+    pid, other_pid = (keys.pseudonym(helpers.MADO_KEY, x.uid) for x in (p, other))
+
+    letters = [fields for _id, fields in r.xrange(keys.DEAD_LETTERS)]
+    mine = next(f for f in letters if f.get("pid") == pid)
+    assert set(mine) <= DEAD_LETTER_FIELDS
+    assert {"event": ev["webhookEventId"], "alias": keys.alias(pid), "kind": "message",
+            "error": "SendFailed", "tries": "1"}.items() <= mine.items()
+    assert mine["reason"] == ("line_reply_400" if how == "words" else "line_reply_500")
+    stored = json.dumps(r.xrange(keys.DEAD_LETTERS), ensure_ascii=False)
+    for secret in (p.uid, other.uid, words, "自分", ev["replyToken"], ev["message"]["id"]):
+        assert secret not in stored, secret
+    assert 0 < r.ttl(keys.DEAD_LETTERS) <= 14 * 86400
+    if how == "unfollow":
+        assert mine["kept"] == "crisis_reply" and r.exists(keys.undelivered(pid))
+        assert words not in json.dumps(r.hgetall(keys.undelivered(pid)), ensure_ascii=False)   # our words only
+        standin.add_fault(500, count=10**9)                              # still down: nothing goes out
+
+    if how == "words":
+        p.say_and_wait("記録を消して")
+        p.say_and_wait(postback="forget_yes")
+    else:
+        assert post(helpers.unfollow_event(p.uid)).status_code == 200
+    assert wait_until(lambda: not nothing_of(pid, p.uid, dump_keyspace(r), words))
+    assert helpers.settled(r)
+    assert nothing_of(pid, p.uid, dump_keyspace(r), words) == []         # dead letters included
+    assert [f["pid"] for _id, f in r.xrange(keys.DEAD_LETTERS)] == [other_pid]   # only theirs went
+    if how == "unfollow":
+        standin.clear_faults()
+        assert not r.zrange(keys.REDELIVER, 0, -1)
+        assert p.quiet_for(2.0) and len(p.inbox()) == 1                  # the kept reply went with them
+
 def test_staff_forget_by_alias_is_admin_only_and_audited(app, accounts, standin, worker, r, config):
-    worker()
+    w = worker()
     p, aoi, hid = full_handoff(app, standin, r)
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
+    standin.add_fault(400, count=1)                 # LINE refuses a counselor's message for good
+    aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "届かなかった一言"})
+    assert wait_until(lambda: w.stats["dead_letter"] == 1)
+    (_id, letter), = r.xrange(keys.DEAD_LETTERS)
+    assert letter["kind"] == "console:message" and letter["pid"] == pid
+    assert "届かなかった一言" not in json.dumps(letter, ensure_ascii=False)
     env = worker_env(config)
     run = lambda *a, stdin: subprocess.run([sys.executable, "-m", "bot.cli", "forget", *a], input=stdin,  # noqa: E731
                                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
@@ -107,6 +176,8 @@ def test_staff_forget_by_alias_is_admin_only_and_audited(app, accounts, standin,
     assert done.returncode == 0, done.stderr
     assert wait_until(lambda: not list(r.scan_iter(match=keys.user_pattern(pid))))
     assert wait_until(lambda: aoi.detail(hid)["left"])
+    assert helpers.settled(r)
+    assert nothing_of(pid, p.uid, dump_keyspace(r), SECRET_TEXT) == []     # its dead letter too
     audit = [f for _, f in r.xrange("mado:{handoff}:audit")]
     assert any({"who": "chief", "action": "forget_requested", "handoff": hid}.items() <= a.items() for a in audit)
     assert Console(app, "aoi").post(f"/console/api/handoffs/{hid}/forget").status_code == 403
@@ -173,6 +244,35 @@ def test_sentry_events_carry_no_text_ids_tokens_cookies_or_bodies(config, r):
         server.shutdown()
         server.server_close()
 
+
+
+def test_a_console_error_sends_sentry_neither_the_session_id_nor_the_csrf_token(config, accounts, r):
+    # (issue 23, 9) a Redis breadcrumb named the session's key and the request's headers carried
+    # X-CSRF-Token: together a working console session for 12 hours
+    from handoff.store import meta_key
+
+    SentrySink.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SentrySink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app(config.with_overrides(sentry_dsn=f"http://publickey@127.0.0.1:{server.server_port}/1"))
+        aoi = Console(app, "aoi")
+        sid = aoi.client.get_cookie("mado_session", domain="localhost", path="/console").value
+        assert r.exists(f"mado:{{staff}}:session:{sid}")
+        r.set(meta_key("broken"), "not a hash")            # a real fault: the claim meets the wrong type
+        assert aoi.post("/console/api/handoffs/broken/claim").status_code == 500
+        sentry_sdk.flush(5)
+        assert wait_until(lambda: SentrySink.bodies, timeout=10)
+        sent = "\n".join(SentrySink.bodies)
+        assert "ResponseError" in sent and "/console/api/handoffs/broken/claim" in sent   # the event arrived
+        assert '"category":"redis"' in sent.replace(" ", "")         # with its Redis breadcrumbs
+        for secret in (sid, aoi.csrf, PASSWORD):
+            assert secret not in sent, secret
+        assert "mado:{staff}" not in sent
+    finally:
+        sentry_sdk.init(dsn=None)
+        server.shutdown()
+        server.server_close()
 
 # -- logs -------------------------------------------------------------------------------------
 class Collect(logging.Handler):
