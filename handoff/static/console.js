@@ -573,14 +573,38 @@
     pollSelected();
   }
 
-  async function act(path, body) {
-    if (!current) return null;                           // still loading: nothing to act on
-    const r = await api("POST", "/handoffs/" + current.id + path, body);
-    showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+  // the person a button or a dialog acts on: their handoff id and their alias in words
+  const who = (h) => ({id: h.id, person: fmt("person", {alias: h.alias})});
+
+  // Acts on this person's handoff (never "whoever is on screen by now"); an error about someone
+  // no longer on screen names them.
+  async function act(target, path, body) {
+    if (!target) return null;                            // still loading: nothing to act on
+    const r = await api("POST", "/handoffs/" + target.id + path, body);
+    const error = r.ok ? "" : (r.data.error || T["error.generic"]);
+    showError(error && !(current && current.id === target.id) ? fmt("error.for", {person: target.person, error}) : error);
     await pollLists();
     await pollSelected();
     return r;
   }
+
+  // A dialog that acts on a person belongs to the person it was opened for (issue 27): it says
+  // who in its first line, and its answer acts on their handoff, whatever is on screen by then.
+  // While any dialog is open the console's own keys do nothing (j/k, c, r: below).
+  const openedFor = {};          // dialog name → {id, person}
+  function openFor(name, target, text) {
+    openedFor[name] = target;
+    $(name + "-what").textContent = text;
+    $(name + "-dialog").returnValue = "";
+    $(name + "-dialog").showModal();
+  }
+  // the person the dialog was opened for, once it has been answered (and then never again)
+  function answered(name) {
+    const target = openedFor[name];
+    openedFor[name] = null;
+    return $(name + "-dialog").returnValue === "ok" ? target : null;
+  }
+  const dialogOpen = () => document.querySelector("dialog[open]") !== null;
 
   tr.addEventListener("scroll", () => {
     stuck = atBottom();
@@ -593,23 +617,36 @@
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
-  $("claim").addEventListener("click", () => { if (current) claimedByMe.add(current.id); act("/claim"); });
+  $("claim").addEventListener("click", () => {
+    if (!current) return;
+    claimedByMe.add(current.id);
+    act(who(current), "/claim");
+  });
   $("release").addEventListener("click", () => {
-    if (!current || !confirm(T["release.confirm"])) return;
-    releasedByMe.add(current.id);
-    act("/release");
+    if (!current || dialogOpen()) return;
+    const target = who(current);
+    openFor("release", target, fmt("release.confirm", {person: target.person}));
+  });
+  $("release-dialog").addEventListener("close", () => {
+    const target = answered("release");
+    if (!target) return;
+    releasedByMe.add(target.id);
+    act(target, "/release");
   });
   // closing asks for the outcome (an anonymous tag for the closed list), then ends the conversation
   $("close").addEventListener("click", () => {
+    if (!current || dialogOpen()) return;
+    const target = who(current);
     $("close-outcome").value = "";
     $("close-note").value = "";
     $("close-ok").disabled = true;
-    $("close-dialog").showModal();
+    openFor("close", target, fmt("close.confirm", {person: target.person}));
   });
   $("close-outcome").addEventListener("change", () => { $("close-ok").disabled = !$("close-outcome").value; });
   $("close-dialog").addEventListener("close", async () => {
-    if ($("close-dialog").returnValue !== "ok" || !$("close-outcome").value) return;
-    await act("/close", {outcome: $("close-outcome").value, note: $("close-note").value});
+    const target = answered("close");
+    if (!target || !$("close-outcome").value) return;
+    await act(target, "/close", {outcome: $("close-outcome").value, note: $("close-note").value});
     if ($("closed-section").open) searchClosed();
   });
 
@@ -634,8 +671,13 @@
     return o;
   }
 
+  // the transfer is for the person on screen at the click, even if another is opened while the
+  // list of colleagues loads (the dialog names them)
   $("transfer").addEventListener("click", async () => {
+    if (!current) return;
+    const target = who(current);
     const r = await api("GET", "/colleagues");
+    if (dialogOpen()) return;
     const names = (r.data.colleagues || []).filter((c) => c.name !== ME)
       .sort((a, b) => Number(b.online) - Number(a.online));
     $("transfer-to").replaceChildren(...names.map(colleagueOption));
@@ -644,18 +686,19 @@
     $("transfer-to").disabled = !names.length;
     $("transfer-ok").disabled = !names.length;
     $("transfer-note").value = "";
-    $("transfer-dialog").showModal();
+    openFor("transfer", target, fmt("transfer.what", {person: target.person}));
   });
   $("transfer-dialog").addEventListener("close", () => {
-    if ($("transfer-dialog").returnValue === "ok" && $("transfer-to").value) {
-      act("/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
+    const target = answered("transfer");
+    if (target && $("transfer-to").value) {
+      act(target, "/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
     }
   });
   $("note-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = $("note-text").value;
     if (!current || !text.trim()) return;
-    const r = await act("/notes", {text});
+    const r = await act(who(current), "/notes", {text});
     if (r && r.ok) $("note-text").value = "";
   });
 
@@ -672,9 +715,10 @@
 
   $("resource").addEventListener("click", async () => {
     const hid = form.dataset.hid;
-    if (!hid) return;
+    if (!hid || !current || current.id !== hid) return;
+    const person = who(current).person;
     const r = await api("GET", "/resources?handoff=" + encodeURIComponent(hid));
-    if (!r.ok || form.dataset.hid !== hid) return;
+    if (!r.ok || form.dataset.hid !== hid || dialogOpen()) return;
     const list = r.data.resources || [];
     resourceFor = {hid, cid: newId()};
     const theirs = list.filter((x) => x.theirs);
@@ -689,6 +733,7 @@
       return o;
     }));
     $("resource-place-send").disabled = true;
+    $("resource-what").textContent = fmt("resource.title", {person});
     $("resource-dialog").showModal();
   });
   $("resource-place").addEventListener("change", () => { $("resource-place-send").disabled = !$("resource-place").value; });
@@ -751,12 +796,14 @@
     // keys typed into a field or a list of choices (canned replies, transfer) are for that field
     const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(e.target.tagName) || e.target.isContentEditable;
     if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("reply-form").requestSubmit(); return; }
+    // a dialog open: it is answered first (Esc closes it); no key of the console's acts meanwhile
+    if (dialogOpen()) return;
     if (typing && e.key === "Escape") { e.target.blur(); return; }
     if (typing) return;
     const i = order.indexOf(selected);
     if (e.key === "j" && order.length) select(order[Math.min(order.length - 1, i + 1)]);
     else if (e.key === "k" && order.length) select(order[Math.max(0, i - 1)]);
-    else if (e.key === "c" && current && current.status === "waiting") { claimedByMe.add(current.id); act("/claim"); }
+    else if (e.key === "c" && current && current.status === "waiting") { claimedByMe.add(current.id); act(who(current), "/claim"); }
     else if (e.key === "r" && !$("reply-form").hidden) { e.preventDefault(); $("reply").focus(); }
   });
   if ("Notification" in window && Notification.permission === "default") {
@@ -814,21 +861,20 @@
     }));
   }
 
-  let assigning = null;
   let rounds = 0;
-  function openAssign(id, alias, holder, people) {
-    assigning = id;
+  function openAssign(id, person, holder, people) {
+    if (dialogOpen()) return;
     const here = people.filter((c) => c.name !== holder).sort((a, b) => Number(b.status === "online") - Number(a.status === "online"));
-    $("assign-what").textContent = alias + "（" + holder + "）";
     $("assign-to").replaceChildren(...here.map((c) => colleagueOption({name: c.name, status: c.status})));
     $("assign-none").hidden = here.some((c) => c.status === "online");
     $("assign-ok").disabled = !here.length;
-    $("assign-dialog").showModal();
+    openFor("assign", {id, person}, fmt("assign.what", {person, holder}));
   }
   $("assign-dialog").addEventListener("close", async () => {
-    if ($("assign-dialog").returnValue !== "ok" || !assigning || !$("assign-to").value) return;
-    const r = await api("POST", "/handoffs/" + assigning + "/assign", {to: $("assign-to").value});
-    if (!r.ok) showError(r.data.error || T["error.generic"]);
+    const target = answered("assign");
+    if (!target || !$("assign-to").value) return;
+    const r = await api("POST", "/handoffs/" + target.id + "/assign", {to: $("assign-to").value});
+    if (!r.ok) showError(fmt("error.for", {person: target.person, error: r.data.error || T["error.generic"]}));
     await pollLists();
     await pollStaff();
   });
