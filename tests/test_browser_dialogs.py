@@ -5,6 +5,8 @@ redis-server; the people write through the simulator.
 #2: a close dialog opened for one person, then `j` pressed inside it, closed another who had just
 written about taking all their pills. Every dialog now names its person and acts on the handoff it was opened
 for; the console's keys do nothing while a dialog is open.
+#3: Ctrl+Enter in the case-note box or the transfer-note box sent the reply draft (half sentences
+to three people) and saved no note. Ctrl+Enter now does what its own field's button does.
 """
 import re
 
@@ -137,3 +139,63 @@ def test_every_dialog_names_its_person_and_acts_on_them_though_the_screen_moved_
     admin.click("#assign-ok")
     expect(admin.locator(f"#mine li[data-id='{a}']")).to_be_visible(timeout=T)
     expect(ken.locator(f"#mine li[data-id='{a}']")).to_have_count(0, timeout=T)
+
+
+def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply_draft(browser, demo, r):
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    counselor, person = counselor_and_simulator(browser, demo)
+    counselor.set_viewport_size({"width": 1024, "height": 768})
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    a, b = two_talking(counselor, person)
+    sent = []
+    for page in (counselor, ken):
+        page.on("request", lambda q: sent.append(q.url) if q.method == "POST" and q.url.endswith("/messages") else None)
+    reply, note = counselor.locator("#reply"), counselor.locator("#note-text")
+    half = "そのお気持ち、よくわかります。もし"                  # a reply half written
+
+    # the case note: Ctrl+Enter saves it; the reply stays a draft
+    open_conversation(counselor, a)
+    counselor.fill("#reply", half)
+    counselor.fill("#note-text", "母親と二人暮らし。夜は眠れていない。")
+    note.press("Control+Enter")
+    expect(counselor.locator("#notes")).to_contain_text("母親と二人暮らし。夜は眠れていない。", timeout=T)
+    expect(note).to_have_value("")
+    expect(reply).to_have_value(half)
+    note.press("Control+Enter")                      # an empty note box: nothing
+    shot(counselor, "console-note-ctrl-enter")
+
+    # the transfer note: Ctrl+Enter hands b over with it
+    open_conversation(counselor, b)
+    counselor.fill("#reply", "bさんへ、途中まで書いた")
+    counselor.click("#transfer")
+    expect(counselor.locator("#transfer-dialog")).to_be_visible(timeout=T)
+    counselor.select_option("#transfer-to", "ken")
+    counselor.fill("#transfer-note", "仕事の話の途中です")
+    counselor.locator("#transfer-note").press("Control+Enter")
+    expect(counselor.locator("#transfer-dialog")).to_be_hidden()
+    expect(ken.locator(f"#mine li[data-id='{b}']")).to_be_visible(timeout=T)
+    open_conversation(ken, b)
+    expect(ken.locator("#transcript li.transfer")).to_contain_text("仕事の話の途中です", timeout=T)
+
+    # the closing note: Ctrl+Enter closes once an outcome is chosen, not before
+    ken.fill("#reply", "kenの下書き")
+    ken.click("#close")
+    expect(ken.locator("#close-dialog")).to_be_visible()
+    ken.fill("#close-note", "次は仕事の話の続きから")
+    ken.locator("#close-note").press("Control+Enter")
+    ken.select_option("#close-outcome", "listened")          # still open: the outcome can be chosen
+    ken.locator("#close-note").press("Control+Enter")
+    expect(ken.locator("#close-dialog")).to_be_hidden()
+    expect(person.locator("#chat")).to_contain_text("いったん終わり", timeout=T)   # b, on the simulator
+
+    # nobody got a draft: b's chat ends with the bot, a's has no counselor's words; no send at all
+    for text in ("bさんへ、途中まで書いた", "kenの下書き", half):
+        expect(person.locator("#chat")).not_to_contain_text(text)
+    switch_person(person, 1)
+    expect(person.locator("#chat")).not_to_contain_text(half)
+    open_conversation(counselor, a)
+    expect(reply).to_have_value(half)
+    expect(counselor.locator("#transcript li.counselor")).to_have_count(0)
+    assert sent == []

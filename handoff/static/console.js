@@ -792,10 +792,20 @@
     await pollLists();
     await pollSelected();
   });
+  // Ctrl+Enter does what the field's own button does, and only that (issue 27, high #3): the reply
+  // box sends the reply, the case-note box saves the note, a field of a dialog answers it as its
+  // confirming button would (when that button may be pressed); anywhere else nothing.
+  function ctrlEnter(field) {
+    if (field === box) { form.requestSubmit(); return; }
+    if (field === $("note-text")) { $("note-form").requestSubmit(); return; }
+    const ok = field.closest("dialog[open]") && field.closest("dialog[open]").querySelector("button[value=ok]");
+    if (ok && !ok.disabled) ok.click();
+  }
+
   document.addEventListener("keydown", (e) => {
     // keys typed into a field or a list of choices (canned replies, transfer) are for that field
     const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(e.target.tagName) || e.target.isContentEditable;
-    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("reply-form").requestSubmit(); return; }
+    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); ctrlEnter(e.target); return; }
     // a dialog open: it is answered first (Esc closes it); no key of the console's acts meanwhile
     if (dialogOpen()) return;
     if (typing && e.key === "Escape") { e.target.blur(); return; }
