@@ -166,8 +166,14 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     note.press("Control+Enter")                      # an empty note box: nothing
     shot(counselor, "console-note-ctrl-enter")
 
-    # the transfer note: Ctrl+Enter hands b over with it
+    # a note half written for a stays with a: b's note box is b's own
+    counselor.fill("#note-text", "aさんのメモ、書きかけ")
     open_conversation(counselor, b)
+    expect(note).to_have_value("")
+    expect(counselor.locator("#notes-empty")).to_be_visible()
+    note.press("Control+Enter")
+
+    # the transfer note: Ctrl+Enter hands b over with it
     counselor.fill("#reply", "bさんへ、途中まで書いた")
     counselor.click("#transfer")
     expect(counselor.locator("#transfer-dialog")).to_be_visible(timeout=T)
@@ -197,5 +203,7 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     expect(person.locator("#chat")).not_to_contain_text(half)
     open_conversation(counselor, a)
     expect(reply).to_have_value(half)
+    expect(note).to_have_value("aさんのメモ、書きかけ")
+    expect(counselor.locator("#notes li")).to_have_count(1)
     expect(counselor.locator("#transcript li.counselor")).to_have_count(0)
     assert sent == []

@@ -32,6 +32,11 @@
   const sending = new Set();    // handoff ids with a send on its way
   const form = $("reply-form");
   const box = $("reply");
+  // A case note being written stays with its conversation too: the note form names the one it is
+  // for (noteForm.dataset.hid), and another conversation opened shows its own (or an empty box).
+  const noteDrafts = new Map(); // handoff id → the note being written
+  const noteForm = $("note-form");
+  const noteBox = $("note-text");
   // The transcript scrolls on its own, above the reply box. It follows the newest message while
   // the counselor is at the bottom (stuck); scrolled up to reread, they get a pill instead.
   const tr = $("transcript");
@@ -489,6 +494,8 @@
     // a new conversation on screen: its own draft (or nothing) in the reply box
     form.dataset.hid = h.id;
     box.value = (drafts.get(h.id) || {}).text || "";
+    noteForm.dataset.hid = h.id;
+    noteBox.value = noteDrafts.get(h.id) || "";
     updateSend();
   }
 
@@ -538,6 +545,8 @@
     current = null;
     form.dataset.hid = "";
     form.hidden = true;
+    noteForm.dataset.hid = "";
+    noteBox.value = "";
     $("conversation").hidden = true;
     $("placeholder").textContent = text;
     $("placeholder").hidden = false;
@@ -555,6 +564,8 @@
       saveDraft();
       form.dataset.hid = "";
       box.value = "";
+      noteForm.dataset.hid = "";
+      noteBox.value = "";
       updateSend();
       form.hidden = true;
       tr.replaceChildren();
@@ -694,12 +705,21 @@
       act(target, "/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
     }
   });
-  $("note-form").addEventListener("submit", async (e) => {
+  noteBox.addEventListener("input", () => {
+    const hid = noteForm.dataset.hid;
+    if (hid && noteBox.value) noteDrafts.set(hid, noteBox.value);
+    else if (hid) noteDrafts.delete(hid);
+  });
+  noteForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const text = $("note-text").value;
-    if (!current || !text.trim()) return;
+    const hid = noteForm.dataset.hid;            // the conversation the note was written for
+    const text = noteBox.value;
+    if (!hid || !current || current.id !== hid || !text.trim()) return;
     const r = await act(who(current), "/notes", {text});
-    if (r && r.ok) $("note-text").value = "";
+    if (r && r.ok) {
+      if (noteDrafts.get(hid) === text) noteDrafts.delete(hid);
+      if (noteForm.dataset.hid === hid && noteBox.value === text) noteBox.value = "";
+    }
   });
 
   // Send a resource: a card of the catalogue, in one click, through the same path as a typed
@@ -797,7 +817,7 @@
   // confirming button would (when that button may be pressed); anywhere else nothing.
   function ctrlEnter(field) {
     if (field === box) { form.requestSubmit(); return; }
-    if (field === $("note-text")) { $("note-form").requestSubmit(); return; }
+    if (field === noteBox) { noteForm.requestSubmit(); return; }
     const ok = field.closest("dialog[open]") && field.closest("dialog[open]").querySelector("button[value=ok]");
     if (ok && !ok.disabled) ok.click();
   }
