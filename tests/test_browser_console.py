@@ -424,8 +424,8 @@ def test_small_things_a_colleagues_conversation_a_release_a_cancel_and_keys_in_a
 
     # releasing one's own conversation is not a new handoff for oneself (the admin is told)
     ken.locator("#alert").evaluate("e => e.hidden = true")
-    ken.on("dialog", lambda d: d.accept())
     ken.click("#release")
+    ken.click("#release-ok")
     expect(ken.locator(f"#queue li[data-id='{own}']")).to_be_visible(timeout=T)
     expect(admin.locator(f"#queue li[data-id='{own}']")).to_be_visible(timeout=T)
     expect(admin.locator("#alert")).to_contain_text("新しい相談", timeout=T)
@@ -521,21 +521,18 @@ def test_a_transfer_carries_a_note_alerts_the_receiver_and_leaves_a_line_and_rel
     shot(receiver, "console-transferred")
     expect(person.locator("#chat")).not_to_contain_text(note)          # never shown to the person
 
-    # release asks first: dismissed, nothing happens; accepted, back in the queue
-    answers = iter([False, True])
-    seen = []
-
-    def answer(d):
-        seen.append(d.message)
-        d.accept() if next(answers) else d.dismiss()
-
-    receiver.on("dialog", answer)
+    # release asks first, naming the person: cancelled, nothing happens; confirmed, back in the queue
+    release = receiver.locator("#release-dialog")
     receiver.click("#release")
-    assert seen and "待ち行列に戻しますか" in seen[0]
+    expect(release).to_be_visible()
+    expect(receiver.locator("#release-what")).to_have_text(
+        f"{alias_of(receiver, hid)} を待ち行列に戻しますか？相談者には、相談員が交代することが伝わります。")
+    receiver.keyboard.press("Escape")
+    expect(release).to_be_hidden()
     expect(receiver.locator(f"#mine li[data-id='{hid}']")).to_be_visible()
     receiver.click("#release")
+    receiver.click("#release-ok")
     expect(receiver.locator(f"#queue li[data-id='{hid}']")).to_be_visible(timeout=T)
-    assert len(seen) == 2
 
 
 def close_with(counselor, outcome):

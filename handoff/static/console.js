@@ -32,6 +32,11 @@
   const sending = new Set();    // handoff ids with a send on its way
   const form = $("reply-form");
   const box = $("reply");
+  // A case note being written stays with its conversation too: the note form names the one it is
+  // for (noteForm.dataset.hid), and another conversation opened shows its own (or an empty box).
+  const noteDrafts = new Map(); // handoff id → the note being written
+  const noteForm = $("note-form");
+  const noteBox = $("note-text");
   // The transcript scrolls on its own, above the reply box. It follows the newest message while
   // the counselor is at the bottom (stuck); scrolled up to reread, they get a pill instead.
   const tr = $("transcript");
@@ -489,6 +494,8 @@
     // a new conversation on screen: its own draft (or nothing) in the reply box
     form.dataset.hid = h.id;
     box.value = (drafts.get(h.id) || {}).text || "";
+    noteForm.dataset.hid = h.id;
+    noteBox.value = noteDrafts.get(h.id) || "";
     updateSend();
   }
 
@@ -538,6 +545,8 @@
     current = null;
     form.dataset.hid = "";
     form.hidden = true;
+    noteForm.dataset.hid = "";
+    noteBox.value = "";
     $("conversation").hidden = true;
     $("placeholder").textContent = text;
     $("placeholder").hidden = false;
@@ -555,6 +564,8 @@
       saveDraft();
       form.dataset.hid = "";
       box.value = "";
+      noteForm.dataset.hid = "";
+      noteBox.value = "";
       updateSend();
       form.hidden = true;
       tr.replaceChildren();
@@ -573,14 +584,38 @@
     pollSelected();
   }
 
-  async function act(path, body) {
-    if (!current) return null;                           // still loading: nothing to act on
-    const r = await api("POST", "/handoffs/" + current.id + path, body);
-    showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+  // the person a button or a dialog acts on: their handoff id and their alias in words
+  const who = (h) => ({id: h.id, person: fmt("person", {alias: h.alias})});
+
+  // Acts on this person's handoff (never "whoever is on screen by now"); an error about someone
+  // no longer on screen names them.
+  async function act(target, path, body) {
+    if (!target) return null;                            // still loading: nothing to act on
+    const r = await api("POST", "/handoffs/" + target.id + path, body);
+    const error = r.ok ? "" : (r.data.error || T["error.generic"]);
+    showError(error && !(current && current.id === target.id) ? fmt("error.for", {person: target.person, error}) : error);
     await pollLists();
     await pollSelected();
     return r;
   }
+
+  // A dialog that acts on a person belongs to the person it was opened for (issue 27): it says
+  // who in its first line, and its answer acts on their handoff, whatever is on screen by then.
+  // While any dialog is open the console's own keys do nothing (j/k, c, r: below).
+  const openedFor = {};          // dialog name → {id, person}
+  function openFor(name, target, text) {
+    openedFor[name] = target;
+    $(name + "-what").textContent = text;
+    $(name + "-dialog").returnValue = "";
+    $(name + "-dialog").showModal();
+  }
+  // the person the dialog was opened for, once it has been answered (and then never again)
+  function answered(name) {
+    const target = openedFor[name];
+    openedFor[name] = null;
+    return $(name + "-dialog").returnValue === "ok" ? target : null;
+  }
+  const dialogOpen = () => document.querySelector("dialog[open]") !== null;
 
   tr.addEventListener("scroll", () => {
     stuck = atBottom();
@@ -593,23 +628,36 @@
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
-  $("claim").addEventListener("click", () => { if (current) claimedByMe.add(current.id); act("/claim"); });
+  $("claim").addEventListener("click", () => {
+    if (!current) return;
+    claimedByMe.add(current.id);
+    act(who(current), "/claim");
+  });
   $("release").addEventListener("click", () => {
-    if (!current || !confirm(T["release.confirm"])) return;
-    releasedByMe.add(current.id);
-    act("/release");
+    if (!current || dialogOpen()) return;
+    const target = who(current);
+    openFor("release", target, fmt("release.confirm", {person: target.person}));
+  });
+  $("release-dialog").addEventListener("close", () => {
+    const target = answered("release");
+    if (!target) return;
+    releasedByMe.add(target.id);
+    act(target, "/release");
   });
   // closing asks for the outcome (an anonymous tag for the closed list), then ends the conversation
   $("close").addEventListener("click", () => {
+    if (!current || dialogOpen()) return;
+    const target = who(current);
     $("close-outcome").value = "";
     $("close-note").value = "";
     $("close-ok").disabled = true;
-    $("close-dialog").showModal();
+    openFor("close", target, fmt("close.confirm", {person: target.person}));
   });
   $("close-outcome").addEventListener("change", () => { $("close-ok").disabled = !$("close-outcome").value; });
   $("close-dialog").addEventListener("close", async () => {
-    if ($("close-dialog").returnValue !== "ok" || !$("close-outcome").value) return;
-    await act("/close", {outcome: $("close-outcome").value, note: $("close-note").value});
+    const target = answered("close");
+    if (!target || !$("close-outcome").value) return;
+    await act(target, "/close", {outcome: $("close-outcome").value, note: $("close-note").value});
     if ($("closed-section").open) searchClosed();
   });
 
@@ -634,8 +682,13 @@
     return o;
   }
 
+  // the transfer is for the person on screen at the click, even if another is opened while the
+  // list of colleagues loads (the dialog names them)
   $("transfer").addEventListener("click", async () => {
+    if (!current) return;
+    const target = who(current);
     const r = await api("GET", "/colleagues");
+    if (dialogOpen()) return;
     const names = (r.data.colleagues || []).filter((c) => c.name !== ME)
       .sort((a, b) => Number(b.online) - Number(a.online));
     $("transfer-to").replaceChildren(...names.map(colleagueOption));
@@ -644,19 +697,29 @@
     $("transfer-to").disabled = !names.length;
     $("transfer-ok").disabled = !names.length;
     $("transfer-note").value = "";
-    $("transfer-dialog").showModal();
+    openFor("transfer", target, fmt("transfer.what", {person: target.person}));
   });
   $("transfer-dialog").addEventListener("close", () => {
-    if ($("transfer-dialog").returnValue === "ok" && $("transfer-to").value) {
-      act("/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
+    const target = answered("transfer");
+    if (target && $("transfer-to").value) {
+      act(target, "/transfer", {to: $("transfer-to").value, note: $("transfer-note").value});
     }
   });
-  $("note-form").addEventListener("submit", async (e) => {
+  noteBox.addEventListener("input", () => {
+    const hid = noteForm.dataset.hid;
+    if (hid && noteBox.value) noteDrafts.set(hid, noteBox.value);
+    else if (hid) noteDrafts.delete(hid);
+  });
+  noteForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const text = $("note-text").value;
-    if (!current || !text.trim()) return;
-    const r = await act("/notes", {text});
-    if (r && r.ok) $("note-text").value = "";
+    const hid = noteForm.dataset.hid;            // the conversation the note was written for
+    const text = noteBox.value;
+    if (!hid || !current || current.id !== hid || !text.trim()) return;
+    const r = await act(who(current), "/notes", {text});
+    if (r && r.ok) {
+      if (noteDrafts.get(hid) === text) noteDrafts.delete(hid);
+      if (noteForm.dataset.hid === hid && noteBox.value === text) noteBox.value = "";
+    }
   });
 
   // Send a resource: a card of the catalogue, in one click, through the same path as a typed
@@ -672,9 +735,10 @@
 
   $("resource").addEventListener("click", async () => {
     const hid = form.dataset.hid;
-    if (!hid) return;
+    if (!hid || !current || current.id !== hid) return;
+    const person = who(current).person;
     const r = await api("GET", "/resources?handoff=" + encodeURIComponent(hid));
-    if (!r.ok || form.dataset.hid !== hid) return;
+    if (!r.ok || form.dataset.hid !== hid || dialogOpen()) return;
     const list = r.data.resources || [];
     resourceFor = {hid, cid: newId()};
     const theirs = list.filter((x) => x.theirs);
@@ -689,6 +753,7 @@
       return o;
     }));
     $("resource-place-send").disabled = true;
+    $("resource-what").textContent = fmt("resource.title", {person});
     $("resource-dialog").showModal();
   });
   $("resource-place").addEventListener("change", () => { $("resource-place-send").disabled = !$("resource-place").value; });
@@ -747,16 +812,28 @@
     await pollLists();
     await pollSelected();
   });
+  // Ctrl+Enter does what the field's own button does, and only that (issue 27, high #3): the reply
+  // box sends the reply, the case-note box saves the note, a field of a dialog answers it as its
+  // confirming button would (when that button may be pressed); anywhere else nothing.
+  function ctrlEnter(field) {
+    if (field === box) { form.requestSubmit(); return; }
+    if (field === noteBox) { noteForm.requestSubmit(); return; }
+    const ok = field.closest("dialog[open]") && field.closest("dialog[open]").querySelector("button[value=ok]");
+    if (ok && !ok.disabled) ok.click();
+  }
+
   document.addEventListener("keydown", (e) => {
     // keys typed into a field or a list of choices (canned replies, transfer) are for that field
     const typing = ["TEXTAREA", "INPUT", "SELECT"].includes(e.target.tagName) || e.target.isContentEditable;
-    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("reply-form").requestSubmit(); return; }
+    if (typing && e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); ctrlEnter(e.target); return; }
+    // a dialog open: it is answered first (Esc closes it); no key of the console's acts meanwhile
+    if (dialogOpen()) return;
     if (typing && e.key === "Escape") { e.target.blur(); return; }
     if (typing) return;
     const i = order.indexOf(selected);
     if (e.key === "j" && order.length) select(order[Math.min(order.length - 1, i + 1)]);
     else if (e.key === "k" && order.length) select(order[Math.max(0, i - 1)]);
-    else if (e.key === "c" && current && current.status === "waiting") { claimedByMe.add(current.id); act("/claim"); }
+    else if (e.key === "c" && current && current.status === "waiting") { claimedByMe.add(current.id); act(who(current), "/claim"); }
     else if (e.key === "r" && !$("reply-form").hidden) { e.preventDefault(); $("reply").focus(); }
   });
   if ("Notification" in window && Notification.permission === "default") {
@@ -814,21 +891,20 @@
     }));
   }
 
-  let assigning = null;
   let rounds = 0;
-  function openAssign(id, alias, holder, people) {
-    assigning = id;
+  function openAssign(id, person, holder, people) {
+    if (dialogOpen()) return;
     const here = people.filter((c) => c.name !== holder).sort((a, b) => Number(b.status === "online") - Number(a.status === "online"));
-    $("assign-what").textContent = alias + "（" + holder + "）";
     $("assign-to").replaceChildren(...here.map((c) => colleagueOption({name: c.name, status: c.status})));
     $("assign-none").hidden = here.some((c) => c.status === "online");
     $("assign-ok").disabled = !here.length;
-    $("assign-dialog").showModal();
+    openFor("assign", {id, person}, fmt("assign.what", {person, holder}));
   }
   $("assign-dialog").addEventListener("close", async () => {
-    if ($("assign-dialog").returnValue !== "ok" || !assigning || !$("assign-to").value) return;
-    const r = await api("POST", "/handoffs/" + assigning + "/assign", {to: $("assign-to").value});
-    if (!r.ok) showError(r.data.error || T["error.generic"]);
+    const target = answered("assign");
+    if (!target || !$("assign-to").value) return;
+    const r = await api("POST", "/handoffs/" + target.id + "/assign", {to: $("assign-to").value});
+    if (!r.ok) showError(fmt("error.for", {person: target.person, error: r.data.error || T["error.generic"]}));
     await pollLists();
     await pollStaff();
   });
