@@ -99,7 +99,7 @@ class _Crisis:
         if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
             found.add("violence_by_me")
         if "violence_by_me" in found and (self._writer_hurt(a) or (
-                window in ("violence_family", "violence_partner") and not self._writer_subject(a))):
+                window in ("violence_family", "violence_partner") and not language.marked(a, self.selves, _SUBJECT))):
             found.discard("violence_by_me")            # the writer is the one hurt
             found.add(window if window in ("violence_family", "violence_partner") else "violence_family")
         for tier in self.order:
@@ -124,12 +124,6 @@ class _Crisis:
                     if toks[j].base in self.hits and any(u.lemma == self.towards for u in toks[j + 1:j + 4]):
                         return True
         return False
-
-    def _writer_subject(self, a: Analysis) -> bool:
-        """The writer named as the one acting (I + ga/wa)."""
-        toks = a.tokens
-        return any(t.lemma in self.selves and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT
-                   for i, t in enumerate(toks))
 
     def _parent_acted(self, a: Analysis) -> bool:
         """A parent is the one hurting (father + ga, hit by mother + ni): the writer is a child."""
@@ -157,14 +151,9 @@ class _Crisis:
     def _between_partners(self, a: Analysis) -> bool:
         """Violence from a spouse or partner (they are the subject or the agent), unless they are
         hurting a child or another family member (then it is family violence: 189 and so on)."""
-        toks = a.tokens
-
-        def marked(words: frozenset, particles: frozenset) -> bool:
-            return any(t.lemma in words and i + 1 < len(toks) and toks[i + 1].surface in particles
-                       for i, t in enumerate(toks))
-        partner = marked(self.partner, _AGENT)
-        kin_hurt = marked(self.kin_objects, _OBJECT)             # ... hurting my son: family violence
-        kin_acting = marked(self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
+        partner = language.marked(a, self.partner, _AGENT)
+        kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
+        kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
         return partner and not kin_hurt and not kin_acting
 
 

@@ -246,5 +246,13 @@ class Analyser:
 analyser = once(Analyser)
 
 
+def marked(a: Analysis, words, particles) -> bool:
+    """Whether one of these words (lemmas) stands right before one of these particles: who is the
+    subject, the agent or the object ("my son ga", "by my husband ni", "me wo")."""
+    toks = a.tokens
+    return any(t.lemma in words and i + 1 < len(toks) and toks[i + 1].surface in particles
+               for i, t in enumerate(toks))
+
+
 def analyse(text: str) -> Analysis:
     return analyser()(text)

@@ -276,6 +276,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     typed = event.kind == "text" and not event.in_group and bool(event.text)
     analysis = language.analyse(event.text) if typed else None
     win = context.window(state, now, fm.context["crisis_window_s"])
+    # the place they named earlier, as the trigger that gives its windows
+    remembered = ("city", state["city"]) if state.get("city") else ("pref", state["pref"]) if state.get("pref") else None
     trigger, arg = intents.classify(event, fm.triggers)
     understood = None
     passed_on = False          # a question typed while waiting for a person: answered, and relayed
@@ -290,10 +292,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             understood = replace(understood, trigger="stop", intent="stop")
         if understood.trigger == "fallback" and not win and before not in fm.relay:
             understood = understanding.second_opinion(analysis, before, state) or understood
-        remembered = state.get("city") or state.get("pref")
         if understood.trigger in ("find_local", "info_support") and understood.place is None and remembered:
             # the place they named earlier: its windows, not the region question again
-            understood = replace(understood, trigger="city" if state.get("city") else "pref", arg=remembered)
+            understood = replace(understood, trigger=remembered[0], arg=remembered[1])
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
             if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):
@@ -337,9 +338,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
-                             if context.several_topics(understood, lex.intents) else (),
-                             remembered=("city", state["city"]) if state.get("city") else
-                             ("pref", state["pref"]) if state.get("pref") else None)
+                             if context.several_topics(understood, lex.intents) else (), remembered=remembered)
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
     if len(plan) > 1:

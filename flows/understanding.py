@@ -348,14 +348,6 @@ def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
     return None
 
 
-def _self_subject(a: Analysis, lex: Lexicon) -> bool:
-    """The writer named as the subject (I + ga/wa)."""
-    selves = {alt[0] for alt in lex.classes.get("self", ()) if len(alt) == 1}
-    toks = a.tokens
-    return any(t.lemma in selves and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT
-               for i, t in enumerate(toks))
-
-
 _TOPIC = frozenset(language.W["topic_particles"])
 _SUBJECT = frozenset(language.W["subject_particles"])
 _OWNER = frozenset(language.W["owner_words"])
@@ -428,7 +420,8 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         told = [n for n in ("tell_family", "tell_self") if n in scores]
         if told:
             best = told[0]
-    if best == "tell_self" and lane is None and data.get("lane") == "family" and not _self_subject(a, lex):
+    if best == "tell_self" and lane is None and data.get("lane") == "family" and not language.marked(
+            a, {alt[0] for alt in lex.classes.get("self", ()) if len(alt) == 1}, _SUBJECT):
         lane = "family"          # in the family lane, a life described with no subject is the relative's
     if best == "tell_self" and lane == "family":
         scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
