@@ -1,6 +1,7 @@
 """Alerts that reach counselors outside the console, and the kind notice to people kept waiting.
 
-- Every new handoff, and at once every urgent one, is posted to MADO_ALERT_WEBHOOK_URL as
+- Every new handoff, at once every urgent one, and every risk message in a conversation whose
+  counselor is away or offline, is posted to MADO_ALERT_WEBHOOK_URL as
   {"text": …} (Slack, Mattermost, Teams and Chatwork-relay style), with no personal data: only
   the priority and how many are waiting. Delivery is retried with backoff until it succeeds;
   an alert stays pending in ``mado:{handoff}:alerts`` meanwhile, so a worker's crash loses none.
@@ -48,7 +49,7 @@ class AlertSender:
             text = messages_ja.console()["ui"]["alert.login_failures"].format(
                 name=fields.get("name", "?"), count=fields.get("count", "?"))
         else:
-            key = "alert.urgent" if fields.get("priority") == "urgent" else "alert.new"
+            key = {"urgent": "alert.urgent", "risk": "alert.risk"}.get(fields.get("priority"), "alert.new")
             text = messages_ja.template(key, waiting=fields.get("waiting", "?"))
         body = json.dumps({"text": text}, ensure_ascii=False).encode()
         req = urllib.request.Request(self.url, data=body, method="POST",

@@ -382,7 +382,9 @@ class HandoffStore:
 
     def make_urgent(self, hid: str, tier: str) -> None:
         """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
-        ``urgent_at`` moved to now, which is what makes every console watching it alert again."""
+        ``urgent_at`` moved to now, which is what makes every console watching it alert again.
+        Posted outside the console (MADO_ALERT_WEBHOOK_URL) the first time, and every time when
+        the counselor holding it is away or offline."""
         meta = self.get(hid)
         if not meta or meta.get("status") == "closed":
             return
@@ -391,9 +393,15 @@ class HandoffStore:
         self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier, "urgent_at": now_ms()})
         if meta.get("status") == "waiting":
             self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
+        holder = meta.get("claimed_by") if meta.get("status") == "active" else ""
+        if holder and self.statuses([holder])[holder] != "online":
+            # its counselor is away or gone: outside the console too, every time (nobody may be
+            # at a console at all to see the alert there)
+            self.alert("risk")
+        elif first:
+            self.alert("urgent")
         if first:
             self.count("handoffs_urgent")
-            self.alert("urgent")
             self.audit("person", "urgent", hid)
 
     @staticmethod

@@ -10,6 +10,8 @@ can be checked as "not yet" and as "too long" without waiting a minute or sleepi
 """
 import json
 
+import messages_ja
+
 import pytest
 
 from bot import create_app
@@ -178,3 +180,24 @@ def test_each_person_is_an_alert_of_their_own_and_a_closed_or_released_one_ends_
 def test_alerts_need_a_login(app, accounts):
     res = app.test_client().get("/console/api/alerts", base_url="https://localhost")
     assert res.status_code == 401
+
+
+def test_a_risk_message_under_an_away_or_absent_counselor_is_posted_outside_the_console_every_time(r):
+    """Nobody may be at a console at all: the outside alert (MADO_ALERT_WEBHOOK_URL's stream) says so
+    for every risk message whose holder is away or offline, the first one's 'urgent' only otherwise."""
+    from handoff.store import ALERTS, HandoffStore
+
+    store = HandoffStore(r)
+    store.create("ab" * 32, "h1", {"lane": "self"})
+    assert store.claim("h1", "aoi") == 1
+    store.seen_online("aoi")
+    posted = lambda: [f["priority"] for _, f in r.xrange(ALERTS) if "priority" in f]  # noqa: E731
+    before = posted()
+    store.make_urgent("h1", "high")              # aoi is at her console: the first time only, as before
+    store.make_urgent("h1", "urgent")
+    assert posted()[len(before):] == ["urgent"]
+    store.set_away("aoi", True)                  # away: every risk message goes out
+    store.make_urgent("h1", "high")
+    store.make_urgent("h1", "high")
+    assert posted()[len(before):] == ["urgent", "risk", "risk"]
+    assert "離席中" in messages_ja.template("alert.risk", waiting=0)
