@@ -229,6 +229,11 @@ def machine() -> FlowMachine:
 
 
 RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")
+CANCEL = "cancel"           # the intent of taking a request for a person back in one's own words
+CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a request taken back
+GOODBYE_SHORT = "small.goodbye.short"
+# what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
+AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
 # While a human holds the conversation, typed words act only through exact keywords and these
 # intents; everything else the person writes is for the counselor.
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
@@ -287,8 +292,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             trigger = None
     elif analysis is not None and trigger == "fallback":
         understood = understanding.understand(analysis, before, {**state, "window": win or ""})
-        if understood.intent in ("pause", "goodbye") and "stop" in understood.scores and before in fm.context["answer_while"]:
-            # "never mind, another time" in line: taking the request back, not pausing a talk
+        if before in fm.context["answer_while"] and (CANCEL in understood.scores or (
+                understood.intent in ("pause", "goodbye") and "stop" in understood.scores)):
+            # in line or after leaving a message, taking the request back wins over what else the
+            # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
         if understood.trigger == "fallback" and not win and before not in fm.relay:
             understood = understanding.second_opinion(analysis, before, state) or understood
@@ -379,6 +386,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
         elif model.replies and trigger != "crisis_human":            # (connected to a person now)
             context.remind(model.replies, fm.context["reminders"].get(win))
+    if trigger == "stop" and before in fm.context["answer_while"] and understood is not None \
+            and model.effects and any(n in understood.scores for n in CLOSING):
+        model.replies.append(Reply(say=(GOODBYE_SHORT,)))      # taken back, and leaving: a warm close
+    if trigger not in AFTER_CANCEL or model.state in fm.relay:
+        model.data.pop("cancelled", None)
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1
         model.data["last_fallback"] = model.fell_back

@@ -206,9 +206,10 @@ def meets(label: str, out) -> bool:
         return any(m.startswith("crisis.window.calm") or m == "crisis.ask_no" for m in ids) and "emergency" not in cards \
             and not any(m.startswith("crisis.lines") for m in ids)
     if label == "cancel":
-        return "handoff_cancel" in effects or any(m in ("handoff.declined", "handoff.cancelled") for m in ids)
+        return "handoff_cancel" in effects or any(m in ("handoff.declined", "handoff.cancelled", "handoff.cancelled.again")
+                                                   for m in ids)
     if label == "goodbye":
-        return any(m in ("small.goodbye", "stop.bye", "small.thanks", "handoff.paused", "handoff.step_away") for m in ids)
+        return any(m in ("small.goodbye", "small.goodbye.short", "stop.bye", "small.thanks", "handoff.paused", "handoff.step_away") for m in ids)
     if label == "human":
         return out.trigger in ("want_human", "handoff_yes", "crisis_human") or any(
             m in ("handoff.confirm", "handoff.off_duty_first", "handoff.queued", "handoff.already",
