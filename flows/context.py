@@ -16,7 +16,7 @@ from messages_ja import MAX_MESSAGES
 from .model import Reply
 
 # the kinds of need, in the order they are answered
-ORDER = ("crisis", "place", "told", "topic", "topic2", "person")
+ORDER = ("calm", "crisis", "place", "told", "topic", "topic2", "person")
 MAX_TOPICS = 2             # questions answered from one message
 PERSON_BAR = 4.0           # a person asked for besides another need: a whole request ("I want to talk
                            # to someone"), not a word of one ("I can't talk with my family" is a life described)
@@ -34,6 +34,8 @@ def kind_of(trigger: str | None) -> str | None:
         return None
     if trigger.startswith("crisis_") and trigger not in ("crisis_human", "crisis_later"):
         return "crisis"
+    if trigger == "window_calm":       # "that was long ago; what I want to ask is…"
+        return "calm"
     if trigger in PLACE_TRIGGERS:
         return "place"
     if trigger in TOPIC_TRIGGERS:
@@ -95,6 +97,10 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                     asked.append(need)
             for key, need in zip(("topic", "topic2"), asked):
                 have[key] = need
+        if "calm" in have and not (have.keys() & {"topic", "told"}):
+            told = [n for n in ("tell_family", "tell_self") if n in scores]
+            if told:
+                have["told"] = (intents[told[0]]["trigger"], "")
         if long and "told" not in have and "topic" in have and "crisis" not in have:
             told = [n for n in ("tell_family", "tell_self") if n in scores]
             if told:

@@ -34,6 +34,7 @@ class Detection:
     tier: str | None
     about: str | None = None       # child | spouse | parent | sibling | friend: a risk to someone else
     by_parent: bool = False        # violence at home from a parent: the writer is their child
+    joking: bool = False           # a wish to die said with a laugh (dropped): asked about, gently
 
     @property
     def about_other(self) -> bool:
@@ -92,7 +93,9 @@ class _Crisis:
         kana = a.kana
         found |= {tier for tier, words in self.kana.items()
                   if tier not in found and any(w in kana for w in words) and not self.lexicon.vetoed(a, tier)}
+        joking = False
         if a.laughing:
+            joking = bool(found & self.laughing_drops & SELF_HARM_TIERS)
             found -= self.laughing_drops
         if "violence_family" in found and self._between_partners(a):
             found.add("violence_partner")
@@ -106,7 +109,7 @@ class _Crisis:
             if tier in found:
                 by_parent = tier == "violence_family" and self._parent_acted(a)
                 return Detection(tier, self.about(a, tier, matches.get(tier, (0, None))[1]), by_parent)
-        return Detection(None)
+        return Detection(None, joking=joking)
 
     def _writer_hurt(self, a: Analysis) -> bool:
         """The writer is the object of the hitting ("my arm", "me" + wo, before the verb)."""

@@ -331,6 +331,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False
             arg = "family" if found.about_other else "youth" if found.by_parent else ""
+        elif found.joking and not win and before not in fm.relay and context.kind_of(trigger) not in ("calm", "person") \
+                and trigger not in ("stop", "forget_ask", "pause", "handoff_yes"):
+            # a wish to die with a laugh: neither the crisis card on a laugh nor silence; asked gently
+            trigger, arg = "ask_risk", ""
         elif win and trigger in ("fallback", "relay") and before not in fm.relay:
             # not understood right after a crisis answer: never a cold fallback
             trigger, arg = "window", ("still_medical" if win == "medical" else "still"
