@@ -151,6 +151,16 @@ class _Crisis:
                     return True
         return False
 
+    def named(self, a: Analysis) -> str | None:
+        """Who the message names: "partner" (a spouse or partner and no other relative), "kin",
+        or None. Kept for the next message, where "kicks me when in a bad mood" has no subject."""
+        lemmas = {t.lemma for t in a.tokens}
+        if lemmas & self.kin_objects:
+            return "kin"
+        if lemmas & self.partner:
+            return "partner"
+        return None
+
     def _between_partners(self, a: Analysis) -> bool:
         """Violence from a spouse or partner (they are the subject or the agent), unless they are
         hurting a child or another family member (then it is family violence: 189 and so on)."""
@@ -174,6 +184,11 @@ def detect(text: str | Analysis, window: str | None = None) -> Detection:
     if not a.tokens:
         return Detection(None)
     return _crisis().detect(a, window)
+
+
+def named(a: Analysis) -> str | None:
+    """Who a message names: "partner", "kin" or None (see _Crisis.named)."""
+    return _crisis().named(a)
 
 
 def graver(a: str, b: str) -> bool:

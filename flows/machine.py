@@ -325,8 +325,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     about = None
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
+        named = crisis.named(analysis)
         if found.tier:
             tier = found.tier
+            if tier == "violence_family" and named is None and state.get("named") == "partner":
+                tier = "violence_partner"     # the partner named a message before is the one hurting
             if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False
@@ -362,6 +365,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             step.effects[:0] = model.effects
             model = step
         model.replies[:] = context.merge(parts)
+    if analysis is not None and named:
+        model.data["named"] = named               # who they wrote about, for the next message
     if about:
         model.data["crisis_about_other"] = True
         model.data["crisis_about"] = about
