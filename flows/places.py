@@ -96,6 +96,10 @@ class _Index:
         self.kana_before = frozenset(f["kana_before"])
         self.kana_after = frozenset(f["kana_after"])
         self.area_prefixes = frozenset(f["area_prefixes"])
+        self.former = frozenset(f["former"])
+        self.moved = frozenset(f["moved"])
+        self.not_here = tuple(_key(w) for w in f["not_here"])
+        self.kana_residence = tuple(_key(w) for w in f["kana_residence"])
         not_bare = frozenset(f["not_bare"])
         named: dict[str, set] = {}
         stems: dict[str, set] = {}
@@ -115,6 +119,12 @@ class _Index:
                 add(kana_named, reading, unit)
         for word, code in f["aliases"].items():
             add(named, word, _Unit(code, _PREF, code, None))
+        by_name = {(m["pref"], m["name"]): code for code, m in municipalities.items()}
+        for word, where in f["areas"].items():         # a district: the municipality it is in
+            code = by_name[tuple(where.split(":"))]
+            m = municipalities[code]
+            city = code if m["kind"] == _DESIGNATED else m.get("city")
+            add(kana_stems if _KANA_RUN.fullmatch(_key(word)) else stems, word, _Unit(m["pref"], m["kind"], code, city))
         for code, m in municipalities.items():
             kind = m["kind"]
             city = code if kind == _DESIGNATED else m.get("city")
@@ -293,6 +303,17 @@ def _kana_matches(ix: _Index, keyed: str, starts, ends) -> list[_Match]:
                 out.append(_Match(s, after + 1, ix.named[r[p:] + keyed[after]], True, bisect_right(starts, s) - 1,
                                   bisect_right(starts, after) - 1, kana=True))
                 break
+        for tail in ix.kana_residence:                          # はかたにすんどる: a reading, then living there
+            q = r.find(tail, 2)
+            if q < 0:
+                continue
+            for p in range(max(0, q - 8), q - 1):
+                units = ix.kana_stems.get(r[p:q]) or ix.kana_named.get(r[p:q])
+                if units and (p == 0 or r[p - 1] in ix.kana_before):
+                    s = base + p
+                    out.append(_Match(s, base + q, units, True, bisect_right(starts, s) - 1,
+                                      bisect_right(starts, base + q - 1) - 1, kana=True))
+                    break
         if size < lo:
             continue
         for p in range(size - lo + 1):
@@ -335,16 +356,19 @@ def _accept(ix: _Index, m: _Match, tokens, heads: set[int]) -> bool:
             return False
     tagged = tokens[m.last].pos3 == tags["place"]
     if m.kana:
-        # a reading inside a sentence: only what UniDic itself reads as a prefecture or a designated city
-        return tagged and any(u.kind in (_PREF, _DESIGNATED) for u in m.units)
+        # a reading inside a sentence: what UniDic itself reads as a prefecture, a designated city or
+        # a long enough place name (せたがや), or a reading they say they live in
+        return (tagged and (any(u.kind in (_PREF, _DESIGNATED) for u in m.units) or m.end - m.start >= _MIN_KANA_IN_SENTENCE)) \
+            or _lives_there(ix, m, tokens)
     return tagged or _lives_there(ix, m, tokens)
 
 
 def _lives_there(ix: _Index, m: _Match, tokens) -> bool:
     """'lives in X' or 'is in X' after the name, or 'my home is X' before it."""
     if m.first >= 2 and tokens[m.first - 1].surface in ix.home_particles and (
-            tokens[m.first - 2].surface in ix.home_words or tokens[m.first - 2].lemma in ix.home_words):
-        return True
+            tokens[m.first - 2].surface in ix.home_words or tokens[m.first - 2].lemma in ix.home_words
+            or any(t.lemma in ix.residence for t in tokens[max(0, m.first - 5):m.first - 1])):
+        return True           # (「住んでるのは千葉です」)
     after = tokens[m.last + 1:m.last + 3]
     if not after:
         return False
@@ -355,6 +379,8 @@ def _lives_there(ix: _Index, m: _Match, tokens) -> bool:
 
 
 def _cue(ix: _Index, m: _Match, tokens) -> int:
+    if _elsewhere(ix, m, tokens):
+        return -2
     if _lives_there(ix, m, tokens):
         return 1
     after = tokens[m.last + 1:m.last + 3]
@@ -363,6 +389,26 @@ def _cue(ix: _Index, m: _Match, tokens) -> int:
             and (after[1].lemma in ix.origin or after[1].surface in ix.origin))):
         return -1
     return 0
+
+
+def _elsewhere(ix: _Index, m: _Match, tokens) -> bool:
+    """A place they lived in before, or say they are not in: 「前は大阪やったけど」, 「前は京都に
+    おったけど」, 「東京じゃなくて」."""
+    after = _key("".join(t.surface for t in tokens[m.last + 1:m.last + 5]))
+    if after.startswith(ix.not_here):
+        return True
+    before = tokens[max(0, m.first - 3):m.first]
+    if any(t.surface in ix.former or t.lemma in ix.former for t in before):
+        return True
+    # 「…に住んでた」「…におった」: lived there, in the past
+    nxt = tokens[m.last + 1:m.last + 6]
+    for i, t in enumerate(nxt):
+        if t.lemma in ix.residence:
+            if t.lemma in ix.moved:
+                return False
+            return any(u.surface in ("た", "だ") and u.pos == ix.tags["auxiliary"] for u in nxt[i + 1:i + 4]) \
+                and not any(u.surface in ("いる", "ます", "てる", "でる") for u in nxt[i + 1:i + 4])
+    return False
 
 
 def _resolve_all(matches: list[_Match]) -> None:
