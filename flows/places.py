@@ -303,7 +303,7 @@ def _kana_matches(ix: _Index, keyed: str, starts, ends) -> list[_Match]:
                 out.append(_Match(s, after + 1, ix.named[r[p:] + keyed[after]], True, bisect_right(starts, s) - 1,
                                   bisect_right(starts, after) - 1, kana=True))
                 break
-        for tail in ix.kana_residence:                          # はかたにすんどる: a reading, then living there
+        for tail in ix.kana_residence:                          # a reading, then living there, all in kana
             q = r.find(tail, 2)
             if q < 0:
                 continue
@@ -357,7 +357,7 @@ def _accept(ix: _Index, m: _Match, tokens, heads: set[int]) -> bool:
     tagged = tokens[m.last].pos3 == tags["place"]
     if m.kana:
         # a reading inside a sentence: what UniDic itself reads as a prefecture, a designated city or
-        # a long enough place name (せたがや), or a reading they say they live in
+        # a long enough place name (Setagaya in kana), or a reading they say they live in
         return (tagged and (any(u.kind in (_PREF, _DESIGNATED) for u in m.units) or m.end - m.start >= _MIN_KANA_IN_SENTENCE)) \
             or _lives_there(ix, m, tokens)
     return tagged or _lives_there(ix, m, tokens)
@@ -368,7 +368,7 @@ def _lives_there(ix: _Index, m: _Match, tokens) -> bool:
     if m.first >= 2 and tokens[m.first - 1].surface in ix.home_particles and (
             tokens[m.first - 2].surface in ix.home_words or tokens[m.first - 2].lemma in ix.home_words
             or any(t.lemma in ix.residence for t in tokens[max(0, m.first - 5):m.first - 1])):
-        return True           # (「住んでるのは千葉です」)
+        return True           # ("where I live is Chiba")
     after = tokens[m.last + 1:m.last + 3]
     if not after:
         return False
@@ -392,15 +392,15 @@ def _cue(ix: _Index, m: _Match, tokens) -> int:
 
 
 def _elsewhere(ix: _Index, m: _Match, tokens) -> bool:
-    """A place they lived in before, or say they are not in: 「前は大阪やったけど」, 「前は京都に
-    おったけど」, 「東京じゃなくて」."""
+    """A place they lived in before, or say they are not in ("it was Osaka before", "I was in
+    Kyoto before", "not Tokyo but ...")."""
     after = _key("".join(t.surface for t in tokens[m.last + 1:m.last + 5]))
     if after.startswith(ix.not_here):
         return True
     before = tokens[max(0, m.first - 3):m.first]
     if any(t.surface in ix.former or t.lemma in ix.former for t in before):
         return True
-    # 「…に住んでた」「…におった」: lived there, in the past
+    # "lived there" in the past tense
     nxt = tokens[m.last + 1:m.last + 6]
     for i, t in enumerate(nxt):
         if t.lemma in ix.residence:
