@@ -98,6 +98,8 @@ class _Index:
         self.area_prefixes = frozenset(f["area_prefixes"])
         self.former = frozenset(f["former"])
         self.moved = frozenset(f["moved"])
+        self.past = frozenset(f["past"])
+        self.still = frozenset(f["still"])
         self.not_here = tuple(_key(w) for w in f["not_here"])
         self.kana_residence = tuple(_key(w) for w in f["kana_residence"])
         not_bare = frozenset(f["not_bare"])
@@ -406,8 +408,8 @@ def _elsewhere(ix: _Index, m: _Match, tokens) -> bool:
         if t.lemma in ix.residence:
             if t.lemma in ix.moved:
                 return False
-            return any(u.surface in ("た", "だ") and u.pos == ix.tags["auxiliary"] for u in nxt[i + 1:i + 4]) \
-                and not any(u.surface in ("いる", "ます", "てる", "でる") for u in nxt[i + 1:i + 4])
+            return any(u.surface in ix.past and u.pos == ix.tags["auxiliary"] for u in nxt[i + 1:i + 4]) \
+                and not any(u.surface in ix.still for u in nxt[i + 1:i + 4])
     return False
 
 
