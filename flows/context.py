@@ -92,6 +92,9 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                         asked.append(need)
             for n in sentences:
                 need = (intents[n]["trigger"], intents[n].get("arg", ""))
+                if need[0] == "want_human" and "person" not in have:
+                    have["person"] = need           # a whole request in a clause of its own
+                    continue
                 if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
                         and not ("place" in have and need[0] in PLACE_ANSWERS):
                     asked.append(need)

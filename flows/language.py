@@ -30,6 +30,7 @@ def _load_words() -> dict:
 W = _load_words()             # the analyser's vocabulary: POS names, negations, marks (as data)
 POS = W["pos"]
 NOUN, PRONOUN, VERB, ADJ, AUX = POS["noun"], POS["pronoun"], POS["verb"], POS["adjective"], POS["auxiliary"]
+SPACE = POS["space"]
 PARTICLE, SYMBOL, BLANK, SUFFIX = POS["particle"], POS["symbol"], POS["blank"], POS["suffix"]
 CONTENT = frozenset(POS[k] for k in ("noun", "pronoun", "verb", "adjective", "adverb", "adjectival_noun",
                                      "interjection", "adnominal"))

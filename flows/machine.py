@@ -238,6 +238,7 @@ AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
 # intents; everything else the person writes is for the counselor.
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
 LONG_MESSAGE = 40           # characters: a message this long is thanked for when not understood
+CLAUSES_FROM = 24           # characters: a message this long is also read clause by clause (several needs)
 FALLBACK_PLAIN = ("text", "text2", "text3")
 FALLBACK_OFFER = ("offer", "offer2")
 
@@ -352,7 +353,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
-                             if context.several_topics(understood, lex.intents) else (), remembered=remembered)
+                             if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
+                             remembered=remembered)
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
     if len(plan) > 1:

@@ -21,6 +21,7 @@ try:
     from . import places
 except ImportError:   # TEMP until places lands
     places = None
+from .context import PERSON_BAR
 from .language import Analysis
 from .once import once
 
@@ -357,22 +358,33 @@ _NO = language.W["possessive"]
 _CONNECTORS = frozenset(language.W.get("connectors", ()))
 
 
+_PAUSES = frozenset(language.W.get("pauses", ()))
+MIN_CLAUSE = 3              # tokens: a shorter piece between commas stays with the one before
+
+
 def _clauses(a: Analysis) -> list[tuple[int, int]]:
-    """The sentences, each split again where a connector begins another need ("and also ...")."""
+    """The sentences, each split again where a connector begins another need ("and also ...") and
+    at commas and spaces ("I want the centres near me, and to talk with a person")."""
     out = []
     for first, end in a.sentences:
         start = first
         for i in range(first + 1, end):
-            if a.tokens[i].surface in _CONNECTORS:
+            t = a.tokens[i]
+            if t.surface in _CONNECTORS:
                 out.append((start, i))
                 start = i
+            elif (t.surface in _PAUSES or t.pos == language.SPACE) and i - start >= MIN_CLAUSE and end - i > MIN_CLAUSE:
+                out.append((start, i))
+                start = i + 1
         out.append((start, end))
     return [(f, e) for f, e in out if e > f]
 
 
 def sentence_needs(a: Analysis) -> list[str]:
-    """In a message of several sentences, the best intent of each sentence, in order (each once):
-    "is it just laziness? and can I ask without my parents finding out?" asks two things."""
+    """In a message of several sentences or clauses, the best intent of each, in order (each once):
+    "is it just laziness? and can I ask without my parents finding out?" asks two things. A wish
+    for a person counts only as a whole request (its clause's score at least PERSON_BAR): what
+    vetoes it elsewhere in the message ("the centres near me") does not veto it here."""
     spans = _clauses(a)
     if len(spans) < 2:
         return []
@@ -380,6 +392,8 @@ def sentence_needs(a: Analysis) -> list[str]:
     for first, end in spans:
         scores = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw))
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
+        if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
+            continue
         if best and best not in out:
             out.append(best)
     return out
