@@ -32,7 +32,7 @@ LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 # Intents that a place in the same message turns into "the windows near there".
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone",
-                        "support_more", "want_human_soft"})
+                        "support_more", "want_human_soft", "apology", "thanks"})
 # Short answers, resolved by the question the bot asked last (data["asked"], a choice set id).
 ANSWERS = {
     "handoff_confirm": {"yes": "handoff_yes", "no": "handoff_no"},
