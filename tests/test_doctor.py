@@ -2,7 +2,8 @@
 served over HTTPS (a test certificate), a real worker and the LINE stand-in, which answers the bot
 info and webhook settings paths as LINE does and posts its signed test webhook to the endpoint.
 
-A deployment set up as the README's "Going live" says reads ✔ on every row (exit 0); broken
+A deployment set up as the README's "Going live" says (Redis with compose.yaml's configuration
+file and a password) reads ✔ on every row (exit 0); broken
 set-ups (no persistence, allkeys-lru, no admin, no workers, no webhook URL, Chat off, a wrong
 token, the webhook off, a wrong secret, a wrong clock, bad variables) read the matching ✘ with
 its fix, and exit 1."""
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot import cli, doctor, keys
+from bot import cli, doctor, healthcheck, keys
 from bot.line_standin import StandinLine
 from bot.worker import Worker
 from messages_ja import operator as say
@@ -29,8 +30,38 @@ from .conftest import COUNSELOR_PASSWORD, RedisServer
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "k" * 8 + "a-long-enough-secret-key-for-pseudonyms"
 SHARDS, LEASE_MS = 4, 1500
-GOOD_REDIS = ("--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory", "64mb",
-              "--maxmemory-policy", "noeviction")
+REDIS_PASSWORD = "a-redis-password-for-the-test"
+
+
+class DeployedRedis(RedisServer):
+    """redis-server with compose.yaml's configuration file (deploy/redis/redis.conf: AOF
+    everysec, noeviction) and a password, as `docker compose` starts it."""
+
+    def __init__(self):
+        super().__init__()
+        self.args = [self.args[0], str(ROOT / "deploy" / "redis" / "redis.conf"), "--port", str(self.port),
+                     "--bind", "127.0.0.1", "--dir", self.dir, "--maxmemory", "64mb",
+                     "--requirepass", REDIS_PASSWORD]
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=REDIS_PASSWORD, decode_responses=True)
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, "redis-server refused deploy/redis/redis.conf"
+            try:
+                with self.client() as c:
+                    c.ping()
+                return self
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +77,7 @@ def certificate(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def good_redis():
-    server = RedisServer(GOOD_REDIS).start()
+    server = DeployedRedis().start()
     yield server
     server.stop()
 
@@ -116,7 +147,7 @@ def running_worker(good_redis):
     w = Worker(cfg)
     t = threading.Thread(target=w.run, daemon=True)
     t.start()
-    r = redis.Redis(port=good_redis.port, decode_responses=True)
+    r = good_redis.client()
     deadline = time.monotonic() + 30
     while not all(r.get(keys.lease(s)) == w.id for s in range(SHARDS)):      # every shard taken
         assert time.monotonic() < deadline, "the worker did not take its shards"
@@ -130,7 +161,6 @@ def running_worker(good_redis):
 def test_a_deployment_set_up_as_the_readme_says_reads_every_row_right(
         good_redis, https_web, line, running_worker, monkeypatch, capsys):
     env = env_of(line, good_redis.url)
-    redis.Redis(port=good_redis.port).delete("mado:{staff}:names")
     # the README's steps: the first admin, the webhook URL (then "Use webhook" on in LINE's console)
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(COUNSELOR_PASSWORD + "\n"))
     code, out, _ = mado(["counselor", "add", "chief", "--admin"], env, monkeypatch, capsys)
@@ -157,6 +187,7 @@ def test_a_deployment_set_up_as_the_readme_says_reads_every_row_right(
     assert rows[say("line.endpoint")][1] == f"{https_web}/callback"
     assert rows[say("workers")][1] == say("workers.ok", n=1, shards=SHARDS)
     assert len(line.webhook()["tests"]) == 2                 # doctor had LINE test it once more
+    assert healthcheck.main(["worker"], env) == 0             # compose's health check of the worker
 
     # the same deployment, gone wrong at LINE's end and in the web's secret and the clock
     line.set_webhook(active=False)
@@ -178,13 +209,14 @@ def test_a_deployment_set_up_as_the_readme_says_reads_every_row_right(
 
     # workers down
     running_worker.request_stop()
-    r = redis.Redis(port=good_redis.port, decode_responses=True)
+    r = good_redis.client()
     deadline = time.monotonic() + 30
     while r.zcard(keys.WORKERS):                              # it handed its shards back and left
         assert time.monotonic() < deadline
         time.sleep(0.05)
     r.close()
     rows = rows_of(mado(["doctor"], env, monkeypatch, capsys)[1])
+    assert healthcheck.main(["worker"], env) == 1
     assert rows[say("workers")] == (False, say("workers.none") + " " + say("doctor.fix", fix=say("workers.fix_none")))
 
 
