@@ -37,10 +37,10 @@ class DeployedRedis(RedisServer):
     """redis-server with compose.yaml's configuration file (deploy/redis/redis.conf: AOF
     everysec, noeviction) and a password, as `docker compose` starts it."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, data_dir: str | None = None):
+        super().__init__()            # (data_dir: a folder of the caller's, e.g. a restored backup)
         self.args = [self.args[0], str(ROOT / "deploy" / "redis" / "redis.conf"), "--port", str(self.port),
-                     "--bind", "127.0.0.1", "--dir", self.dir, "--maxmemory", "64mb",
+                     "--bind", "127.0.0.1", "--dir", data_dir or self.dir, "--maxmemory", "64mb",
                      "--requirepass", REDIS_PASSWORD]
 
     @property
