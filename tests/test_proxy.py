@@ -48,7 +48,7 @@ class Nginx:
         self.acme = tmp / "acme"
         (self.acme / ".well-known" / "acme-challenge").mkdir(parents=True)
         conf = _rewrite(CONF.read_text(), [
-            ("server web:8000;", f"server 127.0.0.1:{web_port};"),
+            ("http://web:8000;", f"http://127.0.0.1:{web_port};"),
             ("    listen [::]:80;\n", ""), ("    listen [::]:443 ssl http2;\n", ""),
             ("listen 80;", f"listen 127.0.0.1:{self.http_port};"),
             ("listen 443 ssl http2;", f"listen 127.0.0.1:{self.https_port} ssl http2;"),
