@@ -165,17 +165,18 @@ def check_redis(cfg: Config) -> tuple[list[Row], object | None]:
 
     from .redis_conn import connect
 
+    labels = [say("redis.reach"), say("redis.persist"), say("redis.policy"), say("redis.memory")]
+    if not cfg.redis_url:
+        return [Row(label, False, say("redis.no_url")) for label in labels], None
     try:
         r = connect(cfg.redis_url, timeout_s=5)
         r.ping()
         nodes = _nodes(r)
         infos = [node.info() for node in nodes]
     except (redis.RedisError, OSError, ValueError, ConfigError) as exc:     # (ValueError: not a Redis URL)
-        fail = say("redis.skipped")
-        return [Row(say("redis.reach"), False, say("redis.reach.fail", error=f"{type(exc).__name__}: {exc}"[:160]),
-                    say("redis.reach.fix")),
-                Row(say("redis.persist"), False, fail), Row(say("redis.policy"), False, fail),
-                Row(say("redis.memory"), False, fail)], None
+        error = f"{type(exc).__name__}: {exc}"[:160]
+        return [Row(labels[0], False, say("redis.reach.fail", error=error), say("redis.reach.fix"))] \
+            + [Row(label, False, say("redis.skipped")) for label in labels[1:]], None
     version = infos[0].get("redis_version", "?")
     rows = [Row(say("redis.reach"), True, say("redis.reach.cluster", n=len(nodes), version=version)
                 if len(nodes) > 1 or type(r).__name__ == "RedisCluster"
@@ -362,8 +363,7 @@ def run(env: Mapping[str, str] | None = None, *, now: datetime | None = None) ->
     now = now or datetime.now(timezone.utc)
     cfg, error = _config(env)
     rows = check_variables(env, cfg, error)
-    redis_rows, r = check_redis(cfg) if cfg.redis_url else (
-        [Row(say("redis.reach"), False, say("redis.skipped"))], None)
+    redis_rows, r = check_redis(cfg)
     rows += redis_rows
     line_rows, clock = check_line(cfg)
     rows += line_rows + [clock]
