@@ -1,4 +1,5 @@
-"""The `mado` command: `mado chat` (talk to the bot in the terminal), `mado worker`, `mado web`."""
+"""The `mado` command: `mado chat` (talk to the bot in the terminal), `mado demo`, `mado worker`,
+accounts, `mado doctor` (is this deployment set up right?) and `mado line webhook` (LINE's settings)."""
 from __future__ import annotations
 
 import argparse
@@ -340,6 +341,57 @@ def forget_command(args) -> int:
     return 0
 
 
+def line_command(args) -> int:
+    """`mado line webhook set URL | show | test`: the channel's webhook endpoint, through the
+    Messaging API (what LINE Developers Console's "Webhook settings" does, from the terminal)."""
+    from urllib.parse import urlsplit
+
+    from linebot.v3.messaging import ApiException
+
+    from messages_ja import operator as say
+
+    from . import line_settings
+    from .doctor import webhook_test_row
+
+    cfg = Config.from_env().require("access_token")
+    try:
+        if args.action == "set":
+            if urlsplit(args.url).path.rstrip("/") != "/callback":
+                print(say("webhook.set.not_callback"), file=sys.stderr)
+                return 2
+            try:
+                line_settings.set_webhook(cfg, args.url)
+            except ApiException as exc:
+                if exc.status != 400:
+                    raise
+                print(say("webhook.set.refused", error=line_settings.error_message(exc)), file=sys.stderr)
+                return 2
+            print(say("webhook.set.ok", url=args.url))
+            return 0
+        hook = line_settings.get_webhook(cfg)
+        if hook is None:
+            print(say("webhook.show.none"), file=sys.stderr)
+            return 1
+        if args.action == "show":
+            print(say("webhook.show", url=hook["endpoint"],
+                      active=say("webhook.on") if hook["active"] else say("webhook.off")))
+            return 0 if hook["active"] else 1
+        test = line_settings.run_webhook_test(cfg)
+        if test is None:            # unset between the two calls
+            print(say("webhook.show.none"), file=sys.stderr)
+            return 1
+        if test.get("success"):
+            print(say("webhook.test.ok", status=test.get("statusCode"), url=hook["endpoint"]))
+            return 0
+        row = webhook_test_row(test, "")
+        print(say("webhook.test.fail", reason=test.get("reason"), detail=test.get("detail")), file=sys.stderr)
+        print(say("doctor.fix", fix=row.fix), file=sys.stderr)
+        return 1
+    except ApiException as exc:
+        print(say("webhook.error", error=f"{exc.status} {line_settings.error_message(exc)}"), file=sys.stderr)
+        return 1
+
+
 def worker_command() -> int:
     """`mado worker`: as `python -m bot.worker`, with SIGTERM/SIGINT caught before the worker's
     (slow) imports; one that comes meanwhile is handed on, so it stops the worker cleanly."""
@@ -369,6 +421,16 @@ def main(argv=None) -> int:
     ena = csub.add_parser("enable", help="allow a disabled account to log in again")
     ena.add_argument("name")
     csub.add_parser("list", help="list account names")
+    sub.add_parser("doctor", help="check this deployment (variables, Redis, LINE, webhook, clock, admin, "
+                                  "hours, workers): a table of checks; exit 1 when any fails")
+    line = sub.add_parser("line", help="the LINE channel's settings (needs LINE_CHANNEL_ACCESS_TOKEN)")
+    lsub = line.add_subparsers(dest="what", required=True)
+    webhook = lsub.add_parser("webhook", help="the webhook endpoint LINE posts to")
+    wsub = webhook.add_subparsers(dest="action", required=True)
+    wset = wsub.add_parser("set", help="set it (https://your.domain/callback)")
+    wset.add_argument("url")
+    wsub.add_parser("show", help="show it and whether it is in use")
+    wsub.add_parser("test", help="have LINE post a test webhook to it")
     forget = sub.add_parser("forget", help="delete everything of one person, by their alias (admin only)")
     forget.add_argument("--alias", required=True, help="the alias counselors see, e.g. 7F3A")
     forget.add_argument("--handoff", help="the handoff id, when several people share the alias")
@@ -398,6 +460,12 @@ def main(argv=None) -> int:
                 return 1
             print(f"mado: rich menu {menu_id} is now the default" if menu_id else "mado: rich menu OK")
             return 0
+        if args.command == "doctor":
+            from .doctor import main as doctor_main
+
+            return doctor_main()
+        if args.command == "line":
+            return line_command(args)
         if args.command == "forget":
             return forget_command(args)
         if args.command == "counselor":

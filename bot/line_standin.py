@@ -1,7 +1,10 @@
 """A local stand-in for LINE's Messaging API servers: the network edge, and nothing more.
 
 It answers the paths mado uses the way LINE does (status codes and error bodies from LINE's
-reference; see shared/line_platform.md §2): reply, push, loading animation, mark as read.
+reference; see shared/line_platform.md §2): reply, push, loading animation, mark as read, rich
+menus, the bot's info, and the webhook settings (set, get and test the endpoint: a test posts a
+signed `{"destination", "events": []}` to the endpoint, as LINE does, when it knows the channel
+secret). Its `Date` header is its clock (`clock_offset_s` puts it wrong, to test ours).
 Tests, `mado chat` and the benchmark point line-bot-sdk at it with LINE_API_BASE_URL.
 
 Reply tokens exist only once "issued" (LINE issues them with a webhook): whoever posts a webhook
@@ -10,16 +13,22 @@ under /_standin/ inject latency and failures and read back what a person would h
 """
 from __future__ import annotations
 
+import base64
+import email.utils
+import hashlib
+import hmac
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
+WEBHOOK_ENDPOINT = "/v2/bot/channel/webhook/endpoint"
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_BODY = 2 * 1024 * 1024
 
@@ -120,14 +129,26 @@ class StandinState:
     read_marks: list = field(default_factory=list)
     richmenus: dict = field(default_factory=dict)     # id -> {"request", "image"}
     default_richmenu: str | None = None
+    webhook_endpoint: str | None = None               # set with PUT .../webhook/endpoint
+    webhook_active: bool = False                      # "Use webhook" (only the console switches it)
+    webhook_tests: list = field(default_factory=list)  # what each webhook test found
+    chat_mode: str = "chat"                           # the Official Account's Chat: "chat" (on) or "bot"
 
 
 class StandinLine:
     def __init__(self, access_token: str = "standin-token", *, host: str = "127.0.0.1", port: int = 0,
                  token_ttl_s: float = 60.0, latency_ms: float = 0.0, auto_issue_tokens: bool = False,
-                 tls: tuple[str, str] | None = None):
+                 tls: tuple[str, str] | None = None, channel_secret: str | None = None,
+                 webhook_ca: str | None = None, webhook_timeout_s: float = 2.0, clock_offset_s: float = 0.0):
         self.state = StandinState(access_token=access_token, token_ttl_s=token_ttl_s,
                                   latency_s=latency_ms / 1000.0)
+        # the channel as LINE knows it: its secret signs the webhooks it sends (a test's), the bot's
+        # own user id is their "destination"
+        self.channel_secret = channel_secret
+        self.bot_user_id = "U" + hashlib.sha256(access_token.encode()).hexdigest()[:32]
+        self.webhook_ca = webhook_ca              # certificates trusted for the endpoint (None: the system's)
+        self.webhook_timeout_s = webhook_timeout_s  # LINE waits 2 s for a webhook's answer
+        self.clock_offset_s = clock_offset_s        # its Date header this far from the true time
         self.auto_issue_tokens = auto_issue_tokens   # benchmarks: a new token is taken as just issued
         self.lock = threading.Condition()
         self._server = _Server((host, port), _Handler)
@@ -196,6 +217,25 @@ class StandinLine:
         with self.lock:
             self.state.faults.clear()
 
+    def set_webhook(self, *, active: bool | None = None, endpoint: str | None = None) -> None:
+        """What the operator does in the LINE Developers Console: "Use webhook" on or off, the URL."""
+        with self.lock:
+            if active is not None:
+                self.state.webhook_active = active
+            if endpoint is not None:
+                self.state.webhook_endpoint = endpoint or None
+
+    def webhook(self) -> dict:
+        with self.lock:
+            return {"endpoint": self.state.webhook_endpoint, "active": self.state.webhook_active,
+                    "tests": list(self.state.webhook_tests)}
+
+    def set_chat_mode(self, mode: str) -> None:
+        """The Official Account Manager's Chat switch: "chat" (on) or "bot" (off)."""
+        assert mode in ("chat", "bot")
+        with self.lock:
+            self.state.chat_mode = mode
+
     def deliveries(self, to: str | None = None) -> list[dict]:
         with self.lock:
             return [d for d in self.state.deliveries if to is None or d["to"] == to]
@@ -245,8 +285,12 @@ class StandinLine:
             self.lock.notify_all()
         return status, payload, extra
 
+    READS = {"/v2/bot/info", WEBHOOK_ENDPOINT}             # paths answered to GET
+
     def _api(self, method, path, headers, body, received):
-        if method != "POST":
+        allowed = method == "POST" or (method == "GET" and path in self.READS) or \
+            (method == "PUT" and path == WEBHOOK_ENDPOINT)
+        if not allowed:
             return 405, {"message": "Method Not Allowed"}, {}
         if headers.get("Authorization") != f"Bearer {self.state.access_token}":
             return 401, {"message": "Authentication failed. Confirm that the access token in the "
@@ -263,7 +307,13 @@ class StandinLine:
             fault = self._take_fault(path)
         if fault and not fault.deliver:
             return self._fault_answer(fault)
-        if path == "/v2/bot/message/reply":
+        if method == "GET":
+            answer = self._bot_info() if path == "/v2/bot/info" else self._get_webhook()
+        elif method == "PUT":
+            answer = self._set_webhook(req)
+        elif path == "/v2/bot/channel/webhook/test":
+            answer = self._test_webhook(req)
+        elif path == "/v2/bot/message/reply":
             answer = self._reply(req, headers, received)
         elif path == "/v2/bot/message/push":
             answer = self._push(req, headers, received)
@@ -396,6 +446,83 @@ class StandinLine:
             self.state.read_marks.append({"token": token, "at": time.time()})
         return 200, {}, {}
 
+    # -- the bot and its webhook settings (LINE's reference: "Get bot info", "Webhook settings") --
+    def _bot_info(self):
+        with self.lock:
+            mode = self.state.chat_mode
+        return 200, {"userId": self.bot_user_id, "basicId": "@" + self.bot_user_id[1:9], "displayName": "mado",
+                     "chatMode": mode, "markAsReadMode": "manual" if mode == "chat" else "auto"}, {}
+
+    def _get_webhook(self):
+        with self.lock:
+            endpoint, active = self.state.webhook_endpoint, self.state.webhook_active
+        if endpoint is None:
+            return 404, {"message": "Webhook endpoint not found"}, {}
+        return 200, {"endpoint": endpoint, "active": active}, {}
+
+    @staticmethod
+    def _valid_endpoint(url) -> bool:
+        """LINE's rules for a webhook URL: a valid HTTPS URL of at most 500 characters."""
+        if not isinstance(url, str) or not 0 < len(url) <= 500:
+            return False
+        try:
+            parts = urlsplit(url)
+            return parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            return False
+
+    def _set_webhook(self, req):
+        if not self._valid_endpoint(req.get("endpoint")):
+            return 400, {"message": "Invalid webhook endpoint URL"}, {}
+        with self.lock:
+            self.state.webhook_endpoint = req["endpoint"]
+        return 200, {}, {}
+
+    def _test_webhook(self, req):
+        """Post what LINE posts to check an endpoint (`{"destination", "events": []}`, signed with
+        the channel secret) and tell how it went, in LINE's words (reason OK, COULD_NOT_CONNECT,
+        REQUEST_TIMEOUT, ERROR_STATUS_CODE)."""
+        endpoint = req.get("endpoint")
+        if endpoint is not None and not self._valid_endpoint(endpoint):
+            return 400, {"message": "Invalid webhook endpoint URL"}, {}
+        if endpoint is None:
+            with self.lock:
+                endpoint = self.state.webhook_endpoint
+            if endpoint is None:
+                return 404, {"message": "Webhook endpoint not found"}, {}
+        sent_at = time.time()
+        body = json.dumps({"destination": self.bot_user_id, "events": []}, separators=(",", ":")).encode()
+        key = (self.channel_secret or uuid.uuid4().hex).encode()      # unknown secret: a signature that fails
+        signature = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+        parts = urlsplit(endpoint)
+        import http.client
+
+        ctx = ssl.create_default_context(cafile=self.webhook_ca)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=self.webhook_timeout_s,
+                                           context=ctx)
+        try:
+            conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
+                         headers={"Content-Type": "application/json; charset=utf-8", "X-Line-Signature": signature,
+                                  "User-Agent": "LineBotWebhook/2.0"})
+            status = conn.getresponse().status
+            success = 200 <= status < 300
+            result = (status, "OK" if success else "ERROR_STATUS_CODE", str(status))
+        except (TimeoutError, socket.timeout):
+            success, result = False, (0, "REQUEST_TIMEOUT", "Request timeout")
+        except ssl.SSLError:
+            success, result = False, (0, "COULD_NOT_CONNECT", f"TLS handshake failure: {endpoint}")
+        except OSError:
+            success, result = False, (0, "COULD_NOT_CONNECT", "Failure to connect")
+        finally:
+            conn.close()
+        answer = {"success": success,
+                  "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sent_at))
+                  + f".{int(sent_at * 1000) % 1000:03d}Z",
+                  "statusCode": result[0], "reason": result[1], "detail": result[2]}
+        with self.lock:
+            self.state.webhook_tests.append({"endpoint": endpoint, **answer})
+        return 200, answer, {}
+
     # -- rich menus (LINE's rules: shared/line_platform.md §2.8) ----------------------------
     def _richmenu_create(self, req):
         size = req.get("size") or {}
@@ -478,6 +605,9 @@ class StandinLine:
             to = qs.get("to", [None])[0]
             items = [d for d in self.deliveries(to) if d["at"] > since]
             return 200, {"deliveries": items}, {}
+        if method == "POST" and route == "/_standin/webhook":
+            self.set_webhook(active=req.get("active"), endpoint=req.get("endpoint"))
+            return 200, self.webhook(), {}
         if method == "GET" and route == "/_standin/calls":
             return 200, {"calls": self.calls()}, {}
         return 404, {"message": "Not found"}, {}
@@ -496,6 +626,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # quiet: the calls are recorded, not printed
         pass
+
+    def date_time_string(self, timestamp=None):
+        """The Date header: LINE's clock, which `clock_offset_s` may put wrong."""
+        offset = self.server.standin.clock_offset_s
+        return email.utils.formatdate((timestamp or time.time()) + offset, usegmt=True)
 
     def setup(self):
         super().setup()
@@ -532,6 +667,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self._serve("GET")
+
+    def do_PUT(self):
+        self._serve("PUT")
 
 
 def main(argv=None) -> None:

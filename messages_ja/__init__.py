@@ -319,3 +319,21 @@ def context_end(shared: bool) -> str:
 def console() -> dict:
     """The counselor console's words ({"ui": {...}, "canned": [...]}), from console.toml."""
     return _load("console.toml")
+
+
+# -- the operator's words (mado doctor, mado line; operator.toml) -----------------------------------
+@lru_cache(maxsize=1)
+def _operator() -> dict:
+    return _load("operator.toml")["text"]
+
+
+def operator(key: str, **params) -> str:
+    """What the person running mado reads in the terminal (`mado doctor`, `mado line webhook`)."""
+    text = _operator()[key]
+    return text.format(**params) if params else text
+
+
+def centres_checked() -> str:
+    """The day the centre list was last compared with its sources (centres.toml `checked`,
+    YYYY-MM-DD; scripts/build_centres.py --checked), or "" when the file does not say."""
+    return str(_load("centres.toml").get("checked", ""))

@@ -107,7 +107,19 @@ def display_name(raw: str, municipalities: list[str]) -> str:
     return "".join(out).strip()
 
 
-def build(csv_path: Path) -> str:
+def checked_of(path: Path = OUT) -> str:
+    """The `checked` date a centres file carries ("" when none)."""
+    try:
+        return str(tomllib.loads(path.read_text("utf-8")).get("checked", ""))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+
+
+def build(csv_path: Path, checked: str | None = None) -> str:
+    """The file's text. `checked`: the day the list was compared with its sources (YYYY-MM-DD;
+    `mado doctor` says when it is over a year old); None keeps the date the file already has, so
+    a rebuild from the same list is the same file."""
+    checked = checked_of() if checked is None else checked
     places = tomllib.loads(PLACES.read_text("utf-8"))
     munis = tomllib.loads(MUNICIPALITIES.read_text("utf-8"))["municipalities"]
     city_code = {m["name"]: code for code, m in munis.items() if m["kind"] == "designated"}
@@ -143,6 +155,9 @@ def build(csv_path: Path) -> str:
         "# other rows keep the centre's name and source. Verify against the live official list before launch.",
         "# name: as shown (no provisional mark, building, floor or street); raw_name: as the list has it.",
         "# city: the JIS code of a designated city (its page is local.city.<city>).",
+        "# checked: the day the list was last compared with its sources (build_centres.py --checked).",
+        "",
+        f"checked = {q(checked)}",
         "",
     ]
     for code in sorted(rows):
@@ -155,8 +170,17 @@ def build(csv_path: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
-    src = Path(argv[1]) if len(argv) > 1 else DEFAULT_CSV
-    OUT.write_text(build(src), encoding="utf-8")
+    import argparse
+    from datetime import date
+
+    ap = argparse.ArgumentParser(description="Generate messages_ja/centres.toml from the sourced list.")
+    ap.add_argument("csv", nargs="?", default=str(DEFAULT_CSV))
+    ap.add_argument("--checked", default=date.today().isoformat(),
+                    help="the day the list was compared with the live official list (default: today)")
+    args = ap.parse_args(argv[1:])
+    date.fromisoformat(args.checked)
+    src = Path(args.csv)
+    OUT.write_text(build(src, args.checked), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)} from {src}")
     return 0
 

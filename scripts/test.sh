@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine of this kind (Debian, Python 3.11, root): installs what it
-# needs (redis-server, chromium, openssl and a Japanese font from Debian; mado and its test tools from PyPI),
-# then runs pytest. Browser tests drive Debian's chromium (/usr/bin/chromium) through Playwright:
+# needs (redis-server, chromium, openssl, nginx and a Japanese font from Debian; mado and its test
+# tools from PyPI), then runs pytest. Browser tests drive Debian's chromium (/usr/bin/chromium) through Playwright:
 # Playwright's own browser download is never used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)      # a certificate for the TLS stand-in
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)   # deploy/nginx/mado.conf (tests/test_proxy.py)
 fc-list 2>/dev/null | grep -qi ipagothic || missing+=(fonts-ipafont-gothic)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
