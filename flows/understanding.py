@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import re
 import tomllib
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
@@ -359,6 +360,8 @@ _CONNECTORS = frozenset(language.W.get("connectors", ()))
 
 
 _PAUSES = frozenset(language.W.get("pauses", ()))
+_RAW_GAPS = re.compile(r"[ \t\u3000]+")
+MIN_PART, MAX_PARTS = 4, 6      # characters of a part set apart by spaces; parts read at most
 MIN_CLAUSE = 3              # tokens: a shorter piece between commas stays with the one before
 
 
@@ -370,8 +373,8 @@ def _clauses(a: Analysis) -> list[tuple[int, int]]:
         start = first
         for i in range(first + 1, end):
             t = a.tokens[i]
-            if t.surface in _CONNECTORS:
-                out.append((start, i))
+            if t.surface in _CONNECTORS and a.tokens[i - 1].pos not in (language.VERB, language.AUX):
+                out.append((start, i))      # (not "after I die": a connector word right after a verb)
                 start = i
             elif (t.surface in _PAUSES or t.pos == language.SPACE) and i - start >= MIN_CLAUSE and end - i > MIN_CLAUSE:
                 out.append((start, i))
@@ -385,12 +388,17 @@ def sentence_needs(a: Analysis) -> list[str]:
     "is it just laziness? and can I ask without my parents finding out?" asks two things. A wish
     for a person counts only as a whole request (its clause's score at least PERSON_BAR): what
     vetoes it elsewhere in the message ("the centres near me") does not veto it here."""
-    spans = _clauses(a)
+    spans = [Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw) for first, end in _clauses(a)]
+    if len(spans) < 2:
+        # words set apart by spaces, with no punctuation between ("where in Nagoya  and a person too
+        # phone is hard"): the analyser drops spaces between Japanese words, so each part on its own
+        parts = [p for p in _RAW_GAPS.split(a.raw.strip()) if len(p) >= MIN_PART]
+        spans = [language.analyse(p) for p in parts] if 1 < len(parts) <= MAX_PARTS else []
     if len(spans) < 2:
         return []
     lex, out = lexicon(), []
-    for first, end in spans:
-        scores = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw))
+    for span in spans:
+        scores = {n: v for n, v in lex.scores(span).items() if "window" not in lex.intents[n]}
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
             continue

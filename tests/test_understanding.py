@@ -56,7 +56,8 @@ def say(state, text, ctx=None):
     ("ひきこもりってなに", ["info.about.self"], None),
     ("引きこもりってなに", ["info.about.self"], None),
     ("電話で話せますか", ["answer.phone"], None),
-    ("娘が高校をやめてから3年、部屋から出てきません。どうしたら…", ["answer.heard_family"], "family"),
+    # (a life told, then "what should I do…": heard, and how families can respond)
+    ("娘が高校をやめてから3年、部屋から出てきません。どうしたら…", ["answer.heard_family", "family.guide"], "family"),
     ("もう2年くらい家から出てない", ["answer.heard_self"], "self"),
 ])
 def test_questions_in_peoples_own_words_get_their_answer(text, ids, lane):
