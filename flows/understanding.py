@@ -350,7 +350,20 @@ def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
     return None
 
 
+def _child_words(lex: Lexicon) -> set[str]:
+    return {alt[0] for alt in lex.classes.get("child", ()) if len(alt) == 1}
+
+
+def _parent_acts(a: Analysis, lex: Lexicon) -> bool:
+    """A parent is the one acting on the writer: the subject (mum + ga/wa) or the agent (by my
+    parents + ni/kara, a passive verb)."""
+    parents = {alt[0] for alt in lex.classes.get("parents", ()) if len(alt) == 1}
+    return language.marked(a, parents, _SUBJECT | _TOPIC | _AGENT)
+
+
+_PRESSED = frozenset(language.W.get("pressed", ()))
 _TOPIC = frozenset(language.W["topic_particles"])
+_AGENT = frozenset(language.W["passive_agent_particles"])
 _SUBJECT = frozenset(language.W["subject_particles"])
 _OWNER = frozenset(language.W["owner_words"])
 _NO = language.W["possessive"]
@@ -445,6 +458,12 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
     if best == "tell_self" and lane is None and data.get("lane") == "family" and not language.marked(
             a, {alt[0] for alt in lex.classes.get("self", ()) if len(alt) == 1}, _SUBJECT):
         lane = "family"          # in the family lane, a life described with no subject is the relative's
+    if best in ("tell_family", "family_guide") and lane is None and data.get("lane") != "family" \
+            and _parent_acts(a, lex) and _PRESSED & ({t.lemma for t in a.tokens} | {t.surface for t in a.tokens}) \
+            and not _child_words(lex) & {t.lemma for t in a.tokens}:
+        # "my mum keeps coming into my room", "my parents nag me every day": a young person writes
+        scores["tell_self"] = scores[best]
+        best, lane = "tell_self", "self"
     if best == "tell_self" and lane == "family":
         scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
         best = "tell_family"
