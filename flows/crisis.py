@@ -147,7 +147,8 @@ class _Crisis:
                 agent = True
             if t.base in self.hits and t.pos == language.VERB:
                 passive = nxt is not None and nxt.lemma in _PASSIVE
-                if not passive and not agent:
+                towards = any(u.lemma == self.towards for u in toks[i + 1:i + 4])    # "throws things at me"
+                if not passive and not agent and not towards:
                     return True
         return False
 
@@ -167,7 +168,21 @@ class _Crisis:
         partner = language.marked(a, self.partner, _AGENT)
         kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
         kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
-        return partner and not kin_hurt and not kin_acting
+        return partner and not kin_hurt and not kin_acting and not self._kin_hits(a)
+
+    def _kin_hits(self, a: Analysis) -> bool:
+        """A relative is the subject of an active hitting verb ("when my husband tells him off, my
+        son goes for him"): violence in the family, even with a partner named."""
+        toks = a.tokens
+        for i, t in enumerate(toks):
+            if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT:
+                for j in range(i + 2, min(len(toks), i + 8)):
+                    u = toks[j]
+                    if u.base in self.hits and u.pos == language.VERB:
+                        nxt = toks[j + 1] if j + 1 < len(toks) else None
+                        if nxt is None or nxt.lemma not in _PASSIVE:
+                            return True
+        return False
 
 
 @once

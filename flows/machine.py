@@ -293,6 +293,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             trigger = None
     elif analysis is not None and trigger == "fallback":
         understood = understanding.understand(analysis, before, {**state, "window": win or ""})
+        if before == "message_left" and understood.intent == "thanks" and len(event.text) < LONG_MESSAGE:
+            # "thank you, I'll wait for the answer" after leaving a message: a warm close
+            understood = replace(understood, trigger="goodbye", intent="goodbye")
         if before in fm.context["answer_while"] and (CANCEL in understood.scores or (
                 understood.intent in ("pause", "goodbye") and "stop" in understood.scores)):
             # in line or after leaving a message, taking the request back wins over what else the
