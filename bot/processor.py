@@ -297,7 +297,9 @@ class Processor:
         self._count(state, outcome, shared)
         hid = (state or {}).get("handoff")
         if "forget" in kinds:
-            self.forget(pid)     # the person asked (or blocked us): nothing of theirs is kept
+            # the person asked (or blocked us): nothing of theirs is kept (if they were at risk,
+            # every console is told they left, without a word of what they wrote)
+            self.forget(pid, "blocked" if outcome.trigger == "unfollow" else "forgot")
         batches = batches_of(outcome.replies)
         if "forget" in kinds and not batches:
             shared.execute()           # (the counters)
@@ -307,6 +309,14 @@ class Processor:
         pipe = self.r.pipeline(transaction=True)
         for effect in outcome.effects:
             hid = self._effect(pid, ev, event, ekey, effect, outcome, hid, pipe, bool(batches), shared)
+        if batches and hid and hid == (state or {}).get("handoff") and "forget" not in kinds:
+            # what the bot told someone whose handoff stays open (the crisis lines, 119, "the
+            # counselor was asked to read this urgently", cards): a system line in the transcript,
+            # after what they wrote, so that no counselor sends the same again without knowing
+            said = messages_ja.said_line(outcome.replies)
+            if said:
+                self.handoffs.append(pid, hid, {"from": "bot", "kind": "said", "text": said,
+                                                "at": int(self.clock() * 1000)}, pipe=pipe)
         rec = {"batches": json.dumps(batches, ensure_ascii=False)}
         if batches and is_crisis_reply(outcome.trigger):
             rec["crisis"] = "1"            # must reach the person: kept if LINE does not take it
@@ -504,10 +514,10 @@ class Processor:
         except (ValueError, KeyError, TypeError):
             return None, 0.0
 
-    def forget(self, pid: str) -> int:
+    def forget(self, pid: str, why: str = "") -> int:
         """Block/unfollow, or their request: every handoff ends ("the person left") and every key
         under the person's tag is deleted. Only anonymous counters remain."""
-        return self.handoffs.forget_person(pid)
+        return self.handoffs.forget_person(pid, why)
 
     def _send(self, pid, ev, ekey, rec_key, rec, batches, received, token, *, counselor=False) -> int:
         target = push_target(ev) if not counselor else None

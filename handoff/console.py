@@ -171,6 +171,7 @@ def _summary(m: dict) -> dict:
         "awaiting_s": max(0, (now_ms() - _awaiting(m)) // 1000) if _awaiting(m) else None,
         "person_state": _person_state(m),
         "closed_reason": m.get("closed_reason") or None,      # closed (by a counselor), cancelled, left
+        "closed_by": m.get("closed_by") or None,              # the counselor who closed it
         "outcome": m.get("outcome") or None,                  # chosen at close ([outcomes] in console.toml)
         # the last handover to the one holding it now: who handed it over, with what note
         "handover": {"by": m["handover_by"], "note": m.get("handover_note", ""), "at": _iso(m.get("handover_at"))}
@@ -182,14 +183,19 @@ def _summary(m: dict) -> dict:
 
 
 def _messages(m: dict) -> list[dict]:
-    """The transcript as the console shows it (the person's words, the counselors', the bot's lines)."""
+    """The transcript as the console shows it (the person's words, the counselors', the bot's lines);
+    a counselor's message names the counselor who wrote it (``by``)."""
     return [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
-             "kind": e.get("kind", "text")} for e in _store().transcript(m)]
+             "kind": e.get("kind", "text"), "by": e.get("by") if e.get("from") == "counselor" else None}
+            for e in _store().transcript(m)]
 
 
 def _notes(m: dict) -> list[dict]:
-    """The private case notes (kind "close": the note written when it was closed)."""
-    return [{"by": n.get("by"), "text": n.get("text", ""), "at": _iso(n.get("at")), "kind": n.get("kind", "note")}
+    """The private case notes (kind "close": the note written when it was closed; "handover": the
+    note a transfer carried, with ``to``); ``id`` (none on notes older than ids) lets the writer
+    change or delete one, ``edited_at`` says it was changed."""
+    return [{"id": n.get("id"), "by": n.get("by"), "text": n.get("text", ""), "at": _iso(n.get("at")),
+             "kind": n.get("kind", "note"), "to": n.get("to"), "edited_at": _iso(n.get("edited_at"))}
             for n in _store().notes(m)]
 
 
@@ -205,6 +211,27 @@ def _found(hid: str):
     """(the handoff, None) or (None, a 404 answer)."""
     m = _store().get(hid)
     return (m, None) if m else (None, _error(404, "error.not_found"))
+
+
+def _moved_from_me(m: dict) -> dict | None:
+    """What a colleague did to a conversation the current counselor was holding: handed it to
+    someone else ({"action": "transfer", "by", "to"}) or closed it ({"action": "close", "by"});
+    None otherwise. Names only: what their console says happened (and why a reply was not sent)."""
+    me = g.counselor["name"]
+    if m.get("status") == "active" and m.get("handover_from") == me and m.get("claimed_by") != me:
+        return {"action": "transfer", "by": m.get("handover_by") or "", "to": m.get("claimed_by") or "",
+                "at": _iso(m.get("handover_at"))}
+    if m.get("status") == "closed" and m.get("closed_reason") == "closed" and m.get("claimed_by") == me \
+            and m.get("closed_by") and m.get("closed_by") != me:
+        return {"action": "close", "by": m["closed_by"], "at": _iso(m.get("closed_at"))}
+    return None
+
+
+def _moved_answer(m: dict, moved: dict, key: str, status: int):
+    """An error that says which colleague did what to this conversation (``moved`` as above)."""
+    text = t(f"{key}.{moved['action']}", by=moved["by"], to=moved.get("to", ""),
+             person=t("person", alias=m.get("alias", "")))
+    return jsonify({"error": text, "code": key, "moved": moved}), status
 
 
 def _is_admin() -> bool:
@@ -353,6 +380,9 @@ def api_get(hid):
         return err
     sess = g.counselor
     if not _may_read(m):
+        moved = _moved_from_me(m)
+        if moved:       # it was mine until a colleague handed it on: say who, and to whom
+            return _moved_answer(m, moved, "moved", 403)
         return _error(403, "error.not_yours")
     out = _summary(m)
     try:
@@ -464,9 +494,9 @@ def _deliver(hid: str, body: dict, entry: dict, action: str, **event):
         return _error(400, "error.bad_request")
     m, err = _held(hid)
     if err:
-        return err
+        return _not_sent(hid, err)
     if m.get("claimed_by") != g.counselor["name"]:
-        return _error(403, "error.not_yours")
+        return _not_sent(hid, _error(403, "error.not_yours"))
     store = _store()
     if not m.get("pid"):
         return _error(409, "error.closed")
@@ -476,7 +506,7 @@ def _deliver(hid: str, body: dict, entry: dict, action: str, **event):
         if taken == 0:
             return jsonify({"ok": True, "queued": True, "duplicate": True})
         if taken < 0:
-            return _error(409, "error.not_yours")
+            return _not_sent(hid, _error(409, "error.not_yours"))
     try:
         store.append(m["pid"], hid, {**entry, "at": now_ms(), "by": g.counselor["name"]})
         store.enqueue_console_event(m["pid"], action, hid, **event)
@@ -488,6 +518,14 @@ def _deliver(hid: str, body: dict, entry: dict, action: str, **event):
     if action == "message":
         store.count("counselor_messages")
     return jsonify({"ok": True, "queued": True})
+
+
+def _not_sent(hid: str, err):
+    """A message refused: if a colleague handed the conversation on or closed it meanwhile, the
+    answer says who did what (409, the draft stays with its writer), else ``err``."""
+    m = _store().get(hid)
+    moved = _moved_from_me(m) if m else None
+    return _moved_answer(m, moved, "error.moved", 409) if moved else err
 
 
 @bp.post("/api/handoffs/<hid>/read")
@@ -579,6 +617,50 @@ def api_add_note(hid):
     if not m.get("pid"):
         return _error(409, "error.closed")          # the person is forgotten: nothing to attach to
     _store().add_note(m, g.counselor["name"], text.strip())
+    return jsonify({"ok": True, "notes": _notes(m)})
+
+
+@bp.post("/api/handoffs/<hid>/notes/<nid>")
+@login_required(api=True)
+def api_edit_note(hid, nid):
+    """Its writer changes a case note ({"text"}); the notes as they are now."""
+    return _change_note(hid, nid, delete=False)
+
+
+@bp.post("/api/handoffs/<hid>/notes/<nid>/delete")
+@login_required(api=True)
+def api_delete_note(hid, nid):
+    """Its writer deletes a case note; the notes as they are now."""
+    return _change_note(hid, nid, delete=True)
+
+
+def _change_note(hid: str, nid: str, *, delete: bool):
+    text = None
+    if not delete:
+        text, err = _text_of(request.get_json(silent=True), MAX_NOTE, "error.note_empty", "error.note_too_long")
+        if err:
+            return err
+        text = text.strip()
+    m, err = _found(hid)
+    if err:
+        return err
+    if not _holder_or_admin(m):
+        return _error(403, "error.not_yours")
+    store = _store()
+    note = next((n for n in store.notes(m) if n.get("id") == nid), None)
+    if note is None:
+        return _error(404, "error.not_found")
+    if note.get("by") != g.counselor["name"]:
+        return _error(403, "error.not_writer")
+    if note.get("kind") == "close" and text is not None:
+        text = " ".join(text.split())          # the closing note stays one short line
+        if len(text) > MAX_CLOSE_NOTE:
+            return _error(400, "error.close_note_too_long")
+    res = store.change_note(m, nid, g.counselor["name"], text)
+    if res == -1:
+        return _error(403, "error.not_writer")
+    if res == 0:
+        return _error(404, "error.not_found")
     return jsonify({"ok": True, "notes": _notes(m)})
 
 
@@ -728,12 +810,26 @@ def api_alerts():
     alias), the danger in words, who holds it and whether they are away, offline or silent:
     never a word of the transcript, which stays with the holder and admins."""
     quiet_s = current_app.config["MADO"].risk_unread_s
+    store = _store()
     return jsonify({"unread_after_s": quiet_s, "alerts": [{
         "id": m["id"], "alias": m.get("alias", ""), "urgent_reason": _urgent_reason(m),
         "crisis": m.get("crisis", "") or "", "holder": m["claimed_by"], "holder_status": m["holder_status"],
         "why": m["why"], "since": m["risk_since"], "risk_at": m["risk_at"],
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
-    } for m in _store().unattended_risks(quiet_s * 1000)]})
+    } for m in store.unattended_risks(quiet_s * 1000)],
+        # people at risk who left (forget-me, a block, a cancel): who, the danger, who held them,
+        # how they left; nothing they wrote. Until a counselor says they have seen it.
+        "gone": [{"id": x["id"], "alias": x.get("alias", ""), "crisis": x.get("crisis", ""),
+                  "urgent_reason": _urgent_reason({"priority": "urgent", "crisis": x.get("crisis")}),
+                  "holder": x.get("holder") or None, "why": x.get("why", ""), "at": x.get("at")}
+                 for x in store.gone()]})
+
+
+@bp.post("/api/alerts/gone/<hid>/seen")
+@login_required(api=True)
+def api_gone_seen(hid):
+    """A counselor has seen that someone at risk left: the alert ends on every console."""
+    return jsonify({"ok": True, "already": not _store().gone_seen(hid, g.counselor["name"])})
 
 
 @bp.get("/api/colleagues")

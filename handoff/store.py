@@ -8,6 +8,9 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:online``       counselors seen in the console recently (name → ms)
 - ``mado:{handoff}:alerts``       outgoing alerts, consumed by the worker's alert sender
 - ``mado:{handoff}:audit``        who did what to which handoff (ids only), capped
+- ``mado:{handoff}:gone``         people at risk who left mid-conversation (forget-me, a block, a
+  cancel): handoff id → what the console's alert says (alias, danger tier, holder, how they left;
+  never a word they wrote), until a counselor has seen it or a day has passed
 - ``mado:{handoff}:h:<id>:cid:<client_id>``  a counselor message already taken (the console's
   random id per draft), for a day: the same id again is the same message
 - ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
@@ -53,6 +56,8 @@ URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_par
 # most serious first: a later, milder risk message does not hide an earlier, graver one
 TIER_ORDER = ["medical", "urgent", "high", "violence_partner", "violence_by_me", "violence_family", "violence", "medium"]
 CLIENT_ID_TTL_S = 86400
+GONE = f"{TAG}:gone"
+GONE_KEEP_MS = 86_400_000   # an alert about someone at risk who left: a day at most, unseen
 
 
 def meta_key(hid: str) -> str:
@@ -124,12 +129,25 @@ elseif action == 'close' then
   return 1
 elseif action == 'transfer' then
   if st ~= 'active' then return 0 end
-  redis.call('HSET', KEYS[1], 'claimed_by', ARGV[6])
+  redis.call('HSET', KEYS[1], 'claimed_by', ARGV[6], 'handover_from', holder)
   return 1
 end
 return -2
 """
 
+
+# A note changed by its writer: the entry as it was read (ARGV[1]) replaced by ARGV[2], only if it
+# is still there unchanged (1), else 0 (edited or deleted meanwhile: read again).
+NOTE_SET_LUA = """
+local all = redis.call('LRANGE', KEYS[1], 0, -1)
+for i, x in ipairs(all) do
+  if x == ARGV[1] then
+    redis.call('LSET', KEYS[1], i - 1, ARGV[2])
+    return 1
+  end
+end
+return 0
+"""
 
 # A counselor message with this client_id: 1 the first time (taken), 0 a repeat, -1 the handoff is
 # gone or no longer this counselor's. KEYS[1] the handoff, KEYS[2] its client id (same slot).
@@ -163,6 +181,7 @@ class HandoffStore:
         self._move = r.register_script(MOVE_LUA)
         self._seen = r.register_script(SEEN_LUA)
         self._client_id = r.register_script(CLIENT_ID_LUA)
+        self._note_set = r.register_script(NOTE_SET_LUA)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, hid: str) -> dict | None:
@@ -418,6 +437,8 @@ class HandoffStore:
                           args=[action, holder, now_ms(), hid, CLASS_SPAN, who, ttl_ms])
 
     def cancel(self, hid: str, reason: str = "cancelled") -> None:
+        if reason == "cancelled":
+            self.note_gone(self.get(hid) or {}, "cancelled")
         self._moved("close", hid)
         self.r.hset(meta_key(hid), "closed_reason", reason)
         self._keep(self.get(hid) or {})
@@ -434,11 +455,13 @@ class HandoffStore:
             pipe.expire(key, self.transcript_ttl_s)
         pipe.execute()
 
-    def forget_person(self, pid: str) -> int:
+    def forget_person(self, pid: str, why: str = "") -> int:
         """End and unlink every handoff of this person, delete every key under their tag, their
-        dead letters and their place among the crisis replies waiting to be pushed."""
+        dead letters and their place among the crisis replies waiting to be pushed. ``why`` (the
+        person asked, "forgot", or blocked us, "blocked"): how an open handoff of someone at risk
+        ended, for the console's alert (staff deleting on request: "", no alert)."""
         for hid in self.r.smembers(keys.user(pid, "handoffs")):
-            self.person_left(hid)
+            self.person_left(hid, why)
         deleted = 0
         for key in self.r.scan_iter(match=keys.user_pattern(pid), count=500):
             deleted += self.r.delete(key)
@@ -459,14 +482,52 @@ class HandoffStore:
             self.r.xdel(keys.DEAD_LETTERS, *mine[i:i + 500])
         return len(mine)
 
-    def person_left(self, hid: str) -> None:
+    def person_left(self, hid: str, why: str = "") -> None:
         """Forget-me or block: the handoff ends, the counselor sees that the person left."""
         meta = self.get(hid)
         if not meta or not meta.get("pid"):
             return
         if meta.get("status") != "closed":
+            if why:
+                self.note_gone(meta, why)
             self.cancel(hid, "left")
         self.r.hdel(meta_key(hid), "pid")
+
+    def note_gone(self, meta: dict, why: str) -> None:
+        """Someone at risk (an urgent handoff, waiting or with a counselor) left: they asked to be
+        forgotten ("forgot"), blocked us ("blocked") or took their request back ("cancelled").
+        Every console alerts about it until a counselor has seen it: who (the alias), the danger
+        tier, who held it and how they left; nothing they wrote (it may be what they asked to
+        delete). Kept a day at most."""
+        if meta.get("status") not in ("waiting", "active") or meta.get("priority") != "urgent":
+            return
+        at = now_ms()
+        gone = {"id": meta["id"], "alias": meta.get("alias", ""), "crisis": meta.get("crisis") or "",
+                "holder": (meta.get("claimed_by") or "") if meta.get("status") == "active" else "",
+                "why": why, "at": at}
+        self.r.hset(GONE, meta["id"], json.dumps(gone, ensure_ascii=False))
+        self.alert("risk")              # outside the console too (MADO_ALERT_WEBHOOK_URL, no personal data)
+        self.audit("person", f"gone:{why}", meta["id"])
+
+    def gone(self) -> list[dict]:
+        """The alerts about people at risk who left, oldest first (those older than a day dropped)."""
+        now, out, stale = now_ms(), [], []
+        for hid, raw in self.r.hgetall(GONE).items():
+            g = json.loads(raw)
+            if now - int(g.get("at") or 0) > GONE_KEEP_MS:
+                stale.append(hid)
+            else:
+                out.append(g)
+        if stale:
+            self.r.hdel(GONE, *stale)
+        return sorted(out, key=lambda g: g["at"])
+
+    def gone_seen(self, hid: str, who: str) -> bool:
+        """A counselor has seen the alert that someone at risk left: it ends for everyone."""
+        if not self.r.hdel(GONE, hid):
+            return False
+        self.audit(who, "gone_seen", hid)
+        return True
 
     def pause(self, hid: str) -> None:
         self.r.hset(meta_key(hid), "paused", "1")
@@ -511,8 +572,10 @@ class HandoffStore:
 
     def transfer(self, hid: str, who: str, holder: str, to: str, *, note: str = "", line: str = "") -> int:
         """Hand an active handoff to ``to``. The handover (who, the note) is kept on the handoff
-        for the receiver, and ``line`` (the words for it) goes into the transcript as a system
-        line: counselors see it, the person never does."""
+        for the receiver, with the one who held it before (``handover_from``: their console says
+        who took it where); the note is a case note of kind "handover" too (the notes panel), and
+        ``line`` (the words for it) goes into the transcript as a system line: counselors see it,
+        the person never does."""
         res = self._moved("transfer", hid, holder=holder, who=to)
         if res == 1:
             at = now_ms()
@@ -520,6 +583,8 @@ class HandoffStore:
             meta = self.get(hid) or {}
             if line and meta.get("pid"):
                 self.append(meta["pid"], hid, {"from": "bot", "kind": "transfer", "text": line, "at": at, "by": who})
+            if note and meta.get("pid"):
+                self.add_note(meta, who, note, kind="handover", to=to)
             self.audit(who, f"transferred:{to}", hid)
         return res
 
@@ -582,11 +647,38 @@ class HandoffStore:
         """Add one turn to the transcript (under the person's tag, with its retention)."""
         self._push(log_key(pid, hid), pid, hid, entry, pipe)
 
-    def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note") -> None:
-        """A private case note on the handoff: counselors and admins see it, the person never."""
+    def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note", **extra) -> None:
+        """A private case note on the handoff: counselors and admins see it, the person never.
+        Each has an ``id``: its writer may change or delete it (``change_note``)."""
         self._push(notes_key(meta["pid"], meta["id"]), meta["pid"], meta["id"],
-                   {"by": who, "text": text, "at": now_ms(), "kind": kind}, None)
+                   {"id": uuid.uuid4().hex[:16], "by": who, "text": text, "at": now_ms(), "kind": kind, **extra},
+                   None)
         self.audit(who, "note", meta["id"])
+
+    def change_note(self, meta: dict, nid: str, who: str, text: str | None) -> int:
+        """The writer of note ``nid`` changes its text (``text``) or deletes it (None): 1 done,
+        0 no such note, -1 someone else wrote it. One step on the notes' key: an edit never
+        overwrites a change made meanwhile (it reads again), a delete removes that one entry."""
+        pid = meta.get("pid")
+        if not pid:
+            return 0
+        key = notes_key(pid, meta["id"])
+        for _ in range(5):
+            raw = next((x for x in self.r.lrange(key, 0, -1) if json.loads(x).get("id") == nid), None)
+            if raw is None:
+                return 0
+            note = json.loads(raw)
+            if note.get("by") != who:
+                return -1
+            if text is None:
+                done = self.r.lrem(key, 1, raw)
+            else:
+                done = self._note_set(keys=[key], args=[raw, json.dumps(
+                    {**note, "text": text, "edited_at": now_ms()}, ensure_ascii=False)])
+            if done:
+                self.audit(who, "note_deleted" if text is None else "note_edited", meta["id"])
+                return 1
+        return 0
 
     def _push(self, key: str, pid: str, hid: str, entry: dict, pipe) -> None:
         """One entry onto the transcript or the notes; both are renewed together, so the notes

@@ -311,6 +311,37 @@ def context_line(message_ids, *, safety_only: bool) -> str:
     return words["bot"].format(what=" / ".join(firsts)) if firsts else ""
 
 
+SAID_CHARS = 30      # a message without words of its own in [said]: this much of its first line
+
+
+def said_line(replies) -> str:
+    """One system line for the counselor about what the bot answered a person whose handoff is
+    open: each message in words (a safety answer as [context.answers] says it, then its card by
+    the card's title; anything else by the start of its first line), never an id; "" if nothing."""
+    words, safety = console()["said"], console()["context"]["answers"]
+    cat, parts = catalog(), []
+    for reply in replies:
+        for mid in reply.say:
+            message = cat.messages.get(mid)
+            if message is None:
+                continue
+            if mid in safety:
+                part = safety[mid]
+            else:
+                try:
+                    first = cat.text(mid, **reply.params).split("\n", 1)[0]
+                except (KeyError, IndexError, ValueError):
+                    first = message["text"].split("\n", 1)[0]
+                part = words["quote"].format(
+                    text=first if len(first) <= SAID_CHARS else first[:SAID_CHARS] + words["more"])
+            card = message.get("card")
+            title = cards()["cards"][card]["title"] if card else (message.get("card_spec") or {}).get("title")
+            if title:
+                part += words["card"].format(title=title)
+            parts.append(part)
+    return words["line"].format(what=words["sep"].join(parts)) if parts else ""
+
+
 def context_end(shared: bool) -> str:
     return console()["context"]["end.shared" if shared else "end.safety"]
 

@@ -7,6 +7,10 @@ written about taking all their pills. Every dialog now names its person and acts
 for; the console's keys do nothing while a dialog is open.
 #3: Ctrl+Enter in the case-note box or the transfer-note box sent the reply draft (half sentences
 to three people) and saved no note. Ctrl+Enter now does what its own field's button does.
+#5 (the rest): a case note is corrected and deleted by its writer, and only by them.
+#7: a colleague's transfer or close of your conversation while you typed or sent: nothing said
+who, the reply was not delivered without an error, and the text was unreachable.
+#15: counselor bubbles did not say who wrote them; the handover note was only a transcript line.
 """
 import re
 
@@ -87,6 +91,9 @@ def test_every_dialog_names_its_person_and_acts_on_them_though_the_screen_moved_
     a, b = two_talking(admin, person)
     alias_a, alias_b = alias_of(admin, a), alias_of(admin, b)
     open_conversation(admin, a)
+    admin.fill("#reply", "demoからのお返事です")
+    admin.locator("#reply").press("Control+Enter")
+    expect(admin.locator("#transcript li.counselor")).to_contain_text("相談員 demo", timeout=T)
 
     # transfer: a's, though b is opened while the list of colleagues is still on its way
     gate = Gate(admin, "**/console/api/colleagues")
@@ -98,11 +105,21 @@ def test_every_dialog_names_its_person_and_acts_on_them_though_the_screen_moved_
     expect(dialog).to_be_visible(timeout=T)
     expect(admin.locator("#transfer-what")).to_have_text(f"{alias_a} を、ほかの相談員に引き継ぎます。")
     admin.select_option("#transfer-to", "ken")
+    admin.fill("#transfer-note", "夜は眠れていないそうです")
     admin.click("#transfer-ok")
     expect(ken.locator(f"#mine li[data-id='{a}']")).to_be_visible(timeout=T)
     expect(admin.locator(f"#others li[data-id='{a}']")).to_be_visible(timeout=T)
     expect(admin.locator(f"#mine li[data-id='{b}']")).to_be_visible()
     expect(ken.locator(f"#mine li[data-id='{b}']")).to_have_count(0)
+    # ken sees who wrote what before him, and the handover note with the case notes (issue 27, #15)
+    open_conversation(ken, a)
+    expect(ken.locator("#transcript li.counselor")).to_contain_text("demoからのお返事です", timeout=T)
+    expect(ken.locator("#transcript li.counselor .at")).to_contain_text("相談員 demo")
+    handover = ken.locator("#notes li.handover")
+    expect(handover).to_contain_text("夜は眠れていないそうです")
+    expect(handover).to_contain_text("引き継ぎのメモ（demo → ken）")
+    expect(ken.locator("#notes-empty")).to_be_hidden()
+    expect(handover.locator("button")).to_have_count(0)             # only its writer may change it
 
     # sending a resource: the dialog says to whom
     expect(admin.locator("#conv-title")).to_have_text(alias_b)
@@ -165,6 +182,17 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     expect(reply).to_have_value(half)
     note.press("Control+Enter")                      # an empty note box: nothing
     shot(counselor, "console-note-ctrl-enter")
+    # its writer corrects it (Ctrl+Enter in the edit box saves the edit, nothing else)
+    saved = counselor.locator("#notes li").first
+    saved.locator("button.note-edit").click()
+    edit = saved.locator("textarea.note-edit")
+    expect(edit).to_be_focused()
+    edit.fill("母親と二人暮らし。夜は眠れていない。昼夜逆転ぎみ。")
+    edit.press("Control+Enter")
+    expect(saved).to_contain_text("昼夜逆転ぎみ。", timeout=T)
+    expect(saved).to_contain_text("（編集済み）")
+    expect(saved.locator("textarea")).to_have_count(0)
+    expect(reply).to_have_value(half)
 
     # a note half written for a stays with a: b's note box is b's own
     counselor.fill("#note-text", "aさんのメモ、書きかけ")
@@ -184,6 +212,7 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     expect(ken.locator(f"#mine li[data-id='{b}']")).to_be_visible(timeout=T)
     open_conversation(ken, b)
     expect(ken.locator("#transcript li.transfer")).to_contain_text("仕事の話の途中です", timeout=T)
+    expect(ken.locator("#notes li.handover")).to_contain_text("仕事の話の途中です")
 
     # the closing note: Ctrl+Enter closes once an outcome is chosen, not before
     ken.fill("#reply", "kenの下書き")
@@ -205,5 +234,87 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     expect(reply).to_have_value(half)
     expect(note).to_have_value("aさんのメモ、書きかけ")
     expect(counselor.locator("#notes li")).to_have_count(1)
+    expect(counselor.locator("#notes li")).to_contain_text("昼夜逆転ぎみ。")
     expect(counselor.locator("#transcript li.counselor")).to_have_count(0)
     assert sent == []
+
+    # and its writer may delete it, once asked to be sure (issue 27, #5)
+    counselor.locator("#notes li button.note-delete").click()
+    expect(counselor.locator("#notes li")).to_contain_text("このメモを削除しますか？")
+    counselor.locator("#notes li button.note-delete-ok").click()
+    expect(counselor.locator("#notes li")).to_have_count(0, timeout=T)
+    expect(counselor.locator("#notes-empty")).to_be_visible()
+    expect(note).to_have_value("aさんのメモ、書きかけ")
+
+
+DRAFT_A = "お返事を書いています。もし今夜"
+DRAFT_B = "bさんへ、送るところでした"
+
+
+def test_a_colleague_hands_on_or_closes_my_conversation_i_am_told_who_and_my_unsent_reply_is_kept(browser, demo, r):
+    """Issue 27, #7: the supervisor hands on one of ken's conversations while he writes to that
+    person, and closes another while his reply to them is on its way: ken is told who did what,
+    his words stay on his screen to copy, and the reply refused says why (nobody got it)."""
+    from handoff.accounts import Accounts
+
+    for name in ("ken", "mei"):
+        Accounts(r).add(name, COLLEAGUE_PASSWORD)
+    admin, person = counselor_and_simulator(browser, demo)          # demo, an admin
+    admin.set_viewport_size({"width": 1024, "height": 768})
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    ken.set_viewport_size({"width": 1024, "height": 768})
+    ken.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    a, b = two_talking(ken, person)
+    alias_a = alias_of(ken, a)
+
+    # ken writes to a; meanwhile the supervisor hands a to mei
+    open_conversation(ken, a)
+    ken.fill("#reply", DRAFT_A)
+    admin.locator(f"#others li[data-id='{a}']").click()
+    expect(admin.locator("#transfer")).to_be_visible(timeout=T)
+    admin.click("#transfer")
+    expect(admin.locator("#transfer-dialog")).to_be_visible(timeout=T)
+    admin.select_option("#transfer-to", "mei")
+    admin.click("#transfer-ok")
+    moved = f"demo が {alias_a} を mei に引き継ぎました。"
+    expect(ken.locator("#placeholder")).to_contain_text(moved, timeout=T)
+    expect(ken.locator("#alert")).to_contain_text(moved, timeout=T)
+    expect(ken.locator("#alert")).to_have_attribute("data-kind", "moved")
+    kept = ken.locator("#kept")
+    expect(kept).to_be_visible()
+    expect(kept).to_contain_text(f"{alias_a} あての、送っていない下書きです")
+    expect(ken.locator("#kept-text")).to_have_value(DRAFT_A)
+    expect(kept).to_be_in_viewport(ratio=1)
+    ken.click("#kept-copy")
+    expect(ken.locator("#kept-copy")).to_have_text("コピーしました")
+    assert ken.evaluate("() => navigator.clipboard.readText()") == DRAFT_A
+    shot(ken, "console-moved-kept")
+
+    # ken sends to b just as the supervisor closes b: not delivered, and kept with the reason
+    open_conversation(ken, b)
+    expect(kept).to_be_hidden()
+    ken.fill("#reply", DRAFT_B)
+    gate = Gate(ken, f"**/console/api/handoffs/{b}/messages")
+    with ken.expect_request(lambda q: q.method == "POST" and q.url.endswith(f"/handoffs/{b}/messages")):
+        ken.locator("#reply").press("Control+Enter")
+    admin.locator(f"#others li[data-id='{b}']").click()
+    expect(admin.locator("#close")).to_be_visible(timeout=T)
+    admin.click("#close")
+    admin.select_option("#close-outcome", "listened")
+    admin.click("#close-ok")
+    expect(ken.locator("#conv-ended")).to_have_text("demo がこの相談を終了しました。結果：話を聞けた", timeout=T)
+    expect(ken.locator("#reply-form")).to_be_hidden()
+    expect(ken.locator("#kept-text")).to_have_value(DRAFT_B)
+    gate.open()
+    refused = "送れませんでした：demo がこの相談を終了しました（相談者には届いていません）。"
+    expect(ken.locator("#kept-error")).to_have_text(refused, timeout=T)
+    expect(ken.locator("#conv-error")).to_have_text(refused)
+    expect(ken.locator("#kept-text")).to_have_value(DRAFT_B)
+    expect(kept).to_be_in_viewport(ratio=1)
+    shot(ken, "console-closed-kept")
+
+    # the person got neither: b's chat ends with the bot's goodbye, a's has no word from ken
+    expect(person.locator("#chat")).to_contain_text("いったん終わり", timeout=T)
+    expect(person.locator("#chat")).not_to_contain_text(DRAFT_B)
+    switch_person(person, 1)
+    expect(person.locator("#chat")).not_to_contain_text(DRAFT_A)

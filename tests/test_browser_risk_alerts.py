@@ -2,6 +2,8 @@
 chromium through Playwright at 1024×768, two counselors (aoi, ben) and the supervisor (demo, an
 admin) against a real `mado demo` on a real redis-server; the person writes through the
 simulator, so every message goes the real way (signed webhook → stream → worker → console).
+Also (issue 27, #4) what the bot told the person mid-conversation is in the transcript, in words,
+and (#6) a person at risk who asks to be forgotten rings every console, without a word of theirs.
 """
 import re
 
@@ -9,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .test_browser import (T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
-                           new_person, run_demo, shot)
+                           new_person, run_demo, shot, tap)
 from .test_browser_console import (WORSE_TONE, alias_of, claim_first_waiting, hook_sounds, open_conversation,
                                    person_says, switch_person, tones, two_talking)
 
@@ -124,6 +126,15 @@ def test_an_away_holders_risk_message_alerts_the_other_counselor_and_the_supervi
     expect(ben.locator("#alert")).to_have_attribute("data-kind", "transfer", timeout=T)
     ben.locator("#alert").click()                                        # 「… が引き継がれました」
     expect(ben.locator("#transcript")).to_contain_text(RISK, timeout=T)
+    # what the bot told the person is there too, in words, right after what they wrote: ben does
+    # not send the crisis lines again without knowing (issue 27, #4)
+    said = ben.locator("#transcript li", has_text=RISK).locator("xpath=following-sibling::li[1]")
+    expect(said).to_have_class(re.compile(r"\bsaid\b"))
+    expect(said).to_contain_text("急いで読むように伝えました")
+    expect(said).to_contain_text("119・110を案内")
+    expect(said).to_contain_text("カード「今すぐ話せる窓口」")
+    expect(said).to_contain_text("まど（自動案内）")
+    expect(said).not_to_contain_text("crisis.")                         # words, never an id
     switch_person(person, 2)
     expect(person.locator("#chat li.me .meta").last).to_have_text("既読", timeout=T)
 
@@ -139,6 +150,30 @@ def test_an_away_holders_risk_message_alerts_the_other_counselor_and_the_supervi
         expect(page.locator("#alerts li")).to_have_count(0, timeout=T)
         expect(page.locator("#alerts")).to_be_hidden()
         expect(page).not_to_have_title(re.compile("【急ぎ】"))
+
+    # the first person, at risk, asks for their records to be deleted: they do not vanish in
+    # silence; every console rings, and the alert says who and how, never what they wrote (#6)
+    heard = {page: len(tones(page)) for page in (aoi, ben, admin)}
+    switch_person(person, 1)
+    person_says(person, "記録を消して")
+    expect(person.locator("#chat")).to_contain_text("消してもよいですか", timeout=T)
+    tap(person, "消す")
+    expect(person.locator("#chat")).to_contain_text("記録を消しました", timeout=T)
+    for page in (aoi, ben, admin):
+        alert = risk_alert(page, first)
+        expect(alert).to_have_attribute("data-kind", "gone", timeout=T)
+        expect(alert).to_contain_text(first_alias)
+        expect(alert).to_contain_text("「記録を消して」を選び、相談を離れました（担当：aoi）")
+        expect(alert).to_contain_text("死にたい・自傷")
+        expect(page.locator("#alerts")).not_to_contain_text("もう死にたい")
+        expect(page).to_have_title(re.compile(r"^【急ぎ】" + re.escape(first_alias)))
+        page.wait_for_function("n => window.__tones.slice(n).includes(%d)" % WORSE_TONE, arg=heard[page], timeout=T)
+    expect(aoi.locator(f"#mine li[data-id='{first}']")).to_have_count(0)
+    shot(aoi, "console-risk-gone")
+    # it stays until someone has seen it; then it ends on every console
+    risk_alert(ben, first).locator("button.seen").click()
+    for page in (aoi, ben, admin):
+        expect(risk_alert(page, first)).to_have_count(0, timeout=T)
 
 
 def test_a_silent_holder_alerts_everyone_after_the_set_time_and_a_queued_persons_alert_ends_when_taken(

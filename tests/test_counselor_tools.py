@@ -108,6 +108,23 @@ def test_case_notes_are_for_counselors_only_and_live_as_long_as_the_transcript(a
     # never sent to the person
     assert helpers.settled(r) and secret not in "".join(p.texts())
 
+    # its writer corrects or deletes a note; nobody else may, an admin neither (issue 27, #5)
+    mine, chiefs = notes
+    edit = f"{url}/{mine['id']}"
+    assert chief.post(edit, {"text": "書き換え"}).status_code == 403
+    assert ben.post(edit, {"text": "書き換え"}).status_code == 403
+    assert aoi.post(f"{url}/{chiefs['id']}/delete").status_code == 403
+    assert aoi.post(f"{url}/no-such-note", {"text": "x"}).status_code == 404
+    for bad in ({"text": ""}, {"text": "x" * 1001}, {}):
+        assert aoi.post(edit, bad).status_code == 400, bad
+    assert aoi.post(edit, {"text": "x"}, csrf=False).status_code == 403
+    secret = "お母さまの通院は水曜日。次回は進学の話から。"
+    assert aoi.post(edit, {"text": secret}).status_code == 200
+    assert chief.post(f"{url}/{chiefs['id']}/delete").status_code == 200
+    notes = aoi.detail(hid)["notes"]
+    assert [(n["id"], n["by"], n["text"]) for n in notes] == [(mine["id"], "aoi", secret)]
+    assert notes[0]["edited_at"] and notes[0]["at"] == mine["at"]
+
     # kept exactly as long as the transcript, under the person's tag
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
     assert notes_key(pid, hid).startswith(f"mado:{{u:{pid}}}:")

@@ -246,7 +246,10 @@ def test_an_urgent_handoff_jumps_the_queue_and_a_crisis_while_waiting_makes_it_u
     order = wait_until(lambda: (q := aoi.waiting())[0]["alias"] == alias(second) and q)
     assert [h["alias"] for h in order] == [alias(second), alias(third), alias(first)]
     assert order[0]["priority"] == "urgent" and order[0]["crisis"] == "high"
-    assert wait_until(lambda: aoi.detail(order[0]["id"])["messages"])[-1]["text"] == "死にたい"
+    *_, wrote, said = wait_until(lambda: aoi.detail(order[0]["id"])["messages"])
+    assert wrote["from"] == "user" and wrote["text"] == "死にたい"
+    # and what the bot answered them, in words, right after it (issue 27, #4)
+    assert said["from"] == "bot" and said["kind"] == "said" and "急いで読むように伝えました" in said["text"]
 
 
 def test_asking_ones_place_in_line_never_counts_oneself(app, accounts, person, worker):
@@ -443,7 +446,8 @@ def test_pause_then_resume_with_the_same_counselor(app, accounts, person, worker
     assert wait_until(lambda: aoi.detail(hid)["paused"])
     got = p.say_and_wait("またきました")
     assert "同じ相談員" in helpers.texts_of(got[0])[0]
-    assert wait_until(lambda: aoi.detail(hid)["messages"][-1]["text"] == "またきました")
+    wrote = lambda: [m["text"] for m in aoi.detail(hid)["messages"] if m["from"] == "user"]  # noqa: E731
+    assert wait_until(lambda: wrote()[-1] == "またきました")
     assert aoi.detail(hid)["claimed_by"] == "aoi" and not aoi.detail(hid)["paused"]
 
 

@@ -177,6 +177,42 @@ def test_each_person_is_an_alert_of_their_own_and_a_closed_or_released_one_ends_
     assert alerts(chief) == [] and alerts(ben) == []
 
 
+def test_someone_at_risk_who_leaves_is_an_alert_for_everyone_without_a_word_of_theirs(app, accounts, person, worker, r):
+    """Issue 27, #6: forget-me (and a block, a cancel) of a person in an urgent conversation."""
+    worker()
+    p1, aoi, ben, first = claimed_by_aoi(app, person)
+    chief = Console(app, "chief")
+    risk_arrived(p1, aoi, first)
+    alias = peek(aoi, first)["alias"]
+    p1.say_and_wait("記録を消して")
+    p1.say_and_wait(postback="forget_yes")
+    for who in (aoi, ben, chief):
+        body = who.get("/console/api/alerts").get_data(as_text=True)
+        gone = json.loads(body)["gone"]
+        assert [(g["id"], g["alias"], g["holder"], g["why"], g["crisis"], g["urgent_reason"]) for g in gone] == [
+            (first, alias, "aoi", "forgot", "urgent", "計画・手段・別れのことば")]
+        assert RISK not in body and "記録を消して" not in body and p1.uid not in body
+    # a calm person who leaves, or someone at risk who takes their request back while waiting
+    p2, p3 = person(), person()
+    ask_for_human(p2)
+    second = wait_until(aoi.waiting)[0]["id"]
+    p2.post(helpers.unfollow_event(p2.uid))
+    assert wait_until(lambda: peek(aoi, second)["status"] == "closed")
+    ask_for_human(p3)
+    third = wait_until(aoi.waiting)[0]["id"]
+    p3.say_and_wait("もう消えたい")
+    assert wait_until(lambda: peek(aoi, third)["priority"] == "urgent")
+    p3.say_and_wait("やめる")
+    got = wait_until(lambda: (g := json.loads(ben.get("/console/api/alerts").get_data(as_text=True))["gone"])
+                     and len(g) == 2 and g)
+    assert [(g["id"], g["holder"], g["why"]) for g in got] == [(first, "aoi", "forgot"), (third, None, "cancelled")]
+    # seen by one: over for everyone
+    assert ben.post(f"/console/api/alerts/gone/{first}/seen").status_code == 200
+    assert [g["id"] for g in json.loads(chief.get("/console/api/alerts").get_data(as_text=True))["gone"]] == [third]
+    assert ben.post(f"/console/api/alerts/gone/{first}/seen").get_json()["already"] is True
+    assert ben.post(f"/console/api/alerts/gone/{third}/seen", csrf=False).status_code == 403
+
+
 def test_alerts_need_a_login(app, accounts):
     res = app.test_client().get("/console/api/alerts", base_url="https://localhost")
     assert res.status_code == 401

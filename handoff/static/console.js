@@ -196,6 +196,18 @@
     li.dataset.id = id;
     li.dataset.kind = x.kind;
     li.appendChild(el("span", "text", x.text));
+    if (x.kind === "gone") {
+      // nothing left to open: who saw it says so, and it ends on every console
+      li.appendChild(el("span", "help", T["alert.gone.help"]));
+      const seen = el("button", "assign seen", T["alert.gone.seen"]);
+      seen.type = "button";
+      seen.addEventListener("click", async () => {
+        const r = await api("POST", "/alerts/gone/" + encodeURIComponent(id) + "/seen");
+        if (r.ok) { loud.delete(id); renderLoud(); }
+      });
+      li.appendChild(seen);
+      return li;
+    }
     // one's own, or as an admin anyone's: the alert leads to the conversation. A counselor who is
     // not the holder may not read it: they are told whom to tell instead.
     if (x.kind === "worse" || ROLE === "admin") {
@@ -238,6 +250,14 @@
     notify(text, false, "mado-handed-" + h.id);
     banner(text, "transfer", h.id);
     setTitle("(1) " + T["title"]);
+  }
+
+  // a colleague handed on or closed one of my conversations: a banner that says who did what
+  // (it stays until dismissed or another replaces it; a click shows the conversation and the draft)
+  function movedAway(id, text) {
+    sound("transfer");
+    notify(text, false, "mado-moved-" + id);
+    banner(text, "moved", id);
   }
 
   // urgent first (the latest risk message first), otherwise the order the API gave
@@ -295,6 +315,27 @@
     unreadSeen.clear();
     mine.forEach((h) => unreadSeen.set(h.id, h.unread));
     if (wrote && !loudSound) sound("message");
+    active.forEach((h) => aliasOf.set(h.id, h.alias));
+    // one of mine handed on or closed by a colleague (a supervisor): who did what
+    if (mineIds !== null) {
+      const stillMine = new Set(mine.map((h) => h.id));
+      mineIds.forEach((id) => {
+        if (stillMine.has(id) || ids.has(id)) return;          // mine, or back in the queue
+        const now = active.find((h) => h.id === id);
+        if (now) {
+          if (now.handover && now.handover.by && now.handover.by !== ME) {
+            movedAway(id, fmt("moved.transfer", {by: now.handover.by, person: fmt("person", {alias: now.alias}), to: now.claimed_by}));
+          }
+          return;
+        }
+        api("GET", "/handoffs/" + id + "?peek=1").then((r) => {
+          const h = r.data;
+          if (r.ok && h.closed_reason === "closed" && h.closed_by && h.closed_by !== ME) {
+            movedAway(id, fmt("moved.close", {by: h.closed_by, person: fmt("person", {alias: h.alias})}));
+          }
+        }, () => {});
+      });
+    }
     // a conversation handed to me (by a colleague or an admin): sound and banner
     const handed = mineIds === null ? [] : mine.filter((h) => !mineIds.has(h.id) && !claimedByMe.has(h.id));
     mineIds = new Set(mine.map((h) => h.id));
@@ -302,7 +343,8 @@
     if (handed.length) alertHanded(handed[0], !loudSound);
     // the banner of a new or handed-over conversation that has since gone elsewhere goes too
     const b = $("alert");
-    if (!b.hidden && b.dataset.id && !(b.dataset.kind === "transfer" ? mineIds : ids).has(b.dataset.id)) {
+    if (!b.hidden && b.dataset.id && b.dataset.kind !== "moved"
+        && !(b.dataset.kind === "transfer" ? mineIds : ids).has(b.dataset.id)) {
       b.hidden = true;
       setTitle(T["title"]);
     }
@@ -317,14 +359,30 @@
   function risks(data) {
     unreadAfter = data.unread_after_s;
     const now = new Map(data.alerts.map((x) => [x.id, x]));
-    loud.forEach((x, id) => { if (x.kind === "risk" && !now.has(id)) loud.delete(id); });
+    const gone = new Map((data.gone || []).map((x) => [x.id, x]));
+    loud.forEach((x, id) => { if ((x.kind === "risk" && !now.has(id)) || (x.kind === "gone" && !gone.has(id))) loud.delete(id); });
     riskSeen.forEach((_, id) => { if (!now.has(id)) riskSeen.delete(id); });
     let fresh = false;
+    // someone at risk left (forget-me, a block, a cancel): as loud as a risk message, for everyone,
+    // until someone says they have seen it; it says who and how, never what they wrote
+    gone.forEach((x, id) => {
+      const person = fmt("person", {alias: x.alias});
+      const text = fmt("alert.gone." + x.why, {person, reason: x.urgent_reason || T["priority.urgent"],
+        where: x.holder ? fmt("alert.gone.holder", {holder: x.holder}) : T["alert.gone.queue"]});
+      const isNew = !(loud.has(id) && loud.get(id).kind === "gone");
+      raise(id, "gone", text, person, x);
+      if (isNew) {
+        loudLast = id;
+        fresh = true;
+        notify(text, true, "mado-gone-" + id);
+      }
+    });
     now.forEach((x, id) => {
       const at = x.urgent_at || x.risk_at;
       const isNew = (riskSeen.get(id) || 0) < at;
       riskSeen.set(id, at);
       const person = fmt("person", {alias: x.alias});
+      if (gone.has(id)) return;
       if (x.holder === ME) {
         if (isNew && !loud.has(id)) { alertWorse({id, alias: x.alias, urgent_reason: x.urgent_reason}); fresh = true; }
         return;
@@ -357,27 +415,92 @@
   function entry(m) {
     // the person's words in a <bdi>: isolated for direction, so a right-to-left override inside
     // them cannot reorder anything around them
-    const li = el("li", m.from + (["transfer", "resource"].includes(m.kind) ? " " + m.kind : ""));
+    const li = el("li", m.from + (["transfer", "resource", "said"].includes(m.kind) ? " " + m.kind : ""));
     li.appendChild(el("bdi", "text", m.text));
-    li.appendChild(el("span", "at", (T["from." + m.kind] || T["from." + m.from]) + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
+    // a counselor's message names who wrote it (a colleague's before a handover too)
+    let from = T["from." + m.kind] || T["from." + m.from];
+    if (m.from === "counselor" && m.by) {
+      from = fmt(m.kind === "resource" ? "from.resource.by" : "from.counselor.by", {by: m.by});
+      li.dataset.by = m.by;
+    }
+    li.appendChild(el("span", "at", from + " · " + new Date(m.at).toLocaleTimeString("ja-JP")));
     return li;
   }
 
   const day = (iso) => (iso ? new Date(iso).toLocaleDateString("ja-JP") : "");
 
-  // Case notes: private to counselors and admins (the person never receives them)
-  function noteItem(n) {
-    const li = el("li", n.kind === "close" ? "close" : "");
+  // Case notes: private to counselors and admins (the person never receives them). The handover
+  // note a transfer carried is one of them. Its writer may change or delete a note (on the
+  // conversation on screen): one note at a time is being edited or asked about (noteEdit).
+  let noteEdit = null;          // {hid, id, mode: "edit"|"delete", text}
+  function noteItem(n, mine) {
+    const li = el("li", ["close", "handover"].includes(n.kind) ? n.kind : "");
+    if (n.id) li.dataset.id = n.id;
     const when = new Date(n.at).toLocaleString("ja-JP");
-    li.appendChild(el("span", "by", (n.kind === "close" ? T["notes.close"] + " · " : "") + n.by + " · " + when));
+    const head = n.kind === "close" ? T["notes.close"] + " · " + n.by
+      : n.kind === "handover" ? fmt("notes.handover", {by: n.by, to: n.to || ""}) : n.by;
+    li.appendChild(el("span", "by", head + " · " + when + (n.edited_at ? " " + T["notes.edited"] : "")));
+    const editing = mine && noteEdit && noteEdit.id === n.id && current && noteEdit.hid === current.id;
+    if (editing && noteEdit.mode === "edit") {
+      const area = el("textarea", "note-edit");
+      area.value = noteEdit.text;
+      area.maxLength = n.kind === "close" ? 200 : 1000;
+      area.setAttribute("aria-label", T["notes.edit"]);
+      area.addEventListener("input", () => { if (noteEdit) noteEdit.text = area.value; });
+      li.append(area, noteButton("save", T["notes.save"], () => saveNote(n, area.value), "primary"),
+        noteButton("cancel", T["notes.cancel"], () => endNoteEdit()));
+      return li;
+    }
     li.appendChild(el("div", "text", n.text));
+    if (editing && noteEdit.mode === "delete") {
+      li.append(el("span", "confirm", T["notes.delete.confirm"]),
+        noteButton("delete-ok", T["notes.delete.ok"], () => deleteNote(n), "danger"),
+        noteButton("cancel", T["notes.cancel"], () => endNoteEdit()));
+    } else if (mine) {
+      li.append(noteButton("edit", T["notes.edit"], () => startNoteEdit(n, "edit")),
+        noteButton("delete", T["notes.delete"], () => startNoteEdit(n, "delete")));
+    }
     return li;
   }
 
-  function fillNotes(listId, emptyId, notes) {
-    $(listId).replaceChildren(...notes.map(noteItem));
+  function noteButton(name, text, onClick, cls) {
+    const b = el("button", "note-" + name + (cls ? " " + cls : ""), text);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function fillNotes(listId, emptyId, notes, canChange) {
+    $(listId).replaceChildren(...notes.map((n) => noteItem(n, Boolean(canChange && n.id && n.by === ME))));
     $(emptyId).hidden = notes.length > 0;
   }
+
+  function redrawNotes() {
+    if (!current) return;
+    shownContext = "";
+    renderContext(current);
+    const area = document.querySelector("#notes textarea.note-edit");
+    if (area) { area.focus(); area.setSelectionRange(area.value.length, area.value.length); }
+  }
+  function startNoteEdit(n, mode) {
+    noteEdit = {hid: current.id, id: n.id, mode, text: n.text};
+    redrawNotes();
+    if (mode === "delete") document.querySelector("#notes button.note-delete-ok").focus();
+  }
+  function endNoteEdit() { noteEdit = null; redrawNotes(); }
+
+  // a note changed or deleted: on the conversation it belongs to, whatever is on screen by then
+  async function changeNote(n, path, body) {
+    const hid = noteEdit && noteEdit.hid;
+    if (!hid) return;
+    const r = await act({id: hid, person: fmt("person", {alias: aliasOf.get(hid) || "?"})}, "/notes/" + n.id + path, body);
+    if (r && r.ok) {
+      if (noteEdit && noteEdit.id === n.id) noteEdit = null;
+      if (current && current.id === hid) { current.notes = r.data.notes; redrawNotes(); }
+    }
+  }
+  const saveNote = (n, text) => { if (text.trim()) changeNote(n, "", {text}); };
+  const deleteNote = (n) => changeNote(n, "/delete");
 
   // The person's earlier conversations still kept: when, who held it, how long, the closing note;
   // the one holding the present conversation (or an admin) may open their transcripts to read.
@@ -400,14 +523,15 @@
   let shownContext = "";
   function renderContext(h) {
     const canWrite = !h.left && (h.claimed_by === ME || ROLE === "admin");
-    const key = JSON.stringify([h.earlier, h.notes, canWrite]);
+    const editing = noteEdit && noteEdit.hid === h.id ? [noteEdit.id, noteEdit.mode] : null;
+    const key = JSON.stringify([h.earlier, h.notes, canWrite, editing]);
     if (key === shownContext) return;                 // nothing new: no flicker, no lost focus
     shownContext = key;
     const earlier = h.earlier || [];
     $("earlier-section").hidden = !earlier.length;
     $("earlier-count").textContent = String(earlier.length);
     $("earlier").replaceChildren(...earlier.map((e) => earlierItem(e, canWrite)));
-    fillNotes("notes", "notes-empty", h.notes || []);
+    fillNotes("notes", "notes-empty", h.notes || [], canWrite);
     $("note-form").hidden = !canWrite;
   }
 
@@ -506,16 +630,21 @@
     const r = await api("GET", "/handoffs/" + hid + "?peek=1");     // read is said apart: checkSeen
     if (hid !== selected || seq < applied) return;     // the counselor moved on, or a newer answer is shown
     applied = seq;
-    if (!r.ok) { unavailable(r.data.error || T["error.generic"]); return; }
+    if (!r.ok) { unavailable(r.data.error || T["error.generic"]); showKept(hid); return; }
     const h = r.data;
     const first = !current || current.id !== h.id;
     current = h;
+    aliasOf.set(h.id, h.alias);
     if (first) showConversation(h);
     $("placeholder").hidden = true;
     $("placeholder").textContent = T["select"];
     $("conversation").hidden = false;
     let ended = h.status === "closed" ? T["ended." + (h.closed_reason || "closed")] || T["ended.closed"] : "";
     if (h.status === "closed" && h.outcome) ended = fmt("ended.outcome", {outcome: OUTCOMES[h.outcome] || h.outcome});
+    if (h.status === "closed" && h.closed_reason === "closed" && h.closed_by && h.closed_by !== ME) {
+      // a colleague (a supervisor) ended it: who
+      ended = fmt(h.outcome ? "ended.by.outcome" : "ended.by", {by: h.closed_by, outcome: OUTCOMES[h.outcome] || h.outcome});
+    }
     $("conv-ended").textContent = ended;
     $("conv-ended").hidden = !ended;
     $("conv-title").textContent = fmt("person", {alias: h.alias});
@@ -536,8 +665,47 @@
     renderContext(h);
     shownCrisis = h.crisis;
     renderTranscript(h, first);
+    showKept(h.id);
     checkSeen();
   }
+
+  // A reply that can no longer be sent from the reply box (a colleague handed the conversation on
+  // or closed it while it was being written or sent) is kept: shown below, with why it was not
+  // sent, to copy; it stays until the counselor drops it.
+  const aliasOf = new Map();      // handoff id → alias, as last seen
+  const sendErrors = new Map();   // handoff id → why its last send was refused
+  function showKept(hid) {
+    const k = $("kept");
+    const d = drafts.get(hid);
+    const replyable = current && current.id === hid && !form.hidden;
+    if (!d || replyable || hid !== selected) { k.hidden = true; k.dataset.hid = ""; return; }
+    const person = fmt("person", {alias: aliasOf.get(hid) || "?"});
+    $("kept-what").textContent = fmt("kept", {person});
+    if (k.dataset.hid !== hid || $("kept-text").value !== d.text) {
+      $("kept-text").value = d.text;
+      $("kept-copy").textContent = T["kept.copy"];
+    }
+    $("kept-error").textContent = sendErrors.get(hid) || "";
+    $("kept-error").hidden = !sendErrors.has(hid);
+    k.dataset.hid = hid;
+    k.hidden = false;
+  }
+  $("kept-copy").addEventListener("click", async () => {
+    const text = $("kept-text").value;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {                        // no clipboard permission: the old way, from the box
+      $("kept-text").select();
+      document.execCommand("copy");
+    }
+    $("kept-copy").textContent = T["kept.copied"];
+  });
+  $("kept-drop").addEventListener("click", () => {
+    const hid = $("kept").dataset.hid;
+    drafts.delete(hid);
+    sendErrors.delete(hid);
+    showKept(hid);
+  });
 
   // The conversation asked for cannot be shown (another counselor's, gone): the pane says so and
   // shows nothing of any other conversation, the list marks the one asked for.
@@ -571,6 +739,8 @@
       tr.replaceChildren();
       pill.hidden = true;
       shownMessages = -1; shownLeft = false; current = null; showError("");
+      noteEdit = null;
+      $("kept").hidden = true;
     }
     selected = id;
     history.replaceState(null, "", "/console/handoffs/" + id);
@@ -807,6 +977,9 @@
     if (r.ok) {
       if (drafts.get(hid) === draft) drafts.delete(hid);     // unless edited meanwhile
       if (form.dataset.hid === hid && box.value === text) box.value = "";
+      sendErrors.delete(hid);
+    } else {
+      sendErrors.set(hid, r.data.error || T["error.generic"]);   // shown with the kept draft too
     }
     if (form.dataset.hid === hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
     await pollLists();
@@ -818,6 +991,7 @@
   function ctrlEnter(field) {
     if (field === box) { form.requestSubmit(); return; }
     if (field === noteBox) { noteForm.requestSubmit(); return; }
+    if (field.classList.contains("note-edit")) { field.parentElement.querySelector("button.note-save").click(); return; }
     const ok = field.closest("dialog[open]") && field.closest("dialog[open]").querySelector("button[value=ok]");
     if (ok && !ok.disabled) ok.click();
   }
