@@ -153,6 +153,15 @@ redis.call('HSET', KEYS[1], 'read_upto', ARGV[2], 'unread', unread)
 return unread
 """
 
+# A forgotten person's card: ARGV[1] the intake kept, the rest the fields to drop; never recreates
+# a card that has expired meanwhile (an HSET would, without its retention).
+FORGET_CARD_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('HSET', KEYS[1], 'priority', 'normal', 'intake', ARGV[1])
+return 1
+"""
+
 
 class HandoffStore:
     def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400):
@@ -163,6 +172,7 @@ class HandoffStore:
         self._move = r.register_script(MOVE_LUA)
         self._seen = r.register_script(SEEN_LUA)
         self._client_id = r.register_script(CLIENT_ID_LUA)
+        self._forget_card = r.register_script(FORGET_CARD_LUA)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, hid: str) -> dict | None:
@@ -459,14 +469,26 @@ class HandoffStore:
             self.r.xdel(keys.DEAD_LETTERS, *mine[i:i + 500])
         return len(mine)
 
+    # What a card keeps once its person is forgotten: when and how it went, and who had it; never
+    # what they said or how grave it was (the handover note, the danger tier, where they live).
+    FORGOTTEN_DROP = ("pid", "handover_note", "crisis", "urgent_at", "awaiting_since", "last_user_at")
+    FORGOTTEN_INTAKE = ("lane", "topic", "topics", "mode")
+
     def person_left(self, hid: str) -> None:
-        """Forget-me or block: the handoff ends, the counselor sees that the person left."""
+        """Forget-me or block: the handoff ends, the counselor sees that the person left, and the
+        card (kept for the staff's records) keeps nothing about the person: no handover note, no
+        danger tier (nor its urgent class), no prefecture."""
         meta = self.get(hid)
         if not meta or not meta.get("pid"):
             return
         if meta.get("status") != "closed":
             self.cancel(hid, "left")
-        self.r.hdel(meta_key(hid), "pid")
+        try:
+            intake = json.loads(meta.get("intake") or "{}")
+        except ValueError:
+            intake = {}
+        kept = {k: v for k, v in intake.items() if k in self.FORGOTTEN_INTAKE} if isinstance(intake, dict) else {}
+        self._forget_card(keys=[meta_key(hid)], args=[json.dumps(kept, ensure_ascii=False), *self.FORGOTTEN_DROP])
 
     def pause(self, hid: str) -> None:
         self.r.hset(meta_key(hid), "paused", "1")
@@ -543,11 +565,6 @@ class HandoffStore:
     def typing_once(self, hid: str, every_s: int = 5) -> bool:
         """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""
         return bool(self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s))
-
-    def mark_read(self, meta: dict) -> None:
-        """Everything in the transcript counts as read (an API client opening the handoff)."""
-        seen = self.r.llen(log_key(meta["pid"], meta["id"])) if meta.get("pid") else 0
-        self.r.hset(meta_key(meta["id"]), mapping={"unread": 0, "read_upto": seen})
 
     def mark_seen(self, meta: dict, seen: int) -> tuple[int, int]:
         """The holder has seen the first ``seen`` transcript entries, the newest of them on screen.

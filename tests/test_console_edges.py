@@ -1,0 +1,114 @@
+"""Issue 23, the console's low findings: ids of another shape, reading never on a GET, handover
+notes only for who may read them, no handing a conversation to a disabled account, LINE's length in
+UTF-16 units. Real redis-server and the real app; no worker needed (what would reach the person is
+read from their event stream)."""
+from __future__ import annotations
+
+import json
+
+from bot import keys
+
+from . import helpers
+from .test_handoff import Console
+
+HTTPS = "https://localhost"
+
+
+def _talking(app, holder="aoi"):
+    """A handoff held by ``holder`` (the store's own code) and its person's pseudonym."""
+    store = app.extensions["mado.handoffs"]
+    pid = keys.pseudonym(helpers.MADO_KEY, helpers.new_user_id())
+    hid = "h" + pid[:12]
+    assert store.create(pid, hid, {"lane": "family"})
+    assert store.claim(hid, holder) == 1
+    return store, pid, hid
+
+
+def _to_person(r, store, pid) -> list[dict]:
+    """What the console queued for the person (their own event stream)."""
+    return [json.loads(f["ev"]) for _id, f in r.xrange(keys.stream(keys.shard_of(pid, store.shards)))]
+
+
+def test_a_handoff_id_of_another_shape_is_404_never_a_500(app, accounts, r):
+    # (14) "<id>:cid:<x>" named another key (a string): HGETALL on it answered 500
+    store, pid, hid = _talking(app)
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "こんにちは", "client_id": "x"}).status_code == 200
+    assert r.type(f"mado:{{handoff}}:h:{hid}:cid:x") == "string"
+    bad = f"{hid}:cid:x"
+    for res in (aoi.get(f"/console/api/handoffs/{bad}"), aoi.post(f"/console/api/handoffs/{bad}/claim"),
+                aoi.post(f"/console/api/handoffs/{bad}/messages", {"text": "x"}),
+                aoi.post(f"/console/api/handoffs/{bad}/read", {"seen": 1}),
+                aoi.post(f"/console/api/handoffs/{bad}/close"),
+                aoi.get(f"/console/api/handoffs/{hid}/earlier/{bad}"),
+                chief.post(f"/console/api/handoffs/{bad}/assign", {"to": "ben"})):
+        assert res.status_code == 404 and res.get_json()["code"] == "error.not_found", res.request.path
+    assert aoi.get(f"/console/api/resources?handoff={bad}").status_code == 200
+    assert aoi.get(f"/console/handoffs/{bad}").status_code == 404
+    assert aoi.get(f"/console/api/handoffs/{hid}").status_code == 200          # a real id still works
+
+
+def test_a_plain_get_reads_nothing_only_the_read_post_does(app, accounts, r):
+    # (12) a GET of the detail marked everything read and sent 既読: a state change on a GET,
+    # without the CSRF token (a link, a prefetch, an API client looking)
+    store, pid, hid = _talking(app)
+    store.append(pid, hid, {"from": "user", "kind": "text", "text": "こんにちは", "at": 1})
+    store.note_user_message(hid)
+    aoi = Console(app, "aoi")
+    for _ in range(2):
+        assert aoi.get(f"/console/api/handoffs/{hid}").get_json()["unread"] == 1
+    assert aoi.get("/console/api/handoffs?status=active").get_json()["handoffs"][0]["unread"] == 1
+    assert [e["action"] for e in _to_person(r, store, pid)] == []           # no 既読 on its way
+    assert aoi.post(f"/console/api/handoffs/{hid}/read", {"seen": 1}, csrf=False).status_code == 403
+    assert aoi.post(f"/console/api/handoffs/{hid}/read", {"seen": 1}).get_json()["unread"] == 0
+    assert [e["action"] for e in _to_person(r, store, pid)] == ["read"]
+
+
+def test_a_handover_note_is_shown_only_to_those_who_may_open_the_conversation(app, accounts, r):
+    # (11) the list every counselor polls carried the note; the detail answered them 403
+    store, pid, hid = _talking(app)
+    accounts.add("cai", "correct horse battery")
+    aoi, ben, chief, cai = (Console(app, n) for n in ("aoi", "ben", "chief", "cai"))
+    note = "お母さまのことで、夜に不安が強くなる様子"
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "ben", "note": note}).status_code == 200
+
+    def listed(c):
+        return next(h for h in c.active() if h["id"] == hid)["handover"]
+
+    assert listed(ben)["note"] == note and listed(chief)["note"] == note          # holder, admin
+    for other in (aoi, cai):                                                      # no longer, never
+        assert listed(other)["by"] == "aoi" and listed(other)["note"] is None
+        assert other.get(f"/console/api/handoffs/{hid}").status_code == 403
+        assert note not in "".join(other.seen)
+
+
+def test_no_conversation_goes_to_a_disabled_account(app, accounts, r):
+    # (15) a transfer or an assignment to a disabled account answered 200: nobody would read it
+    store, pid, hid = _talking(app)
+    accounts.set_disabled("ben")
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    for who, path in ((aoi, "transfer"), (chief, "assign")):
+        res = who.post(f"/console/api/handoffs/{hid}/{path}", {"to": "ben"})
+        assert res.status_code == 400 and res.get_json()["code"] == "error.counselor_disabled", path
+        assert "無効" in res.get_json()["error"]
+    assert store.get(hid)["claimed_by"] == "aoi"
+    assert "ben" not in [c["name"] for c in aoi.get("/console/api/colleagues").get_json()["colleagues"]]
+    staff = {c["name"]: c for c in chief.get("/console/api/counselors").get_json()["counselors"]}
+    assert staff["ben"]["disabled"] is True and "disabled" not in staff["aoi"]
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "nobody"}).get_json()["code"] == "error.no_such_counselor"
+    accounts.set_disabled("ben", False)
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "ben"}).status_code == 200
+
+
+def test_a_message_longer_than_line_takes_in_utf16_units_is_refused_before_it_is_queued(app, accounts, r):
+    # (16) 2,501 emoji are 2,501 characters but 5,002 UTF-16 units: LINE refuses them (5,000),
+    # after the console had said "sent", and the message was dead-lettered without a word
+    store, pid, hid = _talking(app)
+    aoi = Console(app, "aoi")
+    res = aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "\U0001F600" * 2501})
+    assert res.status_code == 400 and res.get_json()["code"] == "error.too_long"
+    assert "絵文字" in res.get_json()["error"]
+    assert _to_person(r, store, pid) == [] and store.transcript(store.get(hid)) == []
+    assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "\U0001F600" * 2500}).status_code == 200
+    assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "あ" * 5000}).status_code == 200
+    assert [e["action"] for e in _to_person(r, store, pid)] == ["message", "message"]
