@@ -11,6 +11,7 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:h:<id>:cid:<client_id>``  a counselor message already taken (the console's
   random id per draft), for a day: the same id again is the same message
 - ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
+- ``mado:{u:<pid>}:ho:<id>:size``  the transcript's size in bytes, for its bound (TRANSCRIPT_*_BYTES)
 - ``mado:{u:<pid>}:ho:<id>:notes``  counselors' private case notes on it (the closing note too):
   never sent to the person, kept and deleted with the transcript (every touch of one renews both)
 - ``mado:{u:<pid>}:handoffs``     the person's handoffs (ids): their earlier ones, and forget-me
@@ -29,6 +30,7 @@ import uuid
 
 import redis
 
+import messages_ja
 from bot import keys
 
 TAG = "mado:{handoff}"
@@ -44,6 +46,11 @@ STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
+def _words(key: str) -> str:
+    """A line of the console's own words (messages_ja/console.toml [ui])."""
+    return messages_ja.console()["ui"][key]
+
+
 def _unread_kind(entry: dict) -> bool:
     """A message of the person's that can be unread (not one copied from before the handoff)."""
     return entry.get("from") == "user" and entry.get("kind") != "context"
@@ -53,6 +60,12 @@ URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_par
 # most serious first: a later, milder risk message does not hide an earlier, graver one
 TIER_ORDER = ["medical", "urgent", "high", "violence_partner", "violence_by_me", "violence_family", "violence", "medium"]
 CLIENT_ID_TTL_S = 86400
+# A transcript is bounded (the console reads it whole): entries are kept whole up to 1 MiB of
+# JSON, then shortened to their first SHORTENED_CHARS characters, and past 2 MiB nothing more is
+# kept but one line that says so. About 200 messages of 5,000 characters, or thousands of usual ones.
+TRANSCRIPT_WHOLE_BYTES = 1 << 20
+TRANSCRIPT_MAX_BYTES = 2 << 20
+SHORTENED_CHARS = 200
 
 
 def meta_key(hid: str) -> str:
@@ -70,6 +83,11 @@ def log_key(pid: str, hid: str) -> str:
 
 def notes_key(pid: str, hid: str) -> str:
     return keys.user(pid, f"ho:{hid}:notes")
+
+
+def size_key(pid: str, hid: str) -> str:
+    """How many bytes the transcript holds (its bound: TRANSCRIPT_WHOLE_BYTES, TRANSCRIPT_MAX_BYTES)."""
+    return keys.user(pid, f"ho:{hid}:size")
 
 
 def score(priority: str, queued_ms: int) -> int:
@@ -164,10 +182,12 @@ return 1
 
 
 class HandoffStore:
-    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400):
+    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400,
+                 transcript_bytes: tuple[int, int] = (TRANSCRIPT_WHOLE_BYTES, TRANSCRIPT_MAX_BYTES)):
         self.r = r
         self.shards = shards
         self.transcript_ttl_s = transcript_ttl_s
+        self.whole_bytes, self.max_bytes = transcript_bytes
         self._claim = r.register_script(CLAIM_LUA)
         self._move = r.register_script(MOVE_LUA)
         self._seen = r.register_script(SEEN_LUA)
@@ -440,7 +460,8 @@ class HandoffStore:
         if not pid:
             return
         pipe = self.r.pipeline(transaction=True)
-        for key in (log_key(pid, meta["id"]), notes_key(pid, meta["id"]), keys.user(pid, "handoffs")):
+        for key in (log_key(pid, meta["id"]), notes_key(pid, meta["id"]), size_key(pid, meta["id"]),
+                    keys.user(pid, "handoffs")):
             pipe.expire(key, self.transcript_ttl_s)
         pipe.execute()
 
@@ -596,22 +617,43 @@ class HandoffStore:
         self.r.delete(client_id_key(hid, client_id))
 
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
-        """Add one turn to the transcript (under the person's tag, with its retention)."""
-        self._push(log_key(pid, hid), pid, hid, entry, pipe)
+        """Add one turn to the transcript (under the person's tag, with its retention), within its
+        bound: whole up to ``whole_bytes``, then its text shortened, and past ``max_bytes`` one
+        line saying that nothing more is kept. (The size is read before the write: entries
+        written at the same moment may pass the bound by their own size, never more.)"""
+        used = int(self.r.get(size_key(pid, hid)) or 0)
+        raw = json.dumps(entry, ensure_ascii=False)
+        size = len(raw.encode())
+        if used + size > self.whole_bytes:
+            if used >= self.max_bytes:
+                return                                    # full: its last line says so
+            text = entry.get("text") or ""
+            if len(text) > SHORTENED_CHARS:
+                raw = json.dumps({**entry, "text": text[:SHORTENED_CHARS] + _words("transcript.shortened"),
+                                  "length": len(text)}, ensure_ascii=False)
+                size = len(raw.encode())
+            if used + size > self.max_bytes:
+                raw = json.dumps({"from": "bot", "kind": "full", "text": _words("transcript.full"),
+                                  "at": entry.get("at") or now_ms()}, ensure_ascii=False)
+                size = self.max_bytes                     # nothing more after this line
+        self._push(log_key(pid, hid), pid, hid, raw, pipe, size=size)
 
     def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note") -> None:
         """A private case note on the handoff: counselors and admins see it, the person never."""
         self._push(notes_key(meta["pid"], meta["id"]), meta["pid"], meta["id"],
-                   {"by": who, "text": text, "at": now_ms(), "kind": kind}, None)
+                   json.dumps({"by": who, "text": text, "at": now_ms(), "kind": kind}, ensure_ascii=False), None)
         self.audit(who, "note", meta["id"])
 
-    def _push(self, key: str, pid: str, hid: str, entry: dict, pipe) -> None:
-        """One entry onto the transcript or the notes; both are renewed together, so the notes
-        never outlive the transcript nor the transcript its notes."""
+    def _push(self, key: str, pid: str, hid: str, raw: str, pipe, *, size: int = 0) -> None:
+        """One entry (JSON) onto the transcript or the notes; both are renewed together, so the
+        notes never outlive the transcript nor the transcript its notes. ``size``: what the entry
+        adds to the transcript's bound."""
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
-        target.rpush(key, json.dumps(entry, ensure_ascii=False))
-        target.expire(log_key(pid, hid), self.transcript_ttl_s)
-        target.expire(notes_key(pid, hid), self.transcript_ttl_s)
+        target.rpush(key, raw)
+        if size:
+            target.incrby(size_key(pid, hid), size)
+        for renewed in (log_key(pid, hid), notes_key(pid, hid), size_key(pid, hid)):
+            target.expire(renewed, self.transcript_ttl_s)
         if pipe is None:
             target.execute()
 

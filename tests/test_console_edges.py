@@ -112,3 +112,30 @@ def test_a_message_longer_than_line_takes_in_utf16_units_is_refused_before_it_is
     assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "\U0001F600" * 2500}).status_code == 200
     assert aoi.post(f"/console/api/handoffs/{hid}/messages", {"text": "あ" * 5000}).status_code == 200
     assert [e["action"] for e in _to_person(r, store, pid)] == ["message", "message"]
+
+
+def test_a_transcript_is_bounded_whole_then_shortened_then_closed_with_one_line(app, accounts, r):
+    # (17) no cap: 30 minutes of pasted long messages made 25 MiB that the console read every second
+    from handoff.store import SHORTENED_CHARS, TRANSCRIPT_MAX_BYTES, TRANSCRIPT_WHOLE_BYTES, log_key, size_key
+
+    store, pid, hid = _talking(app)
+    long_text = "長い文章です。" * 715                                   # 5,005 characters, ~15 KB
+    for i in range(1700):
+        store.append(pid, hid, {"from": "user", "kind": "text", "text": f"{i}:{long_text}", "at": i})
+    stored = r.lrange(log_key(pid, hid), 0, -1)
+    sizes = [len(x.encode()) for x in stored]
+    assert TRANSCRIPT_MAX_BYTES * 0.99 < sum(sizes) <= TRANSCRIPT_MAX_BYTES + 1024       # (+ the last line)
+    entries = [json.loads(x) for x in stored]
+    whole = [e for e in entries if e.get("text", "").endswith(long_text)]
+    assert whole and TRANSCRIPT_WHOLE_BYTES - sizes[0] < sum(sizes[:len(whole)]) <= TRANSCRIPT_WHOLE_BYTES
+    assert entries[:len(whole)] == whole                                          # the first ones whole
+    shortened = entries[len(whole):-1]
+    assert shortened and all(len(e["text"]) < SHORTENED_CHARS + 60 and e["text"].startswith(f"{e['at']}:長い")
+                             and e["length"] == len(f"{e['at']}:{long_text}") for e in shortened)
+    assert entries[-1]["kind"] == "full" and entries[-1]["from"] == "bot" and len(entries) < 1700
+    store.append(pid, hid, {"from": "user", "kind": "text", "text": "まだ書きます", "at": 1})
+    assert r.llen(log_key(pid, hid)) == len(entries)                              # nothing more
+    assert 0 < r.ttl(size_key(pid, hid)) <= store.transcript_ttl_s
+    detail = Console(app, "aoi").get(f"/console/api/handoffs/{hid}")
+    assert len(detail.get_data()) < 3 * TRANSCRIPT_MAX_BYTES                      # (JSON escapes aside)
+    assert "上限" in detail.get_json()["messages"][-1]["text"]
