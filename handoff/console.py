@@ -368,8 +368,8 @@ def api_get(hid):
     out["notes"] = _notes(m)
     out["earlier"] = [_earlier(e) for e in _store().earlier(m)]
     # Reading is never a GET: what has been on screen is said by POST …/read (with the CSRF
-    # token), the only call that marks messages read and sends the person 既読 (the ?peek=1 the
-    # console adds, from when a plain GET did, changes nothing now).
+    # token), the only call that marks messages read and sends the person a read receipt (the
+    # ?peek=1 the console adds, from when a plain GET did, changes nothing now).
     return jsonify(out)
 
 

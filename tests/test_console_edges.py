@@ -1,7 +1,8 @@
 """Issue 23, the console's low findings: ids of another shape, reading never on a GET, handover
 notes only for who may read them, no handing a conversation to a disabled account, LINE's length in
-UTF-16 units. Real redis-server and the real app; no worker needed (what would reach the person is
-read from their event stream)."""
+UTF-16 units, a bounded transcript, handoffs started by one person in a short time. Real
+redis-server and the real app; a worker only where the person's answer matters (otherwise what
+would reach the person is read from their event stream)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import json
 from bot import keys
 
 from . import helpers
-from .test_handoff import Console
+from .test_handoff import Console, person  # noqa: F401  (person: a fixture)
 
 HTTPS = "https://localhost"
 
@@ -139,3 +140,35 @@ def test_a_transcript_is_bounded_whole_then_shortened_then_closed_with_one_line(
     detail = Console(app, "aoi").get(f"/console/api/handoffs/{hid}")
     assert len(detail.get_data()) < 3 * TRANSCRIPT_MAX_BYTES                      # (JSON escapes aside)
     assert "上限" in detail.get_json()["messages"][-1]["text"]
+
+
+def test_one_person_starting_handoff_after_handoff_is_answered_gently_and_alerts_nobody(
+        app, accounts, person, worker, r):  # noqa: F811
+    # (18) one LINE account opened ~10 handoffs a minute (ask, cancel, ask…), each a staff alert
+    # and a chime: three in ten minutes, then a gentle answer and nothing opened
+    from handoff.store import ALERTS, CLOSED, QUEUE
+
+    worker()
+    p = person()
+    p.send(follow=True)
+    p.wait_count(1)
+    p.say_and_wait(postback="choose_family")
+    for _ in range(3):
+        p.say_and_wait("人と話したい")
+        assert "番目" in helpers.texts_of(p.say_and_wait("はい")[0])[0]
+        p.say_and_wait("やめる")
+    assert r.zcard(CLOSED) == 3 and r.zcard(QUEUE) == 0
+    alerts = r.xlen(ALERTS)
+    p.say_and_wait("人と話したい")
+    said = helpers.texts_of(p.say_and_wait("はい")[0])[0]
+    assert "少し時間をおいてから" in said and "0120-279-338" in said
+    p.say_and_wait(postback="crisis_human")                    # the crisis card's button: the same
+    assert "少し時間をおいてから" in helpers.texts_of(p.inbox()[-1])[0]
+    assert helpers.settled(r)
+    assert r.zcard(CLOSED) == 3 and r.zcard(QUEUE) == 0 and r.xlen(ALERTS) == alerts
+    other = person()                                             # a limit per person, nobody else's
+    other.send(follow=True)
+    other.wait_count(1)
+    other.say_and_wait(postback="choose_self")
+    other.say_and_wait("人と話したい")
+    assert "番目" in helpers.texts_of(other.say_and_wait("はい")[0])[0]
