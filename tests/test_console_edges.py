@@ -6,6 +6,9 @@ would reach the person is read from their event stream)."""
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from bot import keys
 
@@ -172,3 +175,53 @@ def test_one_person_starting_handoff_after_handoff_is_answered_gently_and_alerts
     other.say_and_wait(postback="choose_self")
     other.say_and_wait("人と話したい")
     assert "番目" in helpers.texts_of(other.say_and_wait("はい")[0])[0]
+
+
+@pytest.fixture
+def mado_log():
+    """The JSON log lines of this process, as parsed objects."""
+    from .test_hardening import LogLines
+
+    h = LogLines()
+    logging.getLogger("mado").addHandler(h)
+    yield lambda: [json.loads(ln) for ln in h.readouterr() if ln.startswith("{")]
+    logging.getLogger("mado").removeHandler(h)
+
+
+def test_a_trusted_proxies_setting_that_looks_wrong_is_said_in_the_log_once(config, r, mado_log, monkeypatch):
+    # (19) set wrong, MADO_TRUSTED_PROXIES either lets a made-up X-Forwarded-For guess without
+    # limit or makes every client one address; nothing said so
+    from bot import create_app
+    from bot.proxies import WARNINGS
+
+    def warned(lines):
+        return [next(k for k, v in WARNINGS.items() if v == ln["reason"]) for ln in lines
+                if ln["event"] == "config" and ln.get("result") == "warning"]
+
+    def visit(app, addr, forwarded=None):
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        assert app.test_client().get("/console/login", headers=headers,
+                                     environ_base={"REMOTE_ADDR": addr}).status_code == 200
+
+    mado_log()
+    direct = create_app(config)                        # 0: right for clients connecting directly
+    visit(direct, "8.8.8.8")
+    assert warned(mado_log()) == []
+    for _ in range(3):                                 # …but a proxy is in front
+        visit(direct, "10.0.0.5", "198.51.100.7")
+    assert warned(mado_log()) == ["forwarded_but_untrusted"]
+
+    proxied = create_app(config.with_overrides(trusted_proxies=1))
+    visit(proxied, "10.0.0.5", "8.8.4.4")              # through the one proxy: as it should be
+    assert warned(mado_log()) == []
+    visit(proxied, "8.8.8.8", "198.51.100.7")          # the web process reached from outside
+    visit(proxied, "10.0.0.5")                         # fewer hops than said
+    visit(proxied, "8.8.8.8", "198.51.100.7")
+    lines = mado_log()
+    assert warned(lines) == ["public_peer", "fewer_hops"]
+    assert not any(a in json.dumps(lines) for a in ("8.8.8.8", "198.51.100.7", "10.0.0.5"))   # no address
+
+    monkeypatch.setenv("DYNO", "web.1")                # at start: Heroku's router is a proxy
+    create_app(config)
+    create_app(config.with_overrides(trusted_proxies=5))
+    assert warned(mado_log()) == ["heroku_without_proxy", "unusually_many"]
