@@ -225,3 +225,23 @@ def test_a_trusted_proxies_setting_that_looks_wrong_is_said_in_the_log_once(conf
     create_app(config)
     create_app(config.with_overrides(trusted_proxies=5))
     assert warned(mado_log()) == ["heroku_without_proxy", "unusually_many"]
+
+
+def test_a_webhook_event_older_than_the_deduplication_window_is_dropped_and_counted(
+        post, r, config, mado_log):
+    # (info) a captured, signed body replayed after the 2-day window ran again: its seen-mark had expired
+    import time
+
+    uid = helpers.new_user_id()
+    old = helpers.text_event(uid, "こんにちは")
+    old["timestamp"] = int((time.time() - config.dedup_ttl_s - 60) * 1000)
+    streams = [keys.stream(i) for i in range(config.shards)]
+    mado_log()
+    assert post(old).status_code == 200                               # LINE must not send it again
+    assert sum(r.xlen(s) for s in streams) == 0
+    line = next(ln for ln in mado_log() if ln["event"] == "webhook")
+    assert line["count"] == 0 and line["reason"].endswith("stale=1")
+    assert uid not in json.dumps(line) and "こんにちは" not in json.dumps(line)  # counts only
+    fresh = helpers.text_event(uid, "こんにちは")
+    fresh["timestamp"] = int((time.time() - config.dedup_ttl_s + 3600) * 1000)   # inside it: taken
+    assert post(fresh).status_code == 200 and sum(r.xlen(s) for s in streams) == 1
