@@ -89,10 +89,13 @@ def _too_large(_exc):
     return _refuse(413, "error.too_large", "body too large")
 
 
-@bp.after_request
+@bp.after_app_request
 def _security_headers(resp):
-    """On every console answer, errors included: transcripts are never stored by a browser or a
-    proxy, never sniffed as another type, and with Secure cookies the browser keeps to HTTPS."""
+    """On every console answer, errors included (a 404 or 405 under /console/ that no route of
+    the console answered too): transcripts are never stored by a browser or a proxy, never
+    sniffed as another type, and with Secure cookies the browser keeps to HTTPS."""
+    if request.path != bp.url_prefix and not request.path.startswith(bp.url_prefix + "/"):
+        return resp
     if request.endpoint != "console.static":
         resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -554,6 +554,9 @@ def test_every_console_api_answer_is_no_store_nosniff_and_hsts(app, accounts):
         aoi.post(f"/console/api/handoffs/{hid}/typing", csrf=False),                  # 403
         aoi.client.post("/console/api/login", data=b"x" * (1 << 20), base_url=HTTPS),  # 413
         aoi.get("/console/"), aoi.get("/console/login"),
+        # (issue 23, info) what no console route answered: 404, 405
+        anon.get("/console/nope", base_url=HTTPS), anon.get("/console/api/login", base_url=HTTPS),
+        anon.delete(f"/console/api/handoffs/{hid}", base_url=HTTPS),
     ]
     for res in answers:
         _assert_api_headers(res, hsts=True)
