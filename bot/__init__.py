@@ -63,6 +63,11 @@ def create_app(config: Config | Mapping[str, str] | None = None, *, redis_client
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
+    from .proxies import Watch, start_warnings
+
+    # a setting that looks wrong is said in the log: at start, and from what the proxies send
+    start_warnings(config.trusted_proxies)
+    app.wsgi_app = Watch(app.wsgi_app, config.trusted_proxies)
     r = redis_client if redis_client is not None else connect(config.redis_url, timeout_s=REDIS_TIMEOUT_S)
     app.extensions["mado.redis"] = r
     app.extensions["mado.metrics"] = collections.Counter()

@@ -59,6 +59,7 @@ class LocalStack:
         self.server = make_server(host, port, self.app, threaded=True, request_handler=Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.app.extensions["mado.self_url"] = self.url     # where the demo simulator posts webhooks
+        self.app.extensions["mado.demo_host"] = host         # a name the simulator answers to
         threading.Thread(target=self.server.serve_forever, daemon=True, name="mado-web").start()
         self.worker = Worker(self.config, worker_id="local")
         self._worker_thread = threading.Thread(target=self.worker.run, daemon=True, name="mado-worker")

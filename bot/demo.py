@@ -7,14 +7,19 @@ read marks (shown as read only after markAsRead, as on LINE with chat mode on).
 """
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import secrets
 import threading
 import time
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
 import messages_ja
 
 from . import simulate
+from .webhook import has_lone_surrogate
 
 bp = Blueprint("demo", __name__, url_prefix="/demo", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -40,13 +45,48 @@ def _known(user: str | None) -> bool:
     return isinstance(user, str) and user in _people()
 
 
+def _token() -> str:
+    """This demo's token for its own page's calls (a page elsewhere cannot read it)."""
+    return current_app.extensions.setdefault("mado.demo_token", secrets.token_urlsafe(24))
+
+
+def host_allowed(host: str, demo_host: str = "") -> bool:
+    """The Host a browser names: an address (nothing can rebind it), localhost, or MADO_DEMO_HOST.
+    Any other name may be a page's own domain made to point here (DNS rebinding)."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:
+        return False
+    if " " in host or not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name == "localhost" or (bool(demo_host) and name == demo_host.lower())
+
+
+@bp.before_request
+def _guard():
+    """Only for a browser at this demo's own address (the Host check), and each call of the page
+    with its token: another site can neither read the simulator nor post through it."""
+    if not host_allowed(request.host, current_app.extensions.get("mado.demo_host", "")):
+        return jsonify({"error": "unknown host: open the demo at its own address (MADO_DEMO_HOST)"}), 403
+    if request.method == "POST":
+        sent = request.headers.get("X-Demo-Token", "")
+        if not hmac.compare_digest(sent.encode(), _token().encode()):
+            return jsonify({"error": "missing or wrong X-Demo-Token: reload the simulator"}), 403
+    return None
+
+
 @bp.get("/")
 def page():
     words = messages_ja.console()["demo"]
-    resp = make_response(render_template("demo.html", t=words))
+    resp = make_response(render_template("demo.html", t=words, token=_token()))
     resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'self'; script-src 'self'; "
-                                               "connect-src 'self'; img-src 'self' data:")
+                                               "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
     return resp
 
 
@@ -67,7 +107,12 @@ def list_people():
 
 @bp.post("/api/send")
 def send():
-    body = request.get_json(silent=True) or {}
+    try:
+        body = request.get_json(silent=True) or {}
+    except RecursionError:                        # nested deeper than the parser goes
+        body = None
+    if not isinstance(body, dict) or has_lone_surrogate(body):
+        return jsonify({"error": "the body must be a JSON object of valid Unicode (no lone surrogate)"}), 400
     user = body.get("user")
     if not _known(user):
         return jsonify({"error": "unknown person"}), 404

@@ -68,6 +68,10 @@ def is_crisis_reply(trigger: str | None) -> bool:
 
 
 RECENT_TTL_S = 3600        # what was written before a handoff: kept an hour, for the consent
+# One person may start this many handoffs in this window; the next is answered gently (the flow's
+# ctx.handoff_rest) and opens nothing: no queue entry, no staff alert, no chime.
+HANDOFF_STARTS = 3
+HANDOFF_WINDOW_S = 600
 RECENT_MAX = 40
 
 
@@ -252,7 +256,7 @@ class Processor:
         job.recent = int(rate[0]) if rate else 0
 
     # -- a person's event from LINE -----------------------------------------------------------
-    def _context(self, state: dict | None, *, queue: bool) -> dict:
+    def _context(self, state: dict | None, *, queue: bool, pid: str = "") -> dict:
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         on_duty = self.hours.is_open(now)
         ctx = {"on_duty": on_duty,
@@ -268,7 +272,15 @@ class Processor:
             position = self.handoffs.queue_position("urgent" if urgent else "normal", hid)
             ctx["queue_position"] = position
             ctx["wait"] = messages_ja.wait_text(self.handoffs.wait_minutes(position))
+            if pid and not hid:
+                ctx["handoff_rest"] = self._too_many_handoffs(pid)
         return ctx
+
+    def _too_many_handoffs(self, pid: str) -> bool:
+        """This person has started HANDOFF_STARTS handoffs within HANDOFF_WINDOW_S."""
+        since = (self.clock() - HANDOFF_WINDOW_S) * 1000
+        starts = self.r.lrange(keys.user(pid, "ho_starts"), 0, HANDOFF_STARTS - 1)
+        return sum(1 for at in starts if float(at) > since) >= HANDOFF_STARTS
 
     def _apply(self, job: "Job", *, batched: bool = False) -> tuple | None:
         """Run the flow on a person's event and carry out its effects on the shared queue. Sets
@@ -291,7 +303,7 @@ class Processor:
         if kinds & {"handoff_request", "handoff_resume", "queue_status"}:
             # the answer tells the person their place in line: look it up, and decide again
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
-                                   ctx={**self._context(state, queue=True), "flood": ctx["flood"]})
+                                   ctx={**self._context(state, queue=True, pid=pid), "flood": ctx["flood"]})
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
         shared = self.r.pipeline(transaction=False)     # counters, handoff notes: after the transaction
         self._count(state, outcome, shared)
@@ -418,6 +430,10 @@ class Processor:
                       "mode": value or "live"}
             ho.create(pid, hid, intake, mode=value or "live")
             outcome.state["handoff"] = hid
+            starts = keys.user(pid, "ho_starts")          # for HANDOFF_STARTS (newest first)
+            pipe.lpush(starts, int(self.clock() * 1000))
+            pipe.ltrim(starts, 0, HANDOFF_STARTS - 1)
+            pipe.expire(starts, HANDOFF_WINDOW_S)
         elif not hid:
             return hid
         elif kind == "share_context":

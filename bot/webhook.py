@@ -76,6 +76,14 @@ def parse_body(body: bytes) -> list[dict]:
     return events
 
 
+def is_stale(ev: dict, oldest_ms: int) -> bool:
+    """An event from before the de-duplication window (its ``timestamp``, ms): its seen-mark may
+    have expired, so a replay of a captured body would run it again. LINE's own redeliveries come
+    long before that; such an event is answered 200 and dropped (counted, never logged itself)."""
+    at = ev.get("timestamp")
+    return isinstance(at, (int, float)) and not isinstance(at, bool) and at < oldest_ms
+
+
 def conversation_id(ev: dict) -> str:
     """Who the event belongs to: the LINE user in 1:1, else the group/room (never shown to anyone)."""
     src = ev.get("source") or {}
@@ -180,7 +188,7 @@ class Webhook:
             logs.emit("webhook", result="unavailable", status=503, rid=rid, reason="redis away just now")
             return 503, {"error": "temporarily unavailable"}
         try:
-            results, dropped = self._enqueue(events, rid)
+            results, dropped, stale = self._enqueue(events, rid)
         except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
                 self.redis_away_until = time.monotonic() + AWAY_S
@@ -192,14 +200,15 @@ class Webhook:
         m["accepted"] += 1
         m["events"] += queued
         m["duplicates"] += dup
+        m["stale"] += stale
         logs.emit("webhook", result="accepted", status=200, rid=rid, count=queued,
-                  reason=f"dup={dup} standby={dropped}",
+                  reason=f"dup={dup} standby={dropped} stale={stale}",
                   ms=round((time.perf_counter() - started) * 1000, 2))
         return 200, {}
 
-    def _enqueue(self, events: list[dict], rid: str) -> tuple[list, int]:
-        """Each event once into its person's shard. Returns the script's answers and how many
-        standby events were dropped.
+    def _enqueue(self, events: list[dict], rid: str) -> tuple[list, int, int]:
+        """Each event once into its person's shard. Returns the script's answers, how many
+        standby events were dropped and how many stale ones (see `stale`).
 
         One round trip for the whole body on a plain Redis: the script by its SHA (loaded when
         the app starts; loaded again only if Redis answers NOSCRIPT, e.g. after a restart), sent
@@ -209,17 +218,21 @@ class Webhook:
         embedded stand-in of `mado demo`."""
         cfg, r, enqueue = self.cfg, self.r, self.enqueue
         now_ms = str(int(time.time() * 1000))
-        calls, dropped = [], 0
+        calls, dropped, stale = [], 0, 0
+        oldest = int(now_ms) - cfg.dedup_ttl_s * 1000
         for ev in events:
             if ev.get("mode") == "standby":
                 dropped += 1      # another channel is active: we must not answer these
+                continue
+            if is_stale(ev, oldest):
+                stale += 1
                 continue
             pid = keys.pseudonym(cfg.secret_key, conversation_id(ev))
             shard = keys.shard_of(pid, cfg.shards)
             calls.append(([keys.seen(shard, event_key(ev)), keys.stream(shard)],
                           [cfg.dedup_ttl_s, pid, json.dumps(ev, ensure_ascii=False), now_ms, rid]))
         if not self.plain:
-            return [enqueue(keys=k, args=a, client=r) for k, a in calls], dropped
+            return [enqueue(keys=k, args=a, client=r) for k, a in calls], dropped, stale
         results = (send_raw(r, [("EVALSHA", enqueue.sha, 2, *k, *a) for k, a in calls], repeatable=True)
                    if calls else [])
         for i, res in enumerate(results):
@@ -227,7 +240,7 @@ class Webhook:
                 results[i] = enqueue(keys=calls[i][0], args=calls[i][1], client=r)
             elif isinstance(res, Exception):
                 raise res
-        return results, dropped
+        return results, dropped, stale
 
 
 def in_front_of(app, webhook: Webhook):

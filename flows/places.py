@@ -158,6 +158,7 @@ class _Index:
                                    reverse=True)
         self.kana_heads = frozenset(k[:_MIN_KANA_IN_SENTENCE] for k in self.kana_named)
         self.heads = frozenset(k[0] for k in self.prefixes)
+        self.longest_named = max(map(len, self.named))
 
 
 def _key(text: str) -> str:
@@ -298,7 +299,8 @@ def _kana_matches(ix: _Index, keyed: str, starts, ends) -> list[_Match]:
         base = run.start()
         after = run.end()
         if after < len(keyed) and keyed[after] in ix.suffixes:       # kana, then the suffix in kanji
-            for p in range(size - 1):
+            # (no name is longer than the longest: the start of a long run cannot begin one)
+            for p in range(max(0, size - ix.longest_named), size - 1):
                 if (p and r[p - 1] not in ix.kana_before) or r[p:] + keyed[after] not in ix.named:
                     continue
                 s = base + p
@@ -336,12 +338,19 @@ def _kana_matches(ix: _Index, keyed: str, starts, ends) -> list[_Match]:
 
 def _longest(matches: list[_Match]) -> list[_Match]:
     """Overlapping matches: the longest wins (then the earlier); even one that will name nothing
-    keeps its words from a shorter reading (Kita-Hiroshima is not Hiroshima)."""
-    kept: list[_Match] = []
+    keeps its words from a shorter reading (Kita-Hiroshima is not Hiroshima).
+    The kept ones never overlap, so in order of start they are in order of end too: a match is
+    checked against its two neighbours there (a binary search), not against all kept so far
+    (which made a long message full of names cost quadratic time)."""
+    starts: list[int] = []          # the kept matches' starts, in order
+    kept: list[_Match] = []         # the kept matches, in the same order
     for m in sorted(matches, key=lambda m: (-(m.end - m.start), m.start, not m.named)):
-        if all(m.end <= k.start or m.start >= k.end for k in kept):
-            kept.append(m)
-    return sorted(kept, key=lambda m: m.start)
+        i = bisect_right(starts, m.start)
+        if (i and kept[i - 1].end > m.start) or (i < len(kept) and kept[i].start < m.end):
+            continue
+        starts.insert(i, m.start)
+        kept.insert(i, m)
+    return kept
 
 
 def _accept(ix: _Index, m: _Match, tokens, heads: set[int]) -> bool:

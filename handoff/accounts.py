@@ -194,6 +194,13 @@ class Accounts:
         acc = self.r.hgetall(account_key(name))
         return acc if acc.get("hash") else None
 
+    def disabled(self, names: list[str]) -> set[str]:
+        """Which of these accounts are disabled (``mado counselor disable``)."""
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(account_key(name), "disabled")
+        return {n for n, d in zip(names, pipe.execute()) if d == "1"}
+
     def check_delay(self, name: str, addr: str) -> None:
         """Throttled if this (name, address) must still wait (a read only; nothing is counted)."""
         until = self.r.hget(fail_key(name[:40], addr), "until")

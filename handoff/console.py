@@ -31,6 +31,9 @@ MAX_TEXT = 5000
 MAX_NOTE = 1000
 MAX_CLOSE_NOTE = 200        # the one line shown with the person's earlier handoffs
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A handoff id as the worker makes them (16 hex digits; tests and benchmarks use other letters):
+# anything else, ":" above all, is no handoff and never reaches Redis as part of a key
+HANDOFF_ID = CLIENT_ID
 # The largest body any console call needs: a 5,000-character message written as JSON escapes
 # (6 bytes a character) and a little more. Larger bodies are refused with 413 before they are read.
 MAX_BODY = 64 * 1024
@@ -86,10 +89,13 @@ def _too_large(_exc):
     return _refuse(413, "error.too_large", "body too large")
 
 
-@bp.after_request
+@bp.after_app_request
 def _security_headers(resp):
-    """On every console answer, errors included: transcripts are never stored by a browser or a
-    proxy, never sniffed as another type, and with Secure cookies the browser keeps to HTTPS."""
+    """On every console answer, errors included (a 404 or 405 under /console/ that no route of
+    the console answered too): transcripts are never stored by a browser or a proxy, never
+    sniffed as another type, and with Secure cookies the browser keeps to HTTPS."""
+    if request.path != bp.url_prefix and not request.path.startswith(bp.url_prefix + "/"):
+        return resp
     if request.endpoint != "console.static":
         resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -127,6 +133,8 @@ def login_required(api: bool, *, admin: bool = False):
                 return _error(403, "error.csrf")
             if admin and not _is_admin():
                 return _error(403, "error.forbidden") if api else (_page("forbidden.html"), 403)
+            if any(not HANDOFF_ID.fullmatch(kw[k]) for k in ("hid", "eid") if k in kw):
+                return _error(404, "error.not_found")       # no such handoff can exist
             return fn(*a, **kw)
         return inner
     return deco
@@ -173,8 +181,10 @@ def _summary(m: dict) -> dict:
         "closed_reason": m.get("closed_reason") or None,      # closed (by a counselor), cancelled, left
         "closed_by": m.get("closed_by") or None,              # the counselor who closed it
         "outcome": m.get("outcome") or None,                  # chosen at close ([outcomes] in console.toml)
-        # the last handover to the one holding it now: who handed it over, with what note
-        "handover": {"by": m["handover_by"], "note": m.get("handover_note", ""), "at": _iso(m.get("handover_at"))}
+        # the last handover to the one holding it now: who handed it over, with what note (the
+        # note, words about the person, only for those who may open the conversation itself)
+        "handover": {"by": m["handover_by"], "note": m.get("handover_note", "") if _may_read(m) else None,
+                     "at": _iso(m.get("handover_at"))}
         if m.get("handover_by") else None,
         "urgent_reason": _urgent_reason(m),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
@@ -374,11 +384,9 @@ def _tokyo_day(day: str) -> tuple[int, int] | None:
 @bp.get("/api/handoffs/<hid>")
 @login_required(api=True)
 def api_get(hid):
-    store = _store()
     m, err = _found(hid)
     if err:
         return err
-    sess = g.counselor
     if not _may_read(m):
         moved = _moved_from_me(m)
         if moved:       # it was mine until a colleague handed it on: say who, and to whom
@@ -391,17 +399,10 @@ def api_get(hid):
         out["intake"] = {}
     out["messages"] = _messages(m)
     out["notes"] = _notes(m)
-    out["earlier"] = [_earlier(e) for e in store.earlier(m)]
-    # An API client opening the handoff reads it all. The console asks with ?peek=1 and says
-    # what has actually been on screen through POST …/read instead.
-    if request.args.get("peek") != "1" and m.get("status") == "active" \
-            and m.get("claimed_by") == sess["name"] and int(m.get("unread") or 0) \
-            and not store.is_away(sess["name"]):
-        # a human has now read these: only now does LINE show the person they were read
-        store.mark_read(m)
-        out["unread"] = 0
-        if m.get("pid"):
-            store.enqueue_console_event(m["pid"], "read", hid)
+    out["earlier"] = [_earlier(e) for e in _store().earlier(m)]
+    # Reading is never a GET: what has been on screen is said by POST …/read (with the CSRF
+    # token), the only call that marks messages read and sends the person a read receipt (the
+    # ?peek=1 the console adds, from when a plain GET did, changes nothing now).
     return jsonify(out)
 
 
@@ -449,6 +450,9 @@ def api_message(hid):
     text, err = _text_of(body, MAX_TEXT, "error.empty", "error.too_long")
     if err:
         return err
+    if len(text.encode("utf-16-le")) // 2 > MAX_TEXT:
+        # LINE counts UTF-16 units (an emoji is two): it would refuse this, after we said "sent"
+        return _error(400, "error.too_long")
     entry = {"from": "counselor", "kind": "text", "text": text}
     return _deliver(hid, body, entry, "message", text=text)
 
@@ -459,7 +463,8 @@ def api_resources():
     """What a counselor may send (the send-a-resource dialog): with ?handoff=<id>, that person's prefecture first."""
     catalogue = messages_ja.counselor_resources()
     first = None
-    m = _store().get(request.args.get("handoff", "")) if request.args.get("handoff") else None
+    hid = request.args.get("handoff", "")
+    m = _store().get(hid) if HANDOFF_ID.fullmatch(hid) else None
     if m and _may_read(m):
         try:
             first = messages_ja.pref_resource(json.loads(m.get("intake") or "{}").get("pref", ""))
@@ -693,14 +698,26 @@ def api_release(hid):
     return jsonify({"ok": True})
 
 
+def _refused_colleague(to):
+    """Why a conversation cannot be given to ``to`` (400: no such counselor, or their account is
+    disabled and nobody will ever read it there), or None."""
+    acc = _accounts().get(to) if isinstance(to, str) else None
+    if not acc:
+        return _error(400, "error.no_such_counselor")
+    if acc.get("disabled") == "1":
+        return _error(400, "error.counselor_disabled")
+    return None
+
+
 @bp.post("/api/handoffs/<hid>/transfer")
 @login_required(api=True)
 def api_transfer(hid):
     body = request.get_json(silent=True)
     to = body.get("to") if isinstance(body, dict) else None
     note = body.get("note", "") if isinstance(body, dict) else ""
-    if not isinstance(to, str) or not _accounts().get(to):
-        return _error(400, "error.no_such_counselor")
+    refused = _refused_colleague(to)
+    if refused:
+        return refused
     if not isinstance(note, str):
         return _error(400, "error.bad_request")
     if len(note) > MAX_NOTE:
@@ -796,10 +813,12 @@ def api_canned_delete(cid):
 @bp.get("/api/counselors")
 @login_required(api=True, admin=True)
 def api_counselors():
-    """The supervisor's view (admin): every counselor, online / away / offline, and what each holds."""
+    """The supervisor's view (admin): every counselor, online / away / offline, and what each holds
+    (a disabled account is marked ``"disabled": true``: what it still holds can be given away, never to it)."""
     store, names = _store(), _accounts().names()
-    status, held = store.statuses(names), store.holdings()
-    return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, [])} for n in names]})
+    status, held, off = store.statuses(names), store.holdings(), _accounts().disabled(names)
+    return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, []),
+                                    **({"disabled": True} if n in off else {})} for n in names]})
 
 
 @bp.get("/api/alerts")
@@ -835,8 +854,12 @@ def api_gone_seen(hid):
 @bp.get("/api/colleagues")
 @login_required(api=True)
 def api_colleagues():
-    """Who could take a conversation (any counselor: the transfer dialog), and whether they are here."""
-    names = _accounts().names()
+    """Who could take a conversation (any counselor: the transfer dialog), and whether they are
+    here; never a disabled account."""
+    accounts = _accounts()
+    names = accounts.names()
+    off = accounts.disabled(names)
+    names = [n for n in names if n not in off]
     status = _store().statuses(names)
     return jsonify({"colleagues": [{"name": n, "status": status[n], "online": status[n] == "online"} for n in names]})
 
@@ -859,8 +882,9 @@ def api_assign(hid):
     """An admin gives a conversation to a counselor: from the queue, or from someone who left."""
     body = request.get_json(silent=True)
     to = body.get("to") if isinstance(body, dict) else None
-    if not isinstance(to, str) or not _accounts().get(to):
-        return _error(400, "error.no_such_counselor")
+    refused = _refused_colleague(to)
+    if refused:
+        return refused
     m, err = _found(hid)
     if err:
         return err

@@ -14,6 +14,7 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:h:<id>:cid:<client_id>``  a counselor message already taken (the console's
   random id per draft), for a day: the same id again is the same message
 - ``mado:{u:<pid>}:ho:<id>:log``  the transcript, under the person's tag: forget-me deletes it
+- ``mado:{u:<pid>}:ho:<id>:size``  the transcript's size in bytes, for its bound (TRANSCRIPT_*_BYTES)
 - ``mado:{u:<pid>}:ho:<id>:notes``  counselors' private case notes on it (the closing note too):
   never sent to the person, kept and deleted with the transcript (every touch of one renews both)
 - ``mado:{u:<pid>}:handoffs``     the person's handoffs (ids): their earlier ones, and forget-me
@@ -32,6 +33,7 @@ import uuid
 
 import redis
 
+import messages_ja
 from bot import keys
 
 TAG = "mado:{handoff}"
@@ -47,6 +49,11 @@ STATS = "mado:{stats}"
 CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
+def _words(key: str) -> str:
+    """A line of the console's own words (messages_ja/console.toml [ui])."""
+    return messages_ja.console()["ui"][key]
+
+
 def _unread_kind(entry: dict) -> bool:
     """A message of the person's that can be unread (not one copied from before the handoff)."""
     return entry.get("from") == "user" and entry.get("kind") != "context"
@@ -58,6 +65,12 @@ TIER_ORDER = ["medical", "urgent", "high", "violence_partner", "violence_by_me",
 CLIENT_ID_TTL_S = 86400
 GONE = f"{TAG}:gone"
 GONE_KEEP_MS = 86_400_000   # an alert about someone at risk who left: a day at most, unseen
+# A transcript is bounded (the console reads it whole): entries are kept whole up to 1 MiB of
+# JSON, then shortened to their first SHORTENED_CHARS characters, and past 2 MiB nothing more is
+# kept but one line that says so. About 200 messages of 5,000 characters, or thousands of usual ones.
+TRANSCRIPT_WHOLE_BYTES = 1 << 20
+TRANSCRIPT_MAX_BYTES = 2 << 20
+SHORTENED_CHARS = 200
 
 
 def meta_key(hid: str) -> str:
@@ -75,6 +88,11 @@ def log_key(pid: str, hid: str) -> str:
 
 def notes_key(pid: str, hid: str) -> str:
     return keys.user(pid, f"ho:{hid}:notes")
+
+
+def size_key(pid: str, hid: str) -> str:
+    """How many bytes the transcript holds (its bound: TRANSCRIPT_WHOLE_BYTES, TRANSCRIPT_MAX_BYTES)."""
+    return keys.user(pid, f"ho:{hid}:size")
 
 
 def score(priority: str, queued_ms: int) -> int:
@@ -171,17 +189,29 @@ redis.call('HSET', KEYS[1], 'read_upto', ARGV[2], 'unread', unread)
 return unread
 """
 
+# A forgotten person's card: ARGV[1] the intake kept, the rest the fields to drop; never recreates
+# a card that has expired meanwhile (an HSET would, without its retention).
+FORGET_CARD_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('HSET', KEYS[1], 'priority', 'normal', 'intake', ARGV[1])
+return 1
+"""
+
 
 class HandoffStore:
-    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400):
+    def __init__(self, r: redis.Redis, *, shards: int = 16, transcript_ttl_s: int = 90 * 86400,
+                 transcript_bytes: tuple[int, int] = (TRANSCRIPT_WHOLE_BYTES, TRANSCRIPT_MAX_BYTES)):
         self.r = r
         self.shards = shards
         self.transcript_ttl_s = transcript_ttl_s
+        self.whole_bytes, self.max_bytes = transcript_bytes
         self._claim = r.register_script(CLAIM_LUA)
         self._move = r.register_script(MOVE_LUA)
         self._seen = r.register_script(SEEN_LUA)
         self._client_id = r.register_script(CLIENT_ID_LUA)
         self._note_set = r.register_script(NOTE_SET_LUA)
+        self._forget_card = r.register_script(FORGET_CARD_LUA)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, hid: str) -> dict | None:
@@ -451,7 +481,8 @@ class HandoffStore:
         if not pid:
             return
         pipe = self.r.pipeline(transaction=True)
-        for key in (log_key(pid, meta["id"]), notes_key(pid, meta["id"]), keys.user(pid, "handoffs")):
+        for key in (log_key(pid, meta["id"]), notes_key(pid, meta["id"]), size_key(pid, meta["id"]),
+                    keys.user(pid, "handoffs")):
             pipe.expire(key, self.transcript_ttl_s)
         pipe.execute()
 
@@ -484,6 +515,15 @@ class HandoffStore:
 
     def person_left(self, hid: str, why: str = "") -> None:
         """Forget-me or block: the handoff ends, the counselor sees that the person left."""
+    # What a card keeps once its person is forgotten: when and how it went, and who had it; never
+    # what they said or how grave it was (the handover note, the danger tier, where they live).
+    FORGOTTEN_DROP = ("pid", "handover_note", "crisis", "urgent_at", "awaiting_since", "last_user_at")
+    FORGOTTEN_INTAKE = ("lane", "topic", "topics", "mode")
+
+    def person_left(self, hid: str) -> None:
+        """Forget-me or block: the handoff ends, the counselor sees that the person left, and the
+        card (kept for the staff's records) keeps nothing about the person: no handover note, no
+        danger tier (nor its urgent class), no prefecture."""
         meta = self.get(hid)
         if not meta or not meta.get("pid"):
             return
@@ -491,7 +531,12 @@ class HandoffStore:
             if why:
                 self.note_gone(meta, why)
             self.cancel(hid, "left")
-        self.r.hdel(meta_key(hid), "pid")
+        try:
+            intake = json.loads(meta.get("intake") or "{}")
+        except ValueError:
+            intake = {}
+        kept = {k: v for k, v in intake.items() if k in self.FORGOTTEN_INTAKE} if isinstance(intake, dict) else {}
+        self._forget_card(keys=[meta_key(hid)], args=[json.dumps(kept, ensure_ascii=False), *self.FORGOTTEN_DROP])
 
     def note_gone(self, meta: dict, why: str) -> None:
         """Someone at risk (an urgent handoff, waiting or with a counselor) left: they asked to be
@@ -609,11 +654,6 @@ class HandoffStore:
         """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""
         return bool(self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s))
 
-    def mark_read(self, meta: dict) -> None:
-        """Everything in the transcript counts as read (an API client opening the handoff)."""
-        seen = self.r.llen(log_key(meta["pid"], meta["id"])) if meta.get("pid") else 0
-        self.r.hset(meta_key(meta["id"]), mapping={"unread": 0, "read_upto": seen})
-
     def mark_seen(self, meta: dict, seen: int) -> tuple[int, int]:
         """The holder has seen the first ``seen`` transcript entries, the newest of them on screen.
         Returns (the person's messages still unread, those read just now)."""
@@ -644,8 +684,26 @@ class HandoffStore:
         self.r.delete(client_id_key(hid, client_id))
 
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
-        """Add one turn to the transcript (under the person's tag, with its retention)."""
-        self._push(log_key(pid, hid), pid, hid, entry, pipe)
+        """Add one turn to the transcript (under the person's tag, with its retention), within its
+        bound: whole up to ``whole_bytes``, then its text shortened, and past ``max_bytes`` one
+        line saying that nothing more is kept. (The size is read before the write: entries
+        written at the same moment may pass the bound by their own size, never more.)"""
+        used = int(self.r.get(size_key(pid, hid)) or 0)
+        raw = json.dumps(entry, ensure_ascii=False)
+        size = len(raw.encode())
+        if used + size > self.whole_bytes:
+            if used >= self.max_bytes:
+                return                                    # full: its last line says so
+            text = entry.get("text") or ""
+            if len(text) > SHORTENED_CHARS:
+                raw = json.dumps({**entry, "text": text[:SHORTENED_CHARS] + _words("transcript.shortened"),
+                                  "length": len(text)}, ensure_ascii=False)
+                size = len(raw.encode())
+            if used + size > self.max_bytes:
+                raw = json.dumps({"from": "bot", "kind": "full", "text": _words("transcript.full"),
+                                  "at": entry.get("at") or now_ms()}, ensure_ascii=False)
+                size = self.max_bytes                     # nothing more after this line
+        self._push(log_key(pid, hid), pid, hid, raw, pipe, size=size)
 
     def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note", **extra) -> None:
         """A private case note on the handoff: counselors and admins see it, the person never.
@@ -683,10 +741,19 @@ class HandoffStore:
     def _push(self, key: str, pid: str, hid: str, entry: dict, pipe) -> None:
         """One entry onto the transcript or the notes; both are renewed together, so the notes
         never outlive the transcript nor the transcript its notes."""
+                   json.dumps({"by": who, "text": text, "at": now_ms(), "kind": kind}, ensure_ascii=False), None)
+        self.audit(who, "note", meta["id"])
+
+    def _push(self, key: str, pid: str, hid: str, raw: str, pipe, *, size: int = 0) -> None:
+        """One entry (JSON) onto the transcript or the notes; both are renewed together, so the
+        notes never outlive the transcript nor the transcript its notes. ``size``: what the entry
+        adds to the transcript's bound."""
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
-        target.rpush(key, json.dumps(entry, ensure_ascii=False))
-        target.expire(log_key(pid, hid), self.transcript_ttl_s)
-        target.expire(notes_key(pid, hid), self.transcript_ttl_s)
+        target.rpush(key, raw)
+        if size:
+            target.incrby(size_key(pid, hid), size)
+        for renewed in (log_key(pid, hid), notes_key(pid, hid), size_key(pid, hid)):
+            target.expire(renewed, self.transcript_ttl_s)
         if pipe is None:
             target.execute()
 

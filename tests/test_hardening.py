@@ -196,6 +196,7 @@ def test_a_huge_body_to_the_console_is_413_before_it_is_read(app, accounts):
 
 
 # -- 1-3. logins: counted before they are verified, per (name, address), bounded in memory ------
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -470,7 +471,7 @@ def test_a_good_passphrase_is_accepted(config, r):
 
 
 # -- 8. the demo simulator posts to its own address, never to a request-supplied Host -------------
-def test_the_demo_simulator_never_posts_where_the_host_header_says(redis_server, r):
+def test_the_demo_simulator_posts_only_to_itself_for_its_own_page_at_its_own_address(redis_server, r):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from bot.cli import LocalStack
@@ -490,17 +491,35 @@ def test_the_demo_simulator_never_posts_where_the_host_header_says(redis_server,
     threading.Thread(target=trap.serve_forever, daemon=True).start()
     stack = LocalStack({"REDIS_URL": redis_server.url}, demo=True)
     try:
+        page = requests.get(stack.url + "/demo/", timeout=30)
+        token = re.search(r'name="demo-token" content="([^"]+)"', page.text).group(1)
+        # (issue 23, 20) never framed, and its own page's calls only
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert requests.post(stack.url + "/demo/api/people", timeout=30).status_code == 403     # a form elsewhere
+        assert requests.post(stack.url + "/demo/api/people", timeout=30,
+                             headers={"X-Demo-Token": "forged"}).status_code == 403
+        mine = {"X-Demo-Token": token}
         res = requests.post(stack.url + "/demo/api/people", timeout=30,
-                            headers={"Host": f"127.0.0.1:{trap.server_port}"})
+                            headers={**mine, "Host": f"127.0.0.1:{trap.server_port}"})
         assert res.status_code == 200 and res.json()["status"] == 200, res.text
         user = res.json()["user"]
         assert stack.standin.wait_for(lambda s: s.deliveries(user), timeout=20)   # the real bot answered
         assert trapped == []
-        for bad in ("[::", "a b", "example.invalid:99999", "127.0.0.1:1"):
-            res = requests.post(stack.url + "/demo/api/send", timeout=30, headers={"Host": bad},
-                                json={"user": user, "kind": "text", "text": "こんにちは"})
-            assert res.status_code in (200, 400), (bad, res.status_code)
-            assert res.status_code == 200 and res.json()["status"] == 200, (bad, res.text)
+        say = {"user": user, "kind": "text", "text": "こんにちは"}
+        for host in ("127.0.0.1:1", "localhost", "[::1]:8000"):            # addresses: nothing to rebind
+            res = requests.post(stack.url + "/demo/api/send", timeout=30, headers={**mine, "Host": host}, json=say)
+            assert res.status_code == 200 and res.json()["status"] == 200, (host, res.text)
+        # (issue 23, 20) a name that is not this demo's (DNS rebinding: a page's own domain made to
+        # point here) or no name at all: refused, nothing posted
+        for bad in ("[::", "a b", "example.invalid:99999", "attacker.example", ""):
+            res = requests.post(stack.url + "/demo/api/send", timeout=30, headers={**mine, "Host": bad}, json=say)
+            assert res.status_code in (400, 403), (bad, res.status_code)
+            assert requests.get(stack.url + "/demo/api/people", timeout=30, headers={"Host": bad}).status_code in (400, 403)
+        # (issue 23, 20) a lone surrogate: 400, not 500
+        res = requests.post(stack.url + "/demo/api/send", timeout=30, data=b'{"user": "%s", "kind": "text", '
+                            b'"text": "\\ud800"}' % user.encode(), headers={**mine, "Content-Type": "application/json"})
+        assert res.status_code == 400 and "surrogate" in res.json()["error"], res.text
         assert trapped == []
     finally:
         stack.close()
@@ -535,6 +554,9 @@ def test_every_console_api_answer_is_no_store_nosniff_and_hsts(app, accounts):
         aoi.post(f"/console/api/handoffs/{hid}/typing", csrf=False),                  # 403
         aoi.client.post("/console/api/login", data=b"x" * (1 << 20), base_url=HTTPS),  # 413
         aoi.get("/console/"), aoi.get("/console/login"),
+        # (issue 23, info) what no console route answered: 404, 405
+        anon.get("/console/nope", base_url=HTTPS), anon.get("/console/api/login", base_url=HTTPS),
+        anon.delete(f"/console/api/handoffs/{hid}", base_url=HTTPS),
     ]
     for res in answers:
         _assert_api_headers(res, hsts=True)

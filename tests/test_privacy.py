@@ -22,6 +22,8 @@ from .test_handoff import PASSWORD, Console, Person, ask_for_human, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_TEXT = "息子が夜中に泣いていて心配です"
+RISK_TEXT = "もう死にたい"
+HANDOVER_NOTE = "夜勤の方へ：お父さまとの関係がつらい様子"
 
 
 def dump_keyspace(r):
@@ -65,9 +67,15 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
         app, accounts, standin, worker, r):
     worker()
     p, aoi, hid = full_handoff(app, standin, r)
-    aoi.post(f"/console/api/handoffs/{hid}/close")
-    p.wait_count(8)
+    card = f"mado:{{handoff}}:h:{hid}"
+    p.send(RISK_TEXT)                         # a danger tier on the card
+    assert wait_until(lambda: r.hget(card, "crisis"))
+    ben = Console(app, "ben")                 # a handover, with a note about the person
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "ben", "note": HANDOVER_NOTE}).status_code == 200
+    assert ben.post(f"/console/api/handoffs/{hid}/close").status_code == 200
+    p.heard("ここでいったん終わり")
     assert helpers.settled(r)                 # the close and its answer are done
+    assert r.hget(card, "handover_note") == HANDOVER_NOTE and r.hget(card, "priority") == "urgent"
     pid = keys.pseudonym(helpers.MADO_KEY, p.uid)
     space = dump_keyspace(r)
     person_keys = [k for k in space if k.startswith(f"mado:{{u:{pid}}}")]
@@ -78,7 +86,7 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
     assert space[f"mado:{{u:{pid}}}:ho:{hid}:log"][0] > 29 * 86400        # transcripts: 90 days after close
     holding_id = [k for k, (_, v) in space.items() if p.uid in v or p.uid in k]
     assert holding_id == [keys.line_id(pid)]                                # stored once, only to push
-    holding_text = [k for k, (_, v) in space.items() if SECRET_TEXT in v]
+    holding_text = [k for k, (_, v) in space.items() if SECRET_TEXT in v or RISK_TEXT in v]
     assert holding_text == [f"mado:{{u:{pid}}}:ho:{hid}:log"]              # the transcript, nowhere else
 
     # forget me: everything under the person's tag goes; the counselor sees they left
@@ -92,6 +100,18 @@ def test_every_personal_key_has_a_ttl_no_line_id_is_stored_but_once_and_forget_l
     for key, (ttl, _) in space.items():
         if key.startswith("mado:{handoff}:h:"):
             assert ttl > 0
+    # (issue 23, 8) the card the staff keep says nothing more about the person: no handover note,
+    # no danger tier (nor its urgent class), no prefecture, in Redis and in the closed search
+    assert not any(HANDOVER_NOTE in v for _, (_, v) in space.items())
+    kept = r.hgetall(card)
+    assert not {"handover_note", "crisis", "urgent_at", "pid"} & set(kept) and kept["priority"] == "normal"
+    assert set(json.loads(kept["intake"])) <= {"lane", "topic", "topics", "mode"}
+    chief = Console(app, "chief")
+    found = chief.get(f"/console/api/handoffs?status=closed&q={keys.alias(pid)}").get_json()["handoffs"]
+    assert [h["id"] for h in found] == [hid]
+    assert found[0]["crisis"] == "" and found[0]["urgent_reason"] is None and not found[0]["handover"]["note"]
+    detail = chief.detail(hid)
+    assert "crisis" not in detail["intake"] and not detail["messages"] and not detail["notes"]
 
 
 

@@ -136,7 +136,9 @@ def test_a_silent_holder_alerts_everyone_after_the_set_time_until_someone_presen
     got = wait_until(lambda: alerts(quick_chief))
     assert [(a["holder"], a["why"]) for a in got] == [("ben", "unread")]
     assert got[0]["since"] > got[0]["risk_at"]            # the clock started at the handover
-    ben.detail(hid)                                        # an API client opening it reads it all
+    seen = len(ben.detail(hid)["messages"])                # reading is a POST, never a GET
+    assert [a["id"] for a in alerts(quick_chief)] == [hid]
+    assert ben.post(f"/console/api/handoffs/{hid}/read", {"seen": seen}).status_code == 200
     assert alerts(quick_chief) == []
 
 

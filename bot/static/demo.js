@@ -8,8 +8,10 @@
   const people = [];          // {user, number, sent: [{text, readToken, at}], seen}
   let current = null;
 
+  const TOKEN = document.querySelector("meta[name='demo-token']").content;   // this demo's own page
+
   async function call(method, path, body) {
-    const opts = {method, headers: {"Content-Type": "application/json"}};
+    const opts = {method, headers: {"Content-Type": "application/json", "X-Demo-Token": TOKEN}};
     if (body) opts.body = JSON.stringify(body);
     const res = await fetch("/demo/api" + path, opts);
     return res.json();

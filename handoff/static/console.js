@@ -851,6 +851,16 @@
     o.value = c.name;
     return o;
   }
+  // the list of colleagues in a dialog: nobody chosen until the counselor chooses (never the first
+  // name by default), and its button only then
+  function fillColleagues(select, ok, people) {
+    const none = el("option", "", T["close.choose"]);
+    none.value = "";
+    select.replaceChildren(none, ...people.map(colleagueOption));
+    select.value = "";
+    ok.disabled = true;
+    select.onchange = () => { ok.disabled = !select.value; };
+  }
 
   // the transfer is for the person on screen at the click, even if another is opened while the
   // list of colleagues loads (the dialog names them)
@@ -861,11 +871,10 @@
     if (dialogOpen()) return;
     const names = (r.data.colleagues || []).filter((c) => c.name !== ME)
       .sort((a, b) => Number(b.online) - Number(a.online));
-    $("transfer-to").replaceChildren(...names.map(colleagueOption));
+    fillColleagues($("transfer-to"), $("transfer-ok"), names);
     const nobody = !names.some((c) => c.online);
     $("transfer-none").hidden = !nobody;
     $("transfer-to").disabled = !names.length;
-    $("transfer-ok").disabled = !names.length;
     $("transfer-note").value = "";
     openFor("transfer", target, fmt("transfer.what", {person: target.person}));
   });
@@ -1068,10 +1077,10 @@
   let rounds = 0;
   function openAssign(id, person, holder, people) {
     if (dialogOpen()) return;
-    const here = people.filter((c) => c.name !== holder).sort((a, b) => Number(b.status === "online") - Number(a.status === "online"));
-    $("assign-to").replaceChildren(...here.map((c) => colleagueOption({name: c.name, status: c.status})));
+    const here = people.filter((c) => c.name !== holder && !c.disabled)
+      .sort((a, b) => Number(b.status === "online") - Number(a.status === "online"));
+    fillColleagues($("assign-to"), $("assign-ok"), here);
     $("assign-none").hidden = here.some((c) => c.status === "online");
-    $("assign-ok").disabled = !here.length;
     openFor("assign", {id, person}, fmt("assign.what", {person, holder}));
   }
   $("assign-dialog").addEventListener("close", async () => {
