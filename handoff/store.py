@@ -513,17 +513,16 @@ class HandoffStore:
             self.r.xdel(keys.DEAD_LETTERS, *mine[i:i + 500])
         return len(mine)
 
-    def person_left(self, hid: str, why: str = "") -> None:
-        """Forget-me or block: the handoff ends, the counselor sees that the person left."""
     # What a card keeps once its person is forgotten: when and how it went, and who had it; never
     # what they said or how grave it was (the handover note, the danger tier, where they live).
     FORGOTTEN_DROP = ("pid", "handover_note", "crisis", "urgent_at", "awaiting_since", "last_user_at")
     FORGOTTEN_INTAKE = ("lane", "topic", "topics", "mode")
 
-    def person_left(self, hid: str) -> None:
+    def person_left(self, hid: str, why: str = "") -> None:
         """Forget-me or block: the handoff ends, the counselor sees that the person left, and the
         card (kept for the staff's records) keeps nothing about the person: no handover note, no
-        danger tier (nor its urgent class), no prefecture."""
+        danger tier (nor its urgent class), no prefecture. ``why`` ("forgot", "blocked"): someone
+        at risk who left is an alert on every console (note_gone), before the card forgets."""
         meta = self.get(hid)
         if not meta or not meta.get("pid"):
             return
@@ -709,8 +708,8 @@ class HandoffStore:
         """A private case note on the handoff: counselors and admins see it, the person never.
         Each has an ``id``: its writer may change or delete it (``change_note``)."""
         self._push(notes_key(meta["pid"], meta["id"]), meta["pid"], meta["id"],
-                   {"id": uuid.uuid4().hex[:16], "by": who, "text": text, "at": now_ms(), "kind": kind, **extra},
-                   None)
+                   json.dumps({"id": uuid.uuid4().hex[:16], "by": who, "text": text, "at": now_ms(), "kind": kind,
+                               **extra}, ensure_ascii=False), None)
         self.audit(who, "note", meta["id"])
 
     def change_note(self, meta: dict, nid: str, who: str, text: str | None) -> int:
@@ -737,12 +736,6 @@ class HandoffStore:
                 self.audit(who, "note_deleted" if text is None else "note_edited", meta["id"])
                 return 1
         return 0
-
-    def _push(self, key: str, pid: str, hid: str, entry: dict, pipe) -> None:
-        """One entry onto the transcript or the notes; both are renewed together, so the notes
-        never outlive the transcript nor the transcript its notes."""
-                   json.dumps({"by": who, "text": text, "at": now_ms(), "kind": kind}, ensure_ascii=False), None)
-        self.audit(who, "note", meta["id"])
 
     def _push(self, key: str, pid: str, hid: str, raw: str, pipe, *, size: int = 0) -> None:
         """One entry (JSON) onto the transcript or the notes; both are renewed together, so the
