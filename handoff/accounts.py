@@ -17,7 +17,9 @@
   MADO_TRUSTED_PROXIES (bot/__init__.py). Every 10 failures for an existing account within an
   hour, whatever the address, the admins are alerted (MADO_ALERT_WEBHOOK_URL) and it is audited.
 - Memory: each verify takes 64 MiB (argon2id); at most VERIFY_SLOTS run at once per process,
-  others wait up to VERIFY_WAIT_S and are then answered "busy" (503). Passwords are at most
+  others wait up to VERIFY_WAIT_S and are then answered "busy" (503). (The web process gives
+  logins VERIFY_SLOTS threads of their own and a short queue, so there none waits here:
+  bot/asgi.py.) Passwords are at most
   MAX_PASSWORD characters.
 """
 from __future__ import annotations
