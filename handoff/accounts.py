@@ -284,8 +284,11 @@ class Accounts:
         if not ok or not acc or acc.get("disabled") == "1":
             self._failed(acc)
             return None
-        self._success(keys=[fail_key(name, addr), addr_fail_key(addr)], args=[ADDR_FREE_FAILURES])
+        self._succeeded(name, addr)
         return acc
+
+    def _succeeded(self, name: str, addr: str) -> None:
+        self._success(keys=[fail_key(name, addr), addr_fail_key(addr)], args=[ADDR_FREE_FAILURES])
 
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, acc: dict) -> tuple[str, str]:

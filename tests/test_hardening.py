@@ -346,6 +346,25 @@ def test_wrong_passwords_from_one_address_never_lock_the_counselor_out_elsewhere
     assert _login(client, "aoi", COUNSELOR_PASSWORD, "192.0.2.55").status_code == 200
 
 
+def test_failures_count_per_address_across_names_and_a_success_takes_its_own_try_off(r):
+    """Issue 23: made-up name after made-up name from one address is slowed after
+    ADDR_FREE_FAILURES tries (the count, as at login, taken before any verify); a counselor's
+    success from there does not count towards it."""
+    from handoff.accounts import ADDR_FREE_FAILURES, Accounts, Throttled
+
+    acc = Accounts(r)
+    for i in range(ADDR_FREE_FAILURES - 1):
+        acc._count_attempt(f"made-up-{i}", "192.0.2.9")
+    acc._count_attempt("aoi", "192.0.2.9")          # the last free try, and it was right
+    acc._succeeded("aoi", "192.0.2.9")
+    acc.check_delay("someone", "192.0.2.9")         # no wait yet
+    acc._count_attempt("someone", "192.0.2.9")      # a failure: now the address waits
+    for name in ("anyone", "aoi"):
+        with pytest.raises(Throttled):
+            acc.check_delay(name, "192.0.2.9")
+    acc.check_delay("anyone", "198.51.100.4")       # another address does not
+
+
 def test_a_forwarded_address_is_ignored_unless_proxies_are_trusted(app, accounts):
     client = app.test_client()
     for i in range(5):
