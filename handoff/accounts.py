@@ -10,11 +10,16 @@
   verify, so a burst cannot slip past the count. The first 5 failures are free; after that the
   pair waits 15 s, then 30 s, 60 s … (at most 15 minutes) before its next try: growing delays,
   never a lock, and never for the same name from another address or another name from the same
-  address (behind a proxy everyone may share one). The real address comes from
+  address (behind a proxy everyone may share one). Failures are also counted per address across
+  names: past ADDR_FREE_FAILURES within 15 minutes (a guesser trying name after made-up name;
+  far more than an office mistypes), every login from that address waits the same growing
+  delays. A success takes its own try off the address's count. The real address comes from
   MADO_TRUSTED_PROXIES (bot/__init__.py). Every 10 failures for an existing account within an
   hour, whatever the address, the admins are alerted (MADO_ALERT_WEBHOOK_URL) and it is audited.
 - Memory: each verify takes 64 MiB (argon2id); at most VERIFY_SLOTS run at once per process,
-  others wait up to VERIFY_WAIT_S and are then answered "busy" (503). Passwords are at most
+  others wait up to VERIFY_WAIT_S and are then answered "busy" (503). (The web process gives
+  logins VERIFY_SLOTS threads of their own and a short queue, so there none waits here:
+  bot/asgi.py.) Passwords are at most
   MAX_PASSWORD characters.
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ ROLES = ("counselor", "admin")
 SESSION_TTL_S = 12 * 3600
 FAIL_WINDOW_S = 15 * 60       # failures of a (name, address) pair are forgotten after this quiet
 FREE_FAILURES = 5             # per (name, address), before any delay
+ADDR_FREE_FAILURES = 20       # per address, whatever the names, before any delay
 BASE_DELAY_S = 15.0           # the first delay; doubled with each further failure
 MAX_DELAY_S = 15 * 60
 ALERT_EVERY = 10              # failures for one existing account (any address) → admins alerted
@@ -99,19 +105,38 @@ class Busy(Exception):
 
 _verify_slots = threading.BoundedSemaphore(VERIFY_SLOTS)
 
-# KEYS[1]: the (name, address) failure record. ARGV: now ms, free failures, first delay ms,
-# longest delay ms, window s. Returns the ms still to wait (0: go ahead, this try is counted).
+# KEYS[1]: the (name, address) failure record, KEYS[2] the address's. ARGV: now ms, free failures
+# of the pair, of the address, first delay ms, longest delay ms, window s. Returns the ms still
+# to wait (0: go ahead, this try is counted in both).
 ATTEMPT_LUA = """
 local now = tonumber(ARGV[1])
-local wait_until = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if now < wait_until then return wait_until - now end
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local delay = 0
-if n >= tonumber(ARGV[2]) then
-  delay = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ (n - tonumber(ARGV[2])), tonumber(ARGV[4])))
-  redis.call('HSET', KEYS[1], 'until', now + delay)
+local wait = 0
+for i = 1, 2 do
+  local wait_until = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
+  if wait_until - now > wait then wait = wait_until - now end
 end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]) + math.ceil(delay / 1000))
+if wait > 0 then return wait end
+for i = 1, 2 do
+  local n = redis.call('HINCRBY', KEYS[i], 'n', 1)
+  local free = tonumber(ARGV[i + 1])
+  local delay = 0
+  if n >= free then
+    delay = math.floor(math.min(tonumber(ARGV[4]) * 2 ^ (n - free), tonumber(ARGV[5])))
+    redis.call('HSET', KEYS[i], 'until', now + delay)
+  end
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[6]) + math.ceil(delay / 1000))
+end
+return 0
+"""
+
+# A success: KEYS[1] the pair's record is dropped, KEYS[2] the address's loses this try (and its
+# wait, if this try was the one that started it). ARGV[1]: the address's free failures.
+SUCCESS_LUA = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local n = redis.call('HINCRBY', KEYS[2], 'n', -1)
+  if n < tonumber(ARGV[1]) then redis.call('HDEL', KEYS[2], 'until') end
+end
 return 0
 """
 
@@ -126,6 +151,10 @@ def session_key(sid: str) -> str:
 
 def fail_key(name: str, addr: str) -> str:
     return f"{TAG}:fail:{len(name)}:{name}:{addr}"
+
+
+def addr_fail_key(addr: str) -> str:
+    return f"{TAG}:failaddr:{addr}"
 
 
 def sessions_key(name: str) -> str:
@@ -145,6 +174,7 @@ class Accounts:
         self.r = r
         self.base_delay_s = base_delay_s
         self._attempt = r.register_script(ATTEMPT_LUA)
+        self._success = r.register_script(SUCCESS_LUA)
 
     def add(self, name: str, password: str, role: str = "counselor") -> None:
         if not valid_name(name):
@@ -202,16 +232,19 @@ class Accounts:
         return {n for n, d in zip(names, pipe.execute()) if d == "1"}
 
     def check_delay(self, name: str, addr: str) -> None:
-        """Throttled if this (name, address) must still wait (a read only; nothing is counted)."""
-        until = self.r.hget(fail_key(name[:40], addr), "until")
-        left = float(until or 0) - time.time() * 1000
+        """Throttled if this (name, address), or this address, must still wait (a read only; nothing
+        is counted)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hget(fail_key(name[:40], addr), "until")
+        pipe.hget(addr_fail_key(addr), "until")
+        left = max(float(until or 0) for until in pipe.execute()) - time.time() * 1000
         if left > 0:
             raise Throttled(math.ceil(left / 100) / 10)
 
     def _count_attempt(self, name: str, addr: str) -> None:
-        left = int(self._attempt(keys=[fail_key(name, addr)], args=[
-            int(time.time() * 1000), FREE_FAILURES, int(self.base_delay_s * 1000), MAX_DELAY_S * 1000,
-            FAIL_WINDOW_S]))
+        left = int(self._attempt(keys=[fail_key(name, addr), addr_fail_key(addr)], args=[
+            int(time.time() * 1000), FREE_FAILURES, ADDR_FREE_FAILURES, int(self.base_delay_s * 1000),
+            MAX_DELAY_S * 1000, FAIL_WINDOW_S]))
         if left > 0:
             raise Throttled(math.ceil(left / 100) / 10)
 
@@ -258,8 +291,11 @@ class Accounts:
         if not ok or not acc or acc.get("disabled") == "1":
             self._failed(acc)
             return None
-        self.r.delete(fail_key(name, addr))
+        self._succeeded(name, addr)
         return acc
+
+    def _succeeded(self, name: str, addr: str) -> None:
+        self._success(keys=[fail_key(name, addr), addr_fail_key(addr)], args=[ADDR_FREE_FAILURES])
 
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, acc: dict) -> tuple[str, str]:

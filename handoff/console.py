@@ -37,6 +37,9 @@ HANDOFF_ID = CLIENT_ID
 # The largest body any console call needs: a 5,000-character message written as JSON escapes
 # (6 bytes a character) and a little more. Larger bodies are refused with 413 before they are read.
 MAX_BODY = 64 * 1024
+# Set in the WSGI environ by the web's edge (bot/asgi.py) when its login queue is full: the login
+# is answered 503 at once, on the event loop, with nothing looked up or verified.
+LOGIN_QUEUE_FULL = "mado.login_queue_full"
 
 
 def t(key: str, **params) -> str:
@@ -305,8 +308,17 @@ def canned_page():
 
 
 # -- API ------------------------------------------------------------------------------------
+def _busy():
+    logs.emit("console", result="busy", status=503, path=request.path)
+    resp, status = _error(503, "login.busy")
+    resp.headers["Retry-After"] = "1"
+    return resp, status
+
+
 @bp.post("/api/login")
 def api_login():
+    if request.environ.get(LOGIN_QUEUE_FULL):
+        return _busy()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) \
             or not isinstance(body.get("password"), str):
@@ -324,10 +336,7 @@ def api_login():
         resp.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return resp, status
     except Busy:
-        logs.emit("console", result="busy", status=503, path=request.path)
-        resp, status = _error(503, "login.busy")
-        resp.headers["Retry-After"] = "1"
-        return resp, status
+        return _busy()
     if not acc:
         return _error(401, "login.wrong")
     accounts.close_session(request.cookies.get(COOKIE))       # never keep a pre-login session id
