@@ -21,7 +21,7 @@ STILL_MEDICAL = "crisis.window.still_medical"   # before any other answer right 
 ANSWERED_TOO = "handoff.answered_too"           # a question answered while waiting for a person
 WAIT_STATUS = "handoff.wait_status"             # the place in line, asked besides a question
 # the window's own wordings, besides what understanding.toml's window intents carry
-WINDOW_ARGS = {"window": ("still", "still_medical", "still_safe"), "window_calm": ("calm_medical",)}
+WINDOW_ARGS = {"window": ("still", "still_medical", "still_safe"), "window_calm": ("calm_medical", "calm_again")}
 
 
 def load_definition() -> dict:
@@ -234,6 +234,7 @@ CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a requ
 GOODBYE_SHORT = "small.goodbye.short"
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
+CALM_AGAIN = frozenset({"apology", "w_calm"})   # after a calm answer: met lightly once more
 # While a human holds the conversation, typed words act only through exact keywords and these
 # intents; everything else the person writes is for the counselor.
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
@@ -292,7 +293,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if trigger not in fm.triggers:
             trigger = None
     elif analysis is not None and trigger == "fallback":
-        understood = understanding.understand(analysis, before, {**state, "window": win or ""})
+        calmed = bool(state.get("calmed")) and not win
+        understood = understanding.understand(analysis, before, {**state, "window": win or ("calmed" if calmed else "")})
+        if calmed and understood.intent in CALM_AGAIN:
+            # right after "it was a game / a story": "sorry I scared you" is met lightly again
+            understood = replace(understood, trigger="window_calm", intent="w_calm")
         if before == "message_left" and understood.intent == "thanks" and len(event.text) < LONG_MESSAGE:
             # "thank you, I'll wait for the answer" after leaving a message: a warm close
             understood = replace(understood, trigger="goodbye", intent="goodbye")
@@ -348,6 +353,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                                       if win in crisis.SELF_HARM_TIERS else "still_safe")
     if trigger == "window_calm" and win == "medical":
         arg = "calm_medical"
+    elif trigger == "window_calm" and not win:
+        arg = "calm_again"
     if trigger == "fallback":
         arg = fallback_wording(state, event.text if typed else "")
     plan = [(trigger, arg)]
@@ -405,6 +412,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.replies.append(Reply(say=(GOODBYE_SHORT,)))      # taken back, and leaving: a warm close
     if trigger not in AFTER_CANCEL or model.state in fm.relay:
         model.data.pop("cancelled", None)
+    if trigger != "window_calm" or before == model.state and state.get("calmed"):
+        model.data.pop("calmed", None)            # (once: the light answer is not said twice)
     if model.fell_back:
         model.data["misses"] = int(state.get("misses", 0)) + 1
         model.data["last_fallback"] = model.fell_back

@@ -440,7 +440,10 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             del scores[name]          # only right after that kind of crisis answer
     place = places.find(a) if places else None
     lane = _lane_of(a, lex)
-    best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
+    own = [n for n in scores if "window" in lex.intents[n]] if window else []
+    # right after a crisis answer, what the window listens for comes first ("what do I say to 119?"
+    # is how to call, not what to say to one's child)
+    best = max(own or scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
     asked = data.get("asked") or ""
     if best in ("yes", "no"):
         mapped = (ANSWERS.get(asked) or ANSWERS.get(state, {})).get(best)
