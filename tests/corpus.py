@@ -194,7 +194,8 @@ def meets(label: str, out) -> bool:
                                                        for m in ids)
                 or "emergency" in cards)
     if label == "no_crisis":      # nothing of the crisis answers (a denial, a joke understood)
-        return not meets("crisis", out) and not any(m.startswith("crisis.") for m in ids)
+        return not meets("crisis", out) and not any(m.startswith("crisis.") and not m.startswith("crisis.window.calm")
+                                                    for m in ids)
     if label == "violence_to_writer":
         return any(m in ("crisis.violence", "crisis.violence_youth", "crisis.violence.reminder") for m in ids)
     if label == "violence_partner":
