@@ -183,9 +183,13 @@ def mado_log():
     from .test_hardening import LogLines
 
     h = LogLines()
-    logging.getLogger("mado").addHandler(h)
+    log = logging.getLogger("mado")
+    level = log.level
+    log.setLevel(logging.INFO)          # (another test in this process may have quieted it)
+    log.addHandler(h)
     yield lambda: [json.loads(ln) for ln in h.readouterr() if ln.startswith("{")]
-    logging.getLogger("mado").removeHandler(h)
+    log.removeHandler(h)
+    log.setLevel(level)
 
 
 def test_a_trusted_proxies_setting_that_looks_wrong_is_said_in_the_log_once(config, r, mado_log, monkeypatch):
