@@ -184,12 +184,14 @@ def mado_log():
 
     h = LogLines()
     log = logging.getLogger("mado")
-    level = log.level
+    level, disabled = log.level, log.disabled
     log.setLevel(logging.INFO)          # (another test in this process may have quieted it)
+    log.disabled = False
     log.addHandler(h)
     yield lambda: [json.loads(ln) for ln in h.readouterr() if ln.startswith("{")]
     log.removeHandler(h)
     log.setLevel(level)
+    log.disabled = disabled
 
 
 def test_a_trusted_proxies_setting_that_looks_wrong_is_said_in_the_log_once(config, r, mado_log, monkeypatch):
