@@ -99,6 +99,9 @@ class _Crisis:
             found -= self.laughing_drops
         if "violence_family" in found and self._between_partners(a):
             found.add("violence_partner")
+        elif "violence_partner" in found and self._kin_hits(a):
+            found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
+            found.add("violence_family")
         if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
             found.add("violence_by_me")
         if "violence_by_me" in found and (self._writer_hurt(a) or (
@@ -171,17 +174,14 @@ class _Crisis:
         return partner and not kin_hurt and not kin_acting and not self._kin_hits(a)
 
     def _kin_hits(self, a: Analysis) -> bool:
-        """A relative is the subject of an active hitting verb ("when my husband tells him off, my
-        son goes for him"): violence in the family, even with a partner named."""
+        """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my
+        son goes for him") or hit ("my brother is hit by my husband"): violence in the family,
+        even with a partner named."""
         toks = a.tokens
         for i, t in enumerate(toks):
             if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT:
-                for j in range(i + 2, min(len(toks), i + 8)):
-                    u = toks[j]
-                    if u.base in self.hits and u.pos == language.VERB:
-                        nxt = toks[j + 1] if j + 1 < len(toks) else None
-                        if nxt is None or nxt.lemma not in _PASSIVE:
-                            return True
+                if any(u.base in self.hits and u.pos == language.VERB for u in toks[i + 2:i + 8]):
+                    return True
         return False
 
 

@@ -234,7 +234,7 @@ CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a requ
 GOODBYE_SHORT = "small.goodbye.short"
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
-CALM_AGAIN = frozenset({"apology", "w_calm"})   # after a calm answer: met lightly once more
+CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
 # While a human holds the conversation, typed words act only through exact keywords and these
 # intents; everything else the person writes is for the counselor.
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})

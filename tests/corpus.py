@@ -46,7 +46,8 @@ _CONTEXT = {"": ("lane_other", {}), "waiting": ("waiting", {"handoff": "h"}),
             # right after a crisis answer of that tier (flows/context.py's window)
             "after_medical": ("choosing", {"asked": "crisis", "window": "medical"}),
             "after_high": ("choosing", {"asked": "crisis", "window": "high"}),
-            "after_violence": ("choosing", {"asked": "crisis", "window": "violence_family"})}
+            "after_violence": ("choosing", {"asked": "crisis", "window": "violence_family"}),
+            "after_calmed": ("choosing", {"window": "calmed"})}
 
 
 def understood_label(row: Row) -> tuple[str, str]:
