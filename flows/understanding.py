@@ -434,16 +434,18 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
     for name in list(scores):
         spec = lex.intents[name]
         allowed = spec.get("states")
-        if allowed and state not in allowed:
-            del scores[name]
+        if allowed and state not in allowed and not (name == "cancel" and data.get("cancelled")):
+            del scores[name]          # (right after a request was taken back, saying so again still is)
         elif "window" in spec and window not in spec["window"]:
             del scores[name]          # only right after that kind of crisis answer
     place = places.find(a) if places else None
     lane = _lane_of(a, lex)
     own = [n for n in scores if "window" in lex.intents[n]] if window else []
     # right after a crisis answer, what the window listens for comes first ("what do I say to 119?"
-    # is how to call, not what to say to one's child)
+    # is how to call, not what to say to one's child), unless it is a whole request for a person
     best = max(own or scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
+    if own and scores.get("want_human", 0) >= PERSON_BAR:
+        best = "want_human"
     asked = data.get("asked") or ""
     if best in ("yes", "no"):
         mapped = (ANSWERS.get(asked) or ANSWERS.get(state, {})).get(best)
