@@ -128,3 +128,13 @@ def procfile_web(port: int, *extra: str) -> list[str]:
     argv = shlex.split(line)
     assert argv[0] == "gunicorn" and "$" not in line, line
     return [sys.executable, "-m", "gunicorn", *extra, *argv[1:]]
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    """A self-signed certificate for localhost and 127.0.0.1 (openssl, one day): (cert, key) paths.
+    The web or the LINE stand-in serves it; a client that should trust it is given the cert."""
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key

@@ -1,7 +1,6 @@
 """LINE calls keep their connection: one per sending thread, replaced without a failed call when
 LINE has closed it, over TLS with the certificate checked. Against the LINE stand-in (the only
 fake: LINE's side of the network), with the real LineClient and line-bot-sdk above it."""
-import subprocess
 import threading
 
 import pytest
@@ -78,11 +77,7 @@ def test_lines_errors_come_back_as_the_sdks_exceptions(standin):
 
 @pytest.fixture
 def certificate(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return str(cert), str(key)
+    return helpers.self_signed_certificate(str(tmp_path))
 
 
 @pytest.fixture
