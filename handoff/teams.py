@@ -284,8 +284,9 @@ class Teams:
         return best
 
     def route(self, pref: str | None, city: str | None = None, muni: str | None = None, *,
-              urgent: bool = False, now: datetime | None = None, present: set[str] | None = None) -> Route:
-        """Where a new handoff goes. ``present``: counselors in the console now (online, not away)."""
+              urgent: bool = False, now: datetime | None = None, present_of=None) -> Route:
+        """Where a new handoff goes. ``present_of()``: the counselors in the console now (online,
+        not away); asked only when a team on duty serves the place."""
         teams = self.all()
         if not teams:
             return Route(POOL, POOL, "no_team")
@@ -298,7 +299,7 @@ class Teams:
             return Route(team.name, team.name, "urgent")
         if not team.on_duty(now or datetime.now().astimezone()):
             return Route(POOL, team.name, "off_duty")
-        if present is not None and not (team.members & present):
+        if present_of is not None and not (team.members & present_of()):
             return Route(POOL, team.name, "nobody_online")
         return Route(team.name, team.name, "served")
 
