@@ -9,6 +9,7 @@ webhooks → worker → the console's JSON API, teams made with the `mado team` 
 """
 import io
 import json
+import re
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -148,3 +149,76 @@ def test_the_supervisor_edits_membership_through_the_api(app, two_teams, r):
     assert Teams(r).of("aoi") == ["kochi"]
     assert "team_member_remove:tokyo:aoi" in [f["action"] for _, f in r.xrange("mado:{handoff}:audit")]
     assert json.dumps(chief.get("/console/api/teams").get_json()).count('"name"') >= 2
+
+
+def test_the_monthly_report_matches_a_seeded_day_with_small_cells_hidden(monkeypatch, two_teams, r):
+    """A day of handoffs, pickups and closes seeded through the store on a real Redis; the CSV's
+    figures are exactly what they make, small counts hidden and what would give one away too."""
+    import csv
+    import time
+
+    from handoff.store import HandoffStore, tokyo_day
+
+    store = HandoffStore(r)
+    store.seen_online("aoi")
+    store.seen_online("ben")
+    for _ in range(20):
+        store.count("conversations")
+    for _ in range(6):
+        store.count("crisis_people")
+    now = int(time.time() * 1000)
+
+    def handoff(n, place, lane, waited_s=None, crisis="", outcome=None):
+        hid = f"seed{n:04d}"
+        assert store.create(f"{n:064x}", hid, {"lane": lane, "topic": "", "crisis": crisis}, place=place)
+        if waited_s is not None:
+            r.hset(meta_key(hid), "queued_at", now - waited_s * 1000)
+            assert store.claim(hid, "aoi") == 1
+            if outcome:
+                assert store.close(hid, "aoi", "aoi", outcome) == 1
+        return hid
+
+    for i in range(7):     # kochi: waits of 1 to 7 minutes, one urgent, five closed as listened
+        handoff(i, {"pref": "39"}, "self" if i < 5 else "family", 60 * (i + 1),
+                crisis="high" if i == 0 else "", outcome="listened" if i < 5 else None)
+    for i in range(6):     # tokyo: five taken after 30 s
+        handoff(10 + i, {"pref": "13"}, "family", 30 if i < 5 else None)
+    for i in range(2):     # no place said: the shared pool
+        handoff(20 + i, None, "")
+    assert r.hget(meta_key("seed0010"), "team") == "tokyo" and r.hget(meta_key("seed0020"), "team") == ""
+    month = tokyo_day()[:7]
+
+    code, out, err = mado(monkeypatch, two_teams, "report", "--month", month, "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    got = {(x["team"], x["metric"]): x["value"] for x in rows}
+    notes = {(x["team"], x["metric"]): x["note"] for x in rows}
+    expected = {
+        ("_all", "conversations"): "20", ("_all", "crisis_people"): "6", ("_all", "crisis_share"): "0.3",
+        ("_all", "handoffs"): "15", ("_all", "handoffs_urgent"): "<5",
+        ("_all", "waits_n"): "12", ("_all", "wait_median_s"): "90", ("_all", "wait_p90_s"): "360",
+        ("_all", "outcome_listened"): "5",
+        ("kochi", "handoffs"): "7", ("kochi", "waits_n"): "7", ("kochi", "wait_median_s"): "240",
+        ("kochi", "wait_p90_s"): "420", ("kochi", "outcome_listened"): "5",
+        ("kochi", "handoffs_urgent"): "<5", ("kochi", "handoff_crisis_people"): "<5",
+        ("kochi", "handoff_crisis_share"): "<5",
+        ("kochi", "lane_family"): "<5", ("kochi", "lane_self"): "<5",      # 2, and the 5 that would give it away
+        ("tokyo", "waits_n"): "5", ("tokyo", "wait_median_s"): "30",
+        ("_pool", "handoffs"): "<5", ("tokyo", "handoffs"): "<5",            # 2, and the smallest other team's
+        ("tokyo", "lane_family"): "<5",                                      # beside kochi's hidden 2
+        ("_pool", "waits_n"): "0", ("_pool", "wait_median_s"): "",
+    }
+    assert {k: got.get(k) for k in expected} == expected
+    assert notes[("kochi", "lane_family")] == "suppressed: under 5"
+    assert notes[("kochi", "lane_self")] == notes[("tokyo", "handoffs")] == "suppressed: would reveal a suppressed cell"
+    assert {x["month"] for x in rows} == {month}
+
+    # the printable page: charts drawn by the library as inline SVG, the rule said, nothing personal
+    code, page, _ = mado(monkeypatch, two_teams, "report", "--month", month, "--format", "html", "--team", "kochi")
+    assert code == 0
+    assert page.count("<svg") >= 3 and "<script" not in page
+    assert not re.search(r"""(src|href)=["']https?:""", page)        # nothing fetched from anywhere
+    assert "&lt;5" in page and "チーム：kochi" in page and "tokyo" not in page
+    assert "seed0" not in page and "0000000000000000000000000" not in page
+    assert mado(monkeypatch, two_teams, "report", "--month", "2026-13", "--format", "csv")[0] == 2
+    assert mado(monkeypatch, two_teams, "report", "--month", month, "--team", "nope")[0] == 2
