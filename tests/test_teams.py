@@ -166,13 +166,12 @@ def test_the_monthly_report_matches_a_seeded_day_with_small_cells_hidden(monkeyp
         store.count("conversations")
     for _ in range(6):
         store.count("crisis_people")
-    now = int(time.time() * 1000)
 
     def handoff(n, place, lane, waited_s=None, crisis="", outcome=None):
         hid = f"seed{n:04d}"
         assert store.create(f"{n:064x}", hid, {"lane": lane, "topic": "", "crisis": crisis}, place=place)
         if waited_s is not None:
-            r.hset(meta_key(hid), "queued_at", now - waited_s * 1000)
+            r.hset(meta_key(hid), "queued_at", int(time.time() * 1000) - waited_s * 1000)   # just before the pickup
             assert store.claim(hid, "aoi") == 1
             if outcome:
                 assert store.close(hid, "aoi", "aoi", outcome) == 1
