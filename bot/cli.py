@@ -310,6 +310,65 @@ def counselor_command(args) -> int:
     return 0
 
 
+def team_command(args) -> int:
+    """`mado team add|set|remove|list`, `mado team member add|remove TEAM NAME` (handoff/teams.py)."""
+    from handoff.store import HandoffStore
+    from handoff.teams import TeamError, Teams
+
+    from .redis_conn import connect
+
+    cfg = Config.from_env().require("redis_url")
+    r = connect(cfg.redis_url)
+    teams = Teams(r, audit=HandoffStore(r, shards=cfg.shards).audit)
+    split = lambda text: [p for p in re.split(r"[,\u3001]", text or "") if p.strip()]   # noqa: E731
+    try:
+        if args.action == "list":
+            for team in teams.all():
+                d = team.as_dict()
+                print(f"{d['name']}\tplaces: {', '.join(p['name'] for p in d['places'])}\thours: {d['hours']}"
+                      + (f"\tclosed: {d['closed']}" if d["closed"] else "")
+                      + f"\tmembers: {', '.join(d['members']) or '-'}")
+            return 0
+        if args.action == "add":
+            team = teams.add(args.name, split(args.places), args.hours or "always", args.closed or "")
+            print(f"mado: team {team.name!r} created, serving {len(team.places)} place(s)")
+        elif args.action == "set":
+            teams.change(args.name, places=split(args.places) if args.places is not None else None,
+                         hours=args.hours, closed=args.closed)
+            print(f"mado: team {args.name!r} changed")
+        elif args.action == "remove":
+            teams.remove(args.name)
+            print(f"mado: team {args.name!r} removed; its waiting handoffs are in the shared pool")
+        elif args.action == "member":
+            if args.op == "add":
+                teams.add_member(args.team, args.name)
+                print(f"mado: {args.name!r} is in team {args.team!r}")
+            else:
+                teams.remove_member(args.team, args.name)
+                print(f"mado: {args.name!r} left team {args.team!r}")
+    except TeamError as exc:
+        print(f"mado: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def report_command(args) -> int:
+    """`mado report --month YYYY-MM [--team NAME] --format csv|html` to standard output."""
+    from handoff.report import ReportError, build, to_csv, to_html
+
+    from .redis_conn import connect
+
+    cfg = Config.from_env().require("redis_url")
+    r = connect(cfg.redis_url)
+    try:
+        rep = build(r, args.month, team=args.team)
+    except ReportError as exc:
+        print(f"mado: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(to_csv(rep) if args.format == "csv" else to_html(rep))
+    return 0
+
+
 def forget_command(args) -> int:
     from handoff.accounts import Accounts
     from handoff.store import HandoffStore
@@ -436,6 +495,32 @@ def main(argv=None) -> int:
     forget.add_argument("--alias", required=True, help="the alias counselors see, e.g. 7F3A")
     forget.add_argument("--handoff", help="the handoff id, when several people share the alias")
     forget.add_argument("--by", required=True, help="your admin account (password from standard input)")
+    team = sub.add_parser("team", help="teams: the places they serve, their hours, their counselors (needs REDIS_URL)")
+    tsub = team.add_subparsers(dest="action", required=True)
+    tadd = tsub.add_parser("add", help="create a team")
+    tadd.add_argument("name")
+    tadd.add_argument("--places", required=True, help="prefectures, municipalities or wards (names or JIS "
+                                                      "codes), comma-separated")
+    tadd.add_argument("--hours", help="when it is on duty, as MADO_HOURS (default: always)")
+    tadd.add_argument("--closed", help="its days off, as MADO_CLOSED_DATES")
+    tset = tsub.add_parser("set", help="change a team's places, hours or days off")
+    tset.add_argument("name")
+    tset.add_argument("--places")
+    tset.add_argument("--hours")
+    tset.add_argument("--closed")
+    trm = tsub.add_parser("remove", help="delete a team (its waiting handoffs go to the shared pool)")
+    trm.add_argument("name")
+    tsub.add_parser("list", help="every team: places, hours, members")
+    tmem = tsub.add_parser("member", help="a team's counselors")
+    tmsub = tmem.add_subparsers(dest="op", required=True)
+    for op in ("add", "remove"):
+        p = tmsub.add_parser(op, help=f"{op} a counselor")
+        p.add_argument("team")
+        p.add_argument("name")
+    report = sub.add_parser("report", help="the monthly figures, counts only (needs REDIS_URL)")
+    report.add_argument("--month", required=True, help="YYYY-MM (Asia/Tokyo)")
+    report.add_argument("--team", help="one team only (the overall figures are given too)")
+    report.add_argument("--format", choices=("csv", "html"), default="csv")
     rich = sub.add_parser("richmenu", help="mado's rich menu")
     rsub = rich.add_subparsers(dest="action", required=True)
     dep = rsub.add_parser("deploy", help="create it, upload its image, make it the default (needs "
@@ -469,6 +554,10 @@ def main(argv=None) -> int:
             return line_command(args)
         if args.command == "forget":
             return forget_command(args)
+        if args.command == "team":
+            return team_command(args)
+        if args.command == "report":
+            return report_command(args)
         if args.command == "counselor":
             return counselor_command(args)
         if args.command == "chat":

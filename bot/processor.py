@@ -428,7 +428,8 @@ class Processor:
                       "pref": messages_ja.catalog().places["prefs"][pref]["name"] if pref else "",
                       "crisis": data.get("crisis") or "", "about_other": bool(data.get("crisis_about_other")),
                       "mode": value or "live"}
-            ho.create(pid, hid, intake, mode=value or "live")
+            ho.create(pid, hid, intake, mode=value or "live",
+                      place={k: data.get(k) for k in ("pref", "city", "muni")})
             outcome.state["handoff"] = hid
             starts = keys.user(pid, "ho_starts")          # for HANDOFF_STARTS (newest first)
             pipe.lpush(starts, int(self.clock() * 1000))

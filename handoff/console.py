@@ -23,6 +23,7 @@ from bot.webhook import has_lone_surrogate
 from .accounts import MAX_PASSWORD, Accounts, Busy, Throttled
 from .canned import MAX_LABEL as MAX_CANNED_LABEL, MAX_TEXT as MAX_CANNED_TEXT, CannedReplies, Full as CannedFull
 from .store import HandoffStore, now_ms
+from .teams import TeamError, Teams
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -52,6 +53,10 @@ def _store() -> HandoffStore:
 
 def _accounts() -> Accounts:
     return current_app.extensions["mado.accounts"]
+
+
+def _teams() -> Teams:
+    return Teams(_store().r, audit=_store().audit)
 
 
 def _canned() -> CannedReplies:
@@ -190,6 +195,10 @@ def _summary(m: dict) -> dict:
                      "at": _iso(m.get("handover_at"))}
         if m.get("handover_by") else None,
         "urgent_reason": _urgent_reason(m),
+        # the team it was routed to (handoff/teams.py), null for the shared pool; ``overflow``: another
+        # team's, in this counselor's queue because nobody of that team is in the console now
+        "team": m.get("team") or None,
+        "overflow": bool(m.get("overflow")),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
     }
@@ -377,7 +386,10 @@ def api_list():
         if day and span is None:
             return _error(400, "error.bad_date")
         return jsonify({"handoffs": [_summary(m) for m in _store().search_closed(q[:40], span)]})
-    return jsonify({"handoffs": [_summary(m) for m in _store().list(status)]})
+    found = _store().list(status)
+    if status == "waiting":         # their team's first, then the shared pool (handoff/teams.py)
+        found = _teams().visible(found, g.counselor["name"], admin=_is_admin(), present=_store().present())
+    return jsonify({"handoffs": [_summary(m) for m in found]})
 
 
 def _tokyo_day(day: str) -> tuple[int, int] | None:
@@ -826,8 +838,50 @@ def api_counselors():
     (a disabled account is marked ``"disabled": true``: what it still holds can be given away, never to it)."""
     store, names = _store(), _accounts().names()
     status, held, off = store.statuses(names), store.holdings(), _accounts().disabled(names)
+    teams = _teams().all()
     return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, []),
+                                    **({"teams": mine} if (mine := [t.name for t in teams if n in t.members]) else {}),
                                     **({"disabled": True} if n in off else {})} for n in names]})
+
+
+@bp.get("/api/teams")
+@login_required(api=True)
+def api_teams():
+    """The teams (places, hours, members, whether on duty now); ``mine``: the caller's. Admins see
+    every team; a counselor sees the teams they are in."""
+    now = datetime.now(timezone.utc)
+    me, admin = g.counselor["name"], _is_admin()
+    out = []
+    for team in _teams().all():
+        if admin or me in team.members:
+            out.append({**team.as_dict(), "on_duty": team.on_duty(now), "mine": me in team.members})
+    return jsonify({"teams": out})
+
+
+@bp.post("/api/teams/<name>/members")
+@login_required(api=True, admin=True)
+def api_team_member_add(name):
+    """The supervisor view adds a counselor to a team: {"name"} (audited)."""
+    body = request.get_json(silent=True)
+    who = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(who, str) or not _accounts().get(who):
+        return _error(400, "error.no_such_counselor")
+    try:
+        _teams().add_member(name, who, by=g.counselor["name"])
+    except TeamError:
+        return _error(404, "error.not_found")
+    return jsonify({"ok": True})
+
+
+@bp.post("/api/teams/<name>/members/<who>/delete")
+@login_required(api=True, admin=True)
+def api_team_member_remove(name, who):
+    """The supervisor view takes a counselor out of a team (audited)."""
+    try:
+        _teams().remove_member(name, who, by=g.counselor["name"])
+    except TeamError:
+        return _error(404, "error.not_found")
+    return jsonify({"ok": True})
 
 
 @bp.get("/api/alerts")

@@ -19,6 +19,8 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
   never sent to the person, kept and deleted with the transcript (every touch of one renews both)
 - ``mado:{u:<pid>}:handoffs``     the person's handoffs (ids): their earlier ones, and forget-me
 - ``mado:{stats}``                anonymous counters only
+- ``mado:{stats}:teams``          the same per team (``<day>|<team or _pool>|<name>``), counts only
+- ``mado:{stats}:waits:<YYYY-MM>``  each pickup's wait that month (``<team or _pool>|<ms>``), no id
 
 Every change of a handoff's status is one Lua step on the ``{handoff}`` slot, so two counselors
 claiming at once get exactly one winner. What the person sees follows through their own event
@@ -46,6 +48,9 @@ ALERTS = f"{TAG}:alerts"
 AWAY = f"{TAG}:away"        # counselors who said they are away (name → since, ms)
 AUDIT = f"{TAG}:audit"
 STATS = "mado:{stats}"
+TEAM_STATS = "mado:{stats}:teams"
+POOL_KEY = "_pool"          # the shared pool in the per-team figures (no team name starts with _)
+STATS_KEEP_S = 400 * 86400  # the monthly waits: a year and a month
 CLASS = {"urgent": 0, "normal": 1}
 CLASS_SPAN = 10 ** 13       # > any epoch ms: class first, then time queued
 ONLINE_WINDOW_MS = 120_000
@@ -101,6 +106,15 @@ def score(priority: str, queued_ms: int) -> int:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def tokyo_day(at_s: float | None = None) -> str:
+    """The Asia/Tokyo day (YYYY-MM-DD) of a moment (now when None): the figures' calendar."""
+    return time.strftime("%Y-%m-%d", time.gmtime((time.time() if at_s is None else at_s) + 9 * 3600))
+
+
+def waits_key(month: str) -> str:
+    return f"{STATS}:waits:{month}"
 
 
 CLAIM_LUA = """
@@ -389,15 +403,31 @@ class HandoffStore:
         return meta.get("status") == "active" and meta.get("claimed_by", "") in self.online()
 
     # -- the person's side (called by the worker, in the person's event order) ----------------
-    def create(self, pid: str, hid: str, intake: dict, *, mode: str = "live") -> bool:
-        """Queue a new handoff. Idempotent: a redo of the same event creates nothing twice."""
+    def present(self) -> set[str]:
+        """Counselors in the console now who have not said they are away."""
+        return set(self.online()) - set(self.r.hkeys(AWAY))
+
+    def route(self, place: dict | None, urgent: bool):
+        """Which team a new handoff goes to (handoff/teams.py): ``place`` holds the codes the
+        conversation kept (pref, city, muni)."""
+        from .teams import Teams
+
+        place = place or {}
+        return Teams(self.r).route(place.get("pref"), place.get("city"), place.get("muni"), urgent=urgent,
+                                   present_of=self.present)
+
+    def create(self, pid: str, hid: str, intake: dict, *, mode: str = "live", place: dict | None = None) -> bool:
+        """Queue a new handoff, for the team serving ``place`` (or the shared pool). Idempotent: a
+        redo of the same event creates nothing twice."""
         priority = "urgent" if intake.get("crisis") in URGENT_TIERS else "normal"
         at = now_ms()
+        route = self.route(place, priority == "urgent")
         meta = {
             "id": hid, "pid": pid, "alias": keys.alias(pid), "status": "waiting", "mode": mode,
             "priority": priority, "lane": intake.get("lane", ""), "topic": intake.get("topic", ""),
             "intake": json.dumps(intake, ensure_ascii=False), "created_at": at, "queued_at": at,
             "claimed_by": "", "paused": "0", "unread": 0, "crisis": intake.get("crisis", ""),
+            "team": route.team, "team_home": route.home, "routed": route.why,
         }
         if priority == "urgent":
             meta["urgent_at"] = at
@@ -413,9 +443,20 @@ class HandoffStore:
         # the person's own list of their handoffs, so forget-me can find every one of them
         self.r.sadd(keys.user(pid, "handoffs"), hid)
         self.r.expire(keys.user(pid, "handoffs"), self.transcript_ttl_s)
-        self.count("handoffs")
+        team = route.team
+        self.count("handoffs", team=team)
+        pipe = self.r.pipeline(transaction=False)
         if priority == "urgent":
-            self.count("handoffs_urgent")
+            self.count("handoffs_urgent", team=team, pipe=pipe)
+        if intake.get("crisis"):
+            self.count_team("crisis_people", team, pipe=pipe)
+        if intake.get("lane"):
+            self.count_team(f"lane_{intake['lane'].removeprefix('lane_')}", team, pipe=pipe)
+        if intake.get("topic"):
+            self.count_team(f"topic_{intake['topic']}", team, pipe=pipe)
+        if route.why in ("off_duty", "nobody_online"):
+            self.count_team(f"overflow_{route.why}", route.home, pipe=pipe)
+        pipe.execute()
         self.alert(priority)
         self.audit("person", "created", hid)
         return True
@@ -450,7 +491,9 @@ class HandoffStore:
         elif first:
             self.alert("urgent")
         if first:
-            self.count("handoffs_urgent")
+            self.count("handoffs_urgent", team=meta.get("team") or "")
+            if not meta.get("crisis"):
+                self.count_team("crisis_people", meta.get("team") or "")
             self.audit("person", "urgent", hid)
 
     @staticmethod
@@ -467,9 +510,11 @@ class HandoffStore:
                           args=[action, holder, now_ms(), hid, CLASS_SPAN, who, ttl_ms])
 
     def cancel(self, hid: str, reason: str = "cancelled") -> None:
+        meta = self.get(hid) or {}
         if reason == "cancelled":
-            self.note_gone(self.get(hid) or {}, "cancelled")
-        self._moved("close", hid)
+            self.note_gone(meta, "cancelled")
+        if self._moved("close", hid) == 1:
+            self.count(f"outcome_{reason}", team=meta.get("team") or "")
         self.r.hset(meta_key(hid), "closed_reason", reason)
         self._keep(self.get(hid) or {})
         self.audit("person", reason, hid)
@@ -515,7 +560,8 @@ class HandoffStore:
 
     # What a card keeps once its person is forgotten: when and how it went, and who had it; never
     # what they said or how grave it was (the handover note, the danger tier, where they live).
-    FORGOTTEN_DROP = ("pid", "handover_note", "crisis", "urgent_at", "awaiting_since", "last_user_at")
+    FORGOTTEN_DROP = ("pid", "handover_note", "crisis", "urgent_at", "awaiting_since", "last_user_at",
+                      "team", "team_home", "routed")     # a team says where the person lives
     FORGOTTEN_INTAKE = ("lane", "topic", "topics", "mode")
 
     def person_left(self, hid: str, why: str = "") -> None:
@@ -592,7 +638,19 @@ class HandoffStore:
         res = self._claim(keys=[meta_key(hid), QUEUE, ACTIVE, PICKUPS], args=[who, now_ms(), hid])
         if res == 1:
             self.audit(who, "claimed", hid)
+            self._picked_up(hid)
         return res
+
+    def _picked_up(self, hid: str) -> None:
+        """A waiting handoff was taken: its wait, for the month's figures (a number and a team, no id)."""
+        queued, claimed, team = self.r.hmget(meta_key(hid), ["queued_at", "claimed_at", "team"])
+        if not queued or not claimed:
+            return
+        key = waits_key(tokyo_day(int(claimed) / 1000)[:7])
+        pipe = self.r.pipeline(transaction=False)
+        pipe.rpush(key, f"{team or POOL_KEY}|{max(0, int(claimed) - int(queued))}")
+        pipe.expire(key, STATS_KEEP_S)
+        pipe.execute()
 
     def release(self, hid: str, who: str) -> int:
         res = self._moved("release", hid, holder=who)
@@ -608,6 +666,7 @@ class HandoffStore:
             self.r.hset(meta_key(hid), mapping={"closed_reason": "closed", "outcome": outcome})
             self.r.zremrangebyscore(CLOSED, "-inf", now_ms() - self.transcript_ttl_s * 1000)
             meta = self.get(hid) or {}
+            self.count(f"outcome_{outcome or 'none'}", team=meta.get("team") or "")
             if note and meta.get("pid"):
                 self.add_note(meta, who, note, kind="close")
             self._keep(meta)
@@ -630,7 +689,20 @@ class HandoffStore:
             if note and meta.get("pid"):
                 self.add_note(meta, who, note, kind="handover", to=to)
             self.audit(who, f"transferred:{to}", hid)
+            self._follow_team(hid, who, to)
         return res
+
+    def _follow_team(self, hid: str, who: str, to: str) -> None:
+        """Handed to a counselor of another team: the handoff is that team's now (if ``to`` is in
+        exactly one team and not in the handoff's own), so a release puts it in their queue."""
+        from .teams import Teams
+
+        teams = Teams(self.r)
+        theirs = teams.of(to)
+        team = self.r.hget(meta_key(hid), "team") or ""
+        if len(theirs) == 1 and team not in theirs:
+            self.r.hset(meta_key(hid), "team", theirs[0])
+            self.audit(who, f"team:{theirs[0]}", hid)
 
     def assign(self, hid: str, who: str, to: str, line: str = "") -> int:
         """An admin gives a handoff to ``to``: a waiting one is taken for them (1), an active one
@@ -639,6 +711,8 @@ class HandoffStore:
         res = self._claim(keys=[meta_key(hid), QUEUE, ACTIVE, PICKUPS], args=[to, now_ms(), hid])
         if res == 1:
             self.audit(who, f"assigned:{to}", hid)
+            self._picked_up(hid)
+            self._follow_team(hid, who, to)
         if res != 0:
             return res
         if (self.get(hid) or {}).get("status") != "active":
@@ -790,11 +864,22 @@ class HandoffStore:
         self.r.xadd(AUDIT, {"who": who, "action": action, "handoff": hid, "at": now_ms()},
                     maxlen=100_000, approximate=True)
 
-    def count(self, name: str, by: int = 1, *, pipe=None) -> None:
-        """An anonymous counter, in all and for the Tokyo day; into `pipe` when one is given."""
-        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 9 * 3600))   # Tokyo day
+    def count(self, name: str, by: int = 1, *, pipe=None, team: str | None = None) -> None:
+        """An anonymous counter, in all and for the Tokyo day; into `pipe` when one is given. With
+        ``team`` (a name, "" for the shared pool): that team's count of the day too."""
+        day = tokyo_day()
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
         target.hincrby(STATS, name, by)
         target.hincrby(STATS, f"{day}:{name}", by)
+        if team is not None:
+            target.hincrby(TEAM_STATS, f"{day}|{team or POOL_KEY}|{name}", by)
+        if pipe is None:
+            target.execute()
+
+    def count_team(self, name: str, team: str, by: int = 1, *, pipe=None) -> None:
+        """A team's own counter of the day (what only a team's figures have: its people at risk,
+        lanes and topics of its handoffs, overflow to the pool)."""
+        target = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        target.hincrby(TEAM_STATS, f"{tokyo_day()}|{team or POOL_KEY}|{name}", by)
         if pipe is None:
             target.execute()

@@ -352,6 +352,12 @@ def console() -> dict:
     return _load("console.toml")
 
 
+@lru_cache(maxsize=1)
+def report_words() -> dict:
+    """The monthly report's own words (report.toml; handoff/report.py)."""
+    return _load("report.toml")["words"]
+
+
 # -- the operator's words (mado doctor, mado line; operator.toml) -----------------------------------
 @lru_cache(maxsize=1)
 def _operator() -> dict:

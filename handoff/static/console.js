@@ -75,6 +75,7 @@
     out.push(el("span", "badge" + (h.priority === "urgent" ? " urgent" : ""), T["priority." + h.priority]));
     if (h.urgent_reason) out.push(el("span", "badge reason", h.urgent_reason));
     out.push(el("span", "badge", T["lane." + (h.lane || "")] || h.lane));
+    if (h.team) out.push(el("span", "badge team", h.overflow ? fmt("team.overflow", {team: h.team}) : h.team));
     if (h.mode === "message") out.push(el("span", "badge", T["mode.message"]));
     if (h.paused) out.push(el("span", "badge", T["paused"]));
     if (h.unread) out.push(el("span", "badge unread", fmt("unread", {n: h.unread})));

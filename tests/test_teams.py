@@ -1,0 +1,223 @@
+"""Teams, routing and the monthly report (issue 26), end to end on a real redis-server: signed
+webhooks → worker → the console's JSON API, teams made with the `mado team` command itself.
+
+- a handoff goes to the team serving the place the person named; a counselor sees their team's
+  first, then the shared pool, and not another team's that someone of that team is there to take
+- nobody of the team online, or the team off duty: the shared pool (and the card says why)
+- someone who named no place: the shared pool; an urgent handoff: in every counselor's queue
+- a transfer to a counselor of another team makes it that team's
+"""
+import io
+import json
+import re
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from bot import cli
+from handoff.store import meta_key
+from handoff.teams import TeamError, Teams, resolve_place
+
+from .test_counselor_tools import ask_from_tokyo
+from .test_handoff import Console, ask_for_human, person, wait_until  # noqa: F401 (fixture)
+
+
+def mado(monkeypatch, redis_url, *argv):
+    """`mado …` as the operator runs it: (exit code, standard output, standard error)."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def here(*consoles):
+    """These counselors have their console open (it calls the API all the time)."""
+    for c in consoles:
+        assert c.get("/console/api/me").status_code == 200
+    return consoles
+
+
+def ask_from_kochi(p):
+    p.send(follow=True)
+    p.wait_count(1)
+    p.say_and_wait(postback="choose_self")
+    p.say_and_wait("高知に住んでいます")
+    p.say_and_wait("人と話したい")
+    return p.say_and_wait("はい")
+
+
+@pytest.fixture
+def two_teams(monkeypatch, redis_server, accounts, r):
+    """Team kochi (aoi) serves Kochi; team tokyo (ben) serves Tokyo; chief is an admin of neither."""
+    url = redis_server.url
+    assert mado(monkeypatch, url, "team", "add", "kochi", "--places", "高知県,四万十市")[0] == 0
+    assert mado(monkeypatch, url, "team", "add", "tokyo", "--places", "東京都", "--hours", "always")[0] == 0
+    assert mado(monkeypatch, url, "team", "member", "add", "kochi", "aoi")[0] == 0
+    assert mado(monkeypatch, url, "team", "member", "add", "tokyo", "ben")[0] == 0
+    return url
+
+
+def test_team_commands_resolve_places_and_refuse_what_is_wrong(monkeypatch, two_teams, r):
+    code, out, _ = mado(monkeypatch, two_teams, "team", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("kochi\t") and "高知県, 高知県四万十市" in lines[0] and "members: aoi" in lines[0]
+    assert lines[1].startswith("tokyo\t") and "members: ben" in lines[1]
+    assert resolve_place("横浜市港北区") == "14109" and resolve_place("東京都府中市") == "13206"
+    with pytest.raises(TeamError, match="2 places"):
+        resolve_place("府中市")
+    for argv, why in ((["team", "add", "kochi", "--places", "高知県"], "already exists"),
+                      (["team", "add", "x", "--places", "どこでもない町"], "no place"),
+                      (["team", "add", "y", "--places", "高知県", "--hours", "mon-fri 17:00-10:00"], "--hours"),
+                      (["team", "member", "add", "kochi", "nobody"], "no counselor"),
+                      (["team", "add", "a:b", "--places", "高知県"], "team name")):
+        code, _, err = mado(monkeypatch, two_teams, *argv)
+        assert code == 2 and why in err, (argv, err)
+    # every change is in the audit stream: who (the command line), what
+    actions = [f["action"] for _, f in r.xrange("mado:{handoff}:audit")]
+    assert "team_add:kochi" in actions and "team_member_add:tokyo:ben" in actions
+
+
+def test_routing_by_place_with_the_shared_pool_below(app, two_teams, person, worker, r):
+    worker()
+    aoi, ben, chief = here(Console(app, "aoi"), Console(app, "ben"), Console(app, "chief"))
+    ask_from_kochi(k := person())
+    ask_from_tokyo(t := person())
+    ask_for_human(nowhere := person())       # named no place: the shared pool
+    everyone = wait_until(lambda: len(w := chief.waiting()) == 3 and w)
+    by_team = {h["team"]: h for h in everyone}
+    assert set(by_team) == {"kochi", "tokyo", None}
+    assert r.hget(meta_key(by_team["kochi"]["id"]), "routed") == "served"
+    assert r.hget(meta_key(by_team[None]["id"]), "routed") == "no_place"
+    # a team's counselor: their own team's first, the pool below, never the other team's
+    assert [h["team"] for h in aoi.waiting()] == ["kochi", None]
+    assert [h["team"] for h in ben.waiting()] == ["tokyo", None]
+    # the detail carries the team too
+    assert aoi.detail(by_team["kochi"]["id"])["team"] == "kochi"
+    assert {k, t, nowhere}
+
+
+def test_nobody_online_or_off_duty_overflows_to_the_pool(app, monkeypatch, two_teams, person, worker, r):
+    worker()
+    chief = Console(app, "chief")            # ben (tokyo) is not in the console
+    ask_from_tokyo(person())
+    h = wait_until(chief.waiting)[0]
+    assert h["team"] is None and r.hget(meta_key(h["id"]), "routed") == "nobody_online"
+    assert r.hget(meta_key(h["id"]), "team_home") == "tokyo"
+    # the kochi team is off duty: the pool, even with aoi in the console
+    assert mado(monkeypatch, two_teams, "team", "set", "kochi", "--hours", "never")[0] == 0
+    aoi, = here(Console(app, "aoi"))
+    ask_from_kochi(person())
+    got = wait_until(lambda: len(w := chief.waiting()) == 2 and w)
+    kochi = next(x for x in got if x["id"] != h["id"])
+    assert kochi["team"] is None and r.hget(meta_key(kochi["id"]), "routed") == "off_duty"
+    assert {x["id"] for x in aoi.waiting()} == {h["id"], kochi["id"]}      # both in the pool
+
+
+def test_another_team_with_nobody_present_spills_into_my_queue_and_a_transfer_moves_the_team(
+        app, two_teams, person, worker, r):
+    worker()
+    aoi, ben = here(Console(app, "aoi"), Console(app, "ben"))
+    ask_from_tokyo(person())
+    hid = wait_until(ben.waiting)[0]["id"]
+    assert aoi.waiting() == []                          # ben (tokyo) is there to take it
+    # ben leaves the console: aoi sees tokyo's handoff below her own, marked as overflow
+    r.zrem("mado:{handoff}:online", "ben")
+    spilled = wait_until(aoi.waiting)
+    assert [(x["id"], x["team"], x["overflow"]) for x in spilled] == [(hid, "tokyo", True)]
+    # aoi takes it and hands it to ben: still tokyo's; ben hands it to aoi: kochi's now
+    assert aoi.post(f"/console/api/handoffs/{hid}/claim").status_code == 200
+    ben = Console(app, "ben")
+    assert aoi.post(f"/console/api/handoffs/{hid}/transfer", {"to": "ben"}).status_code == 200
+    assert r.hget(meta_key(hid), "team") == "tokyo"
+    assert ben.post(f"/console/api/handoffs/{hid}/transfer", {"to": "aoi"}).status_code == 200
+    assert r.hget(meta_key(hid), "team") == "kochi"
+    assert aoi.detail(hid)["team"] == "kochi"
+
+
+def test_the_supervisor_edits_membership_through_the_api(app, two_teams, r):
+    chief, aoi = Console(app, "chief"), Console(app, "aoi")
+    assert aoi.post("/console/api/teams/tokyo/members", {"name": "aoi"}).status_code == 403
+    assert chief.post("/console/api/teams/tokyo/members", {"name": "aoi"}).status_code == 200
+    assert chief.post("/console/api/teams/tokyo/members", {"name": "nobody"}).status_code == 400
+    mine = {t["name"]: t for t in aoi.get("/console/api/teams").get_json()["teams"]}
+    assert set(mine) == {"kochi", "tokyo"} and mine["tokyo"]["members"] == ["aoi", "ben"]
+    listed = {c["name"]: c.get("teams", []) for c in chief.get("/console/api/counselors").get_json()["counselors"]}
+    assert listed["aoi"] == ["kochi", "tokyo"] and listed["chief"] == []
+    assert chief.post("/console/api/teams/tokyo/members/aoi/delete").status_code == 200
+    assert Teams(r).of("aoi") == ["kochi"]
+    assert "team_member_remove:tokyo:aoi" in [f["action"] for _, f in r.xrange("mado:{handoff}:audit")]
+    assert json.dumps(chief.get("/console/api/teams").get_json()).count('"name"') >= 2
+
+
+def test_the_monthly_report_matches_a_seeded_day_with_small_cells_hidden(monkeypatch, two_teams, r):
+    """A day of handoffs, pickups and closes seeded through the store on a real Redis; the CSV's
+    figures are exactly what they make, small counts hidden and what would give one away too."""
+    import csv
+    import time
+
+    from handoff.store import HandoffStore, tokyo_day
+
+    store = HandoffStore(r)
+    store.seen_online("aoi")
+    store.seen_online("ben")
+    for _ in range(20):
+        store.count("conversations")
+    for _ in range(6):
+        store.count("crisis_people")
+
+    def handoff(n, place, lane, waited_s=None, crisis="", outcome=None):
+        hid = f"seed{n:04d}"
+        assert store.create(f"{n:064x}", hid, {"lane": lane, "topic": "", "crisis": crisis}, place=place)
+        if waited_s is not None:
+            r.hset(meta_key(hid), "queued_at", int(time.time() * 1000) - waited_s * 1000)   # just before the pickup
+            assert store.claim(hid, "aoi") == 1
+            if outcome:
+                assert store.close(hid, "aoi", "aoi", outcome) == 1
+        return hid
+
+    for i in range(7):     # kochi: waits of 1 to 7 minutes, one urgent, five closed as listened
+        handoff(i, {"pref": "39"}, "self" if i < 5 else "family", 60 * (i + 1),
+                crisis="high" if i == 0 else "", outcome="listened" if i < 5 else None)
+    for i in range(6):     # tokyo: five taken after 30 s
+        handoff(10 + i, {"pref": "13"}, "family", 30 if i < 5 else None)
+    for i in range(2):     # no place said: the shared pool
+        handoff(20 + i, None, "")
+    assert r.hget(meta_key("seed0010"), "team") == "tokyo" and r.hget(meta_key("seed0020"), "team") == ""
+    month = tokyo_day()[:7]
+
+    code, out, err = mado(monkeypatch, two_teams, "report", "--month", month, "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    got = {(x["team"], x["metric"]): x["value"] for x in rows}
+    notes = {(x["team"], x["metric"]): x["note"] for x in rows}
+    expected = {
+        ("_all", "conversations"): "20", ("_all", "crisis_people"): "6", ("_all", "crisis_share"): "0.3",
+        ("_all", "handoffs"): "15", ("_all", "handoffs_urgent"): "<5",
+        ("_all", "waits_n"): "12", ("_all", "wait_median_s"): "90", ("_all", "wait_p90_s"): "360",
+        ("_all", "outcome_listened"): "5",
+        ("kochi", "handoffs"): "7", ("kochi", "waits_n"): "7", ("kochi", "wait_median_s"): "240",
+        ("kochi", "wait_p90_s"): "420", ("kochi", "outcome_listened"): "5",
+        ("kochi", "handoffs_urgent"): "<5", ("kochi", "handoff_crisis_people"): "<5",
+        ("kochi", "handoff_crisis_share"): "<5",
+        ("kochi", "lane_family"): "<5", ("kochi", "lane_self"): "<5",      # 2, and the 5 that would give it away
+        ("tokyo", "waits_n"): "5", ("tokyo", "wait_median_s"): "30",
+        ("_pool", "handoffs"): "<5", ("tokyo", "handoffs"): "<5",            # 2, and the smallest other team's
+        ("tokyo", "lane_family"): "<5",                                      # beside kochi's hidden 2
+        ("_pool", "waits_n"): "0", ("_pool", "wait_median_s"): "",
+    }
+    assert {k: got.get(k) for k in expected} == expected
+    assert notes[("kochi", "lane_family")] == "suppressed: under 5"
+    assert notes[("kochi", "lane_self")] == notes[("tokyo", "handoffs")] == "suppressed: would reveal a suppressed cell"
+    assert {x["month"] for x in rows} == {month}
+
+    # the printable page: charts drawn by the library as inline SVG, the rule said, nothing personal
+    code, page, _ = mado(monkeypatch, two_teams, "report", "--month", month, "--format", "html", "--team", "kochi")
+    assert code == 0
+    assert page.count("<svg") >= 3 and "<script" not in page
+    assert not re.search(r"""(src|href)=["']https?:""", page)        # nothing fetched from anywhere
+    assert "&lt;5" in page and "チーム：kochi" in page and "tokyo" not in page
+    assert "seed0" not in page and "0000000000000000000000000" not in page
+    assert mado(monkeypatch, two_teams, "report", "--month", "2026-13", "--format", "csv")[0] == 2
+    assert mado(monkeypatch, two_teams, "report", "--month", month, "--team", "nope")[0] == 2
