@@ -466,6 +466,21 @@ def api_message(hid):
     return _deliver(hid, body, entry, "message", text=text)
 
 
+@bp.get("/api/handoffs/<hid>/messages/<client_id>")
+@login_required(api=True)
+def api_message_sent(hid, client_id):
+    """Whether the message with this client_id was taken for delivery (the console asks when the
+    answer to its send was lost, before offering to send again): {"sent": true|false}."""
+    if not CLIENT_ID.fullmatch(client_id) or not HANDOFF_ID.fullmatch(hid):
+        return _error(400, "error.bad_request")
+    m, err = _found(hid)
+    if err:
+        return err
+    if not _may_read(m):
+        return _error(403, "error.not_yours")
+    return jsonify({"sent": _store().client_id_taken(hid, client_id)})
+
+
 @bp.get("/api/resources")
 @login_required(api=True)
 def api_resources():

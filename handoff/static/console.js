@@ -612,6 +612,8 @@
     else if (!d || d.text !== box.value) drafts.set(hid, {text: box.value, cid: newId()});
   }
 
+  function storeDrafts() {}
+
   function updateSend() { $("send").disabled = sending.has(form.dataset.hid); }
 
   function showConversation(h) {
@@ -976,9 +978,13 @@
     updateSend();
     let r;
     try {
+      // the answer to an earlier send of this conversation was lost: whether it arrived is asked
+      // first (by its client_id); nothing new goes out until that is known
+      const before = unsure.has(hid) ? await settle(hid) : false;
+      if (before !== false) return;
       r = await api("POST", "/handoffs/" + hid + "/messages", {text, client_id: draft.cid});
     } catch (err) {
-      r = {ok: false, data: {error: T["error.network"]}};    // it may have arrived: resending is safe
+      r = await lost(hid, draft);
     } finally {
       sending.delete(hid);
       updateSend();
@@ -990,10 +996,50 @@
     } else {
       sendErrors.set(hid, r.data.error || T["error.generic"]);   // shown with the kept draft too
     }
-    if (form.dataset.hid === hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+    if (form.dataset.hid === hid) showError(r.ok ? (r.notice || "") : (r.data.error || T["error.generic"]));
     await pollLists();
     await pollSelected();
   });
+  // A send whose answer was lost on the way back may have arrived (issue 27, #9): asked by its
+  // client_id before anything is offered again. Until the server can say, the draft is "unsure"
+  // and nothing of that conversation is sent; an edit meanwhile is never a second message.
+  const unsure = new Map();      // handoff id → the draft whose send's answer was lost
+  async function wasSent(hid, cid) {             // true, false, or null (cannot tell yet)
+    try {
+      const r = await api("GET", "/handoffs/" + hid + "/messages/" + cid);
+      return r.ok ? Boolean(r.data.sent) : null;
+    } catch (e) { return null; }
+  }
+  async function lost(hid, draft) {
+    const sent = await wasSent(hid, draft.cid);
+    if (sent) return {ok: true, data: {}, notice: T["send.was_sent"]};
+    if (sent === false) return {ok: false, data: {error: T["send.not_sent"]}};
+    unsure.set(hid, draft);
+    return {ok: false, data: {error: T["send.unsure"]}};
+  }
+  // true: it had arrived (its text leaves the box; an edited text stays, not sent); false: it had
+  // not (sending again is right); null: still cannot tell
+  async function settle(hid) {
+    const d = unsure.get(hid);
+    if (!d || checking.has(hid)) return null;
+    checking.add(hid);
+    const sent = await wasSent(hid, d.cid).finally(() => checking.delete(hid));
+    if (unsure.get(hid) !== d) return null;
+    if (sent === null) { if (form.dataset.hid === hid) showError(T["send.unsure"]); return null; }
+    unsure.delete(hid);
+    sendErrors.delete(hid);
+    if (!sent) { if (form.dataset.hid === hid) showError(T["send.not_sent"]); return false; }
+    const edited = drafts.has(hid) && drafts.get(hid).text !== d.text;
+    if (!edited) {
+      drafts.delete(hid);
+      storeDrafts();
+      if (form.dataset.hid === hid && box.value === d.text) box.value = "";
+    }
+    if (form.dataset.hid === hid) showError(T[edited ? "send.was_sent.edited" : "send.was_sent"]);
+    return true;
+  }
+  const checking = new Set();
+
   // Ctrl+Enter does what the field's own button does, and only that (issue 27, high #3): the reply
   // box sends the reply, the case-note box saves the note, a field of a dialog answers it as its
   // confirming button would (when that button may be pressed); anywhere else nothing.
@@ -1110,6 +1156,7 @@
 
   async function loop() {
     try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+    unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
     if (rounds % 5 === 4) pollCanned().catch(() => {});
     if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
     setTimeout(loop, POLL_MS);
