@@ -25,7 +25,7 @@ def one_talking(browser, demo):
     return counselor, person, hid
 
 
-def test_a_draft_survives_a_reload_and_the_end_of_the_session_which_says_why(browser, demo):
+def test_a_draft_survives_a_reload_and_the_end_of_the_session_and_a_lost_connection_is_said(browser, demo):
     counselor, person, hid = one_talking(browser, demo)
     box = counselor.locator("#reply")
     dialogs = []
@@ -70,3 +70,30 @@ def test_a_draft_survives_a_reload_and_the_end_of_the_session_which_says_why(bro
     assert dialogs == ["beforeunload"]
     open_conversation(counselor, hid)
     expect(box).to_have_value("")
+
+    # the connection is lost (#10): the header says so, the lists say they are not current, a note
+    # or a close that cannot be done says so and changes nothing; back online, all of it goes
+    header = "() => document.querySelector('header.top').offsetHeight"
+    one_line = counselor.evaluate(header)
+    counselor.context.set_offline(True)
+    expect(counselor.locator("#conn")).to_have_text("接続が切れています", timeout=T)
+    expect(counselor.locator("#stale")).to_contain_text("最新ではありません")
+    assert counselor.evaluate(header) == one_line            # said in the header, still one line
+    note = counselor.locator("#note-text")
+    note.fill("電話の話をしたい")
+    note.press("Control+Enter")
+    error = counselor.locator("#conv-error")
+    expect(error).to_contain_text("接続が切れているため、できませんでした", timeout=T)
+    expect(note).to_have_value("電話の話をしたい")
+    error.evaluate("e => { e.hidden = true; }")
+    counselor.click("#close")
+    counselor.select_option("#close-outcome", "listened")
+    counselor.click("#close-ok")
+    expect(error).to_contain_text("接続が切れているため、できませんでした", timeout=T)
+    shot(counselor, "console-offline")
+    counselor.context.set_offline(False)
+    expect(counselor.locator("#conn")).to_be_hidden(timeout=T)
+    expect(counselor.locator("#stale")).to_be_hidden()
+    expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_be_visible()          # not closed
+    note.press("Control+Enter")
+    expect(counselor.locator("#notes")).to_contain_text("電話の話をしたい", timeout=T)

@@ -11,7 +11,31 @@
   const ME = app.dataset.me;
   const ROLE = app.dataset.role;
   const $ = (id) => document.getElementById(id);
-  const api = window.madoApi(CSRF, sessionEnded);
+  // Every call of the API goes through here: a request that cannot reach the server at all marks
+  // the console offline (the header says so, the lists say since when they are not current), the
+  // next answer marks it online again (issue 27, #10).
+  const rawApi = window.madoApi(CSRF, sessionEnded);
+  let offlineSince = 0;
+  async function api(method, path, body) {
+    let r;
+    try {
+      r = await rawApi(method, path, body);
+    } catch (e) {
+      connection(false);
+      throw e;
+    }
+    connection(true);
+    return r;
+  }
+  function connection(up) {
+    if (up === !offlineSince) return;
+    offlineSince = up ? 0 : Date.now();
+    const at = new Date(offlineSince).toLocaleTimeString("ja-JP", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    $("conn").hidden = up;
+    $("stale").hidden = up;
+    $("stale").textContent = up ? "" : fmt("conn.stale", {at});
+    document.querySelector(".lists").classList.toggle("stale", !up);
+  }
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
   let selected = app.dataset.selected || "";   // the conversation asked for (list, j/k, URL)
@@ -172,6 +196,7 @@
   function banner(text, kind, id) {
     const box = $("alert");
     box.textContent = text;
+    box.title = text;                       // the whole text, when the header cuts it short
     box.className = "alert " + kind;
     box.dataset.priority = kind === "normal" ? "normal" : "urgent";
     box.dataset.kind = kind;
@@ -784,11 +809,17 @@
   // no longer on screen names them.
   async function act(target, path, body) {
     if (!target) return null;                            // still loading: nothing to act on
-    const r = await api("POST", "/handoffs/" + target.id + path, body);
+    let r;
+    try {
+      r = await api("POST", "/handoffs/" + target.id + path, body);
+    } catch (e) {                                        // nothing reached the server: nothing done
+      r = {ok: false, status: 0, data: {error: T["error.offline"]}};
+    }
     const error = r.ok ? "" : (r.data.error || T["error.generic"]);
     showError(error && !(current && current.id === target.id) ? fmt("error.for", {person: target.person, error}) : error);
-    await pollLists();
-    await pollSelected();
+    if (r.status) {
+      try { await pollLists(); await pollSelected(); } catch (e) { /* the next round will */ }
+    }
     return r;
   }
 
