@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from .test_browser import (PASSWORD, T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
                            new_person, shot)
 from .test_browser_console import claim_first_waiting, open_conversation
+from .test_browser_dialogs import polled
 
 VIEWPORT = {"width": 1024, "height": 768}
 DRAFT = "お返事を書いているところです。今夜は"
@@ -25,7 +26,7 @@ def one_talking(browser, demo):
     return counselor, person, hid
 
 
-def test_a_draft_survives_a_reload_and_the_end_of_the_session_and_a_lost_connection_is_said(browser, demo):
+def test_drafts_survive_a_reload_and_the_session_end_a_lost_connection_is_said_and_the_keys_work(browser, demo):
     counselor, person, hid = one_talking(browser, demo)
     box = counselor.locator("#reply")
     dialogs = []
@@ -97,3 +98,34 @@ def test_a_draft_survives_a_reload_and_the_end_of_the_session_and_a_lost_connect
     expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_be_visible()          # not closed
     note.press("Control+Enter")
     expect(counselor.locator("#notes")).to_contain_text("電話の話をしたい", timeout=T)
+
+    # (#14) a list that did not change is not redrawn: the item under the focus stays focused
+    mine = counselor.locator(f"#mine li[data-id='{hid}']")
+    mine.focus()
+    counselor.evaluate("() => { window.__item = document.activeElement; }")
+    polled(counselor, 3)
+    assert counselor.evaluate("() => window.__item.isConnected && document.activeElement === window.__item")
+    # the arrow keys move through the canned replies without inserting one; Enter inserts it
+    canned = counselor.locator("#canned")
+    canned.focus()
+    counselor.keyboard.press("ArrowDown")
+    counselor.keyboard.press("ArrowDown")
+    expect(box).to_have_value("")
+    counselor.keyboard.press("Enter")
+    expect(box).to_have_value("お返事を考えています。少しだけお待ちください。")
+    expect(box).to_be_focused()
+    box.fill("")
+    # someone new asks: Enter on the banner opens them, Space on a list item opens it
+    new_person(person)
+    ask_for_a_person(person)
+    banner = counselor.locator("#alert")
+    expect(banner).to_have_attribute("data-kind", "normal", timeout=T)
+    waiting = banner.get_attribute("data-id")
+    banner.focus()
+    counselor.keyboard.press("Enter")
+    expect(counselor.locator("#claim")).to_be_visible(timeout=T)
+    assert counselor.url.endswith(f"/console/handoffs/{waiting}")
+    mine.focus()
+    counselor.keyboard.press(" ")
+    expect(counselor.locator("#reply-form")).to_be_visible(timeout=T)
+    assert counselor.url.endswith(f"/console/handoffs/{hid}")

@@ -150,13 +150,34 @@
     }
     li.appendChild(meta);
     li.addEventListener("click", () => select(h.id));
+    li.addEventListener("keydown", (e) => onKeyOpen(e, h.id));
     return li;
   }
 
+  // Enter or Space on a list item or an alert opens its conversation, as a click does
+  function onKeyOpen(e, id) {
+    if (e.target !== e.currentTarget || !(e.key === "Enter" || e.key === " ")) return;
+    e.preventDefault();
+    select(id);
+  }
+
+  // A list is redrawn only where it changed (issue 27, #14): an item whose words and marks are the
+  // same stays the very element it was, so a click or the keyboard focus on it is never lost.
   function fill(listId, items, emptyId) {
     const ol = $(listId);
-    const next = items.map(item);
-    ol.replaceChildren(...next);
+    const old = new Map([...ol.children].map((li) => [li.dataset.id, li]));
+    const next = items.map((h) => {
+      const fresh = item(h);
+      const was = old.get(h.id);
+      return was && was.outerHTML === fresh.outerHTML ? was : fresh;
+    });
+    const same = next.length === ol.children.length && next.every((li, i) => ol.children[i] === li);
+    if (!same) {
+      const focused = document.activeElement && document.activeElement.parentElement === ol ? document.activeElement.dataset.id : null;
+      ol.replaceChildren(...next);
+      const back = focused && next.find((li) => li.dataset.id === focused);
+      if (back && document.activeElement !== back) back.focus();
+    }
     if (emptyId) $(emptyId).hidden = items.length > 0;
   }
 
@@ -261,7 +282,7 @@
     if (x.kind === "worse" || ROLE === "admin") {
       li.tabIndex = 0;
       li.addEventListener("click", () => select(id));
-      li.addEventListener("keydown", (e) => { if (e.key === "Enter") select(id); });
+      li.addEventListener("keydown", (e) => onKeyOpen(e, id));
     } else {
       li.appendChild(el("span", "help", T["alert.risk.help"]));
     }
@@ -852,6 +873,7 @@
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
+  $("alert").addEventListener("keydown", (e) => { if ($("alert").dataset.id) onKeyOpen(e, $("alert").dataset.id); });
   $("claim").addEventListener("click", () => {
     if (!current) return;
     claimedByMe.add(current.id);
@@ -1028,11 +1050,23 @@
   });
 
   $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
-  $("canned").addEventListener("change", (e) => {
-    const c = CANNED[Number(e.target.value)];
-    if (c) { box.value = box.value ? box.value + "\n" + c.text : c.text; saveDraft(); box.focus(); }
-    e.target.value = "";
+  // A canned reply goes into the box when picked with the mouse, or with Enter once the arrow keys
+  // have moved to it: moving through the list with the arrows inserts nothing (issue 27, #14).
+  let cannedByKeys = false;
+  function insertCanned() {
+    const c = CANNED[Number($("canned").value)];
+    if ($("canned").value !== "" && c) { box.value = box.value ? box.value + "\n" + c.text : c.text; saveDraft(); box.focus(); }
+    $("canned").value = "";
+  }
+  $("canned").addEventListener("keydown", (e) => {
+    if (["ArrowDown", "ArrowUp", "Home", "End", "PageDown", "PageUp"].includes(e.key)) cannedByKeys = true;
+    else if (e.key === "Enter" && !(e.ctrlKey || e.metaKey)) { e.preventDefault(); insertCanned(); }
   });
+  $("canned").addEventListener("change", () => {
+    if (cannedByKeys) { cannedByKeys = false; return; }     // moved with the keys: not chosen yet
+    insertCanned();
+  });
+  $("canned").addEventListener("blur", () => { cannedByKeys = false; $("canned").value = ""; });
   box.addEventListener("input", () => {
     saveDraft();
     const hid = form.dataset.hid;
