@@ -159,9 +159,11 @@ def _awaiting(m: dict) -> int | None:
 
 
 def _person_state(m: dict) -> str:
-    """Where the person is: waiting for a counselor, talking, paused (the person wrote "that is all for today"), or left."""
+    """Where the person is: waiting for a counselor, talking, paused (the person wrote "that is all
+    for today"), or, closed: left (the person left), cancelled (they took the request back) or ended."""
     if m.get("status") == "closed":
-        return "left"
+        # "left" only when the person left; a counselor's close or their own cancel is said so
+        return {"left": "left", "cancelled": "cancelled"}.get(m.get("closed_reason") or "", "ended")
     if m.get("paused") == "1":
         return "paused"
     return "waiting" if m.get("status") == "waiting" else "talking"

@@ -8,8 +8,8 @@ import re
 from playwright.sync_api import expect
 
 from .test_browser import (PASSWORD, T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
-                           new_person, shot)
-from .test_browser_console import claim_first_waiting, open_conversation
+                           new_person, say, shot)
+from .test_browser_console import claim_first_waiting, open_conversation, switch_person
 from .test_browser_dialogs import polled
 
 VIEWPORT = {"width": 1024, "height": 768}
@@ -129,3 +129,62 @@ def test_drafts_survive_a_reload_and_the_session_end_a_lost_connection_is_said_a
     counselor.keyboard.press(" ")
     expect(counselor.locator("#reply-form")).to_be_visible(timeout=T)
     assert counselor.url.endswith(f"/console/handoffs/{hid}")
+
+
+MOTHER = "娘が高校をやめてから3年、部屋から出てきません。どうしたらいいのか分からなくて"
+TAKE_WITH = "家族を道連れにして死にたい"
+
+
+def test_layout_words_and_alerts_that_fit_at_1024(browser, demo):
+    """#8 what the person agreed to show sits in the intake, beside the bot's labels; #11 opening
+    one person keeps another's banner, and 道連れ is labelled as harm that may reach others; #13 at
+    1024×768 at least 8 lines of transcript with intake and notes open; #16 the reply box names
+    the person, the title counts who waits, 「離れました」 only when the person left."""
+    counselor, person = counselor_and_simulator(browser, demo)
+    counselor.set_viewport_size(VIEWPORT)
+    new_person(person)
+    say(person, MOTHER)
+    expect(person.locator("#chat")).to_contain_text("ご家族", timeout=T)
+    ask_for_a_person(person, share=True)
+    hid = claim_first_waiting(counselor)
+    alias = counselor.locator(f"#mine li[data-id='{hid}'] strong").text_content()
+    before = counselor.locator("#intake-list dd.before")
+    expect(before).to_contain_text(MOTHER)
+    expect(before).to_be_in_viewport()
+    expect(counselor.locator("#intake-list")).not_to_contain_text("_")            # no raw keys
+    expect(counselor.locator("#reply")).to_have_attribute("placeholder", f"{alias} へのメッセージ（Ctrl+Enterで送信）")
+    counselor.fill("#note-text", "娘さんのこと。3年。")
+    counselor.locator("#note-text").press("Control+Enter")
+    expect(counselor.locator("#notes li")).to_have_count(1, timeout=T)
+
+    # two more ask: the banner names the newest, the title counts both; opening mine keeps it
+    for _ in range(2):
+        new_person(person)
+        ask_for_a_person(person)
+    expect(counselor.locator("#queue li")).to_have_count(2, timeout=T)
+    banner = counselor.locator("#alert")
+    expect(banner).to_be_visible(timeout=T)
+    expect(counselor).to_have_title(re.compile(r"^\(2\) "), timeout=T)
+    counselor.locator(f"#mine li[data-id='{hid}']").click()
+    polled(counselor)
+    expect(banner).to_be_visible()
+
+    # 8 lines of transcript or more, intake and notes open; the header one line
+    lines = counselor.evaluate("""() => {
+      const t = document.getElementById('transcript');
+      return t.clientHeight / parseFloat(getComputedStyle(t).lineHeight);
+    }""")
+    shot(counselor, "console-1024-context-open")
+    assert lines >= 8, lines
+
+    # 道連れ: the alert's words say it may reach others too
+    switch_person(person, 1)
+    with person.expect_response(lambda res: res.url.endswith("/demo/api/send")):
+        say(person, TAKE_WITH)
+    expect(counselor.locator("#conv-urgent")).to_contain_text("道連れ（ほかの人に及ぶことも）", timeout=T)
+
+    # closed by the counselor: not 「離れました」
+    counselor.click("#close")
+    counselor.select_option("#close-outcome", "listened")
+    counselor.click("#close-ok")
+    expect(counselor.locator("#conv-state")).to_have_text("相談は終了しています", timeout=T)

@@ -231,12 +231,12 @@
     document.title = last ? fmt("alert.worse.title", {person: last.person}) + " - " + T["title"] : quiet;
   }
 
-  function alertNew(fresh) {
+  function alertNew(fresh, waitingCount) {
     const urgent = fresh.some((h) => h.priority === "urgent");
     sound(urgent ? "urgent" : "new");
     notify(T[urgent ? "alert.urgent" : "alert.new"]);
     banner(T[urgent ? "alert.urgent" : "alert.new"], urgent ? "urgent" : "normal", fresh[0].id);
-    setTitle("(" + fresh.length + ") " + T["title"]);
+    setTitle("(" + waitingCount + ") " + T["title"]);             // how many wait, not how many are new
   }
 
   // one loud alert for this person (in place of an earlier one for them, beside those for others)
@@ -360,7 +360,7 @@
     const ids = new Set(waiting.map((h) => h.id));
     if (known !== null) {
       const fresh = waiting.filter((h) => !known.has(h.id) && !releasedByMe.has(h.id));
-      if (fresh.length) alertNew(fresh);
+      if (fresh.length) alertNew(fresh, waiting.length);
     }
     known = ids;
     releasedByMe.forEach((id) => { if (ids.has(id)) releasedByMe.delete(id); });
@@ -471,14 +471,23 @@
     const dl = $("intake-list");
     const rows = [
       ["intake.lane", T["lane." + (h.intake.lane || "")] || ""],
-      ["intake.topics", (h.intake.topics || []).map((k) => T["stats.topic_" + k] || k).join("、") || T["intake.none"]],
+      ["intake.topics", (h.intake.topics || []).map((k) => T["stats.topic_" + k] || T["topic." + k] || T["topic.other"]).join("、") || T["intake.none"]],
       ["intake.pref", h.intake.pref || T["intake.none"]],
       ["intake.crisis", T["tier." + (h.crisis || h.intake.crisis)] || T["intake.none"]],
     ];
     if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
+    // what the person wrote before asking, if they agreed to show it (issue 27, #8): beside the
+    // labels above, which are the bot's reading and can be wrong, so the counselor reads their words
+    const before = h.messages.filter((m) => m.from === "user" && m.kind === "context").map((m) => m.text);
+    if (before.length) rows.unshift(["intake.before", before.join("\n")]);      // their words first
     if ((h.earlier || []).length) rows.push(["earlier.intake", fmt("earlier.count", {n: h.earlier.length})]);
     dl.replaceChildren();
-    rows.forEach(([k, v]) => { dl.appendChild(el("dt", "", T[k])); dl.appendChild(el("dd", "", v)); });
+    rows.forEach(([k, v]) => {
+      dl.appendChild(el("dt", k === "intake.before" ? "before" : "", T[k]));
+      const dd = el("dd", k === "intake.before" ? "before" : "", v);
+      dd.dataset.row = k;
+      dl.appendChild(dd);
+    });
   }
 
   function entry(m) {
@@ -687,6 +696,8 @@
     // a new conversation on screen: its own draft (or nothing) in the reply box
     form.dataset.hid = h.id;
     box.value = (drafts.get(h.id) || {}).text || "";
+    box.placeholder = fmt("reply.to", {person: fmt("person", {alias: h.alias})});      // who gets it
+    box.setAttribute("aria-label", box.placeholder);
     noteForm.dataset.hid = h.id;
     noteBox.value = noteDrafts.get(h.id) || "";
     updateSend();
@@ -816,9 +827,12 @@
     document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
     // a loud alert about my own or a queued person goes once they are opened; one about a
     // colleague's conversation stays until someone present has read it (the server says)
+    // the banner goes only if it is about this person (opening one never clears another's alert)
     if (loud.has(id) && loud.get(id).kind === "worse") loud.delete(id);
-    $("alert").hidden = true;
-    document.title = T["title"];
+    if ($("alert").dataset.id === id) {
+      $("alert").hidden = true;
+      setTitle(T["title"]);
+    }
     renderLoud();
     pollSelected();
   }
