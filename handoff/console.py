@@ -164,9 +164,11 @@ def _awaiting(m: dict) -> int | None:
 
 
 def _person_state(m: dict) -> str:
-    """Where the person is: waiting for a counselor, talking, paused (the person wrote "that is all for today"), or left."""
+    """Where the person is: waiting for a counselor, talking, paused (the person wrote "that is all
+    for today"), or, closed: left (the person left), cancelled (they took the request back) or ended."""
     if m.get("status") == "closed":
-        return "left"
+        # "left" only when the person left; a counselor's close or their own cancel is said so
+        return {"left": "left", "cancelled": "cancelled"}.get(m.get("closed_reason") or "", "ended")
     if m.get("paused") == "1":
         return "paused"
     return "waiting" if m.get("status") == "waiting" else "talking"
@@ -476,6 +478,21 @@ def api_message(hid):
         return _error(400, "error.too_long")
     entry = {"from": "counselor", "kind": "text", "text": text}
     return _deliver(hid, body, entry, "message", text=text)
+
+
+@bp.get("/api/handoffs/<hid>/messages/<client_id>")
+@login_required(api=True)
+def api_message_sent(hid, client_id):
+    """Whether the message with this client_id was taken for delivery (the console asks when the
+    answer to its send was lost, before offering to send again): {"sent": true|false}."""
+    if not CLIENT_ID.fullmatch(client_id) or not HANDOFF_ID.fullmatch(hid):
+        return _error(400, "error.bad_request")
+    m, err = _found(hid)
+    if err:
+        return err
+    if not _may_read(m):
+        return _error(403, "error.not_yours")
+    return jsonify({"sent": _store().client_id_taken(hid, client_id)})
 
 
 @bp.get("/api/resources")

@@ -752,6 +752,10 @@ class HandoffStore:
         return int(self._client_id(keys=[meta_key(hid), client_id_key(hid, client_id)],
                                    args=[who, now_ms(), CLIENT_ID_TTL_S]))
 
+    def client_id_taken(self, hid: str, client_id: str) -> bool:
+        """Whether a message with this id was taken (queued for the person) within the last day."""
+        return bool(self.r.exists(client_id_key(hid, client_id)))
+
     def drop_client_id(self, hid: str, client_id: str) -> None:
         """The message could not be queued after all: a retry with the same id may try again."""
         self.r.delete(client_id_key(hid, client_id))

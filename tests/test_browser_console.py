@@ -222,21 +222,37 @@ def test_a_quick_double_send_and_a_retry_after_a_lost_answer_each_send_once(brow
         route.fetch()          # the server has it and queues the message
         route.abort()          # but the browser never hears back
 
+    # (issue 27, #9) the console asks by the draft's client_id whether it arrived before offering
+    # to send again: it had, so the box is emptied and says so
     counselor.route(pattern, lose_the_answer, times=1)
     counselor.fill("#reply", "答えが途中で消えたお返事です")
     box.press("Control+Enter")
-    expect(counselor.locator("#conv-error")).to_be_visible(timeout=T)
-    expect(box).to_have_value("答えが途中で消えたお返事です")
+    error = counselor.locator("#conv-error")
+    expect(error).to_have_text("さきほどのメッセージは相談者に届いていました（二重には送っていません）。", timeout=T)
+    expect(box).to_have_value("")
+
+    # lost again, and the question cannot be asked either (the line is down): the box keeps the
+    # words, an edit and Ctrl+Enter send nothing new until the answer is known; then it is
+    check = re.compile(rf"/console/api/handoffs/{re.escape(hid)}/messages/[0-9a-f]+$")
+    counselor.route(pattern, lose_the_answer, times=1)
+    counselor.route(check, lambda route: route.abort(), times=2)
+    counselor.fill("#reply", "二度目に答えが消えたお返事です")
     box.press("Control+Enter")
-    expect(box).to_have_value("", timeout=T)
-    expect(counselor.locator("#conv-error")).to_be_hidden()
+    expect(error).to_contain_text("確かめられていません", timeout=T)
+    counselor.fill("#reply", "二度目に答えが消えたお返事です。")           # one character more
+    box.press("Control+Enter")
+    expect(error).to_have_text("直す前のメッセージが、すでに相談者に届いていました。直した文はまだ送っていません。",
+                               timeout=T)
+    expect(box).to_have_value("二度目に答えが消えたお返事です。")
+    box.fill("")
 
     counselor.fill("#reply", "最後のお返事です")
     box.press("Control+Enter")
     # the person's messages arrive in order: once the last is there, any double would be too
     expect(person.locator("#chat")).to_contain_text("最後のお返事です", timeout=T)
     expect(counselor.locator("#transcript")).to_contain_text("最後のお返事です", timeout=T)
-    for text in ("一度だけ届くはずのお返事です", "答えが途中で消えたお返事です"):
+    expect(person.locator("#chat")).not_to_contain_text("二度目に答えが消えたお返事です。")
+    for text in ("一度だけ届くはずのお返事です", "答えが途中で消えたお返事です", "二度目に答えが消えたお返事です"):
         expect(person.locator("#chat li.bot", has_text=text)).to_have_count(1)
         expect(counselor.locator("#transcript li.counselor", has_text=text)).to_have_count(1)
 

@@ -639,7 +639,7 @@ def test_awaiting_reply_since_and_the_persons_state(app, accounts, person, worke
     assert wait_until(lambda: aoi.detail(hid)["person_state"] == "paused")
     assert aoi.post(f"/console/api/handoffs/{hid}/close").status_code == 200
     d = aoi.detail(hid)
-    assert d["person_state"] == "left" and d["awaiting_reply_since"] is None
+    assert d["person_state"] == "ended" and d["awaiting_reply_since"] is None   # closed, not left (27, #16)
 
 
 def test_statistics_count_people_in_crisis_and_only_counselor_messages_as_their_sends(app, accounts, person, worker):
@@ -678,7 +678,7 @@ def test_a_handoff_cancelled_before_anyone_took_it_stays_readable_and_says_why(a
     p, aoi, hid = waiting_for_aoi(app, person)
     p.say_and_wait("やめる")
     d = wait_until(lambda: (d := aoi.detail(hid))["status"] == "closed" and d)
-    assert d["closed_reason"] == "cancelled" and d["person_state"] == "left"
+    assert d["closed_reason"] == "cancelled" and d["person_state"] == "cancelled"
 
 
 def test_a_transfer_with_a_note_leaves_a_line_the_person_never_sees(app, accounts, person, worker):

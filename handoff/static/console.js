@@ -11,7 +11,31 @@
   const ME = app.dataset.me;
   const ROLE = app.dataset.role;
   const $ = (id) => document.getElementById(id);
-  const api = window.madoApi(CSRF);
+  // Every call of the API goes through here: a request that cannot reach the server at all marks
+  // the console offline (the header says so, the lists say since when they are not current), the
+  // next answer marks it online again (issue 27, #10).
+  const rawApi = window.madoApi(CSRF, sessionEnded);
+  let offlineSince = 0;
+  async function api(method, path, body) {
+    let r;
+    try {
+      r = await rawApi(method, path, body);
+    } catch (e) {
+      connection(false);
+      throw e;
+    }
+    connection(true);
+    return r;
+  }
+  function connection(up) {
+    if (up === !offlineSince) return;
+    offlineSince = up ? 0 : Date.now();
+    const at = new Date(offlineSince).toLocaleTimeString("ja-JP", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    $("conn").hidden = up;
+    $("stale").hidden = up;
+    $("stale").textContent = up ? "" : fmt("conn.stale", {at});
+    document.querySelector(".lists").classList.toggle("stale", !up);
+  }
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
   let selected = app.dataset.selected || "";   // the conversation asked for (list, j/k, URL)
@@ -28,7 +52,30 @@
   // it at the moment of sending, so a reply can only go to the person being looked at.
   // Each draft carries a random client_id, new whenever its text changes: sending the same
   // draft again (a double Ctrl+Enter, a retry after a lost answer) is one message for the API.
-  const drafts = new Map();     // handoff id → {text, cid}
+  // Drafts are kept in this browser too (localStorage, by counselor), so a reload or the end of
+  // the session loses none (issue 27, #12); a sent one is gone from there as from here.
+  const DRAFTS_KEY = "mado.drafts:" + ME;
+  const DRAFT_DAYS_MS = 7 * 86400000;
+  class StoredDrafts extends Map {
+    set(k, v) { super.set(k, {...v, at: Date.now()}); this.store(); return this; }
+    delete(k) { const had = super.delete(k); if (had) this.store(); return had; }
+    store() {
+      try {
+        if (this.size) localStorage.setItem(DRAFTS_KEY, JSON.stringify(Object.fromEntries(this)));
+        else localStorage.removeItem(DRAFTS_KEY);
+      } catch (e) { /* storage full or off: the drafts stay in memory */ }
+    }
+    load() {
+      try {
+        const kept = JSON.parse(localStorage.getItem(DRAFTS_KEY) || "{}");
+        Object.entries(kept).forEach(([hid, d]) => {
+          if (d && typeof d.text === "string" && d.text && Date.now() - (d.at || 0) < DRAFT_DAYS_MS) super.set(hid, d);
+        });
+      } catch (e) { /* nothing kept */ }
+      return this;
+    }
+  }
+  const drafts = new StoredDrafts().load();     // handoff id → {text, cid}
   const sending = new Set();    // handoff ids with a send on its way
   const form = $("reply-form");
   const box = $("reply");
@@ -104,13 +151,34 @@
     }
     li.appendChild(meta);
     li.addEventListener("click", () => select(h.id));
+    li.addEventListener("keydown", (e) => onKeyOpen(e, h.id));
     return li;
   }
 
+  // Enter or Space on a list item or an alert opens its conversation, as a click does
+  function onKeyOpen(e, id) {
+    if (e.target !== e.currentTarget || !(e.key === "Enter" || e.key === " ")) return;
+    e.preventDefault();
+    select(id);
+  }
+
+  // A list is redrawn only where it changed (issue 27, #14): an item whose words and marks are the
+  // same stays the very element it was, so a click or the keyboard focus on it is never lost.
   function fill(listId, items, emptyId) {
     const ol = $(listId);
-    const next = items.map(item);
-    ol.replaceChildren(...next);
+    const old = new Map([...ol.children].map((li) => [li.dataset.id, li]));
+    const next = items.map((h) => {
+      const fresh = item(h);
+      const was = old.get(h.id);
+      return was && was.outerHTML === fresh.outerHTML ? was : fresh;
+    });
+    const same = next.length === ol.children.length && next.every((li, i) => ol.children[i] === li);
+    if (!same) {
+      const focused = document.activeElement && document.activeElement.parentElement === ol ? document.activeElement.dataset.id : null;
+      ol.replaceChildren(...next);
+      const back = focused && next.find((li) => li.dataset.id === focused);
+      if (back && document.activeElement !== back) back.focus();
+    }
     if (emptyId) $(emptyId).hidden = items.length > 0;
   }
 
@@ -150,6 +218,7 @@
   function banner(text, kind, id) {
     const box = $("alert");
     box.textContent = text;
+    box.title = text;                       // the whole text, when the header cuts it short
     box.className = "alert " + kind;
     box.dataset.priority = kind === "normal" ? "normal" : "urgent";
     box.dataset.kind = kind;
@@ -163,12 +232,12 @@
     document.title = last ? fmt("alert.worse.title", {person: last.person}) + " - " + T["title"] : quiet;
   }
 
-  function alertNew(fresh) {
+  function alertNew(fresh, waitingCount) {
     const urgent = fresh.some((h) => h.priority === "urgent");
     sound(urgent ? "urgent" : "new");
     notify(T[urgent ? "alert.urgent" : "alert.new"]);
     banner(T[urgent ? "alert.urgent" : "alert.new"], urgent ? "urgent" : "normal", fresh[0].id);
-    setTitle("(" + fresh.length + ") " + T["title"]);
+    setTitle("(" + waitingCount + ") " + T["title"]);             // how many wait, not how many are new
   }
 
   // one loud alert for this person (in place of an earlier one for them, beside those for others)
@@ -214,7 +283,7 @@
     if (x.kind === "worse" || ROLE === "admin") {
       li.tabIndex = 0;
       li.addEventListener("click", () => select(id));
-      li.addEventListener("keydown", (e) => { if (e.key === "Enter") select(id); });
+      li.addEventListener("keydown", (e) => onKeyOpen(e, id));
     } else {
       li.appendChild(el("span", "help", T["alert.risk.help"]));
     }
@@ -292,7 +361,7 @@
     const ids = new Set(waiting.map((h) => h.id));
     if (known !== null) {
       const fresh = waiting.filter((h) => !known.has(h.id) && !releasedByMe.has(h.id));
-      if (fresh.length) alertNew(fresh);
+      if (fresh.length) alertNew(fresh, waiting.length);
     }
     known = ids;
     releasedByMe.forEach((id) => { if (ids.has(id)) releasedByMe.delete(id); });
@@ -403,14 +472,23 @@
     const dl = $("intake-list");
     const rows = [
       ["intake.lane", T["lane." + (h.intake.lane || "")] || ""],
-      ["intake.topics", (h.intake.topics || []).map((k) => T["stats.topic_" + k] || k).join("、") || T["intake.none"]],
+      ["intake.topics", (h.intake.topics || []).map((k) => T["stats.topic_" + k] || T["topic." + k] || T["topic.other"]).join("、") || T["intake.none"]],
       ["intake.pref", h.intake.pref || T["intake.none"]],
       ["intake.crisis", T["tier." + (h.crisis || h.intake.crisis)] || T["intake.none"]],
     ];
     if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
+    // what the person wrote before asking, if they agreed to show it (issue 27, #8): beside the
+    // labels above, which are the bot's reading and can be wrong, so the counselor reads their words
+    const before = h.messages.filter((m) => m.from === "user" && m.kind === "context").map((m) => m.text);
+    if (before.length) rows.unshift(["intake.before", before.join("\n")]);      // their words first
     if ((h.earlier || []).length) rows.push(["earlier.intake", fmt("earlier.count", {n: h.earlier.length})]);
     dl.replaceChildren();
-    rows.forEach(([k, v]) => { dl.appendChild(el("dt", "", T[k])); dl.appendChild(el("dd", "", v)); });
+    rows.forEach(([k, v]) => {
+      dl.appendChild(el("dt", k === "intake.before" ? "before" : "", T[k]));
+      const dd = el("dd", k === "intake.before" ? "before" : "", v);
+      dd.dataset.row = k;
+      dl.appendChild(dd);
+    });
   }
 
   function entry(m) {
@@ -619,6 +697,8 @@
     // a new conversation on screen: its own draft (or nothing) in the reply box
     form.dataset.hid = h.id;
     box.value = (drafts.get(h.id) || {}).text || "";
+    box.placeholder = fmt("reply.to", {person: fmt("person", {alias: h.alias})});      // who gets it
+    box.setAttribute("aria-label", box.placeholder);
     noteForm.dataset.hid = h.id;
     noteBox.value = noteDrafts.get(h.id) || "";
     updateSend();
@@ -748,9 +828,12 @@
     document.querySelectorAll(".items li").forEach((li) => li.classList.toggle("selected", li.dataset.id === id));
     // a loud alert about my own or a queued person goes once they are opened; one about a
     // colleague's conversation stays until someone present has read it (the server says)
+    // the banner goes only if it is about this person (opening one never clears another's alert)
     if (loud.has(id) && loud.get(id).kind === "worse") loud.delete(id);
-    $("alert").hidden = true;
-    document.title = T["title"];
+    if ($("alert").dataset.id === id) {
+      $("alert").hidden = true;
+      setTitle(T["title"]);
+    }
     renderLoud();
     pollSelected();
   }
@@ -762,11 +845,17 @@
   // no longer on screen names them.
   async function act(target, path, body) {
     if (!target) return null;                            // still loading: nothing to act on
-    const r = await api("POST", "/handoffs/" + target.id + path, body);
+    let r;
+    try {
+      r = await api("POST", "/handoffs/" + target.id + path, body);
+    } catch (e) {                                        // nothing reached the server: nothing done
+      r = {ok: false, status: 0, data: {error: T["error.offline"]}};
+    }
     const error = r.ok ? "" : (r.data.error || T["error.generic"]);
     showError(error && !(current && current.id === target.id) ? fmt("error.for", {person: target.person, error}) : error);
-    await pollLists();
-    await pollSelected();
+    if (r.status) {
+      try { await pollLists(); await pollSelected(); } catch (e) { /* the next round will */ }
+    }
     return r;
   }
 
@@ -799,6 +888,7 @@
   pill.addEventListener("click", () => { toBottom(); checkSeen(); });
 
   $("alert").addEventListener("click", () => { if ($("alert").dataset.id) select($("alert").dataset.id); });
+  $("alert").addEventListener("keydown", (e) => { if ($("alert").dataset.id) onKeyOpen(e, $("alert").dataset.id); });
   $("claim").addEventListener("click", () => {
     if (!current) return;
     claimedByMe.add(current.id);
@@ -954,12 +1044,44 @@
     await pollSelected();
   }
 
-  $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
-  $("canned").addEventListener("change", (e) => {
-    const c = CANNED[Number(e.target.value)];
-    if (c) { box.value = box.value ? box.value + "\n" + c.text : c.text; saveDraft(); box.focus(); }
-    e.target.value = "";
+  // The session ended (timed out, password changed, account stopped): the console says so and
+  // stops asking; the drafts are in this browser and come back after logging in again.
+  let ended = false;
+  function sessionEnded() {
+    if (ended) return;
+    ended = true;
+    saveDraft();
+    document.querySelectorAll("dialog[open]").forEach((d) => d.close());
+    $("ended-dialog").showModal();
+  }
+  $("ended-login").addEventListener("click", () => {
+    location.href = "/console/login?next=" + encodeURIComponent(location.pathname);
   });
+  // leaving the page with a reply not sent: the browser asks first (the draft is kept anyway)
+  window.addEventListener("beforeunload", (e) => {
+    if (ended) return;
+    saveDraft();
+    if (box.value.trim() || sending.size) { e.preventDefault(); e.returnValue = ""; }
+  });
+
+  $("logout").addEventListener("click", async () => { await api("POST", "/logout"); location.href = "/console/login"; });
+  // A canned reply goes into the box when picked with the mouse, or with Enter once the arrow keys
+  // have moved to it: moving through the list with the arrows inserts nothing (issue 27, #14).
+  let cannedByKeys = false;
+  function insertCanned() {
+    const c = CANNED[Number($("canned").value)];
+    if ($("canned").value !== "" && c) { box.value = box.value ? box.value + "\n" + c.text : c.text; saveDraft(); box.focus(); }
+    $("canned").value = "";
+  }
+  $("canned").addEventListener("keydown", (e) => {
+    if (["ArrowDown", "ArrowUp", "Home", "End", "PageDown", "PageUp"].includes(e.key)) cannedByKeys = true;
+    else if (e.key === "Enter" && !(e.ctrlKey || e.metaKey)) { e.preventDefault(); insertCanned(); }
+  });
+  $("canned").addEventListener("change", () => {
+    if (cannedByKeys) { cannedByKeys = false; return; }     // moved with the keys: not chosen yet
+    insertCanned();
+  });
+  $("canned").addEventListener("blur", () => { cannedByKeys = false; $("canned").value = ""; });
   box.addEventListener("input", () => {
     saveDraft();
     const hid = form.dataset.hid;
@@ -977,9 +1099,13 @@
     updateSend();
     let r;
     try {
+      // the answer to an earlier send of this conversation was lost: whether it arrived is asked
+      // first (by its client_id); nothing new goes out until that is known
+      const before = unsure.has(hid) ? await settle(hid) : false;
+      if (before !== false) return;
       r = await api("POST", "/handoffs/" + hid + "/messages", {text, client_id: draft.cid});
     } catch (err) {
-      r = {ok: false, data: {error: T["error.network"]}};    // it may have arrived: resending is safe
+      r = await lost(hid, draft);
     } finally {
       sending.delete(hid);
       updateSend();
@@ -991,10 +1117,49 @@
     } else {
       sendErrors.set(hid, r.data.error || T["error.generic"]);   // shown with the kept draft too
     }
-    if (form.dataset.hid === hid) showError(r.ok ? "" : (r.data.error || T["error.generic"]));
+    if (form.dataset.hid === hid) showError(r.ok ? (r.notice || "") : (r.data.error || T["error.generic"]));
     await pollLists();
     await pollSelected();
   });
+  // A send whose answer was lost on the way back may have arrived (issue 27, #9): asked by its
+  // client_id before anything is offered again. Until the server can say, the draft is "unsure"
+  // and nothing of that conversation is sent; an edit meanwhile is never a second message.
+  const unsure = new Map();      // handoff id → the draft whose send's answer was lost
+  async function wasSent(hid, cid) {             // true, false, or null (cannot tell yet)
+    try {
+      const r = await api("GET", "/handoffs/" + hid + "/messages/" + cid);
+      return r.ok ? Boolean(r.data.sent) : null;
+    } catch (e) { return null; }
+  }
+  async function lost(hid, draft) {
+    const sent = await wasSent(hid, draft.cid);
+    if (sent) return {ok: true, data: {}, notice: T["send.was_sent"]};
+    if (sent === false) return {ok: false, data: {error: T["send.not_sent"]}};
+    unsure.set(hid, draft);
+    return {ok: false, data: {error: T["send.unsure"]}};
+  }
+  // true: it had arrived (its text leaves the box; an edited text stays, not sent); false: it had
+  // not (sending again is right); null: still cannot tell
+  async function settle(hid) {
+    const d = unsure.get(hid);
+    if (!d || checking.has(hid)) return null;
+    checking.add(hid);
+    const sent = await wasSent(hid, d.cid).finally(() => checking.delete(hid));
+    if (unsure.get(hid) !== d) return null;
+    if (sent === null) { if (form.dataset.hid === hid) showError(T["send.unsure"]); return null; }
+    unsure.delete(hid);
+    sendErrors.delete(hid);
+    if (!sent) { if (form.dataset.hid === hid) showError(T["send.not_sent"]); return false; }
+    const edited = drafts.has(hid) && drafts.get(hid).text !== d.text;
+    if (!edited) {
+      drafts.delete(hid);
+      if (form.dataset.hid === hid && box.value === d.text) box.value = "";
+    }
+    if (form.dataset.hid === hid) showError(T[edited ? "send.was_sent.edited" : "send.was_sent"]);
+    return true;
+  }
+  const checking = new Set();
+
   // Ctrl+Enter does what the field's own button does, and only that (issue 27, high #3): the reply
   // box sends the reply, the case-note box saves the note, a field of a dialog answers it as its
   // confirming button would (when that button may be pressed); anywhere else nothing.
@@ -1111,9 +1276,10 @@
 
   async function loop() {
     try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+    unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
     if (rounds % 5 === 4) pollCanned().catch(() => {});
     if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
-    setTimeout(loop, POLL_MS);
+    if (!ended) setTimeout(loop, POLL_MS);
   }
   loop();
 })();
