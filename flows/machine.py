@@ -261,6 +261,15 @@ def fallback_wording(data: dict, text: str) -> str:
     return FALLBACK_PLAIN[0] if last != FALLBACK_PLAIN[0] else FALLBACK_PLAIN[1]
 
 
+def _keep_muni(data: dict, place) -> None:
+    """The municipality or ward they named (a team may serve it), or none when they named only a
+    prefecture or a designated city now."""
+    if place is not None and place.muni:
+        data["muni"] = place.muni
+    else:
+        data.pop("muni", None)
+
+
 def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,
            ctx: dict | None = None) -> Outcome:
     """The whole conversation step: pure and deterministic given (state, event, now, ctx).
@@ -325,6 +334,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 state["pref"], state["city"] = understood.place.pref, understood.place.city_code
             elif trigger == "pref":
                 state.pop("city", None)               # a prefecture named now replaces an earlier city
+            if trigger in ("city", "pref"):
+                _keep_muni(state, understood.place)
     if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on:
         trigger, arg = "relay", ""
     flood = (ctx or {}).get("flood")
@@ -372,6 +383,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         for t, a in plan[1:]:
             if t == "city" and understood.place:
                 model.data["pref"], model.data["city"] = understood.place.pref, understood.place.city_code
+            if t in ("city", "pref"):
+                _keep_muni(model.data, understood.place)
             step = fm.run(model.to_dict(), t, a, ctx)
             parts.append((context.kind_of(t), step.replies))
             step.effects[:0] = model.effects

@@ -56,6 +56,8 @@ class Place:
     city: str | None = None         # the designated city's name, when the place is in one
     name: str = ""                  # the words matched, as written (width normalised)
     city_code: str | None = None    # the designated city's JIS code ("14100"), key of local.city.<code>
+    muni: str | None = None         # the municipality or ward named, when it is one ("39210"): teams
+                                    # may serve it (handoff/teams.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,8 +481,11 @@ def _place(ix: _Index, best: _Match, analysis: Analysis, starts: list[int],
     for m in sorted(agree, key=lambda m: m.start):
         if m.start == end:
             end = m.end
+    named = [u for u in best.units if u.pref == pref and u.kind not in (_PREF, _DESIGNATED)
+             and (city is None or u.city == city)]
     return Place(pref=pref, city=ix.cities[city][0] if city else None, city_code=city,
-                 name=_as_written(analysis, starts, start, end))
+                 name=_as_written(analysis, starts, start, end),
+                 muni=named[0].code if len(named) == 1 else None)
 
 
 def _as_written(analysis: Analysis, starts: list[int], start: int, end: int) -> str:

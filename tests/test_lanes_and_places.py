@@ -182,3 +182,18 @@ def test_diagram_command_prints_the_committed_file():
     out = subprocess.run([sys.executable, "-m", "flows.diagram"], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     assert out.stdout == (ROOT / "flows" / "conversation.md").read_text("utf-8")
+
+
+def test_the_municipality_named_is_kept_for_the_team_that_serves_it():
+    # a team may serve one town (handoff/teams.py): the conversation keeps the municipality or ward
+    # named, and forgets it when only a prefecture or a designated city is named later
+    from flows import Event, handle
+
+    ctx = {"on_duty": True, "next_open": "N"}
+    state = handle(None, Event("follow"), 1000.0, ctx=ctx).state
+    out = handle(state, Event("text", text="四万十市に住んでます"), 1001.0, ctx=ctx)
+    assert (out.state.get("pref"), out.state.get("muni")) == ("39", "39210")
+    out = handle(out.state, Event("text", text="横浜市港北区です"), 1002.0, ctx=ctx)
+    assert (out.state.get("city"), out.state.get("muni")) == ("14100", "14109")
+    out = handle(out.state, Event("text", text="高知県です"), 1003.0, ctx=ctx)
+    assert out.state.get("pref") == "39" and "muni" not in out.state and "city" not in out.state
