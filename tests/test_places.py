@@ -219,7 +219,8 @@ def test_the_place_says_what_was_matched_and_its_city():
     assert find(analyse("横浜市港北区です")).name == "横浜市港北区"
     assert find(analyse("東京都北区に住んでます")).name == "東京都北区"
     assert find(analyse("千葉で相談できるところ")) == Place(pref="12", city=None, name="千葉", city_code=None)
-    assert [f.name for f in fields(Place)] == ["pref", "city", "name", "city_code"]
+    assert [f.name for f in fields(Place)] == ["pref", "city", "name", "city_code", "muni"]
+    assert find(analyse("横浜市港北区です")).muni == "14109" and find(analyse("四万十市です")).muni == "39210"
     with pytest.raises(FrozenInstanceError):
         p.pref = "13"
 
