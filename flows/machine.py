@@ -232,6 +232,7 @@ RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")
 CANCEL = "cancel"           # the intent of taking a request for a person back in one's own words
 CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a request taken back
 GOODBYE_SHORT = "small.goodbye.short"
+MAX_SAY = 5                 # LINE's messages in one reply
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
 CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
@@ -397,6 +398,13 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.data["crisis_about"] = about
     if trigger and trigger.startswith("crisis_") and trigger not in ("crisis_human", "crisis_later"):
         model.data["crisis_at"] = now           # the window opens (or is renewed)
+        if understood is not None and model.replies:
+            ids = sum(len(r.say) for r in model.replies)
+            if before == "waiting" and "ask_wait" in understood.scores and ids < MAX_SAY:
+                # "I want to disappear... how much longer?": the place in line too
+                model.replies.append(Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}))
+            elif before not in fm.relay and understood.intent in ("goodbye", "pause") and ids < MAX_SAY:
+                model.replies.append(Reply(say=(GOODBYE_SHORT,)))     # "...I'll come back then": a warm close too
     open_question = fm.reask.get(before)
     if open_question and context.kind_of(trigger) != "crisis" and trigger in fm.midflow:
         # another need typed while a question is open: answered, and the question asked again
