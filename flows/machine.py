@@ -316,6 +316,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # in line or after leaving a message, taking the request back wins over what else the
             # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
+        if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis) \
+                and state.get("asked") != "cancel_confirm":
+            understood = replace(understood, trigger="cancel_ask", intent="cancel_ask")
         if understood.trigger == "fallback" and not win and before not in fm.relay:
             understood = understanding.second_opinion(analysis, before, state) or understood
         if understood.trigger in ("find_local", "info_support") and understood.place is None and remembered:

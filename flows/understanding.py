@@ -43,7 +43,14 @@ ANSWERS = {
     "crisis_off": {"yes": "crisis_human", "no": "crisis_later"},
     "still_waiting": {"yes": "keep_waiting", "no": "stop"},
     "ask_risk": {"yes": "crisis_high", "no": "ask_risk_no"},
+    "cancel_confirm": {"yes": "stop", "no": "keep_waiting"},
 }
+TENTATIVE = tuple(language.W.get("tentative", ()))
+
+
+def tentative(a: Analysis) -> bool:
+    """A hesitation rather than a decision ("maybe I'll stop…")."""
+    return any(w in a.text for w in TENTATIVE)
 
 
 @dataclass(frozen=True)

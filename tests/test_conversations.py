@@ -36,6 +36,12 @@ def said(out):
     return [m for r in out.replies for m in r.say]
 
 
+def turns_from(where, *texts):
+    """Turns of someone already in that state with a handoff (waiting in line, say)."""
+    state = {**handle(None, Event("follow"), 0.0, ctx=ON).state, "state": where, "handoff": "h1"}
+    return turns(*texts, state=state)
+
+
 def test_the_window_closes_after_its_time():
     seconds = machine().context["crisis_window_s"]
     first, = turns("薬を全部飲んだ")
@@ -110,3 +116,14 @@ def test_a_young_person_hit_by_a_parent_gets_answers_for_them():
     ids = said(out)
     assert "crisis.violence_youth" in ids and out.state.get("lane") != "family"
     assert any("0120-0-78310" in m.get("text", m.get("altText", "")) for m in text)
+
+
+def test_a_hesitation_in_line_is_asked_about_and_no_keeps_the_place():
+    # 「やめようかな…」 is not a decision: asked first; 「いいえ」 keeps the place, 「はい」 takes it back
+    out = turns_from("waiting", "やめとこかな")[-1]
+    assert said(out) == ["handoff.cancel_ask"] and out.state["state"] == "waiting"
+    assert "handoff_cancel" not in [e["type"] for e in out.effects]
+    stay = turns_from("waiting", "やめとこかな", "いいえ")[-1]
+    assert stay.state["state"] == "waiting" and "handoff_cancel" not in [e["type"] for e in stay.effects]
+    gone = turns_from("waiting", "やめとこかな", "はい")[-1]
+    assert "handoff_cancel" in [e["type"] for e in gone.effects]
