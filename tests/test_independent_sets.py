@@ -7,11 +7,14 @@ import pytest
 from tests.corpus import (conversation_rows, crisis_rows, score_conversations, score_crisis,
                           score_understanding, understanding_rows)
 
-SETS = ["2026-12", "2026-12b", "2026-12c", "2026-12d", "2026-12e", "2026-12f"]
+SETS = ["2026-12", "2026-12b", "2026-12c", "2026-12d", "2026-12e", "2026-12f", "2026-12g"]
 # (first messages, risk found, false alarms at most, conversations) under each set's reading now
 FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.83), "2026-12b": (0.82, 0.84, 0.04, 0.78),
           "2026-12c": (0.87, 0.81, 0.05, 0.79), "2026-12d": (0.89, 0.95, 0.02, 0.93),
-          "2026-12e": (0.90, 0.97, 0.02, 0.92), "2026-12f": (0.89, 0.97, 0.03, 0.86)}
+          "2026-12e": (0.90, 0.97, 0.02, 0.92), "2026-12f": (0.89, 0.97, 0.03, 0.86),
+          # (set g's writer listed what the whole conversation must do, not only its last answer:
+          # read the brief's way it is low; test_conversations_of_set_g_each_need_met holds it too)
+          "2026-12g": (0.89, 0.97, 0.02, 0.42)}
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -35,3 +38,13 @@ def test_every_medical_emergency_of_the_first_set_is_found():
 def test_conversations_of_new_writers(name):
     right, _, misses = score_conversations(conversation_rows(f"independent/conversations_{name}.jsonl"))
     assert right >= FLOORS[name][3], [(c["id"], c["turns"]) for c, _ in misses]
+
+
+def test_conversations_of_set_g_each_need_met():
+    """Set g labels each conversation with everything it must do, at whichever turn: each label
+    met by one of the turns' answers."""
+    from tests.corpus import meets, play
+
+    convs = conversation_rows("independent/conversations_2026-12g.jsonl")
+    met = [all(any(meets(label, out) for out in play(c)) for label in c["expect"]) for c in convs]
+    assert sum(met) / len(convs) >= 0.85, [c["id"] for c, ok in zip(convs, met) if not ok]
