@@ -8,6 +8,7 @@ and its members (a counselor may be in several). Kept with the accounts, under `
 - ``mado:{staff}:teams``                  the team names
 - ``mado:{staff}:team:<name>``            name, places (JSON list of codes), hours, closed, created_at
 - ``mado:{staff}:team:<name>:members``    its counselors' names
+- ``mado:{staff}:team:<name>:resources``  its local resources (handoff/resources.py)
 
 Routing (``Teams.route``): a handoff goes to the team serving the person's place, the most
 specific one first (a municipality's team over its designated city's, over its prefecture's). It
@@ -46,6 +47,11 @@ def team_key(name: str) -> str:
 
 def members_key(name: str) -> str:
     return f"{TAG}:team:{name}:members"
+
+
+def resources_key(name: str) -> str:
+    """Its local resources (handoff/resources.py)."""
+    return f"{TAG}:team:{name}:resources"
 
 
 def valid_team_name(name: str) -> bool:
@@ -195,7 +201,7 @@ class Teams:
 
     def remove(self, name: str, *, by: str = "cli") -> None:
         self._must(name)
-        self.r.delete(team_key(name), members_key(name))
+        self.r.delete(team_key(name), members_key(name), resources_key(name))
         self.r.srem(TEAMS, name)
         self.audit(by, f"team_remove:{name}")
 
