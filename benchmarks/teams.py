@@ -5,8 +5,8 @@ In-process, no Redis: a discrete-event simulation of whole days whose every rout
 made by mado's own rules (handoff/teams.py ``route_among`` when a handoff arrives,
 ``visible_among`` when a counselor is free and looks at the queue; hours by handoff/hours.py).
 
-- Teams: kochi (高知県, JIS 39) on duty 9:00-17:00, sapporo (札幌市, 01100) 12:00-20:00, osaka
-  (大阪府, 27) 16:00-24:00, every day; 5 counselors each, in the console exactly while their team is
+- Teams: kochi (Kochi prefecture, JIS 39) on duty 9:00-17:00, sapporo (Sapporo city, 01100)
+  12:00-20:00, osaka (Osaka prefecture, 27) 16:00-24:00, every day; 5 counselors each, in the console exactly while their team is
   on duty (so from 0:00 to 9:00 nobody is, in both set-ups).
 - People: arrivals by hour of the day (``HOURLY``, heavier in the evening and at night, an
   assumption), ``--per-day`` a day; 35 % from Kochi, 30 % Sapporo, 25 % Osaka, 10 % who named no

@@ -1,13 +1,14 @@
-"""Local resources a team keeps itself (issue 26): 居場所, 家族会, 講座・セミナー, 就労支援 contacts,
-with a day (or days) for events. Edited in the console by the team's admins, listed first in the
-「資料を送る」 dialog for a person of that team, sent as a card (messages_ja.local_resource_message).
+"""Local resources a team keeps itself (issue 26): places to be (ibasho), family groups, courses
+and seminars, work support contacts, with a day (or days) for events. Edited in the console by
+the team's admins, listed first in the send-a-resource dialog for a person of that team, sent as
+a card (messages_ja.local_resource_message).
 
 One JSON list per team, changed by compare-and-set (handoff/swap.py), with the team under
 ``{staff}``: ``mado:{staff}:team:<name>:resources``. Each item: id, kind, name, note, phone, url,
 date, until (ISO days, Asia/Tokyo), updated_at, updated_by. An event whose last day is past is
 hidden from counselors and from the person automatically (its editors still see it, marked
 ``past``, to change or delete it). Every change is in the staff audit stream: who, when, which
-team, which item and which fields; never what was written (a 家族会's contact may be a person's).
+team, which item and which fields; never what was written (a family group's contact may be a person's).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .hours import TOKYO
 from .swap import SwappedList
 from .teams import resources_key
 
-KINDS = ("ibasho", "family", "course", "work")     # 居場所, 家族会, 講座・セミナー, 就労支援
+KINDS = ("ibasho", "family", "course", "work")     # their words: cards.toml [local_resources]
 FIELDS = ("kind", "name", "note", "phone", "url", "date", "until")
 MAX_NAME = 60
 MAX_NOTE = 200
