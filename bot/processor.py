@@ -514,10 +514,15 @@ class Processor:
 
     @staticmethod
     def _counselor_message(ev: dict) -> dict | None:
-        """What a counselor sends: their typed text, or a resource of the catalogue (its card;
-        None if the catalogue no longer has it)."""
+        """What a counselor sends: their typed text, a resource of the catalogue (its card; None
+        if the catalogue no longer has it), or a team's local resource (handoff/resources.py)."""
         if ev.get("action") != "resource":
             return {"text": str(ev.get("text", ""))[:5000]}
+        if isinstance(ev.get("local"), dict):     # a team's own resource, as it was when sent
+            try:
+                return messages_ja.local_resource_message(ev["local"])
+            except (KeyError, ValueError, TypeError):
+                return None
         resource = messages_ja.counselor_resources().get(str(ev.get("id")))
         return messages_ja.message_of(resource["message"]) if resource else None
 

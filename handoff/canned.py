@@ -1,30 +1,23 @@
 """Canned replies: the catalogue's (``[[canned]]`` in messages_ja/console.toml) until an admin edits
 them in the console, then the edited list, kept in Redis as one JSON value under the staff tag
 (``mado:{staff}:canned``: one key, so it lives in one Redis Cluster slot). Every change is a
-compare-and-set of the whole list, so two admins editing at once never lose each other's edit;
-"reset" deletes the key and the catalogue's list is offered again.
+compare-and-set of the whole list (handoff/swap.py), so two admins editing at once never lose
+each other's edit; "reset" deletes the key and the catalogue's list is offered again.
 """
 from __future__ import annotations
 
-import json
 import uuid
 
 import redis
 
 import messages_ja
 
+from .swap import SwappedList
+
 KEY = "mado:{staff}:canned"
 MAX_LABEL = 40
 MAX_TEXT = 1000
 MAX_ITEMS = 50
-
-# ARGV[1] the list as read ("" when the key was absent), ARGV[2] the new list: 1 set, 0 changed meanwhile
-SWAP_LUA = """
-local now = redis.call('GET', KEYS[1]) or ''
-if now ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-"""
 
 
 class Full(Exception):
@@ -40,12 +33,11 @@ def defaults() -> list[dict]:
 class CannedReplies:
     def __init__(self, r: redis.Redis):
         self.r = r
-        self._swap = r.register_script(SWAP_LUA)
+        self._list = SwappedList(r, KEY, defaults)
 
     def list(self) -> list[dict]:
         """What counselors are offered: the edited list, or the catalogue's until there is one."""
-        raw = self.r.get(KEY)
-        return json.loads(raw) if raw else defaults()
+        return self._list.read()
 
     def edited(self) -> bool:
         return bool(self.r.exists(KEY))
@@ -74,11 +66,4 @@ class CannedReplies:
         self.r.delete(KEY)
 
     def _change(self, edit, cid: str | None = None) -> bool:
-        """Apply ``edit`` (list → list) to the list as stored now; again if it moved meanwhile."""
-        while True:
-            raw = self.r.get(KEY) or ""
-            items = json.loads(raw) if raw else defaults()
-            if cid is not None and not any(c["id"] == cid for c in items):
-                return False
-            if self._swap(keys=[KEY], args=[raw, json.dumps(edit(items), ensure_ascii=False)]):
-                return True
+        return self._list.change(edit, cid)

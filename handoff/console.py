@@ -23,7 +23,8 @@ from bot.webhook import has_lone_surrogate
 from .accounts import MAX_PASSWORD, Accounts, Busy, Throttled
 from .canned import MAX_LABEL as MAX_CANNED_LABEL, MAX_TEXT as MAX_CANNED_TEXT, CannedReplies, Full as CannedFull
 from .store import HandoffStore, now_ms
-from .teams import TeamError, Teams
+from .resources import ResourceError, TeamResources
+from .teams import TeamError, Teams, valid_team_name
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -495,33 +496,61 @@ def api_message_sent(hid, client_id):
     return jsonify({"sent": _store().client_id_taken(hid, client_id)})
 
 
+def _team_resources(team: str) -> TeamResources:
+    return TeamResources(_store().r, team, audit=_store().audit)
+
+
+def _resource_of_team(team: str, res: dict) -> dict:
+    """A team's resource in the send-a-resource dialog."""
+    return {"id": f"team:{team}:{res['id']}", "title": messages_ja.local_resource_title(res),
+            "theirs": True, "place": False, "team": team}
+
+
 @bp.get("/api/resources")
 @login_required(api=True)
 def api_resources():
-    """What a counselor may send (the send-a-resource dialog): with ?handoff=<id>, that person's prefecture first."""
+    """What a counselor may send (the send-a-resource dialog): with ?handoff=<id>, first the local
+    resources of the team serving that person's place (handoff/resources.py; the team it overflowed
+    from too), then that person's prefecture; without one, the counselor's own teams' first."""
     catalogue = messages_ja.counselor_resources()
     first = None
     hid = request.args.get("handoff", "")
     m = _store().get(hid) if HANDOFF_ID.fullmatch(hid) else None
     if m and _may_read(m):
+        teams = [x for x in (m.get("team"), m.get("team_home")) if x]
         try:
             first = messages_ja.pref_resource(json.loads(m.get("intake") or "{}").get("pref", ""))
         except ValueError:
             first = None
+    else:
+        teams = _teams().of(g.counselor["name"])
+    local = [_resource_of_team(team, res) for team in dict.fromkeys(teams)
+             for res in _team_resources(team).list()]
     ids = ([first] if first else []) + [rid for rid in catalogue if rid != first]
-    return jsonify({"resources": [{"id": rid, "title": catalogue[rid]["title"], "theirs": rid == first,
-                                   "place": rid.startswith(("pref:", "city:"))} for rid in ids]})
+    return jsonify({"resources": local + [{"id": rid, "title": catalogue[rid]["title"], "theirs": rid == first,
+                                           "place": rid.startswith(("pref:", "city:"))} for rid in ids]})
 
 
 @bp.post("/api/handoffs/<hid>/resources")
 @login_required(api=True)
 def api_send_resource(hid):
-    """Send a card of the catalogue to the person, as a typed message is sent (exactly once per
-    client_id); the transcript names what was sent."""
+    """Send a card of the catalogue, or a team's local resource ("team:<team>:<id>", while it is
+    current), to the person, as a typed message is sent (exactly once per client_id); the
+    transcript names what was sent. A team's resource travels with the event as it was when sent."""
     body = request.get_json(silent=True)
     rid = body.get("id") if isinstance(body, dict) else None
     if not isinstance(rid, str):
         return _error(400, "error.bad_request")
+    if rid.startswith("team:"):
+        _, team, item = (rid.split(":", 2) + ["", ""])[:3]
+        known = valid_team_name(team) and CLIENT_ID.fullmatch(item) and _teams().get(team)
+        res = _team_resources(team).get(item) if known else None
+        if res is None:
+            return _error(404, "error.no_such_resource")
+        local = {f: res.get(f, "") for f in ("kind", "name", "note", "phone", "url", "date", "until")}
+        entry = {"from": "counselor", "kind": "resource",
+                 "text": t("resource.line", title=messages_ja.local_resource_title(res))}
+        return _deliver(hid, body, entry, "resource", id=rid, local=local)
     resource = messages_ja.counselor_resources().get(rid)
     if resource is None:
         return _error(404, "error.no_such_resource")
@@ -899,6 +928,81 @@ def api_team_member_remove(name, who):
     except TeamError:
         return _error(404, "error.not_found")
     return jsonify({"ok": True})
+
+
+# -- a team's local resources (handoff/resources.py) -------------------------------------------
+def _team_access(name: str):
+    """(the team, whether the caller may edit its resources, None) or (None, None, an error). Its
+    counselors and every admin read them; its admins edit them: an admin in the team, or an admin
+    in no team at all (the prefecture's supervisor over every team)."""
+    teams = _teams().all()
+    team = next((x for x in teams if x.name == name), None)
+    me = g.counselor["name"]
+    if team is None:
+        return None, None, _error(404, "error.not_found")
+    if not _is_admin() and me not in team.members:
+        return None, None, _error(403, "error.forbidden")
+    editor = _is_admin() and (me in team.members or not any(me in x.members for x in teams))
+    return team, editor, None
+
+
+def _resources_answer(team, editor: bool):
+    items = _team_resources(team.name).list(past=editor)
+    return jsonify({"team": team.name, "editable": editor, "resources": [
+        {**{f: x.get(f, "") for f in ("id", "kind", "name", "note", "phone", "url", "date", "until")},
+         "title": messages_ja.local_resource_title(x), "past": x["past"],
+         "updated_at": _iso((x.get("updated_at") or 0) * 1000), "updated_by": x.get("updated_by")}
+        for x in items]})
+
+
+@bp.get("/api/teams/<name>/resources")
+@login_required(api=True)
+def api_team_resources(name):
+    """A team's local resources: current ones for its counselors; past events too, marked
+    ``past``, for those who may edit them (``editable``)."""
+    team, editor, err = _team_access(name)
+    return err or _resources_answer(team, editor)
+
+
+def _edit_team_resources(name: str, change):
+    """``change(resources, who)`` by one of the team's admins; the list as it is now after it."""
+    team, editor, err = _team_access(name)
+    if err:
+        return err
+    if not editor:
+        return _error(403, "error.forbidden")
+    try:
+        if change(_team_resources(team.name), g.counselor["name"]) is False:
+            return _error(404, "error.not_found")
+    except ResourceError as exc:
+        return _error(400, exc.code)
+    return _resources_answer(team, editor)
+
+
+@bp.post("/api/teams/<name>/resources")
+@login_required(api=True)
+def api_team_resource_add(name):
+    """{"kind", "name", "note", "phone", "url", "date", "until"}: a new resource (validated; audited)."""
+    body = request.get_json(silent=True)
+    return _edit_team_resources(name, lambda res, who: res.add(body, by=who))
+
+
+@bp.post("/api/teams/<name>/resources/<rid>")
+@login_required(api=True)
+def api_team_resource_edit(name, rid):
+    """Every field of a resource, as when added (validated; audited: which fields changed)."""
+    body = request.get_json(silent=True)
+    if not CLIENT_ID.fullmatch(rid):
+        return _error(404, "error.not_found")
+    return _edit_team_resources(name, lambda res, who: res.update(rid, body, by=who))
+
+
+@bp.post("/api/teams/<name>/resources/<rid>/delete")
+@login_required(api=True)
+def api_team_resource_delete(name, rid):
+    if not CLIENT_ID.fullmatch(rid):
+        return _error(404, "error.not_found")
+    return _edit_team_resources(name, lambda res, who: res.delete(rid, by=who))
 
 
 @bp.get("/api/alerts")

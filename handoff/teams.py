@@ -8,6 +8,7 @@ and its members (a counselor may be in several). Kept with the accounts, under `
 - ``mado:{staff}:teams``                  the team names
 - ``mado:{staff}:team:<name>``            name, places (JSON list of codes), hours, closed, created_at
 - ``mado:{staff}:team:<name>:members``    its counselors' names
+- ``mado:{staff}:team:<name>:resources``  its local resources (handoff/resources.py)
 
 Routing (``Teams.route``): a handoff goes to the team serving the person's place, the most
 specific one first (a municipality's team over its designated city's, over its prefecture's). It
@@ -46,6 +47,11 @@ def team_key(name: str) -> str:
 
 def members_key(name: str) -> str:
     return f"{TAG}:team:{name}:members"
+
+
+def resources_key(name: str) -> str:
+    """Its local resources (handoff/resources.py)."""
+    return f"{TAG}:team:{name}:resources"
 
 
 def valid_team_name(name: str) -> bool:
@@ -195,7 +201,7 @@ class Teams:
 
     def remove(self, name: str, *, by: str = "cli") -> None:
         self._must(name)
-        self.r.delete(team_key(name), members_key(name))
+        self.r.delete(team_key(name), members_key(name), resources_key(name))
         self.r.srem(TEAMS, name)
         self.audit(by, f"team_remove:{name}")
 
@@ -285,44 +291,56 @@ class Teams:
 
     def route(self, pref: str | None, city: str | None = None, muni: str | None = None, *,
               urgent: bool = False, now: datetime | None = None, present_of=None) -> Route:
-        """Where a new handoff goes. ``present_of()``: the counselors in the console now (online,
-        not away); asked only when a team on duty serves the place."""
-        teams = self.all()
-        if not teams:
-            return Route(POOL, POOL, "no_team")
-        if not pref and not city and not muni:
-            return Route(POOL, POOL, "no_place")
-        team = self.serving(teams, pref, city, muni)
-        if team is None:
-            return Route(POOL, POOL, "no_team")
-        if urgent:
-            return Route(team.name, team.name, "urgent")
-        if not team.on_duty(now or datetime.now().astimezone()):
-            return Route(POOL, team.name, "off_duty")
-        if present_of is not None and not (team.members & present_of()):
-            return Route(POOL, team.name, "nobody_online")
-        return Route(team.name, team.name, "served")
+        """Where a new handoff goes (``route_among`` the teams as they are in Redis now)."""
+        return route_among(self.all(), pref, city, muni, urgent=urgent, now=now, present_of=present_of)
 
     def visible(self, handoffs: list[dict], counselor: str, *, admin: bool, present: set[str]) -> list[dict]:
-        """The waiting queue as a counselor sees it. An admin, or a counselor in no team: everything,
-        in queue order. A team's counselor: urgent ones first (every team answers them), then their
-        teams' in queue order, then the shared pool, then another team's that nobody of that team
-        is present to answer (``overflow``). Each handoff gets ``lane``-free labels: ``mine``
-        (their team's) and ``overflow``."""
-        teams = self.all()
-        mine = set(self.of(counselor, teams))
-        if admin or not mine:
-            return handoffs
-        covered = {t.name for t in teams if t.members & present}
-        urgent, own, pool, spill = [], [], [], []
-        for m in handoffs:
-            team = m.get("team") or POOL
-            if m.get("priority") == "urgent":
-                urgent.append(m)
-            elif team in mine:
-                own.append(m)
-            elif team == POOL:
-                pool.append(m)
-            elif team not in covered:
-                spill.append({**m, "overflow": True})
-        return urgent + own + pool + spill
+        """The waiting queue as a counselor sees it (``visible_among`` the teams in Redis now)."""
+        return visible_among(self.all(), handoffs, counselor, admin=admin, present=present)
+
+
+# -- the routing rules themselves: pure (a list of teams and a clock in, an answer out), so that
+# benchmarks/teams.py simulates a day with exactly these -----------------------------------------
+def route_among(teams: list[Team], pref: str | None, city: str | None = None, muni: str | None = None, *,
+                urgent: bool = False, now: datetime | None = None, present_of=None) -> Route:
+    """Where a new handoff goes. ``present_of()``: the counselors in the console now (online,
+    not away); asked only when a team on duty serves the place."""
+    if not teams:
+        return Route(POOL, POOL, "no_team")
+    if not pref and not city and not muni:
+        return Route(POOL, POOL, "no_place")
+    team = Teams.serving(teams, pref, city, muni)
+    if team is None:
+        return Route(POOL, POOL, "no_team")
+    if urgent:
+        return Route(team.name, team.name, "urgent")
+    if not team.on_duty(now or datetime.now().astimezone()):
+        return Route(POOL, team.name, "off_duty")
+    if present_of is not None and not (team.members & present_of()):
+        return Route(POOL, team.name, "nobody_online")
+    return Route(team.name, team.name, "served")
+
+
+def visible_among(teams: list[Team], handoffs: list[dict], counselor: str, *, admin: bool,
+                  present: set[str]) -> list[dict]:
+    """The waiting queue as a counselor sees it. An admin, or a counselor in no team: everything,
+    in queue order. A team's counselor: urgent ones first (every team answers them), then their
+    teams' in queue order, then the shared pool, then another team's that nobody of that team
+    is present to answer (``overflow``). Each handoff gets ``lane``-free labels: ``mine``
+    (their team's) and ``overflow``."""
+    mine = {t.name for t in teams if counselor in t.members}
+    if admin or not mine:
+        return handoffs
+    covered = {t.name for t in teams if t.members & present}
+    urgent, own, pool, spill = [], [], [], []
+    for m in handoffs:
+        team = m.get("team") or POOL
+        if m.get("priority") == "urgent":
+            urgent.append(m)
+        elif team in mine:
+            own.append(m)
+        elif team == POOL:
+            pool.append(m)
+        elif team not in covered:
+            spill.append({**m, "overflow": True})
+    return urgent + own + pool + spill

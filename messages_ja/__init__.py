@@ -256,6 +256,49 @@ def pref_resource(pref_name: str) -> str | None:
     return None
 
 
+# -- local resources a team keeps itself (handoff/resources.py; cards.toml [local_resources]) ------
+def local_resource_when(res: dict) -> str:
+    """An event's day, or its days ("12月5日（土）〜12月7日（月）"); "" when it has none."""
+    from datetime import date
+
+    words = cards()["local_resources"]
+    weekdays = catalog().templates["hours.weekdays"]
+
+    def day(iso: str) -> str:
+        d = date.fromisoformat(iso)
+        return words["day"].format(month=d.month, day=d.day, weekday=weekdays[d.weekday()])
+
+    if not res.get("date"):
+        return ""
+    if res.get("until") and res["until"] != res["date"]:
+        return words["span"].format(start=day(res["date"]), end=day(res["until"]))
+    return day(res["date"])
+
+
+def local_resource_title(res: dict) -> str:
+    """How a team's resource is listed and named in the transcript: its kind, its name, its day."""
+    words = cards()["local_resources"]
+    title = words["title"].format(kind=words["kinds"][res["kind"]], name=res["name"])
+    when = local_resource_when(res)
+    return words["title_when"].format(title=title, when=when) if when else title
+
+
+def local_resource_message(res: dict) -> dict:
+    """A team's resource as a LINE-ready message: a card with its call and open buttons, and its
+    text (the altText) carrying the same number and address."""
+    words = cards()["local_resources"]
+    when = local_resource_when(res)
+    note = "\n".join(x for x in (when, res.get("note", "")) if x)
+    lines = [local_resource_title(res)] + ([res["note"]] if res.get("note") else [])
+    if res.get("phone"):
+        lines.append(words["phone"].format(phone=res["phone"]))
+    if res.get("url"):
+        lines.append(res["url"])
+    row = {"name": res["name"], "note": note, "tel": res.get("phone", ""), "web": res.get("url", "")}
+    card = bubble(words["card_title"].format(kind=words["kinds"][res["kind"]]), [row], words["lead"])
+    return {"text": "\n".join(lines), "card": card}
+
+
 def render(reply) -> list[dict]:
     """A Reply as at most 5 LINE messages (text, or a card whose text is its altText); the quick
     replies ride on the last one."""

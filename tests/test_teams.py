@@ -221,3 +221,138 @@ def test_the_monthly_report_matches_a_seeded_day_with_small_cells_hidden(monkeyp
     assert "seed0" not in page and "0000000000000000000000000" not in page
     assert mado(monkeypatch, two_teams, "report", "--month", "2026-13", "--format", "csv")[0] == 2
     assert mado(monkeypatch, two_teams, "report", "--month", month, "--team", "nope")[0] == 2
+
+
+# -- a team's local resources (handoff/resources.py) -------------------------------------------
+def _event(days_ahead=10, **kw):
+    from datetime import timedelta
+
+    from handoff.resources import today
+
+    return {"kind": "family", "name": "高知ひきこもり家族会", "note": "毎月1回・参加無料",
+            "phone": "０８８－８２１－１２３４", "url": "https://kochi.example.jp/kazoku",
+            "date": (today() + timedelta(days=days_ahead)).isoformat(), **kw}
+
+
+@pytest.fixture
+def kochi_admin(two_teams, accounts):
+    """kchief: an admin in team kochi (its resources' editor, not tokyo's)."""
+    from .conftest import COUNSELOR_PASSWORD
+
+    accounts.add("kchief", COUNSELOR_PASSWORD, "admin")
+    Teams(accounts.r).add_member("kochi", "kchief")
+    return "kchief"
+
+
+def test_team_resources_are_validated_kept_per_team_past_events_hidden_and_every_edit_audited(
+        app, kochi_admin, r):
+    from datetime import timedelta
+
+    from handoff.resources import TeamResources, today
+
+    kchief, chief, aoi, ben = (Console(app, n) for n in ("kchief", "chief", "aoi", "ben"))
+    url = "/console/api/teams/kochi/resources"
+    res = kchief.post(url, _event())
+    assert res.status_code == 200, res.get_json()
+    got = res.get_json()["resources"]
+    assert [(x["name"], x["phone"], x["kind"]) for x in got] == [("高知ひきこもり家族会", "088-821-1234", "family")]
+    rid = got[0]["id"]
+    assert got[0]["title"].startswith("家族会：高知ひきこもり家族会　") and got[0]["updated_by"] == "kchief"
+    # validated: each refusal says what is wrong, and nothing is kept
+    for bad, code in (({"phone": "12345"}, "error.resource_bad_phone"),
+                      ({"phone": "088-821-12345678"}, "error.resource_bad_phone"),
+                      ({"phone": "tel:0888211234"}, "error.resource_bad_phone"),
+                      ({"url": "javascript:alert(1)"}, "error.resource_bad_url"),
+                      ({"url": "https://localhost/x"}, "error.resource_bad_url"),
+                      ({"url": "https://user@evil.example.jp/"}, "error.resource_bad_url"),
+                      ({"url": "https://kochi.example.jp/a b"}, "error.resource_bad_url"),
+                      ({"phone": "", "url": ""}, "error.resource_no_contact"),
+                      ({"date": "2026-13-01"}, "error.resource_bad_date"),
+                      ({"until": "2000-01-01"}, "error.resource_bad_date"),
+                      ({"date": "2000-01-01", "until": ""}, "error.resource_past"),
+                      ({"kind": "party"}, "error.resource_bad_kind"),
+                      ({"name": "  "}, "error.resource_empty"),
+                      ({"name": "x" * 61}, "error.resource_too_long")):
+        res = kchief.post(url, _event(**bad))
+        assert (res.status_code, res.get_json()["code"]) == (400, code), bad
+    # per team: its counselors read, its admins (and an admin of no team) edit, nobody else
+    assert aoi.get(url).get_json()["editable"] is False and len(aoi.get(url).get_json()["resources"]) == 1
+    assert aoi.post(url, _event()).status_code == 403
+    assert ben.get(url).status_code == 403 and ben.post(url, _event()).status_code == 403
+    assert kchief.post("/console/api/teams/tokyo/resources", _event()).status_code == 403
+    assert chief.post("/console/api/teams/tokyo/resources",
+                      _event(kind="work", name="サポステ東京", date="", phone="")).status_code == 200
+    assert ben.get("/console/api/teams/tokyo/resources").get_json()["resources"][0]["name"] == "サポステ東京"
+    assert aoi.get("/console/api/teams/tokyo/resources").status_code == 403
+    assert chief.get("/console/api/teams/nowhere/resources").status_code == 404
+    # an event that has ended is hidden from counselors by itself; its editors still see it, marked
+    # (seeded as if added 400 days ago)
+    TeamResources(r, "kochi").add(_event(-390, name="去年の講座", kind="course"), by="kchief",
+                                  now=today() - timedelta(days=400))
+    assert [x["name"] for x in aoi.get(url).get_json()["resources"]] == ["高知ひきこもり家族会"]
+    editors = {x["name"]: x["past"] for x in kchief.get(url).get_json()["resources"]}
+    assert editors == {"高知ひきこもり家族会": False, "去年の講座": True}
+    # edit and delete: audited with who, when, the team, the item and which fields, never a value
+    assert kchief.post(f"{url}/{rid}", _event(phone="088-000-1111")).status_code == 200
+    assert aoi.get(url).get_json()["resources"][0]["phone"] == "088-000-1111"
+    assert kchief.post(f"{url}/nosuchid/delete").status_code == 404
+    assert kchief.post(f"{url}/{rid}", _event(phone="1")).status_code == 400
+    assert kchief.post(f"{url}/{rid}/delete").status_code == 200
+    assert aoi.get(url).get_json()["resources"] == []
+    audit = [f for _, f in r.xrange("mado:{handoff}:audit") if f["action"].startswith("resource_")]
+    assert [(f["who"], f["action"].rsplit(":", 1)[0]) for f in audit] == [
+        ("kchief", f"resource_add:kochi:{rid}"), ("chief", "resource_add:tokyo:" + audit[1]["action"].split(":")[2]),
+        ("kchief", f"resource_edit:kochi:{rid}"), ("kchief", f"resource_delete:kochi:{rid}")]
+    assert audit[0]["action"].endswith(":kind,name,note,phone,url,date") and audit[2]["action"].endswith(":phone")
+    assert all(f["at"] for f in audit)
+    text = json.dumps(audit, ensure_ascii=False)
+    assert not any(v in text for v in ("088", "家族会", "example", "サポステ", "毎月"))
+    # a team removed takes its resources with it
+    assert mado_removed(r, "tokyo") and not r.exists("mado:{staff}:team:tokyo:resources")
+
+
+def mado_removed(r, name):
+    Teams(r).remove(name)
+    return name not in Teams(r).names()
+
+
+def test_send_a_resource_lists_the_persons_team_first_and_sends_it_as_a_card(app, kochi_admin, person, worker, r):
+    from . import helpers
+    from .test_cards import buttons
+    from .test_counselor_tools import flex_cards
+
+    worker()
+    kchief, chief, aoi = Console(app, "kchief"), Console(app, "chief"), Console(app, "aoi")
+    here(aoi)
+    assert kchief.post("/console/api/teams/kochi/resources", _event()).status_code == 200
+    assert kchief.post("/console/api/teams/kochi/resources",
+                       _event(kind="ibasho", name="居場所ひだまり", date="", url="")).status_code == 200
+    assert chief.post("/console/api/teams/tokyo/resources", _event(name="東京の家族会")).status_code == 200
+    ask_from_kochi(p := person())
+    hid = wait_until(aoi.waiting)[0]["id"]
+    assert aoi.post(f"/console/api/handoffs/{hid}/claim").status_code == 200
+    listed = aoi.get(f"/console/api/resources?handoff={hid}").get_json()["resources"]
+    # the person's team's own first (events by day, then the rest), then their prefecture's centres
+    assert [x["title"].split("：")[0] for x in listed[:2]] == ["家族会", "居場所"]
+    assert all(x["theirs"] and x["team"] == "kochi" and x["id"].startswith("team:kochi:") for x in listed[:2])
+    assert listed[2]["id"] == "pref:39" and "東京の家族会" not in json.dumps(listed, ensure_ascii=False)
+    # without a person in mind: the counselor's own teams'
+    assert aoi.get("/console/api/resources").get_json()["resources"][0]["team"] == "kochi"
+
+    url = f"/console/api/handoffs/{hid}/resources"
+    before = len(flex_cards(p))
+    assert aoi.post(url, {"id": listed[0]["id"], "client_id": "local-1"}).status_code == 200
+    card = wait_until(lambda: (c := flex_cards(p)[before:]) and c[0])
+    assert "088-821-1234" in card["altText"] and "高知ひきこもり家族会" in card["altText"]
+    uris = [a["uri"] for a in buttons(card["contents"])]
+    assert "tel:0888211234" in uris and "https://kochi.example.jp/kazoku" in uris
+    said = [m for m in aoi.detail(hid)["messages"] if m["kind"] == "resource"]
+    assert said[-1]["text"] == "［送った資料］" + listed[0]["title"]
+    # another team's id, a deleted one, a malformed one: nothing sent
+    tokyo_id = chief.get("/console/api/teams/tokyo/resources").get_json()["resources"][0]["id"]
+    assert aoi.post(url, {"id": f"team:tokyo:{tokyo_id}"}).status_code == 200       # any team's current one may be sent
+    rid = listed[1]["id"].split(":")[2]
+    assert kchief.post(f"/console/api/teams/kochi/resources/{rid}/delete").status_code == 200
+    for gone in (listed[1]["id"], "team:kochi", "team:no:such", "team:{x}:y"):
+        assert aoi.post(url, {"id": gone}).status_code == 404, gone
+    assert helpers.settled(r) and len(flex_cards(p)) == before + 2
