@@ -20,6 +20,7 @@ import io
 import math
 import re
 import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -242,6 +243,10 @@ def _chart(kind: str, title: str, labels: list[str], series: list[tuple[str, lis
     """An inline SVG chart (pygal): hidden values are drawn as missing, never as a number."""
     import pygal
     from pygal.style import Style
+
+    # pygal puts a legacy import hook on sys.meta_path (for its old plugin names) that has no
+    # find_spec: every later import in the process warns about it. Nothing here needs it.
+    sys.meta_path[:] = [f for f in sys.meta_path if hasattr(f, "find_spec")]
 
     style = Style(background="white", plot_background="white", font_family="sans-serif",
                   colors=("#3b6ea5", "#e0a030", "#6a9f58", "#b05050", "#7d6aa5", "#888888"))
