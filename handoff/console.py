@@ -529,6 +529,18 @@ def api_send_resource(hid):
     return _deliver(hid, body, entry, "resource", id=rid)
 
 
+@bp.get("/api/resources/<rid>")
+@login_required(api=True)
+def api_resource_preview(rid):
+    """What a resource says, for the preview the console shows before sending it (issue 27, #16):
+    its title and the card's words (its altText, every number in it), as the person would get it."""
+    resource = messages_ja.counselor_resources().get(rid)
+    if resource is None:
+        return _error(404, "error.no_such_resource")
+    return jsonify({"id": rid, "title": resource["title"],
+                    "text": messages_ja.message_of(resource["message"])["text"]})
+
+
 def _deliver(hid: str, body: dict, entry: dict, action: str, **event):
     """What the holder sends the person (a typed message, a resource): into the transcript and the
     person's own event stream, once per ``client_id`` (the console's id of a draft or a click)."""

@@ -992,16 +992,38 @@
     }
   });
 
-  // Send a resource: a card of the catalogue, in one click, through the same path as a typed
-  // message (a client_id per opening of the dialog: a double click sends it once)
-  let resourceFor = null;
+  // Send a resource: a card of the catalogue, through the same path as a typed message (a
+  // client_id per opening of the dialog: a double click sends it once). A choice first shows what
+  // the person will get and names them; only 「… に送る」 sends it (issue 27, #16).
+  let resourceFor = null;       // {hid, cid, person, id}: the dialog's person, and the card shown
   function resourceButton(res) {
     const b = el("button", res.theirs ? "theirs" : "", res.title);
     b.type = "button";
     b.dataset.id = res.id;
-    b.addEventListener("click", () => sendResource(res.id));
+    b.addEventListener("click", () => previewResource(res.id));
     return b;
   }
+  function resourceChoosing() {
+    $("resource-dialog").classList.remove("previewing");
+    $("resource-preview").hidden = true;
+    if (resourceFor) resourceFor.id = null;
+  }
+  async function previewResource(id) {
+    const target = resourceFor;
+    if (!target || !id) return;
+    const r = await api("GET", "/resources/" + encodeURIComponent(id)).catch(() => ({ok: false, data: {}}));
+    if (resourceFor !== target || !$("resource-dialog").open) return;
+    if (!r.ok) { resourceChoosing(); return; }
+    target.id = id;
+    $("resource-preview-what").textContent = fmt("resource.confirm", {person: target.person, title: r.data.title});
+    $("resource-preview-text").textContent = r.data.text;
+    $("resource-send").textContent = fmt("resource.send", {person: target.person});
+    $("resource-dialog").classList.add("previewing");
+    $("resource-preview").hidden = false;
+    $("resource-send").focus();
+  }
+  $("resource-back").addEventListener("click", resourceChoosing);
+  $("resource-send").addEventListener("click", () => { if (resourceFor) sendResource(resourceFor.id); });
 
   $("resource").addEventListener("click", async () => {
     const hid = form.dataset.hid;
@@ -1010,7 +1032,8 @@
     const r = await api("GET", "/resources?handoff=" + encodeURIComponent(hid));
     if (!r.ok || form.dataset.hid !== hid || dialogOpen()) return;
     const list = r.data.resources || [];
-    resourceFor = {hid, cid: newId()};
+    resourceFor = {hid, cid: newId(), person};
+    resourceChoosing();
     const theirs = list.filter((x) => x.theirs);
     $("resource-theirs-section").hidden = !theirs.length;
     $("resource-theirs").replaceChildren(...theirs.map(resourceButton));
@@ -1027,7 +1050,7 @@
     $("resource-dialog").showModal();
   });
   $("resource-place").addEventListener("change", () => { $("resource-place-send").disabled = !$("resource-place").value; });
-  $("resource-place-send").addEventListener("click", () => sendResource($("resource-place").value));
+  $("resource-place-send").addEventListener("click", () => previewResource($("resource-place").value));
 
   async function sendResource(id) {
     const target = resourceFor;
