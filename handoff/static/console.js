@@ -646,7 +646,17 @@
     shownMessages = n;
     shownLeft = left;
     if (first || stuck) toBottom();
-    else if (grew) pill.hidden = false;
+    else if (grew) showPill();
+  }
+
+  // The pill takes its own row below the transcript, which gets shorter by as much: it scrolls by
+  // that much too, so the words that were at its bottom edge (the newest, often) stay in view
+  // above the pill (issue 27, #16).
+  function showPill() {
+    if (!pill.hidden) return;
+    const before = tr.clientHeight;
+    pill.hidden = false;
+    tr.scrollTop += before - tr.clientHeight;
   }
 
   // Read (LINE's read mark for the person) only once the newest message has really been on
