@@ -203,6 +203,8 @@ def _summary(m: dict) -> dict:
         "overflow": bool(m.get("overflow")),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
+        # wrote something risky after asking (urgent from the start: urgent_at = created_at)
+        "worsened": int(m.get("urgent_at") or 0) > int(m.get("created_at") or 0),
     }
 
 

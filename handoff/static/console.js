@@ -330,6 +330,13 @@
     banner(text, "moved", id);
   }
 
+  // Someone waiting who wrote something risky after asking, seen here for the first time (this
+  // console just opened or reloaded, or it had not listed them yet when they wrote): as loud as if
+  // it had been watching (issue 27, #11), unless this very alert was rung here before
+  function worsenedWaiting(h) {
+    return h.status === "waiting" && h.worsened && urgentSeen.get(h.id) !== h.urgent_at;
+  }
+
   // urgent first (the latest risk message first), otherwise the order the API gave
   function byUrgency(a, b) {
     const ua = a.priority === "urgent", ub = b.priority === "urgent";
@@ -368,7 +375,7 @@
     const worse = [];
     [...waiting, ...mine].forEach((h) => {
       if (h.priority !== "urgent" || !h.urgent_at) return;
-      if (listed.has(h.id) && h.urgent_at > (urgentSeen.get(h.id) || 0)) worse.push(h);
+      if (listed.has(h.id) ? h.urgent_at > (urgentSeen.get(h.id) || 0) : worsenedWaiting(h)) worse.push(h);
       urgentSeen.set(h.id, h.urgent_at);
     });
     listed = new Set([...waiting, ...mine].map((h) => h.id));
