@@ -204,6 +204,8 @@ def _summary(m: dict) -> dict:
         "overflow": bool(m.get("overflow")),
         # when the person last wrote something risky (ms): a console alerts whenever this moves
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
+        # wrote something risky after asking (urgent from the start: urgent_at = created_at)
+        "worsened": int(m.get("urgent_at") or 0) > int(m.get("created_at") or 0),
     }
 
 
@@ -556,6 +558,18 @@ def api_send_resource(hid):
         return _error(404, "error.no_such_resource")
     entry = {"from": "counselor", "kind": "resource", "text": t("resource.line", title=resource["title"])}
     return _deliver(hid, body, entry, "resource", id=rid)
+
+
+@bp.get("/api/resources/<rid>")
+@login_required(api=True)
+def api_resource_preview(rid):
+    """What a resource says, for the preview the console shows before sending it (issue 27, #16):
+    its title and the card's words (its altText, every number in it), as the person would get it."""
+    resource = messages_ja.counselor_resources().get(rid)
+    if resource is None:
+        return _error(404, "error.no_such_resource")
+    return jsonify({"id": rid, "title": resource["title"],
+                    "text": messages_ja.message_of(resource["message"])["text"]})
 
 
 def _deliver(hid: str, body: dict, entry: dict, action: str, **event):

@@ -194,6 +194,42 @@ def test_the_newest_message_shows_above_the_reply_box_and_is_read_only_once_seen
     expect(counselor.locator(f"#mine li[data-id='{hid}']")).not_to_contain_text("未読", timeout=T)
     assert len(reads) >= 1
 
+    # (issue 27, #16) scrolled up only a little, the newest words still in view: the pill that a
+    # new message brings covers none of them, and what was in view stays in view above it
+    counselor.evaluate("() => { const t = document.getElementById('transcript'); t.scrollTop -= 24; }")
+    counselor.wait_for_function(f"() => !({NEWEST_ABOVE_REPLY_BOX})()", timeout=T)
+    seen = counselor.evaluate(VISIBLE_PART, 20)
+    person_says(person, "メッセージ 22 です")
+    expect(newest).to_contain_text("メッセージ 22 です", timeout=T)
+    expect(pill).to_be_visible()
+    counselor.wait_for_function(PILL_COVERS_NOTHING, timeout=T)
+    assert counselor.evaluate(VISIBLE_PART, 20) >= seen - 1          # message 21: as much in view as before
+    # scrolled down to all but the last few pixels, the pill still there: the newest is above it
+    counselor.evaluate("() => { const t = document.getElementById('transcript'); t.scrollTop = t.scrollHeight - t.clientHeight - 6; }")
+    counselor.wait_for_function(PILL_COVERS_NOTHING, timeout=T)
+    expect(pill).to_be_visible()
+    assert counselor.evaluate(VISIBLE_PART, 21) > 0
+    shot(counselor, f"console-pill-below-newest-{width}x{height}")
+
+
+# how many pixels of the n-th transcript entry (0-based) are inside the transcript's visible box
+VISIBLE_PART = """n => {
+  const t = document.getElementById('transcript').getBoundingClientRect();
+  const b = document.querySelectorAll('#transcript > li')[n].getBoundingClientRect();
+  return Math.max(0, Math.min(b.bottom, t.bottom) - Math.max(b.top, t.top));
+}"""
+# the pill is shown and no visible part of any transcript entry is at its height
+PILL_COVERS_NOTHING = """() => {
+  const p = document.getElementById('new-messages');
+  if (p.hidden) return false;
+  const r = p.getBoundingClientRect(), t = document.getElementById('transcript').getBoundingClientRect();
+  return [...document.querySelectorAll('#transcript > li')].every((li) => {
+    const b = li.getBoundingClientRect();
+    const top = Math.max(b.top, t.top), bottom = Math.min(b.bottom, t.bottom);
+    return bottom <= top || bottom <= r.top || top >= r.bottom;
+  });
+}"""
+
 
 def test_a_quick_double_send_and_a_retry_after_a_lost_answer_each_send_once(browser, demo):
     counselor, person = counselor_and_simulator(browser, demo)

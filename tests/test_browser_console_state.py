@@ -5,6 +5,7 @@ the keyboard (#14), in a real browser: Debian's chromium through Playwright agai
 """
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from .test_browser import (PASSWORD, T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
@@ -135,13 +136,15 @@ MOTHER = "娘が高校をやめてから3年、部屋から出てきません。
 TAKE_WITH = "家族を道連れにして死にたい"
 
 
-def test_layout_words_and_alerts_that_fit_at_1024(browser, demo):
+@pytest.mark.parametrize("width,height", [(1024, 768), (1366, 768)])
+def test_layout_words_and_alerts_that_fit(browser, demo, width, height):
     """#8 what the person agreed to show sits in the intake, beside the bot's labels; #11 opening
     one person keeps another's banner, and 道連れ is labelled as harm that may reach others; #13 at
-    1024×768 at least 8 lines of transcript with intake and notes open; #16 the reply box names
-    the person, the title counts who waits, 「離れました」 only when the person left."""
+    1024×768 (and 1366×768) at least 8 lines of transcript with intake and notes open, the header
+    one line with a banner and with the lost connection said; #16 the reply box names the person,
+    the title counts who waits, 「離れました」 only when the person left."""
     counselor, person = counselor_and_simulator(browser, demo)
-    counselor.set_viewport_size(VIEWPORT)
+    counselor.set_viewport_size({"width": width, "height": height})
     new_person(person)
     say(person, MOTHER)
     expect(person.locator("#chat")).to_contain_text("ご家族", timeout=T)
@@ -174,8 +177,21 @@ def test_layout_words_and_alerts_that_fit_at_1024(browser, demo):
       const t = document.getElementById('transcript');
       return t.clientHeight / parseFloat(getComputedStyle(t).lineHeight);
     }""")
-    shot(counselor, "console-1024-context-open")
+    shot(counselor, f"console-{width}-context-open")
     assert lines >= 8, lines
+    # the header stays one line with the banner, and with the lost connection said beside it
+    header = "() => document.querySelector('header.top').offsetHeight"
+    with_banner = counselor.evaluate(header)
+    expect(banner).to_be_visible()
+    counselor.context.set_offline(True)
+    expect(counselor.locator("#conn")).to_be_visible(timeout=T)
+    expect(counselor.locator("#stale")).to_be_visible()
+    assert counselor.evaluate(header) == with_banner
+    lines_offline = counselor.evaluate("() => document.getElementById('transcript').clientHeight") / (
+        counselor.evaluate("() => parseFloat(getComputedStyle(document.getElementById('transcript')).lineHeight)"))
+    assert lines_offline >= 8, lines_offline
+    counselor.context.set_offline(False)
+    expect(counselor.locator("#conn")).to_be_hidden(timeout=T)
 
     # 道連れ: the alert's words say it may reach others too
     switch_person(person, 1)

@@ -1,5 +1,5 @@
-"""A counselor's tools in a real browser (issue 15, items 4-7): a resource card sent in one click
-reaches the person with its call button; case notes stay with counselors; a returning person's
+"""A counselor's tools in a real browser (issue 15, items 4-7): a resource card, previewed with its
+person named and then sent, reaches the person with its call button; case notes stay with counselors; a returning person's
 earlier conversation is listed with its closing note and opened read-only; an admin edits the
 canned replies and a counselor's picker offers the edited list. Debian's chromium, Playwright, a
 real `mado demo` on a real redis-server. The README's screenshots of these come from here.
@@ -8,10 +8,10 @@ from playwright.sync_api import expect
 
 from .test_browser import (T, ask_for_a_person, browser, counselor_and_simulator, demo,  # noqa: F401
                            new_person, say, shot, tap)
-from .test_browser_console import claim_first_waiting
+from .test_browser_console import alias_of, claim_first_waiting
 
 
-def test_a_resource_in_one_click_notes_kept_private_and_the_earlier_conversation_on_return(browser, demo):
+def test_a_resource_previewed_for_its_person_then_sent_notes_kept_private_and_the_earlier_conversation_on_return(browser, demo):
     counselor, person = counselor_and_simulator(browser, demo)
     counselor.set_viewport_size({"width": 1366, "height": 900})
     new_person(person)
@@ -32,7 +32,9 @@ def test_a_resource_in_one_click_notes_kept_private_and_the_earlier_conversation
     expect(counselor.locator("#notes")).to_contain_text("昼夜逆転", timeout=T)
     expect(counselor.locator("#note-text")).to_have_value("")
 
-    # send a resource: the person's own prefecture is offered first; one click sends it
+    # send a resource: the person's own prefecture is offered first; a choice shows what the
+    # person will get and names them, and nothing goes out before 「… に送る」 (issue 27, #16)
+    alias = alias_of(counselor, first)
     counselor.click("#resource")
     dialog = counselor.locator("#resource-dialog")
     expect(dialog).to_be_visible(timeout=T)
@@ -41,7 +43,24 @@ def test_a_resource_in_one_click_notes_kept_private_and_the_earlier_conversation
     expect(dialog.locator("#resource-common")).to_contain_text("今すぐ話せる窓口")
     shot(counselor, "console-send-resource")
     before = person.locator("#chat .card", has_text="東京都").count()
+    sends = []
+    counselor.on("request", lambda q: sends.append(q.url) if q.method == "POST" and q.url.endswith("/resources") else None)
+    dialog.locator("#resource-common button", has_text="今すぐ話せる窓口").click()
+    preview = dialog.locator("#resource-preview")
+    expect(preview).to_be_visible(timeout=T)
+    expect(preview).to_contain_text(f"{alias} に「今すぐ話せる窓口")
+    expect(dialog.locator("#resource-preview-text")).to_contain_text("0120-279-338")   # the card's own words
+    expect(dialog.locator("#resource-send")).to_have_text(f"{alias} に送る")
+    dialog.locator("#resource-back").click()                 # not that one: back to the choices
+    expect(preview).to_be_hidden()
     theirs.click()
+    expect(dialog.locator("#resource-preview-what")).to_contain_text(f"{alias} に「東京都の相談窓口」を送りますか？", timeout=T)
+    expect(dialog.locator("#resource-preview-text")).to_contain_text("東京都")
+    expect(dialog.locator("#resource-send")).to_be_focused()
+    shot(counselor, "console-send-resource-preview")
+    assert sends == []
+    expect(counselor.locator("#transcript")).not_to_contain_text("送った資料")
+    dialog.locator("#resource-send").click()
     expect(dialog).to_be_hidden()
     expect(counselor.locator("#transcript")).to_contain_text("［送った資料］東京都の相談窓口", timeout=T)
     cards = person.locator("#chat .card", has_text="東京都")
@@ -50,8 +69,11 @@ def test_a_resource_in_one_click_notes_kept_private_and_the_earlier_conversation
     expect(call).to_have_attribute("href", __import__("re").compile(r"^tel:0\d+$"))
     # a place chosen from the list goes the same way
     counselor.click("#resource")
+    expect(counselor.locator("#resource-preview")).to_be_hidden()          # a new opening: the choices
     counselor.select_option("#resource-place", "pref:27")
     counselor.click("#resource-place-send")
+    expect(counselor.locator("#resource-preview-what")).to_contain_text(f"{alias} に「大阪府の相談窓口」", timeout=T)
+    counselor.keyboard.press("Enter")                          # the focus is on 「… に送る」
     expect(counselor.locator("#transcript")).to_contain_text("［送った資料］大阪府の相談窓口", timeout=T)
     expect(person.locator("#chat .card", has_text="大阪府")).to_be_visible(timeout=T)
     expect(person.locator("#chat")).not_to_contain_text("昼夜逆転")

@@ -219,3 +219,25 @@ def test_a_silent_holder_alerts_everyone_after_the_set_time_and_a_queued_persons
     for page in (ben, admin):
         expect(risk_alert(page, first)).to_have_count(0, timeout=T)
     expect(admin.locator("#alerts")).to_be_hidden()
+
+    # (#11) alerts handled on other consoles leave nothing behind that holds a later one back:
+    # someone new asking is the banner on every console, their risk message a loud alert again,
+    # and a console opened after it (ben reloads) rings for it too: they wait, at risk, untaken
+    new_person(person)
+    ask_for_a_person(person)
+    fourth = ben.locator("#queue li").first
+    expect(fourth).to_be_visible(timeout=T)
+    fourth = fourth.get_attribute("data-id")
+    for page in (ben, admin):
+        expect(page.locator(f"#queue li[data-id='{fourth}']")).to_be_visible(timeout=T)
+        expect(page.locator("#alert")).to_be_visible(timeout=T)
+        expect(page.locator("#alert")).to_have_attribute("data-id", fourth)
+    person_says(person, "もう消えたい")
+    for page in (ben, admin):
+        expect(risk_alert(page, fourth)).to_have_attribute("data-kind", "worse", timeout=T)
+        expect(page.locator("#alerts li")).to_have_count(1)
+    ben.reload()
+    expect(risk_alert(ben, fourth)).to_have_attribute("data-kind", "worse", timeout=T)
+    expect(risk_alert(ben, fourth)).to_contain_text("消えたい・生きるのがつらい")
+    expect(ben).to_have_title(re.compile(r"^【急ぎ】"))
+    expect(ben.locator("#alerts li")).to_have_count(1)

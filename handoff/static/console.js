@@ -330,6 +330,13 @@
     banner(text, "moved", id);
   }
 
+  // Someone waiting who wrote something risky after asking, seen here for the first time (this
+  // console just opened or reloaded, or it had not listed them yet when they wrote): as loud as if
+  // it had been watching (issue 27, #11), unless this very alert was rung here before
+  function worsenedWaiting(h) {
+    return h.status === "waiting" && h.worsened && urgentSeen.get(h.id) !== h.urgent_at;
+  }
+
   // urgent first (the latest risk message first), otherwise the order the API gave
   function byUrgency(a, b) {
     const ua = a.priority === "urgent", ub = b.priority === "urgent";
@@ -368,7 +375,7 @@
     const worse = [];
     [...waiting, ...mine].forEach((h) => {
       if (h.priority !== "urgent" || !h.urgent_at) return;
-      if (listed.has(h.id) && h.urgent_at > (urgentSeen.get(h.id) || 0)) worse.push(h);
+      if (listed.has(h.id) ? h.urgent_at > (urgentSeen.get(h.id) || 0) : worsenedWaiting(h)) worse.push(h);
       urgentSeen.set(h.id, h.urgent_at);
     });
     listed = new Set([...waiting, ...mine].map((h) => h.id));
@@ -646,7 +653,17 @@
     shownMessages = n;
     shownLeft = left;
     if (first || stuck) toBottom();
-    else if (grew) pill.hidden = false;
+    else if (grew) showPill();
+  }
+
+  // The pill takes its own row below the transcript, which gets shorter by as much: it scrolls by
+  // that much too, so the words that were at its bottom edge (the newest, often) stay in view
+  // above the pill (issue 27, #16).
+  function showPill() {
+    if (!pill.hidden) return;
+    const before = tr.clientHeight;
+    pill.hidden = false;
+    tr.scrollTop += before - tr.clientHeight;
   }
 
   // Read (LINE's read mark for the person) only once the newest message has really been on
@@ -992,16 +1009,38 @@
     }
   });
 
-  // Send a resource: a card of the catalogue, in one click, through the same path as a typed
-  // message (a client_id per opening of the dialog: a double click sends it once)
-  let resourceFor = null;
+  // Send a resource: a card of the catalogue, through the same path as a typed message (a
+  // client_id per opening of the dialog: a double click sends it once). A choice first shows what
+  // the person will get and names them; only 「… に送る」 sends it (issue 27, #16).
+  let resourceFor = null;       // {hid, cid, person, id}: the dialog's person, and the card shown
   function resourceButton(res) {
     const b = el("button", res.theirs ? "theirs" : "", res.title);
     b.type = "button";
     b.dataset.id = res.id;
-    b.addEventListener("click", () => sendResource(res.id));
+    b.addEventListener("click", () => previewResource(res.id));
     return b;
   }
+  function resourceChoosing() {
+    $("resource-dialog").classList.remove("previewing");
+    $("resource-preview").hidden = true;
+    if (resourceFor) resourceFor.id = null;
+  }
+  async function previewResource(id) {
+    const target = resourceFor;
+    if (!target || !id) return;
+    const r = await api("GET", "/resources/" + encodeURIComponent(id)).catch(() => ({ok: false, data: {}}));
+    if (resourceFor !== target || !$("resource-dialog").open) return;
+    if (!r.ok) { resourceChoosing(); return; }
+    target.id = id;
+    $("resource-preview-what").textContent = fmt("resource.confirm", {person: target.person, title: r.data.title});
+    $("resource-preview-text").textContent = r.data.text;
+    $("resource-send").textContent = fmt("resource.send", {person: target.person});
+    $("resource-dialog").classList.add("previewing");
+    $("resource-preview").hidden = false;
+    $("resource-send").focus();
+  }
+  $("resource-back").addEventListener("click", resourceChoosing);
+  $("resource-send").addEventListener("click", () => { if (resourceFor) sendResource(resourceFor.id); });
 
   $("resource").addEventListener("click", async () => {
     const hid = form.dataset.hid;
@@ -1010,7 +1049,8 @@
     const r = await api("GET", "/resources?handoff=" + encodeURIComponent(hid));
     if (!r.ok || form.dataset.hid !== hid || dialogOpen()) return;
     const list = r.data.resources || [];
-    resourceFor = {hid, cid: newId()};
+    resourceFor = {hid, cid: newId(), person};
+    resourceChoosing();
     const theirs = list.filter((x) => x.theirs);
     $("resource-theirs-section").hidden = !theirs.length;
     $("resource-theirs").replaceChildren(...theirs.map(resourceButton));
@@ -1027,7 +1067,7 @@
     $("resource-dialog").showModal();
   });
   $("resource-place").addEventListener("change", () => { $("resource-place-send").disabled = !$("resource-place").value; });
-  $("resource-place-send").addEventListener("click", () => sendResource($("resource-place").value));
+  $("resource-place-send").addEventListener("click", () => previewResource($("resource-place").value));
 
   async function sendResource(id) {
     const target = resourceFor;
