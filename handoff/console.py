@@ -533,6 +533,13 @@ def api_resources():
                                            "place": rid.startswith(("pref:", "city:"))} for rid in ids]})
 
 
+def _team_resource(rid: str) -> dict | None:
+    """A team's current local resource by its console id ("team:<team>:<id>"), or None."""
+    _, team, item = (rid.split(":", 2) + ["", ""])[:3]
+    known = valid_team_name(team) and CLIENT_ID.fullmatch(item) and _teams().get(team)
+    return _team_resources(team).get(item) if known else None
+
+
 @bp.post("/api/handoffs/<hid>/resources")
 @login_required(api=True)
 def api_send_resource(hid):
@@ -544,9 +551,7 @@ def api_send_resource(hid):
     if not isinstance(rid, str):
         return _error(400, "error.bad_request")
     if rid.startswith("team:"):
-        _, team, item = (rid.split(":", 2) + ["", ""])[:3]
-        known = valid_team_name(team) and CLIENT_ID.fullmatch(item) and _teams().get(team)
-        res = _team_resources(team).get(item) if known else None
+        res = _team_resource(rid)
         if res is None:
             return _error(404, "error.no_such_resource")
         local = {f: res.get(f, "") for f in ("kind", "name", "note", "phone", "url", "date", "until")}
@@ -565,6 +570,12 @@ def api_send_resource(hid):
 def api_resource_preview(rid):
     """What a resource says, for the preview the console shows before sending it (issue 27, #16):
     its title and the card's words (its altText, every number in it), as the person would get it."""
+    if rid.startswith("team:"):              # a team's local resource, as it would go out now
+        res = _team_resource(rid)
+        if res is None:
+            return _error(404, "error.no_such_resource")
+        return jsonify({"id": rid, "title": messages_ja.local_resource_title(res),
+                        "text": messages_ja.local_resource_message(res)["text"]})
     resource = messages_ja.counselor_resources().get(rid)
     if resource is None:
         return _error(404, "error.no_such_resource")

@@ -339,6 +339,10 @@ def test_send_a_resource_lists_the_persons_team_first_and_sends_it_as_a_card(app
     # without a person in mind: the counselor's own teams'
     assert aoi.get("/console/api/resources").get_json()["resources"][0]["team"] == "kochi"
 
+    # the console's preview before sending (issue 27): a team's resource as it would go out
+    preview = aoi.get(f"/console/api/resources/{listed[0]['id']}").get_json()
+    assert preview["title"] == listed[0]["title"] and "088-821-1234" in preview["text"]
+
     url = f"/console/api/handoffs/{hid}/resources"
     before = len(flex_cards(p))
     assert aoi.post(url, {"id": listed[0]["id"], "client_id": "local-1"}).status_code == 200
@@ -355,4 +359,5 @@ def test_send_a_resource_lists_the_persons_team_first_and_sends_it_as_a_card(app
     assert kchief.post(f"/console/api/teams/kochi/resources/{rid}/delete").status_code == 200
     for gone in (listed[1]["id"], "team:kochi", "team:no:such", "team:{x}:y"):
         assert aoi.post(url, {"id": gone}).status_code == 404, gone
+        assert aoi.get(f"/console/api/resources/{gone}").status_code == 404, gone
     assert helpers.settled(r) and len(flex_cards(p)) == before + 2
