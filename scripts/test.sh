@@ -17,15 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-# With no arguments: the whole suite in three processes (pytest-xdist), each file kept to one of
-# them (its module fixtures, such as a web process, are started once); every process starts its own
+# With no arguments: the whole suite in two processes (pytest-xdist), each file kept to one of them
+# (its module fixtures, such as a web process, are started once); every process starts its own
 # redis-server, LINE stand-in and browser on free ports. Much of a test's time is waiting on
-# another process (a browser, a worker, a web process), so three finish about a sixth sooner than
-# two even on two cores (on 2026-12-07: 5:57 against 6:58 for the main pass), and the tests wait on
-# readiness, never on fixed sleeps. (-p no:benchmark: a machine's own pytest-benchmark plugin
-# refuses to load beside xdist; mado's benchmarks are scripts.)
-PARALLEL=(-p no:benchmark -n 3 --dist loadfile)
-CLUSTER_PARALLEL=(-p no:benchmark -n 2 --dist loadfile)
+# another process, so two shorten the run by about a third even on two cores. (-p no:benchmark: a machine's own
+# pytest-benchmark plugin refuses to load beside xdist; mado's benchmarks are scripts.)
+PARALLEL=(-p no:benchmark -n 2 --dist loadfile)
 if [ $# -gt 0 ]; then PARALLEL=(); fi
 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" "$@"
 if [ $# -eq 0 ]; then
@@ -34,7 +31,7 @@ if [ $# -eq 0 ]; then
   # whose keys span streams, leases, handoffs, notes, alerts, teams and forget-me. (Not again: how
   # worker processes take signals and CPU priority, which no Redis layout changes, nor the console's
   # security and the smoke test, whose keys are one slot each.)
-  MADO_TEST_REDIS=cluster python3 -m pytest -q -p no:cacheprovider "${CLUSTER_PARALLEL[@]}" \
+  MADO_TEST_REDIS=cluster python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
     -k "not sigterm and not yields_the_cpu and not stop_sent" \
     tests/test_webhook.py tests/test_worker.py tests/test_handoff.py tests/test_privacy.py \
     tests/test_counselor_tools.py tests/test_risk_alerts.py tests/test_teams.py
