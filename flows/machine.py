@@ -9,7 +9,7 @@ from importlib import resources
 
 from transitions import Machine, MachineError
 
-from messages_ja import catalog
+from messages_ja import MAX_MESSAGES, catalog
 
 from . import context, crisis, intents, language, understanding
 from .model import Event, Outcome, Reply
@@ -232,7 +232,6 @@ RELAYED_KINDS = ("text", "sticker", "media", "location", "postback")
 CANCEL = "cancel"           # the intent of taking a request for a person back in one's own words
 CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a request taken back
 GOODBYE_SHORT = "small.goodbye.short"
-MAX_SAY = 5                 # LINE's messages in one reply
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
 CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
@@ -260,6 +259,11 @@ def fallback_wording(data: dict, text: str) -> str:
         if option != last:
             return option
     return FALLBACK_PLAIN[0] if last != FALLBACK_PLAIN[0] else FALLBACK_PLAIN[1]
+
+
+def _wait_status(ctx: dict | None) -> Reply:
+    """The place in line, said besides another answer."""
+    return Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")})
 
 
 def _keep_muni(data: dict, place) -> None:
@@ -403,10 +407,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.data["crisis_at"] = now           # the window opens (or is renewed)
         if understood is not None and model.replies:
             ids = sum(len(r.say) for r in model.replies)
-            if before == "waiting" and "ask_wait" in understood.scores and ids < MAX_SAY:
+            if before == "waiting" and "ask_wait" in understood.scores and ids < MAX_MESSAGES:
                 # "I want to disappear... how much longer?": the place in line too
-                model.replies.append(Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}))
-            elif before not in fm.relay and understood.intent in ("goodbye", "pause") and ids < MAX_SAY:
+                model.replies.append(_wait_status(ctx))
+            elif before not in fm.relay and understood.intent in ("goodbye", "pause") and ids < MAX_MESSAGES:
                 model.replies.append(Reply(say=(GOODBYE_SHORT,)))     # "...I'll come back then": a warm close too
     open_question = fm.reask.get(before)
     if open_question and context.kind_of(trigger) != "crisis" and trigger in fm.midflow:
@@ -421,7 +425,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
         if before == "waiting" and understood is not None and "ask_wait" in understood.scores:
             # "how much longer? and does it cost?": the place in line too
-            model.replies.append(Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}))
+            model.replies.append(_wait_status(ctx))
             model.effects.append({"type": "queue_status", "value": "", "crisis": model.data.get("crisis")})
         model.replies.append(Reply(say=(ANSWERED_TOO,)))
     speaks = before not in fm.relay or before in fm.context["answer_while"]   # (no counselor is with them)

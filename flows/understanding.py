@@ -344,8 +344,8 @@ def lexicon() -> Lexicon:
 
 def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
     """A family member named as the subject or topic (my son + ga/wa …) shows the family lane."""
-    parents = {alt[0] for alt in lex.classes.get("parents", ()) if len(alt) == 1}
-    fam = {alt[0] for alt in lex.classes.get("family", ()) if len(alt) == 1} - parents   # (a parent named: their child writes)
+    parents = _single_words(lex, "parents")
+    fam = _single_words(lex, "family") - parents   # (a parent named: their child writes)
     toks = a.tokens
     for i, t in enumerate(toks):
         if t.lemma in fam and t.pos in (language.NOUN, language.PRONOUN):
@@ -357,15 +357,15 @@ def _lane_of(a: Analysis, lex: Lexicon) -> str | None:
     return None
 
 
-def _child_words(lex: Lexicon) -> set[str]:
-    return {alt[0] for alt in lex.classes.get("child", ()) if len(alt) == 1}
+def _single_words(lex: Lexicon, name: str) -> set[str]:
+    """The one-word members of a class, as lemmas."""
+    return {alt[0] for alt in lex.classes.get(name, ()) if len(alt) == 1}
 
 
 def _parent_acts(a: Analysis, lex: Lexicon) -> bool:
     """A parent is the one acting on the writer: the subject (mum + ga/wa) or the agent (by my
     parents + ni/kara, a passive verb)."""
-    parents = {alt[0] for alt in lex.classes.get("parents", ()) if len(alt) == 1}
-    return language.marked(a, parents, _SUBJECT | _TOPIC | _AGENT)
+    return language.marked(a, _single_words(lex, "parents"), _SUBJECT | _TOPIC | _AGENT)
 
 
 _PRESSED = frozenset(language.W.get("pressed", ()))
@@ -468,11 +468,11 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         if told:
             best = told[0]
     if best == "tell_self" and lane is None and data.get("lane") == "family" and not language.marked(
-            a, {alt[0] for alt in lex.classes.get("self", ()) if len(alt) == 1}, _SUBJECT):
+            a, _single_words(lex, "self"), _SUBJECT):
         lane = "family"          # in the family lane, a life described with no subject is the relative's
     if best in ("tell_family", "family_guide") and lane is None and data.get("lane") != "family" \
             and _parent_acts(a, lex) and _PRESSED & ({t.lemma for t in a.tokens} | {t.surface for t in a.tokens}) \
-            and not _child_words(lex) & {t.lemma for t in a.tokens}:
+            and not _single_words(lex, "child") & {t.lemma for t in a.tokens}:
         # "my mum keeps coming into my room", "my parents nag me every day": a young person writes
         scores["tell_self"] = scores[best]
         best, lane = "tell_self", "self"
