@@ -27,6 +27,7 @@ import messages_ja
 from flows.context import kind_of
 from handoff.hours import parse as parse_hours
 from handoff.store import URGENT_TIERS, HandoffStore
+from handoff.teams import Teams, route_among
 
 from . import keys, logs
 from .config import Config
@@ -72,6 +73,7 @@ RECENT_TTL_S = 3600        # what was written before a handoff: kept an hour, fo
 # ctx.handoff_rest) and opens nothing: no queue entry, no staff alert, no chime.
 HANDOFF_STARTS = 3
 HANDOFF_WINDOW_S = 600
+TEAMS_TTL_S = 30            # the teams are read again after this long (an edit reaches the bot then)
 RECENT_MAX = 40
 
 
@@ -118,6 +120,7 @@ class Processor:
         self.line = line
         self.clock = clock
         self.hours = parse_hours(config.hours, config.closed_dates)
+        self._teams_cache: tuple[float, list] | None = None
         self.handoffs = HandoffStore(r, shards=config.shards, transcript_ttl_s=config.transcript_ttl_s)
         self._take_token = r.register_script(TAKE_TOKEN_LUA)
 
@@ -256,11 +259,18 @@ class Processor:
         job.recent = int(rate[0]) if rate else 0
 
     # -- a person's event from LINE -----------------------------------------------------------
-    def _context(self, state: dict | None, *, queue: bool, pid: str = "") -> dict:
+    def _context(self, state: dict | None, *, queue: bool, pid: str = "", after: dict | None = None) -> dict:
+        """What the flow may not look up itself. ``after``: the state the first reading of this
+        event led to (its place decides which team a new handoff goes to)."""
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         on_duty = self.hours.is_open(now)
         ctx = {"on_duty": on_duty,
                "next_open": messages_ja.opening_text(self.hours.next_open(now), now)}
+        teams = self._teams()
+        if teams:
+            ctx["teams"] = True
+            if after is not None and not (state or {}).get("handoff"):
+                ctx.update(self._route_words(teams, after, now))
         hid = (state or {}).get("handoff")
         if (state or {}).get("state") == "paused":
             ctx["held"] = on_duty and self.handoffs.held(hid)
@@ -275,6 +285,26 @@ class Processor:
             if pid and not hid:
                 ctx["handoff_rest"] = self._too_many_handoffs(pid)
         return ctx
+
+    def _teams(self) -> list:
+        """The deployment's teams (handoff/teams.py), read at most every TEAMS_TTL_S: every event
+        asks whether there are any (the confirmation then asks where the person lives)."""
+        at = self.clock()
+        if self._teams_cache is None or at - self._teams_cache[0] > TEAMS_TTL_S:
+            self._teams_cache = (at, Teams(self.r).all())
+        return self._teams_cache[1]
+
+    def _route_words(self, teams: list, data: dict, now: datetime) -> dict:
+        """Where a handoff asked for now would go, for the person's answer: ctx.route (served,
+        off_duty, nobody_online …) and, when their area's team is closed, when it opens."""
+        urgent = data.get("crisis") in URGENT_TIERS
+        route = route_among(teams, data.get("pref"), data.get("city"), data.get("muni"), urgent=urgent,
+                            now=now, present_of=self.handoffs.present)
+        words = {"route": route.why}
+        home = next((t for t in teams if t.name == route.home), None)
+        if route.why == "off_duty" and home is not None:
+            words["team_open"] = messages_ja.opening_text(home.schedule.next_open(now), now)
+        return words
 
     def _too_many_handoffs(self, pid: str) -> bool:
         """This person has started HANDOFF_STARTS handoffs within HANDOFF_WINDOW_S."""
@@ -303,7 +333,8 @@ class Processor:
         if kinds & {"handoff_request", "handoff_resume", "queue_status"}:
             # the answer tells the person their place in line: look it up, and decide again
             outcome = flows.handle(state, event, now, idle_s=self.cfg.idle_welcome_s,
-                                   ctx={**self._context(state, queue=True, pid=pid), "flood": ctx["flood"]})
+                                   ctx={**self._context(state, queue=True, pid=pid, after=outcome.state),
+                                        "flood": ctx["flood"]})
         summary.update(trigger=outcome.trigger, state_from=outcome.state_from, state_to=outcome.state_to)
         shared = self.r.pipeline(transaction=False)     # counters, handoff notes: after the transaction
         self._count(state, outcome, shared)

@@ -234,6 +234,10 @@ CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a requ
 GOODBYE_SHORT = "small.goodbye.short"
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
+PLACE_ASKED = "handoff_confirm_place"   # the confirmation that also asked where they live (teams)
+NO_PLACE = "noplace"        # handoff_yes's argument when they chose not to say where they live
+ROUTE_SAID = ("served", "off_duty", "nobody_online")     # ctx.route (handoff/teams.py Route.why) said
+ROUTE_SAID_PREFIX = "handoff.route."
 CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
 # While a human holds the conversation, typed words act only through exact keywords and these
 # intents; everything else the person writes is for the counselor.
@@ -384,8 +388,17 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
                              remembered=remembered)
+    if before == "handoff_confirm" and state.get("asked") == PLACE_ASKED and plan[0][0] in ("city", "pref"):
+        # where they live, typed when the confirmation asked it: kept, and they are connected there
+        if plan[0][0] == "pref":
+            state["pref"] = plan[0][1]
+            state.pop("city", None)
+        trigger, arg = "handoff_yes", ""
+        plan = [(trigger, arg)]
     model = fm.run(state, plan[0][0], plan[0][1], ctx,
                    fallback_arg=fallback_wording(state, event.text if typed else ""))
+    if plan[0] == ("handoff_yes", NO_PLACE):
+        model.data["no_place"] = True             # not asked again; they go to the shared pool
     if len(plan) > 1:
         parts = [(context.kind_of(plan[0][0]), model.replies)]
         for t, a in plan[1:]:
@@ -435,6 +448,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
         elif model.replies and trigger != "crisis_human":            # (connected to a person now)
             context.remind(model.replies, fm.context["reminders"].get(win))
+    route = (ctx or {}).get("route")
+    if route in ROUTE_SAID and any(e["type"] == "handoff_request" and not e["value"] for e in model.effects) \
+            and sum(len(r.say) for r in model.replies) < MAX_MESSAGES:
+        # a deployment with teams: who will answer, honestly (their area's counselors, or others)
+        model.replies.append(Reply(say=(f"{ROUTE_SAID_PREFIX}{route}",),
+                                   params={"team_open": (ctx or {}).get("team_open", "")}))
     if trigger == "stop" and before in fm.context["answer_while"] and understood is not None \
             and model.effects and any(n in understood.scores for n in CLOSING):
         model.replies.append(Reply(say=(GOODBYE_SHORT,)))      # taken back, and leaving: a warm close

@@ -445,6 +445,8 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             del scores[name]          # (right after a request was taken back, saying so again still is)
         elif "window" in spec and window not in spec["window"]:
             del scores[name]          # only right after that kind of crisis answer
+        elif "asked" in spec and data.get("asked") not in spec["asked"]:
+            del scores[name]          # only as the answer to that question
     place = places.find(a) if places else None
     lane = _lane_of(a, lex)
     own = [n for n in scores if "window" in lex.intents[n]] if window else []

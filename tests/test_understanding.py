@@ -34,6 +34,8 @@ def test_each_intents_examples(name):
     spec = lexicon().intents[name]
     state = (spec.get("states") or ["lane_other"])[0]
     data = {"asked": "handoff_confirm"} if name in ("yes", "no") else {}
+    if spec.get("asked"):
+        data["asked"] = spec["asked"][0]          # said only as the answer to that question
     if spec.get("window"):
         data["window"] = spec["window"][0]        # said only right after that crisis answer
     for text in spec.get("examples", ()):
