@@ -26,6 +26,7 @@ import flows
 import messages_ja
 from flows.context import kind_of
 from handoff.hours import parse as parse_hours
+from handoff.resources import TeamResources
 from handoff.store import URGENT_TIERS, HandoffStore
 from handoff.teams import Teams, route_among
 
@@ -50,11 +51,22 @@ RELAY_KINDS = {"sticker": "relay.sticker", "media": "relay.media", "location": "
                "postback": "relay.tap"}
 
 
-def batches_of(replies) -> list[list[dict]]:
-    """Each Reply's messages, packed into LINE calls of at most 5 messages, in order."""
+LOCAL_PAGES = ("local.pref.", "local.city.")     # a place's windows (the team's resources follow)
+LOCAL_RESOURCES_SHOWN = 3   # a team's resources offered after its place's windows, soonest first
+
+
+def batches_of(replies, local: dict | None = None) -> list[list[dict]]:
+    """Each Reply's messages, packed into LINE calls of at most 5 messages, in order. ``local``:
+    a message of the area team's own resources, added to the reply that gives the place's
+    windows when it has room (the quick replies move to it, the last)."""
     out: list[list[dict]] = []
     for reply in replies:
         msgs = messages_ja.render(reply)
+        if local is not None and len(msgs) < messages_ja.MAX_MESSAGES \
+                and any(m.startswith(LOCAL_PAGES) for m in reply.say):
+            quick = msgs[-1].pop("quick", None)
+            msgs.append(dict(local, **({"quick": quick} if quick else {})))
+            local = None
         for i in range(0, len(msgs), messages_ja.MAX_MESSAGES):
             out.append(msgs[i:i + messages_ja.MAX_MESSAGES])
     if len(out) > 1 and sum(len(b) for b in out) <= messages_ja.MAX_MESSAGES:
@@ -266,7 +278,7 @@ class Processor:
         on_duty = self.hours.is_open(now)
         ctx = {"on_duty": on_duty,
                "next_open": messages_ja.opening_text(self.hours.next_open(now), now)}
-        teams = self._teams()
+        teams = self._teams(fresh=after is not None)      # (a handoff asked for: as they are now)
         if teams:
             ctx["teams"] = True
             if after is not None and not (state or {}).get("handoff"):
@@ -286,11 +298,12 @@ class Processor:
                 ctx["handoff_rest"] = self._too_many_handoffs(pid)
         return ctx
 
-    def _teams(self) -> list:
-        """The deployment's teams (handoff/teams.py), read at most every TEAMS_TTL_S: every event
-        asks whether there are any (the confirmation then asks where the person lives)."""
+    def _teams(self, *, fresh: bool = False) -> list:
+        """The deployment's teams (handoff/teams.py), read at most every TEAMS_TTL_S unless
+        ``fresh``: every event asks whether there are any (the confirmation then asks where the
+        person lives)."""
         at = self.clock()
-        if self._teams_cache is None or at - self._teams_cache[0] > TEAMS_TTL_S:
+        if fresh or self._teams_cache is None or at - self._teams_cache[0] > TEAMS_TTL_S:
             self._teams_cache = (at, Teams(self.r).all())
         return self._teams_cache[1]
 
@@ -305,6 +318,17 @@ class Processor:
         if route.why == "off_duty" and home is not None:
             words["team_open"] = messages_ja.opening_text(home.schedule.next_open(now), now)
         return words
+
+    def _local_resources(self, outcome) -> dict | None:
+        """The area team's own resources (places to be, family groups …, past events left out) as one message,
+        when the answer gives a place's windows and a team serves that place; else None."""
+        if not any(m.startswith(LOCAL_PAGES) for r in outcome.replies for m in r.say):
+            return None
+        teams = self._teams()
+        data = outcome.state
+        team = Teams.serving(teams, data.get("pref"), data.get("city"), data.get("muni")) if teams else None
+        items = TeamResources(self.r, team.name).list()[:LOCAL_RESOURCES_SHOWN] if team else []
+        return messages_ja.local_resources_message(items) if items else None
 
     def _too_many_handoffs(self, pid: str) -> bool:
         """This person has started HANDOFF_STARTS handoffs within HANDOFF_WINDOW_S."""
@@ -343,7 +367,7 @@ class Processor:
             # the person asked (or blocked us): nothing of theirs is kept (if they were at risk,
             # every console is told they left, without a word of what they wrote)
             self.forget(pid, "blocked" if outcome.trigger == "unfollow" else "forgot")
-        batches = batches_of(outcome.replies)
+        batches = batches_of(outcome.replies, self._local_resources(outcome))
         if "forget" in kinds and not batches:
             shared.execute()           # (the counters)
             job.rec = None

@@ -286,17 +286,28 @@ def local_resource_title(res: dict) -> str:
 def local_resource_message(res: dict) -> dict:
     """A team's resource as a LINE-ready message: a card with its call and open buttons, and its
     text (the altText) carrying the same number and address."""
+    return local_resources_message([res])
+
+
+def local_resources_message(items: list[dict]) -> dict:
+    """A team's resources (one or a few) as one LINE-ready message: a card with a block per item
+    and its buttons, and the text (the altText) carrying the same numbers and addresses. One
+    kind is named in the title; several kinds get the title for all."""
     words = cards()["local_resources"]
-    when = local_resource_when(res)
-    note = "\n".join(x for x in (when, res.get("note", "")) if x)
-    lines = [local_resource_title(res)] + ([res["note"]] if res.get("note") else [])
-    if res.get("phone"):
-        lines.append(words["phone"].format(phone=res["phone"]))
-    if res.get("url"):
-        lines.append(res["url"])
-    row = {"name": res["name"], "note": note, "tel": res.get("phone", ""), "web": res.get("url", "")}
-    card = bubble(words["card_title"].format(kind=words["kinds"][res["kind"]]), [row], words["lead"])
-    return {"text": "\n".join(lines), "card": card}
+    lines, rows = [], []
+    for res in items:
+        when = local_resource_when(res)
+        note = "\n".join(x for x in (when, res.get("note", "")) if x)
+        lines += [local_resource_title(res)] + ([res["note"]] if res.get("note") else [])
+        if res.get("phone"):
+            lines.append(words["phone"].format(phone=res["phone"]))
+        if res.get("url"):
+            lines.append(res["url"])
+        rows.append({"name": res["name"], "note": note, "tel": res.get("phone", ""), "web": res.get("url", "")})
+    kinds = {res["kind"] for res in items}
+    title = (words["card_title"].format(kind=words["kinds"][items[0]["kind"]]) if len(kinds) == 1
+             else words["card_title_all"])
+    return {"text": "\n".join(lines), "card": bubble(title, rows, words["lead"])}
 
 
 def render(reply) -> list[dict]:

@@ -42,6 +42,8 @@ def crisis_rows(name: str = "crisis_corpus.tsv") -> list[Row]:
 # The state a row's "state" stands for, and the question the bot had just asked there.
 _CONTEXT = {"": ("lane_other", {}), "waiting": ("waiting", {"handoff": "h"}),
             "handoff_confirm": ("handoff_confirm", {"asked": "handoff_confirm"}),
+            # the confirmation that also asked where they live (a deployment with teams)
+            "handoff_confirm_place": ("handoff_confirm", {"asked": "handoff_confirm_place"}),
             "forget_confirm": ("forget_confirm", {"asked": "forget_confirm"}),
             # right after a crisis answer of that tier (flows/context.py's window)
             "after_medical": ("choosing", {"asked": "crisis", "window": "medical"}),

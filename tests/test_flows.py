@@ -95,7 +95,7 @@ def _expand(ids, trigger):
 
 
 def used_message_ids():
-    from flows.machine import ANSWERED_TOO, STILL_MEDICAL, WELCOME_BACK
+    from flows.machine import ANSWERED_TOO, ROUTE_SAID, ROUTE_SAID_PREFIX, STILL_MEDICAL, WELCOME_BACK
 
     from flows import crisis
 
@@ -103,7 +103,7 @@ def used_message_ids():
     return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])}
             | {WELCOME_BACK, STILL_MEDICAL, ANSWERED_TOO} | {s["reask"] for s in d["states"] if s.get("reask")}
             | set(d["context"]["reminders"].values())
-            | crisis.all_answer_ids())
+            | crisis.all_answer_ids() | {ROUTE_SAID_PREFIX + why for why in ROUTE_SAID})
 
 
 def used_choice_ids():
@@ -133,7 +133,10 @@ def test_every_ui_string_is_used():
 def test_placeholders_and_limits():
     from flows import crisis
 
+    from flows.machine import ROUTE_SAID, ROUTE_SAID_PREFIX
+
     filled = {mid: {"next_open"} for mid in crisis.all_answer_ids()}     # a crisis answer fills next_open
+    filled.update({ROUTE_SAID_PREFIX + why: {"team_open"} for why in ROUTE_SAID})   # who answers (teams)
     for t in load_definition()["transitions"]:
         for mid in t.get("say", []):
             filled.setdefault(mid, set()).update(t.get("params", ()))

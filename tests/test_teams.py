@@ -362,3 +362,51 @@ def test_send_a_resource_lists_the_persons_team_first_and_sends_it_as_a_card(app
         assert aoi.post(url, {"id": gone}).status_code == 404, gone
         assert aoi.get(f"/console/api/resources/{gone}").status_code == 404, gone
     assert helpers.settled(r) and len(flex_cards(p)) == before + 2
+
+
+def test_the_person_is_asked_where_they_live_told_who_answers_and_offered_the_teams_resources(
+        app, monkeypatch, two_teams, kochi_admin, person, worker, r):
+    from . import helpers
+
+    worker()
+    kchief, aoi, chief = Console(app, "kchief"), Console(app, "aoi"), Console(app, "chief")
+    here(aoi)
+    assert kchief.post("/console/api/teams/kochi/resources", _event()).status_code == 200
+
+    def start(p):
+        p.send(follow=True)
+        p.wait_count(1)
+        p.say_and_wait(postback="choose_self")
+
+    # the place's windows, then the team's own resources (the quick replies stay on the last)
+    start(k := person())
+    got = k.say_and_wait("高知に住んでいます")
+    texts = [t for d in got for t in helpers.texts_of(d)]
+    assert any("高知ひきこもり家族会" in t and "088-821-1234" in t for t in texts[1:]), texts
+    assert "高知ひきこもり家族会" in helpers.texts_of(got[-1])[-1] and helpers.quick_labels(got[-1])
+    # the place is known: not asked again; who answers is said
+    confirm = " ".join(helpers.texts_of(k.say_and_wait("人と話したい")[0]))
+    assert "お住まいの都道府県" not in confirm
+    assert "お住まいの地域の相談員がお返事します" in " ".join(helpers.texts_of(k.say_and_wait("はい")[0]))
+
+    # not known: asked at the confirmation, with "not saying" offered; a place typed connects them
+    start(q := person())
+    asked = q.say_and_wait("人と話したい")[0]
+    assert "お住まいの都道府県" in " ".join(helpers.texts_of(asked)) and "地域は言わない" in helpers.quick_labels(asked)
+    assert "お住まいの地域の相談員がお返事します" in " ".join(helpers.texts_of(q.say_and_wait("四万十です")[0]))
+    # declined: the shared pool, and the next request does not ask again
+    start(s := person())
+    s.say_and_wait("人と話したい")
+    s.say_and_wait(postback="handoff_yes:noplace")
+    teams = wait_until(lambda: len(w := chief.waiting()) == 3 and sorted(str(h["team"]) for h in w))
+    assert teams == ["None", "kochi", "kochi"]
+    s.say_and_wait("やめます")
+    assert "お住まいの都道府県" not in " ".join(helpers.texts_of(s.say_and_wait("人と話したい")[0]))
+
+    # the area's team is closed: told so, with when it opens, and who answers meanwhile
+    assert mado(monkeypatch, two_teams, "team", "set", "kochi", "--hours", "never")[0] == 0
+    start(o := person())
+    o.say_and_wait("高知に住んでいます")
+    o.say_and_wait("人と話したい")
+    said = " ".join(helpers.texts_of(o.say_and_wait("はい")[0]))
+    assert "受付時間の外" in said and "ほかの地域の相談員" in said, said
