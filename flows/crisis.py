@@ -19,9 +19,9 @@ from .language import Analysis
 from .once import once
 
 CRISIS_FILE = "crisis.toml"
-URGENT_TIERS = frozenset({"medical", "urgent", "high", "medium", "violence_partner", "violence_family",
+URGENT_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium", "violence_partner", "violence_family",
                           "violence_by_me"})
-SELF_HARM_TIERS = frozenset({"medical", "urgent", "high", "medium"})
+SELF_HARM_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium"})
 _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])

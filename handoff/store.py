@@ -64,9 +64,9 @@ def _unread_kind(entry: dict) -> bool:
     return entry.get("from") == "user" and entry.get("kind") != "context"
 
 
-URGENT_TIERS = {"urgent", "medical", "violence", "high", "medium", "violence_partner", "violence_family", "violence_by_me"}
+URGENT_TIERS = {"urgent", "medical", "harm_others", "violence", "high", "medium", "violence_partner", "violence_family", "violence_by_me"}
 # most serious first: a later, milder risk message does not hide an earlier, graver one
-TIER_ORDER = ["medical", "urgent", "high", "violence_partner", "violence_by_me", "violence_family", "violence", "medium"]
+TIER_ORDER = ["medical", "harm_others", "urgent", "high", "violence_partner", "violence_by_me", "violence_family", "violence", "medium"]
 CLIENT_ID_TTL_S = 86400
 GONE = f"{TAG}:gone"
 GONE_KEEP_MS = 86_400_000   # an alert about someone at risk who left: a day at most, unseen

@@ -99,7 +99,7 @@ def score_understanding(rows: list[Row]):
 
 
 # -- crisis ---------------------------------------------------------------------------------------
-RISK_TIERS = ("medical", "urgent", "high", "medium", "violence_family", "violence_partner", "violence_by_me")
+RISK_TIERS = ("medical", "harm_others", "urgent", "high", "medium", "violence_family", "violence_partner", "violence_by_me")
 
 
 def score_crisis(rows: list[Row]):
