@@ -197,6 +197,8 @@ def _summary(m: dict) -> dict:
         "handover": {"by": m["handover_by"], "note": m.get("handover_note", "") if _may_read(m) else None,
                      "at": _iso(m.get("handover_at"))}
         if m.get("handover_by") else None,
+        # sent back to the queue by someone other than the one holding it (an admin): who
+        "released_by": m.get("released_by") or None if m.get("status") == "waiting" else None,
         "urgent_reason": _urgent_reason(m),
         # the team it was routed to (handoff/teams.py), null for the shared pool; ``overflow``: another
         # team's, in this counselor's queue because nobody of that team is in the console now
@@ -248,6 +250,8 @@ def _moved_from_me(m: dict) -> dict | None:
     if m.get("status") == "active" and m.get("handover_from") == me and m.get("claimed_by") != me:
         return {"action": "transfer", "by": m.get("handover_by") or "", "to": m.get("claimed_by") or "",
                 "at": _iso(m.get("handover_at"))}
+    if m.get("status") == "waiting" and m.get("released_from") == me and m.get("released_by") not in ("", None, me):
+        return {"action": "release", "by": m["released_by"], "at": _iso(m.get("released_at"))}
     if m.get("status") == "closed" and m.get("closed_reason") == "closed" and m.get("claimed_by") == me \
             and m.get("closed_by") and m.get("closed_by") != me:
         return {"action": "close", "by": m["closed_by"], "at": _iso(m.get("closed_at"))}
@@ -783,7 +787,7 @@ def api_release(hid):
     if err:
         return err
     store = _store()
-    if store.release(hid, m.get("claimed_by") or "") != 1:
+    if store.release(hid, g.counselor["name"], m.get("claimed_by") or "") != 1:
         return _error(409, "error.not_yours")
     if m.get("pid"):
         store.enqueue_console_event(m["pid"], "released", hid)

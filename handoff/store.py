@@ -652,9 +652,15 @@ class HandoffStore:
         pipe.expire(key, STATS_KEEP_S)
         pipe.execute()
 
-    def release(self, hid: str, who: str) -> int:
-        res = self._moved("release", hid, holder=who)
+    def release(self, hid: str, who: str, holder: str | None = None) -> int:
+        """Back to the queue (guarded by its holder, ``who`` unless ``holder`` says otherwise: an
+        admin releasing a colleague's). Who did it and whose it was are kept on the handoff, so
+        the one who held it is told (their console, and a reply they try to send)."""
+        holder = who if holder is None else holder
+        res = self._moved("release", hid, holder=holder)
         if res == 1:
+            self.r.hset(meta_key(hid), mapping={"released_by": who, "released_from": holder,
+                                                "released_at": now_ms()})
             self.audit(who, "released", hid)
         return res
 

@@ -17,9 +17,9 @@ VIEWPORT = {"width": 1024, "height": 768}
 DRAFT = "お返事を書いているところです。今夜は"
 
 
-def one_talking(browser, demo):
+def one_talking(browser, demo, viewport=VIEWPORT):
     counselor, person = counselor_and_simulator(browser, demo)
-    counselor.set_viewport_size(VIEWPORT)
+    counselor.set_viewport_size(viewport)
     new_person(person)
     ask_for_a_person(person)
     hid = claim_first_waiting(counselor)
@@ -28,7 +28,8 @@ def one_talking(browser, demo):
 
 
 def test_drafts_survive_a_reload_and_the_session_end_a_lost_connection_is_said_and_the_keys_work(browser, demo):
-    counselor, person, hid = one_talking(browser, demo)
+    # (at 1366×768: the layout tests take both sizes; the dialogs and alerts 1024×768)
+    counselor, person, hid = one_talking(browser, demo, {"width": 1366, "height": 768})
     box = counselor.locator("#reply")
     dialogs = []
 
@@ -197,7 +198,7 @@ def test_layout_words_and_alerts_that_fit(browser, demo, width, height):
     switch_person(person, 1)
     with person.expect_response(lambda res: res.url.endswith("/demo/api/send")):
         say(person, TAKE_WITH)
-    expect(counselor.locator("#conv-urgent")).to_contain_text("道連れ（ほかの人に及ぶことも）", timeout=T)
+    expect(counselor.locator("#conv-urgent")).to_contain_text("道連れ・心中（ほかの人にも危険）", timeout=T)
 
     # closed by the counselor: not 「離れました」
     counselor.click("#close")

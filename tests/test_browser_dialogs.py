@@ -322,3 +322,34 @@ def test_a_colleague_hands_on_or_closes_my_conversation_i_am_told_who_and_my_uns
     expect(person.locator("#chat")).not_to_contain_text(DRAFT_B)
     switch_person(person, 1)
     expect(person.locator("#chat")).not_to_contain_text(DRAFT_A)
+
+
+
+def test_a_supervisor_sends_my_conversation_back_to_the_queue_i_am_told_who_and_my_reply_is_kept(browser, demo, r):
+    """Issue 27, #7, at 1366×768: the supervisor sends one of ken's conversations back to the
+    queue while he writes to that person: ken is told who did it, and his words stay to copy."""
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    admin, person = counselor_and_simulator(browser, demo)          # demo, an admin
+    admin.set_viewport_size({"width": 1366, "height": 768})
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    ken.set_viewport_size({"width": 1366, "height": 768})
+    a, _ = two_talking(ken, person)
+    alias_a = alias_of(ken, a)
+    open_conversation(ken, a)
+    ken.fill("#reply", DRAFT_A)
+    admin.locator(f"#others li[data-id='{a}']").click()
+    expect(admin.locator("#release")).to_be_visible(timeout=T)
+    admin.click("#release")
+    expect(admin.locator("#release-what")).to_contain_text(alias_a)
+    admin.click("#release-ok")
+    moved = f"demo が {alias_a} を待ち行列に戻しました。"
+    expect(ken.locator("#alert")).to_contain_text(moved, timeout=T)
+    expect(ken.locator("#alert")).to_have_attribute("data-kind", "moved")
+    expect(ken.locator("#kept-text")).to_have_value(DRAFT_A)
+    expect(ken.locator("#kept")).to_be_in_viewport(ratio=1)
+    # a reply sent to it now is refused with the reason (the API says who did it too)
+    got = ken.evaluate("""async (id) => (await window.madoApi(document.getElementById("app").dataset.csrf)(
+        "POST", `/handoffs/${id}/messages`, {text: "x", client_id: "k-1"})).data""", a)
+    assert got["error"] == "送れませんでした：demo がこの相談を待ち行列に戻しました（相談者には届いていません）。", got

@@ -397,7 +397,14 @@
     if (mineIds !== null) {
       const stillMine = new Set(mine.map((h) => h.id));
       mineIds.forEach((id) => {
-        if (stillMine.has(id) || ids.has(id)) return;          // mine, or back in the queue
+        if (stillMine.has(id)) return;
+        if (ids.has(id)) {                                      // back in the queue: by someone else?
+          const back = waiting.find((h) => h.id === id);
+          if (back && back.released_by && back.released_by !== ME) {
+            movedAway(id, fmt("moved.release", {by: back.released_by, person: fmt("person", {alias: back.alias})}));
+          }
+          return;
+        }
         const now = active.find((h) => h.id === id);
         if (now) {
           if (now.handover && now.handover.by && now.handover.by !== ME) {
