@@ -46,7 +46,8 @@ class _Crisis:
         from .understanding import Lexicon     # the same pattern language and matcher
 
         self.order: list[str] = raw["order"]
-        self.lexicon = Lexicon({"classes": raw.get("classes", {}), "intents": raw["intents"]})
+        self.lexicon = Lexicon({"classes": raw.get("classes", {}), "intents": raw["intents"],
+                                "veto_gap": raw.get("veto_gap", 1)})
         self.answers: dict = raw.get("answers", {})
         self.laughing_drops = frozenset(raw.get("laughing_drops", ()))
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}

@@ -127,6 +127,9 @@ class Lexicon:
     def __init__(self, raw: dict):
         self._interned: dict[_Word, _Word] = {}
         self._seq = itertools.count()
+        # words allowed between two words of an `unless` pattern (crisis.toml: 1, so that a veto
+        # such as 「七輪 で」 is its phrase, not 七輪 and any だ six words on)
+        self.veto_gap = int(raw.get("veto_gap", MAX_GAP))
         self.class_words = raw.get("classes", {})
         self.classes = {name: [_lemmas_of(w) for w in words] for name, words in raw.get("classes", {}).items()}
         self.intents = raw["intents"]
@@ -208,8 +211,9 @@ class Lexicon:
             self.by_anchor.setdefault(first, []).append(p)
 
     # -- matching ---------------------------------------------------------------------------
-    def _match(self, p: _Pattern, m: "_Message") -> int | None:
-        """Where the pattern's first word matches (token index), or None."""
+    def _match(self, p: _Pattern, m: "_Message", gap: int = MAX_GAP) -> int | None:
+        """Where the pattern's first word matches (token index), or None. ``gap``: words allowed
+        between two of its words."""
         a = m.analysis
         if p.question and not a.question:
             return None
@@ -222,7 +226,7 @@ class Lexicon:
             for word in p.words[1:]:
                 hits = m.hits(word)
                 j = bisect_left(hits, (pos, 0))
-                if j == len(hits) or hits[j][0] > pos + MAX_GAP:
+                if j == len(hits) or hits[j][0] > pos + gap:
                     break
                 pos, last = hits[j][0] + hits[j][1], hits[j][0] + hits[j][1] - 1
             else:
@@ -260,14 +264,14 @@ class Lexicon:
             if start is not None:
                 found[p.intent] = (p.score, start)
         for intent in list(found):
-            if any(self._match(u, m) is not None for u in self.unless[intent]):
+            if any(self._match(u, m, self.veto_gap) is not None for u in self.unless[intent]):
                 del found[intent]
         return found
 
     def vetoed(self, a: Analysis, intent: str) -> bool:
         """Whether one of the intent's `unless` patterns matches."""
         m = _Message.of(a)
-        return any(self._match(u, m) is not None for u in self.unless.get(intent, ()))
+        return any(self._match(u, m, self.veto_gap) is not None for u in self.unless.get(intent, ()))
 
     def place_doubt(self, a: Analysis) -> bool:
         """A place named in passing (a trip, a famous sight), not where the person is."""
