@@ -128,7 +128,7 @@ class Lexicon:
         self._interned: dict[_Word, _Word] = {}
         self._seq = itertools.count()
         # words allowed between two words of an `unless` pattern (crisis.toml: 1, so that a veto
-        # such as 「七輪 で」 is its phrase, not 七輪 and any だ six words on)
+        # such as "a stove, then de" is its phrase, not the stove and any copula six words on)
         self.veto_gap = int(raw.get("veto_gap", MAX_GAP))
         self.class_words = raw.get("classes", {})
         self.classes = {name: [_lemmas_of(w) for w in words] for name, words in raw.get("classes", {}).items()}
