@@ -300,16 +300,25 @@ def login_page():
     return _page("login.html")
 
 
+def _console_page(selected: str):
+    """The console; with teams (handoff/teams.py) a way to the teams page for admins and for
+    counselors in a team, and the shared pool's handoffs marked in the queue."""
+    teams = _teams().all()
+    mine = _teams().of(g.counselor["name"], teams)
+    return _page("console.html", me=g.counselor, selected=selected, has_teams=bool(teams),
+                 teams_link=bool(mine) or (_is_admin() and bool(teams)))
+
+
 @bp.get("/")
 @login_required(api=False)
 def index():
-    return _page("console.html", me=g.counselor, selected="")
+    return _console_page("")
 
 
 @bp.get("/handoffs/<hid>")
 @login_required(api=False)
 def handoff_page(hid):
-    return _page("console.html", me=g.counselor, selected=hid)
+    return _console_page(hid)
 
 
 @bp.get("/stats")
@@ -323,6 +332,15 @@ def stats_page():
 def canned_page():
     """Admins edit the canned replies counselors are offered."""
     return _page("canned.html", me=g.counselor)
+
+
+@bp.get("/teams")
+@login_required(api=False)
+def teams_page():
+    """The teams (places, hours, days off, members) and their local resources: every team for an
+    admin, who edits membership here; a counselor's own teams. Resources are edited by the team's
+    admins (``_team_access``). All through the JSON API below, which checks every permission."""
+    return _page("teams.html", me=g.counselor, kinds=list(messages_ja.cards()["local_resources"]["kinds"].items()))
 
 
 # -- API ------------------------------------------------------------------------------------

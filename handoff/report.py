@@ -212,14 +212,17 @@ def _console() -> dict:
     return messages_ja.console()
 
 
+def outcome_label(name: str) -> str:
+    """An outcome in the console's words (the chart of outcomes: its title says what they are)."""
+    return _console().get("outcomes", {}).get(name) or _words().get(f"outcome.{name}", name)
+
+
 def metric_label(metric: str) -> str:
-    w, console = _words(), _console()
-    ui, outcomes = console["ui"], console.get("outcomes", {})
+    w, ui = _words(), _console()["ui"]
     if metric == "crisis_share":
         return w["crisis_share.all"]
     if metric.startswith("outcome_"):
-        name = metric[len("outcome_"):]
-        return w["outcome"].format(label=outcomes.get(name) or w.get(f"outcome.{name}", name))
+        return w["outcome"].format(label=outcome_label(metric[len("outcome_"):]))
     if metric.startswith("lane_"):
         return w["lane"].format(label=ui.get(f"stats.{metric}", metric))
     if metric.startswith("topic_"):
@@ -253,6 +256,9 @@ def _chart(kind: str, title: str, labels: list[str], series: list[tuple[str, lis
     cls = {"bar": pygal.StackedBar if stacked else pygal.Bar, "hbar": pygal.HorizontalBar}[kind]
     chart = cls(js=[], disable_xml_declaration=True, width=720, height=320, style=style, title=title,
                 show_legend=len(series) > 1, legend_at_bottom=True, print_values=True, explicit_size=True,
+                print_zeroes=False,          # a hidden value is missing, not "0" (a stacked bar printed it)
+                # room for labels in Japanese on the left (pygal measures them as if half as wide)
+                **({"margin_left": 70} if kind == "hbar" else {}),
                 truncate_label=-1, x_label_rotation=0)
     chart.x_labels = labels
     for name, values in series:
@@ -285,7 +291,7 @@ def to_html(rep: Report) -> str:
                              [(metric_label(n), [val(s, n) for s in teams]) for n in LANES], stacked=True))
     outcome_names = [f"outcome_{o}" for o in OUTCOMES if (val(ALL, f"outcome_{o}") or 0) > 0]
     if outcome_names:
-        charts.append(_chart("hbar", w["chart.outcomes"], [metric_label(n) for n in outcome_names],
+        charts.append(_chart("hbar", w["chart.outcomes"], [outcome_label(n[len("outcome_"):]) for n in outcome_names],
                              [(w["chart.outcomes"], [val(ALL, n) for n in outcome_names])]))
     rule = (w["suppression"].format(min=MIN_CELL, mark=mark, n=rep.hidden_count) if rep.hidden_count
             else w["suppression.none"].format(min=MIN_CELL))

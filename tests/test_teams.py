@@ -151,6 +151,25 @@ def test_the_supervisor_edits_membership_through_the_api(app, two_teams, r):
     assert json.dumps(chief.get("/console/api/teams").get_json()).count('"name"') >= 2
 
 
+def test_the_teams_page_is_offered_to_admins_and_to_counselors_in_a_team(app, two_teams, r):
+    """The console links to the teams page (the supervisor's edits, a team's resources) for admins
+    and for counselors in a team; without teams, or in none, nothing changes. The page itself
+    shows what the API lets the caller see (the API checks every permission)."""
+    aoi, chief = Console(app, "aoi"), Console(app, "chief")
+    Teams(r).remove_member("tokyo", "ben")
+    ben = Console(app, "ben")
+    for who, linked in ((aoi, True), (chief, True), (ben, False)):
+        page = who.get("/console/").get_data(as_text=True)
+        assert ('id="teams-link"' in page) is linked, who.name
+        assert 'data-teams="1"' in page                   # the shared pool marked in the queue
+        assert who.get("/console/teams").status_code == 200
+    assert 'data-role="admin"' in chief.get("/console/teams").get_data(as_text=True)
+    for name in Teams(r).names():
+        Teams(r).remove(name)
+    page = chief.get("/console/").get_data(as_text=True)
+    assert 'id="teams-link"' not in page and 'data-teams=""' in page
+
+
 def test_the_monthly_report_matches_a_seeded_day_with_small_cells_hidden(monkeypatch, two_teams, r):
     """A day of handoffs, pickups and closes seeded through the store on a real Redis; the CSV's
     figures are exactly what they make, small counts hidden and what would give one away too."""

@@ -123,6 +123,8 @@
     if (h.urgent_reason) out.push(el("span", "badge reason", h.urgent_reason));
     out.push(el("span", "badge", T["lane." + (h.lane || "")] || h.lane));
     if (h.team) out.push(el("span", "badge team", h.overflow ? fmt("team.overflow", {team: h.team}) : h.team));
+    // with teams, a waiting handoff of no team is the shared pool's (below a team's own in the queue)
+    else if (app.dataset.teams && h.status === "waiting") out.push(el("span", "badge pool", T["team.pool"]));
     if (h.mode === "message") out.push(el("span", "badge", T["mode.message"]));
     if (h.paused) out.push(el("span", "badge", T["paused"]));
     if (h.unread) out.push(el("span", "badge unread", fmt("unread", {n: h.unread})));
