@@ -53,6 +53,8 @@ class _Crisis:
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
         partner = raw.get("classes", {}).get("partner", ())
         self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
+        self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
+        self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
         self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
                                      for w in raw.get("classes", {}).get("kin", ()))
@@ -98,7 +100,8 @@ class _Crisis:
         if a.laughing:
             joking = bool(found & self.laughing_drops & SELF_HARM_TIERS)
             found -= self.laughing_drops
-        if "violence_family" in found and self._between_partners(a):
+        if "violence_family" in found and self._between_partners(a) \
+                and not self._not_the_partner(a, matches.get("violence_family", (0, None))[1]):
             found.add("violence_partner")
         elif "violence_partner" in found and self._kin_hits(a):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
@@ -123,8 +126,10 @@ class _Crisis:
                 continue
             nxt = toks[i + 1].surface if i + 1 < len(toks) else ""
             after = toks[i + 3].surface if i + 3 < len(toks) else ""
-            if nxt in _OBJECT or (nxt == language.W["possessive"] and after in _OBJECT):
-                if any(u.base in self.hits for u in toks[i + 1:]):
+            third = toks[i + 3] if i + 3 < len(toks) else None
+            if nxt in _OBJECT or (nxt == language.W["possessive"] and (
+                    after in _OBJECT or third is not None and third.base in self.hits | self.grabs)):
+                if any(u.base in self.hits | self.grabs for u in toks[i + 1:]):     # ("my scruff grabbed")
                     return True
             if nxt in _PASSIVE_AGENT:        # "kicks (coming at) me": hitting that comes towards the writer
                 for j in range(i + 2, len(toks)):
@@ -147,7 +152,9 @@ class _Crisis:
         for i, t in enumerate(toks):
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             if (t.lemma in self.kin_objects or t.lemma in self.partner) and nxt is not None \
-                    and nxt.surface in _SUBJECT | _PASSIVE_AGENT:
+                    and (nxt.surface in _SUBJECT | _PASSIVE_AGENT
+                         or nxt.surface == language.W["possessive"]
+                         and any(u.lemma in self.violence_nouns for u in toks[i + 2:i + 5])):   # "my son's violence"
                 agent = True
             if t.base in self.hits and t.pos == language.VERB:
                 passive = nxt is not None and nxt.lemma in _PASSIVE
@@ -173,6 +180,20 @@ class _Crisis:
         kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
         kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
         return partner and not kin_hurt and not kin_acting and not self._kin_hits(a)
+
+    def _not_the_partner(self, a: Analysis, start: int | None) -> bool:
+        """The partner is named only after the sentence where the violence was found ("...grabs
+        my arm and pushes me against the wall. My husband works away"), or that sentence has a
+        relative doing it ("my son breaks things..."): the family's violence, not the partner's."""
+        if start is None:
+            return False
+        for first, end in a.sentences:
+            if first <= start < end:
+                upto = Analysis(text=a.text, tokens=a.tokens[:end], raw=a.raw)
+                here = Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw)
+                return not language.marked(upto, self.partner, _AGENT) or (
+                    language.marked(here, self.kin_objects, _AGENT) and not language.marked(here, self.partner, _AGENT))
+        return False
 
     def _kin_hits(self, a: Analysis) -> bool:
         """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my
