@@ -324,6 +324,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # in line or after leaving a message, taking the request back wins over what else the
             # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
+        if before == "handoff_confirm" and understood.intent not in ("yes", "no") \
+                and CANCEL in understanding.lexicon().scores(analysis):
+            # "actually, I'm not ready to talk to someone": the offer declined in their own words
+            understood = replace(understood, trigger="handoff_no", intent="no")
         if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis) \
                 and state.get("asked") != "cancel_confirm":
             understood = replace(understood, trigger="cancel_ask", intent="cancel_ask")

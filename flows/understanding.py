@@ -127,8 +127,8 @@ class Lexicon:
     def __init__(self, raw: dict):
         self._interned: dict[_Word, _Word] = {}
         self._seq = itertools.count()
-        # words allowed between two words of an `unless` pattern (crisis.toml: 1, so that a veto
-        # such as "a stove, then de" is its phrase, not the stove and any copula six words on)
+        # words allowed between two words of an `unless` pattern (understanding.toml 2, crisis.toml
+        # 1): a veto is its phrase, not its first word and any particle six words on
         self.veto_gap = int(raw.get("veto_gap", MAX_GAP))
         self.class_words = raw.get("classes", {})
         self.classes = {name: [_lemmas_of(w) for w in words] for name, words in raw.get("classes", {}).items()}
