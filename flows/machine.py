@@ -238,6 +238,9 @@ PLACE_ASKED = "handoff_confirm_place"   # the confirmation that also asked where
 NO_PLACE = "noplace"        # handoff_yes's argument when they chose not to say where they live
 ROUTE_SAID = ("served", "off_duty", "nobody_online")     # ctx.route (handoff/teams.py Route.why) said
 ROUTE_SAID_PREFIX = "handoff.route."
+ASK_RISK = "ask_risk"        # the model's direct question ("is it that hard?"), choices id
+ASK_RISK_READ_AS = "high"    # its answer is read in that window's light, for the calm answer only
+CALM_INTENT = "w_calm"
 CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
 # While a human holds the conversation, typed words act only through exact keywords and these
 # intents; everything else the person writes is for the counselor.
@@ -313,6 +316,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif analysis is not None and trigger == "fallback":
         calmed = bool(state.get("calmed")) and not win
         understood = understanding.understand(analysis, before, {**state, "window": win or ("calmed" if calmed else "")})
+        if not win and state.get("asked") == ASK_RISK:
+            # after "is it that hard, wanting to die?": "no, it was the game / he is back and calm"
+            # is the calm answer, read as the crisis window reads it
+            calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
+            if calm.intent == CALM_INTENT:
+                understood = replace(calm, trigger="ask_risk_no", intent="no")
         if calmed and understood.intent in CALM_AGAIN:
             # right after "it was a game / a story": "sorry I scared you" is met lightly again
             understood = replace(understood, trigger="window_calm", intent="w_calm")
