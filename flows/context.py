@@ -16,8 +16,8 @@ from messages_ja import MAX_MESSAGES
 from .model import Reply
 
 # the kinds of need, in the order they are answered
-ORDER = ("calm", "crisis", "place", "told", "topic", "topic2", "person")
-MAX_TOPICS = 2             # questions answered from one message
+ORDER = ("calm", "crisis", "place", "told", "topic", "topic2", "topic3", "person")
+MAX_TOPICS = 3             # questions answered from one message (within five LINE messages)
 PERSON_BAR = 4.0           # a person asked for besides another need: a whole request ("I want to talk
                            # to someone"), not a word of one ("I can't talk with my family" is a life described)
 TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_more", "family_guide",
@@ -98,7 +98,7 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                 if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
                         and not ("place" in have and need[0] in PLACE_ANSWERS):
                     asked.append(need)
-            for key, need in zip(("topic", "topic2"), asked):
+            for key, need in zip(("topic", "topic2", "topic3"), asked):
                 have[key] = need
         if "calm" in have and not (have.keys() & {"topic", "told"}):
             told = [n for n in ("tell_family", "tell_self") if n in scores]

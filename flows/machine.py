@@ -340,6 +340,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis) \
                 and state.get("asked") != "cancel_confirm":
             understood = replace(understood, trigger="cancel_ask", intent="cancel_ask")
+        if before in fm.context["answer_while"] and understood.intent == "want_human" and understood.place is not None \
+                and not understanding.lexicon().place_doubt(analysis):
+            # already waiting for a person: "before I talk with them, my local windows too (Matsumoto)"
+            place = understood.place
+            understood = replace(understood, trigger="city" if place.city_code else "pref",
+                                 arg=place.city_code or place.pref, intent="place")
         if understood.trigger == "fallback" and not win and before not in fm.relay:
             understood = understanding.second_opinion(analysis, before, state) or understood
         if understood.trigger in ("find_local", "info_support") and understood.place is None and remembered:
