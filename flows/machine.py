@@ -322,8 +322,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
             if calm.intent == CALM_INTENT:
                 understood = replace(calm, trigger="ask_risk_no", intent="no")
-        if calmed and understood.intent in CALM_AGAIN:
-            # right after "it was a game / a story": "sorry I scared you" is met lightly again
+        if calmed and (understood.intent in CALM_AGAIN or understood.trigger == "fallback"):
+            # right after "it was a game / a story": "sorry I scared you", or more of the story not
+            # understood ("the boss killed me 50 times"), is met lightly again, never a cold fallback
             understood = replace(understood, trigger="window_calm", intent="w_calm")
         if before == "message_left" and understood.intent == "thanks" and len(event.text) < LONG_MESSAGE:
             # "thank you, I'll wait for the answer" after leaving a message: a warm close
