@@ -59,7 +59,11 @@ def test_a_clarification_lets_the_crisis_go_and_says_so():
     assert said(out) == ["crisis.window.calm"]
     assert "crisis" not in out.state and "crisis_at" not in out.state
     after = handle(out.state, Event("text", text="ぴよ"), 200, ctx=ON)
-    assert not said(after)[0].startswith("crisis.")        # no longer in the window
+    # no longer in the window: no lines, no reminder; what is not understood right after the calm
+    # answer (more of the story) is met lightly once more, never a cold fallback
+    assert said(after) == ["crisis.window.calm_again"] and "crisis_at" not in after.state
+    later = handle(after.state, Event("text", text="ぴよ"), 300, ctx=ON)
+    assert not said(later)[0].startswith("crisis.")
 
 
 def test_the_tier_never_drops_inside_the_window():
