@@ -22,6 +22,7 @@ CRISIS_FILE = "crisis.toml"
 URGENT_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium", "violence_partner", "violence_family",
                           "violence_by_me"})
 SELF_HARM_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium"})
+CONJUNCTIVE = "\u63a5\u7d9a\u52a9\u8a5e"      # UniDic's conjunctive particle (pos2)
 _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
@@ -54,6 +55,7 @@ class _Crisis:
         partner = raw.get("classes", {}).get("partner", ())
         self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
+        self.contrast = frozenset(raw.get("contrast", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
         self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
@@ -90,7 +92,20 @@ class _Crisis:
     def detect(self, a: Analysis, window: str | None = None) -> Detection:
         """The gravest tier, who it is about, and whether a parent is the one hurting. `window`
         is the tier answered just before: after family violence, a hitting verb with no subject
-        ("grabbed my arm and pushed me") is the same person's act, not the writer's."""
+        ("grabbed my arm and pushed me") is the same person's act, not the writer's. What comes
+        after the last "but" is read on its own too: a denial before it ("I'd like to say I
+        don't want to die, but really I do") does not veto the point made after it."""
+        found = self._detect(a, window)
+        cut = max((i for i, t in enumerate(a.tokens) if t.pos2 == CONJUNCTIVE and t.surface in self.contrast),
+                  default=None)
+        if cut is not None and len(a.tokens) - cut > 2:
+            after = self._detect(Analysis(text=a.text, tokens=a.tokens[cut + 1:], raw=a.raw), window)
+            if after.tier and (found.tier is None or graver(after.tier, found.tier)) \
+                    and self.lexicon.vetoes_only_denials_before(a, after.tier, cut):
+                return after
+        return found
+
+    def _detect(self, a: Analysis, window: str | None = None) -> Detection:
         matches = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
         found = set(matches)
         kana = a.kana
@@ -203,6 +218,12 @@ class _Crisis:
         for i, t in enumerate(toks):
             if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT:
                 if any(u.base in self.hits and u.pos == language.VERB for u in toks[i + 2:i + 8]):
+                    return True
+            if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _PASSIVE_AGENT:
+                # "strangled by my sister": a relative doing it, in the passive
+                window = toks[i + 2:i + 10]
+                if any(u.base in self.hits and j + 1 < len(window) and window[j + 1].lemma in _PASSIVE
+                       for j, u in enumerate(window)):
                     return True
         return False
 

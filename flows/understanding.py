@@ -268,6 +268,16 @@ class Lexicon:
                 del found[intent]
         return found
 
+    def vetoes_only_denials_before(self, a: Analysis, intent: str, cut: int) -> bool:
+        """Whether every `unless` of the intent that matches is a denial (a negated word in it)
+        that begins before token ``cut``: "I'd like to say I don't want to die" before a "but"."""
+        m = _Message.of(a)
+        for u in self.unless.get(intent, ()):
+            start = self._match(u, m, self.veto_gap)
+            if start is not None and (start >= cut or not any(NEG in alt for w in u.words for alt in w.alts)):
+                return False
+        return True
+
     def vetoed(self, a: Analysis, intent: str) -> bool:
         """Whether one of the intent's `unless` patterns matches."""
         m = _Message.of(a)
