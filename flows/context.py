@@ -17,6 +17,7 @@ from .model import Reply
 
 # the kinds of need, in the order they are answered
 ORDER = ("calm", "crisis", "place", "told", "topic", "topic2", "topic3", "person")
+ANSWER = "answer"           # the trigger of the questions people ask (answers.toml)
 MAX_TOPICS = 3             # questions answered from one message (within five LINE messages)
 PERSON_BAR = 4.0           # a person asked for besides another need: a whole request ("I want to talk
                            # to someone"), not a word of one ("I can't talk with my family" is a life described)
@@ -100,6 +101,14 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                     asked.append(need)
             for key, need in zip(("topic", "topic2", "topic3"), asked):
                 have[key] = need
+        else:
+            # a risk, and a question asked in a sentence of its own ("...I want to disappear. Will
+            # my parents hear of what I write here?"): the crisis answer first, then its answer
+            for n in sentences:
+                need = (intents[n]["trigger"], intents[n].get("arg", ""))
+                if need[0] == ANSWER:          # a question's answer (not a page: the crisis answer leads)
+                    have["topic"] = need
+                    break
         if "calm" in have and not (have.keys() & {"topic", "told"}):
             told = [n for n in ("tell_family", "tell_self") if n in scores]
             if told:
