@@ -1,0 +1,54 @@
+"""Issue 25 in a real browser: the console on the push channel (Server-Sent Events) loses its
+connection mid-conversation, says so, polls meanwhile, and comes back on the channel from its last
+event (Last-Event-ID): every message the person wrote shows once, in order. Debian's chromium
+through Playwright against a real `mado demo` on a real redis-server."""
+from playwright.sync_api import expect
+
+from .test_browser import T, browser, demo  # noqa: F401
+from .test_browser_console import person_says
+from .test_browser_console_state import one_talking
+
+EVENTS = "**/console/api/events*"
+
+
+def test_a_dropped_push_channel_loses_no_message_and_shows_none_twice(browser, demo):  # noqa: F811
+    counselor, person, hid = one_talking(browser, demo)
+    conn = counselor.locator("#conn")
+    expect(conn).to_have_attribute("data-mode", "push", timeout=T)
+    expect(conn).to_be_hidden()
+    said = []
+
+    def says(text):
+        said.append(text)
+        person_says(person, text)
+
+    def shown():
+        return counselor.locator("#transcript li.user .text").all_text_contents()
+
+    asked = []                 # how the console came back on the channel
+    counselor.on("request", lambda q: asked.append((q.url, q.headers.get("last-event-id")))
+                 if "/console/api/events" in q.url else None)
+    says("ひとつめ")
+    expect(counselor.locator("#transcript li.user").last).to_have_text("ひとつめ", timeout=T)
+
+    # the connection drops: the channel with it, and the console cannot reach the server at all
+    counselor.route(EVENTS, lambda route: route.abort())        # (the channel stays down a while)
+    counselor.context.set_offline(True)
+    expect(conn).to_have_attribute("data-mode", "offline", timeout=T)
+    says("ふたつめ")
+    says("みっつめ")
+    # back online, the channel still refused: the console polls and says so in the header
+    counselor.context.set_offline(False)
+    expect(conn).to_have_attribute("data-mode", "polling", timeout=T)
+    expect(conn).to_contain_text("1秒ごと")
+    expect(counselor.locator("#transcript li.user").last).to_have_text("みっつめ", timeout=T)
+    says("よっつめ")
+    # the channel again: from where the console left off
+    counselor.unroute(EVENTS)
+    expect(conn).to_have_attribute("data-mode", "push", timeout=T)
+    expect(conn).to_be_hidden()
+    says("いつつめ")
+    expect(counselor.locator("#transcript li.user").last).to_have_text("いつつめ", timeout=T)
+    resumed = asked[-1]
+    assert resumed[1] or "last=" in resumed[0], asked                # Last-Event-ID (or ?last=)
+    assert [t for t in shown() if t in said] == said               # each once, in order
