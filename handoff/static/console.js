@@ -29,6 +29,7 @@
   }
   function connection(up) {
     if (up === !offlineSince) return;
+    if (up && pushUp) setTimeout(() => window.madoRefresh().catch(() => {}), 0);   // back: catch up
     offlineSince = up ? 0 : Date.now();
     const at = new Date(offlineSince).toLocaleTimeString("ja-JP", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
     $("stale").hidden = up;
@@ -1409,6 +1410,7 @@
   let push = null;               // the EventSource, while open or reconnecting
   let pushUp = false;
   let lastEventId = "";
+  let opened = 0;
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
   const LIST_GAP_MS = 1000;      // the lists are asked for at most once a second when busy
   const SESSION_CHECK_ROUNDS = 10;
@@ -1416,7 +1418,13 @@
   function startPush() {
     if (ended || push || !window.EventSource) return;
     const es = push = new EventSource("/console/api/events" + (lastEventId ? "?last=" + encodeURIComponent(lastEventId) : ""));
-    es.onopen = () => { pushUp = true; showConnection(); };
+    es.onopen = () => {
+      // (again) on the channel: what is on screen is asked for once, whatever the browser kept
+      // of the stream meanwhile (the server also sends what was missed since Last-Event-ID)
+      if (opened++) refreshAll().catch(() => {});
+      pushUp = true;
+      showConnection();
+    };
     es.onmessage = (e) => {
       if (e.lastEventId) lastEventId = e.lastEventId;
       let d;
@@ -1447,7 +1455,9 @@
       renderLoud();
     }
     refreshLists(d.type === "urgent" || d.type === "presence");
-    if (d.id && d.id === selected) refreshSelected();
+    // the conversation on screen, if this is about it, or about one I may not be told of (it may
+    // be the one on screen, handed on or closed by a colleague: the pane says so)
+    if (selected && (!d.id || d.id === selected)) refreshSelected();
     if (ROLE === "admin" && d.type !== "message" && d.type !== "read") refreshStaff();
   }
 
