@@ -80,7 +80,7 @@ class Console:
         self.lists = Http(port, self.cookie, self.tally)
         self.cursor = None
         self.seen_urgent: dict[str, int] = {}
-        self.lists_busy = self.lists_again = False
+        self.lists_busy = self.lists_again = self.lists_timer = False
         self.lists_last = 0.0
         self.detail_busy = self.detail_again = False
 
@@ -123,8 +123,12 @@ class Console:
             return
         wait = 0 if now else self.lists_last + 1.0 - time.monotonic()
         if wait > 0:
-            self.lists_again = True
-            asyncio.get_running_loop().call_later(wait, self.refresh_lists, True)
+            if not self.lists_timer:
+                def due():
+                    self.lists_timer = False
+                    self.refresh_lists(True)
+                self.lists_timer = True
+                asyncio.get_running_loop().call_later(wait, due)
             return
         self.lists_busy, self.lists_last = True, time.monotonic()
 
@@ -280,7 +284,12 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     deadline = time.monotonic() + 30            # the worker done with the last run's messages
     while backlog(setup.r) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    await asyncio.sleep(2.0)                    # (settled: first loads done)
+    deadline = time.monotonic() + 30            # settled: first loads (and the connections' own
+    quiet_since = time.monotonic()              # presence events) answered, nothing in flight for 2 s
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 2.0:
+        if any(c.lists_busy or c.detail_busy or c.lists_timer for c in consoles):
+            quiet_since = time.monotonic()
+        await asyncio.sleep(0.05)
 
     def measure():
         return (cpu_seconds([setup.stack.web.pid, setup.stack.worker.pid, setup.stack.redis.pid]),
@@ -290,6 +299,7 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     c0, b0, t0 = measure()
     await asyncio.sleep(idle_s)
     c1, b1, t1 = measure()
+
     out["idle"] = (c1 - c0, b1 - b0, t1 - t0)
     # busy: people write; a few waiting people write something risky
     acks, posted = [], {}
