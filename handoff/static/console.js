@@ -421,7 +421,9 @@
     if (loudSound) sound("worse");
     renderLoud();
     // a new message from someone I am talking with: a soft sound of its own
-    const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id));
+    // (not for the very message that has just rung the loudest alert, from the push channel)
+    const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id)
+      && !(Date.now() - (rungWorse.get(h.id) || 0) < 10000));
     unreadSeen.clear();
     mine.forEach((h) => unreadSeen.set(h.id, h.unread));
     if (wrote && !loudSound) sound("message");
@@ -1411,6 +1413,7 @@
   let pushUp = false;
   let lastEventId = "";
   let opened = 0;
+  const rungWorse = new Map();   // handoff id → when its loud alert rang from an event
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
   const LIST_GAP_MS = 1000;      // the lists are asked for at most once a second when busy
   const SESSION_CHECK_ROUNDS = 10;
@@ -1450,6 +1453,7 @@
       // a person in the queue or in one of my conversations wrote something risky: as loud as
       // the lists would make it, now (the lists, asked for next, know it has rung)
       urgentSeen.set(d.id, d.urgent_at);
+      rungWorse.set(d.id, Date.now());
       alertWorse({id: d.id, alias: d.alias, urgent_reason: d.tier});
       sound("worse");
       renderLoud();
