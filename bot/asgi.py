@@ -15,6 +15,9 @@ So gunicorn still manages the processes (WEB_CONCURRENCY, restarts, signals), an
 - Every other path (health, metrics, the counselor console, the demo) goes to the Flask app on
   a pool of WEB_THREADS threads (a2wsgi), as before, but only once its body (at most the
   console's 64 KiB) has been read on the loop: a client trickling a body holds no thread.
+- `GET /console/api/events`, the console's push channel (Server-Sent Events, handoff/events.py), is
+  served on the loop too: an open stream holds no thread, only the checks of who may listen run
+  on a thread (the Flask app's own `login_required`), at the start and every few seconds.
 - `POST /console/api/login` has a pool of its own, as many threads as argon2 verifications may
   run at once (handoff/accounts.py), at a lower CPU priority, and a queue of WEB_LOGIN_QUEUE in
   front of it; a login beyond that is answered 503 at once, on the loop. A burst of logins
@@ -56,6 +59,7 @@ from . import logs
 from .config import ConfigError, _float, _int
 
 LOGIN_PATH = "/console/api/login"
+EVENTS_PATH = "/console/api/events"
 LOGIN_NICE = 15                 # login threads' CPU priority, below the loop's (see _lower_priority)
 
 
@@ -375,12 +379,17 @@ class Front:
         self.login_room = VERIFY_SLOTS + login_queue
         self.logins = 0                 # running or waiting for a login thread
         self.login_busy = None          # the 503 for a full queue, once rendered (it never changes)
+        from handoff.events import EventStreams
+
+        self.events = EventStreams(flask_app)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.rest(scope, receive, send)
         elif scope["path"] == "/callback":
             await self._callback(scope, receive, send)
+        elif scope["path"] == EVENTS_PATH and scope["method"] == "GET":
+            await self.events.serve(scope, receive, send)
         else:
             await self._to_flask(scope, receive, send)
 

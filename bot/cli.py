@@ -26,13 +26,12 @@ class LocalStack:
 
     def __init__(self, env=None, *, port: int = 0, quiet: bool = True, demo: bool = False,
                  host: str = "127.0.0.1"):
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        import socket
 
-        class Handler(WSGIRequestHandler):
-            def version_string(self) -> str:
-                return "mado"            # never the framework's or Python's version
+        import uvicorn
 
         from . import create_app
+        from .asgi import Front, Limits
         from .line_standin import StandinLine
         from .worker import Worker
 
@@ -56,11 +55,22 @@ class LocalStack:
 
             logging.getLogger("mado").setLevel(logging.WARNING)
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.server = make_server(host, port, self.app, threaded=True, request_handler=Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # the web as production serves it (bot/asgi.py: the push channel is on its event loop),
+        # on one uvicorn server in a thread; no Server header (no version told)
+        sock = socket.create_server((host, port))
+        limits = Limits.from_env({})
+        front = Front(self.app, threads=limits.threads, login_queue=limits.login_queue)
+        self.server = uvicorn.Server(uvicorn.Config(front, lifespan="off", server_header=False, access_log=False,
+                                                    log_level="warning", proxy_headers=False, ws="none"))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self.app.extensions["mado.self_url"] = self.url     # where the demo simulator posts webhooks
         self.app.extensions["mado.demo_host"] = host         # a name the simulator answers to
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="mado-web").start()
+        self._web_thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True,
+                                            name="mado-web")
+        self._web_thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and self._web_thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)                  # (readiness: the server says it has started)
         self.worker = Worker(self.config, worker_id="local")
         self._worker_thread = threading.Thread(target=self.worker.run, daemon=True, name="mado-worker")
         self._worker_thread.start()
@@ -71,7 +81,8 @@ class LocalStack:
     def close(self) -> None:
         self.worker.request_stop()
         self._worker_thread.join(10)
-        self.server.shutdown()
+        self.server.should_exit = True
+        self._web_thread.join(10)
         self.standin.stop()
 
 

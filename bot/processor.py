@@ -384,6 +384,11 @@ class Processor:
             if said:
                 self.handoffs.append(pid, hid, {"from": "bot", "kind": "said", "text": said,
                                                 "at": int(self.clock() * 1000)}, pipe=pipe)
+                kinds.add("said")
+        if hid and kinds & {"relay", "crisis", "share_context", "said"}:
+            # the transcript grew in this transaction: the consoles hear of it once it is written
+            # (the counters' pipeline runs after it)
+            self.handoffs.publish("message", hid, pipe=shared)
         rec = {"batches": json.dumps(batches, ensure_ascii=False)}
         if batches and is_crisis_reply(outcome.trigger):
             rec["crisis"] = "1"            # must reach the person: kept if LINE does not take it

@@ -211,12 +211,41 @@ def _summary(m: dict) -> dict:
     }
 
 
+def _message(e: dict) -> dict:
+    """One transcript entry as the console shows it (the person's words, a counselor's, the bot's
+    lines); a counselor's message names the counselor who wrote it (``by``)."""
+    return {"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
+            "kind": e.get("kind", "text"), "by": e.get("by") if e.get("from") == "counselor" else None}
+
+
 def _messages(m: dict) -> list[dict]:
-    """The transcript as the console shows it (the person's words, the counselors', the bot's lines);
-    a counselor's message names the counselor who wrote it (``by``)."""
-    return [{"from": e.get("from"), "text": e.get("text", ""), "at": _iso(e.get("at")),
-             "kind": e.get("kind", "text"), "by": e.get("by") if e.get("from") == "counselor" else None}
-            for e in _store().transcript(m)]
+    """The whole transcript as the console shows it."""
+    return [_message(e) for e in _store().transcript(m)]
+
+
+# A cursor into a transcript (``?after=``, ``?before=``): opaque to clients; here the number of
+# entries before the place it marks (entries are only ever added at the end).
+CURSOR = re.compile(r"[0-9]{1,9}")
+MAX_PAGE = 500
+
+
+def _page_args() -> tuple[dict, bool]:
+    """(after / before / limit from the query string, whether they are well formed)."""
+    args, out = request.args, {}
+    for name in ("after", "before"):
+        if name in args:
+            if not CURSOR.fullmatch(args[name]):
+                return {}, False
+            out[name] = int(args[name])
+    if "limit" in args:
+        if not CURSOR.fullmatch(args["limit"]) or not 1 <= int(args["limit"]) <= MAX_PAGE:
+            return {}, False
+        out["limit"] = int(args["limit"])
+    elif "before" in out:
+        out["limit"] = 100
+    if "after" in out and len(out) > 1:
+        return {}, False
+    return out, True
 
 
 def _notes(m: dict) -> list[dict]:
@@ -273,12 +302,39 @@ def _holder_or_admin(m: dict) -> bool:
     return m.get("claimed_by") == g.counselor["name"] or _is_admin()
 
 
-def _may_read(m: dict) -> bool:
-    """Waiting handoffs are open to every counselor (to choose), and stay so if the person
-    cancels before anyone took them (the one looking is told why); others to holder and admins."""
+def may_read(m: dict, name: str, admin: bool) -> bool:
+    """Whether counselor ``name`` may open this conversation (the detail, its transcript): waiting
+    handoffs are open to every counselor (to choose), and stay so if the person cancels before
+    anyone took them (the one looking is told why); others to holder and admins. The JSON API
+    and the push channel (``event_for``) both ask this."""
     if m.get("status") == "closed" and not m.get("claimed_by"):
         return True
-    return m.get("status") == "waiting" or _holder_or_admin(m)
+    return m.get("status") == "waiting" or m.get("claimed_by") == name or admin
+
+
+def _may_read(m: dict) -> bool:
+    return may_read(m, g.counselor["name"], _is_admin())
+
+
+def event_for(fields: dict, m: dict | None, name: str, admin: bool) -> dict | None:
+    """What the push channel (GET /console/api/events, handoff/events.py) tells counselor ``name``
+    of one change (``fields``, as published; ``m``, the handoff as it is now): its ``type`` and
+    the handoff ``id`` only if they may open that conversation (``may_read``, as the JSON API);
+    of a conversation they may not, only that the lists changed (``queue``; ``urgent`` for a risk,
+    whose alert /alerts gives to everyone), never which one; typing there, nothing. A worsening
+    person's event carries what the alert says (the alias, the danger in words), so a console
+    rings without asking first."""
+    kind, hid = fields.get("type", "queue"), fields.get("id")
+    if not hid:
+        return {"type": kind, **({"name": fields["name"]} if fields.get("name") else {})}
+    if m is None or not may_read(m, name, admin):
+        return None if kind == "typing" else {"type": "urgent" if kind == "urgent" else "queue"}
+    out = {"type": kind, "id": hid}
+    if kind == "urgent":
+        out.update(alias=m.get("alias", ""), tier=_urgent_reason(m), status=m.get("status"),
+                   holder=m.get("claimed_by") or None, urgent_at=int(m["urgent_at"]) if m.get("urgent_at") else None,
+                   worse=int(m.get("urgent_at") or 0) > int(m.get("created_at") or 0), gone=bool(fields.get("gone")))
+    return out
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -393,6 +449,15 @@ def api_logout():
     return resp
 
 
+@bp.get("/api/events")
+@login_required(api=True)
+def api_events():
+    """Who is asking for the push channel. The stream itself is served by the web's edge
+    (bot/asgi.py → handoff/events.py), which asks this first and again every few seconds: the
+    same login, the same checks as every API call (and the same presence)."""
+    return jsonify({"name": g.counselor["name"], "admin": _is_admin()})
+
+
 @bp.get("/api/me")
 @login_required(api=True)
 def api_me():
@@ -440,12 +505,26 @@ def api_get(hid):
         if moved:       # it was mine until a colleague handed it on: say who, and to whom
             return _moved_answer(m, moved, "moved", 403)
         return _error(403, "error.not_yours")
+    page, ok = _page_args()
+    if not ok:
+        return _error(400, "error.bad_request")
     out = _summary(m)
     try:
         out["intake"] = json.loads(m.get("intake") or "{}")
     except ValueError:
         out["intake"] = {}
-    out["messages"] = _messages(m)
+    entries, start, total = _store().transcript_page(m, **page)
+    out["messages"] = [_message(e) for e in entries]
+    # ``cursor``: for ``?after=`` (only what is new since); ``total``: entries in the transcript
+    # (what POST …/read counts); ``older``: for ``?before=`` (the page before this one), or null
+    out["cursor"] = str(total)
+    out["total"] = total
+    out["older"] = str(start) if start > 0 and "after" not in page else None
+    if "after" not in page:
+        # what the person wrote before asking (agreed to be shown), at the transcript's start:
+        # the intake shows it even when only the newest page of a long transcript was asked for
+        head = entries if start == 0 else _store().transcript_page(m, before=20)[0]
+        out["context"] = [e.get("text", "") for e in head if e.get("from") == "user" and e.get("kind") == "context"]
     out["notes"] = _notes(m)
     out["earlier"] = [_earlier(e) for e in _store().earlier(m)]
     # Reading is never a GET: what has been on screen is said by POST …/read (with the CSRF
@@ -882,6 +961,7 @@ def _canned_fields():
 def _canned_changed(what: str):
     """After an admin's change: audited (no text), and the list as it is now."""
     _store().audit(g.counselor["name"], f"canned_{what}", "")
+    _store().publish("canned")
     return api_canned()
 
 
@@ -963,6 +1043,7 @@ def api_team_member_add(name):
         _teams().add_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
+    _store().publish("queue")           # whose queue shows what (handoff/teams.py)
     return jsonify({"ok": True})
 
 
@@ -974,6 +1055,7 @@ def api_team_member_remove(name, who):
         _teams().remove_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
+    _store().publish("queue")
     return jsonify({"ok": True})
 
 
@@ -1061,12 +1143,16 @@ def api_alerts():
     never a word of the transcript, which stays with the holder and admins."""
     quiet_s = current_app.config["MADO"].risk_unread_s
     store = _store()
-    return jsonify({"unread_after_s": quiet_s, "alerts": [{
+    risks, due_ms = store.risks(quiet_s * 1000)
+    # ``due_in_s``: when the next alert may begin with nothing else changing (a holder's unread
+    # time running out, a console gone quiet): a console on the push channel asks again then
+    return jsonify({"unread_after_s": quiet_s, "due_in_s": None if due_ms is None else round(due_ms / 1000, 1),
+                    "alerts": [{
         "id": m["id"], "alias": m.get("alias", ""), "urgent_reason": _urgent_reason(m),
         "crisis": m.get("crisis", "") or "", "holder": m["claimed_by"], "holder_status": m["holder_status"],
         "why": m["why"], "since": m["risk_since"], "risk_at": m["risk_at"],
         "urgent_at": int(m["urgent_at"]) if m.get("urgent_at") else None,
-    } for m in store.unattended_risks(quiet_s * 1000)],
+    } for m in risks],
         # people at risk who left (forget-me, a block, a cancel): who, the danger, who held them,
         # how they left; nothing they wrote. Until a counselor says they have seen it.
         "gone": [{"id": x["id"], "alias": x.get("alias", ""), "crisis": x.get("crisis", ""),

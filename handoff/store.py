@@ -274,6 +274,37 @@ class HandoffStore:
             return []
         return [json.loads(x) for x in self.r.lrange(log_key(pid, meta["id"]), 0, -1)]
 
+    def transcript_page(self, meta: dict, *, after: int | None = None, before: int | None = None,
+                        limit: int | None = None) -> tuple[list[dict], int, int]:
+        """Part of the transcript: (its entries, the index of the first of them, how many the
+        transcript holds in all). ``after``: the entries from that index on (what is new since a
+        console's cursor); else the ``limit`` newest ones before index ``before`` (the whole
+        transcript when neither is given). Entries are never changed or removed once written
+        (forget-me deletes the whole list), so an index is a stable place in it."""
+        pid = meta.get("pid")
+        if not pid:
+            return [], 0, 0
+        key = log_key(pid, meta["id"])
+        if after is not None:
+            raw = self.r.lrange(key, after, -1)
+            return [json.loads(x) for x in raw], after, after + len(raw)
+        pipe = self.r.pipeline(transaction=True)          # one key: the count and the page agree
+        pipe.llen(key)
+        if before is None:
+            pipe.lrange(key, -limit if limit else 0, -1)
+        else:
+            before = max(0, before)
+            pipe.lrange(key, max(0, before - (limit or before)), max(0, before - 1))
+        total, raw = pipe.execute()
+        total = int(total)
+        if before is None:
+            start = total - len(raw)
+        else:
+            raw = raw if before > 0 else []
+            start = max(0, before - (limit or before))
+            raw = raw[:max(0, min(before, total) - start)]
+        return [json.loads(x) for x in raw], start, total
+
     def notes(self, meta: dict) -> list[dict]:
         """The case notes on a handoff, oldest first ([] once the person is forgotten)."""
         pid = meta.get("pid")
@@ -337,11 +368,24 @@ class HandoffStore:
         pipe.zremrangebyscore(ONLINE, "-inf", now_ms() - 10 * ONLINE_WINDOW_MS)
         pipe.execute()
 
+    def left_console(self, name: str, grace_s: float) -> None:
+        """The last console of ``name`` connected to the push channel closed (handoff/events.py):
+        offline ``grace_s`` from now, unless a console of theirs is seen again meanwhile (a
+        reconnect, another tab, polling), not after ONLINE_WINDOW_MS."""
+        self.r.zadd(ONLINE, {name: now_ms() - ONLINE_WINDOW_MS - 1 + int(grace_s * 1000)}, xx=True, lt=True)
+
     def set_away(self, name: str, away: bool) -> None:
         if away:
             self.r.hset(AWAY, name, now_ms())
         else:
             self.r.hdel(AWAY, name)
+        self.publish("presence", name=name)
+
+    def publish(self, kind: str, hid: str | None = None, *, pipe=None, **extra) -> None:
+        """Tell every open console that something changed (handoff/events.py)."""
+        from . import events
+
+        events.publish(self.r, kind, hid, pipe=pipe, **extra)
 
     def is_away(self, name: str) -> bool:
         """The counselor said they are away: nobody is at their console, so nothing it shows is read."""
@@ -361,6 +405,9 @@ class HandoffStore:
         return out
 
     def unattended_risks(self, quiet_ms: int) -> list[dict]:
+        return self.risks(quiet_ms)[0]
+
+    def risks(self, quiet_ms: int) -> tuple[list[dict], int | None]:
         """Active handoffs with a risk message that its holder has not read (the read mark, what
         the holder's console has had on screen, stops before it) while the holder is away or
         offline, or has left it unread for ``quiet_ms`` or more: the console alerts every counselor
@@ -368,18 +415,22 @@ class HandoffStore:
         moment the present holder took it over (claim, transfer, assignment) if that was later.
         Each is the handoff's metadata with ``holder_status`` (online, away, offline), ``why``
         (away, offline, unread), ``risk_since`` (ms, when the clock started) and ``risk_at``
-        (ms of the newest unread risk message), oldest first."""
+        (ms of the newest unread risk message), oldest first. With them: in how many ms the next
+        may begin if nothing else changes (an unread one's time running out, or its holder's
+        console last seen long enough ago to be offline), or None."""
         found = [m for m in self.list("active")
                  if m.get("status") == "active" and m.get("priority") == "urgent"
                  and m.get("claimed_by") and m.get("pid")]
         if not found:
-            return []
+            return [], None
         pipe = self.r.pipeline(transaction=False)
         for m in found:
             pipe.lrange(log_key(m["pid"], m["id"]), int(m.get("read_upto") or 0), -1)
         tails = pipe.execute()
-        status = self.statuses(sorted({m["claimed_by"] for m in found}))
-        now, out = now_ms(), []
+        holders = sorted({m["claimed_by"] for m in found})
+        status = self.statuses(holders)
+        seen = dict(zip(holders, self.r.zmscore(ONLINE, holders)))
+        now, out, due = now_ms(), [], []
         for m, tail in zip(found, tails):
             risks = [int(e.get("at") or 0) for e in map(json.loads, tail) if e.get("risk")]
             if not risks:
@@ -391,9 +442,12 @@ class HandoffStore:
             elif now - since >= quiet_ms:
                 why = "unread"
             else:
+                due.append(since + quiet_ms - now)
+                if seen.get(m["claimed_by"]):
+                    due.append(int(seen[m["claimed_by"]]) + ONLINE_WINDOW_MS - now)
                 continue
             out.append({**m, "holder_status": holder, "why": why, "risk_since": since, "risk_at": risks[-1]})
-        return sorted(out, key=lambda m: m["risk_since"])
+        return sorted(out, key=lambda m: m["risk_since"]), max(0, min(due)) if due else None
 
     def held(self, hid: str | None) -> bool:
         """A paused handoff whose counselor still holds it and is in the console now."""
@@ -459,6 +513,7 @@ class HandoffStore:
         pipe.execute()
         self.alert(priority)
         self.audit("person", "created", hid)
+        self.publish("urgent" if priority == "urgent" else "queue", hid)
         return True
 
     def note_user_message(self, hid: str, *, pipe=None) -> None:
@@ -483,6 +538,7 @@ class HandoffStore:
         self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier, "urgent_at": now_ms()})
         if meta.get("status") == "waiting":
             self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
+        self.publish("urgent", hid)
         holder = meta.get("claimed_by") if meta.get("status") == "active" else ""
         if holder and self.statuses([holder])[holder] != "online":
             # its counselor is away or gone: outside the console too, every time (nobody may be
@@ -518,6 +574,7 @@ class HandoffStore:
         self.r.hset(meta_key(hid), "closed_reason", reason)
         self._keep(self.get(hid) or {})
         self.audit("person", reason, hid)
+        self.publish("queue", hid)
 
     def _keep(self, meta: dict) -> None:
         """A handoff ended: its transcript and notes, and the person's list of their handoffs, are
@@ -582,6 +639,7 @@ class HandoffStore:
             intake = {}
         kept = {k: v for k, v in intake.items() if k in self.FORGOTTEN_INTAKE} if isinstance(intake, dict) else {}
         self._forget_card(keys=[meta_key(hid)], args=[json.dumps(kept, ensure_ascii=False), *self.FORGOTTEN_DROP])
+        self.publish("queue", hid)
 
     def note_gone(self, meta: dict, why: str) -> None:
         """Someone at risk (an urgent handoff, waiting or with a counselor) left: they asked to be
@@ -598,6 +656,7 @@ class HandoffStore:
         self.r.hset(GONE, meta["id"], json.dumps(gone, ensure_ascii=False))
         self.alert("risk")              # outside the console too (MADO_ALERT_WEBHOOK_URL, no personal data)
         self.audit("person", f"gone:{why}", meta["id"])
+        self.publish("urgent", meta["id"], gone=1)
 
     def gone(self) -> list[dict]:
         """The alerts about people at risk who left, oldest first (those older than a day dropped)."""
@@ -617,20 +676,24 @@ class HandoffStore:
         if not self.r.hdel(GONE, hid):
             return False
         self.audit(who, "gone_seen", hid)
+        self.publish("queue", hid)
         return True
 
     def pause(self, hid: str) -> None:
         self.r.hset(meta_key(hid), "paused", "1")
+        self.publish("queue", hid)
 
     def resume(self, hid: str, held: bool, mode: str = "live") -> None:
         if held:
             self.r.hset(meta_key(hid), "paused", "0")
-            return
-        self._moved("release", hid)
-        self.r.hset(meta_key(hid), mapping={"mode": mode, "paused": "0"})
+        else:
+            self._moved("release", hid)
+            self.r.hset(meta_key(hid), mapping={"mode": mode, "paused": "0"})
+        self.publish("queue", hid)
 
     def set_mode(self, hid: str, mode: str) -> None:
         self.r.hset(meta_key(hid), "mode", mode)
+        self.publish("queue", hid)
 
     # -- the counselor's side (called by the console) ---------------------------------------
     def claim(self, hid: str, who: str) -> int:
@@ -639,6 +702,7 @@ class HandoffStore:
         if res == 1:
             self.audit(who, "claimed", hid)
             self._picked_up(hid)
+            self.publish("queue", hid)
         return res
 
     def _picked_up(self, hid: str) -> None:
@@ -662,6 +726,7 @@ class HandoffStore:
             self.r.hset(meta_key(hid), mapping={"released_by": who, "released_from": holder,
                                                 "released_at": now_ms()})
             self.audit(who, "released", hid)
+            self.publish("queue", hid)
         return res
 
     def close(self, hid: str, who: str, holder: str, outcome: str = "", note: str = "") -> int:
@@ -677,6 +742,7 @@ class HandoffStore:
                 self.add_note(meta, who, note, kind="close")
             self._keep(meta)
             self.audit(who, "closed", hid)
+            self.publish("queue", hid)
         return res
 
     def transfer(self, hid: str, who: str, holder: str, to: str, *, note: str = "", line: str = "") -> int:
@@ -696,6 +762,7 @@ class HandoffStore:
                 self.add_note(meta, who, note, kind="handover", to=to)
             self.audit(who, f"transferred:{to}", hid)
             self._follow_team(hid, who, to)
+            self.publish("transfer", hid)
         return res
 
     def _follow_team(self, hid: str, who: str, to: str) -> None:
@@ -719,6 +786,7 @@ class HandoffStore:
             self.audit(who, f"assigned:{to}", hid)
             self._picked_up(hid)
             self._follow_team(hid, who, to)
+            self.publish("assign", hid)
         if res != 0:
             return res
         if (self.get(hid) or {}).get("status") != "active":
@@ -728,10 +796,14 @@ class HandoffStore:
     def answered(self, hid: str) -> None:
         """A counselor wrote to the person: nothing of theirs is waiting for a reply now."""
         self.r.hdel(meta_key(hid), "awaiting_since")
+        self.publish("queue", hid)
 
     def typing_once(self, hid: str, every_s: int = 5) -> bool:
         """True at most once per every_s for a handoff (LINE's loading animation lasts longer)."""
-        return bool(self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s))
+        if not self.r.set(f"{TAG}:typing:{hid}", 1, nx=True, ex=every_s):
+            return False
+        self.publish("typing", hid)
+        return True
 
     def mark_seen(self, meta: dict, seen: int) -> tuple[int, int]:
         """The holder has seen the first ``seen`` transcript entries, the newest of them on screen.
@@ -749,6 +821,7 @@ class HandoffStore:
             if left == -2:
                 return 0, 0
             if left >= 0:
+                self.publish("read", hid)
                 return int(left), newly
         return int(unread or 0), 0       # marked meanwhile by another tab: nothing more to do
 
@@ -787,6 +860,8 @@ class HandoffStore:
                                   "at": entry.get("at") or now_ms()}, ensure_ascii=False)
                 size = self.max_bytes                     # nothing more after this line
         self._push(log_key(pid, hid), pid, hid, raw, pipe, size=size)
+        if pipe is None:            # (into a caller's pipeline: the caller publishes once it is written)
+            self.publish("message", hid)
 
     def add_note(self, meta: dict, who: str, text: str, *, kind: str = "note", **extra) -> None:
         """A private case note on the handoff: counselors and admins see it, the person never.
@@ -795,6 +870,7 @@ class HandoffStore:
                    json.dumps({"id": uuid.uuid4().hex[:16], "by": who, "text": text, "at": now_ms(), "kind": kind,
                                **extra}, ensure_ascii=False), None)
         self.audit(who, "note", meta["id"])
+        self.publish("message", meta["id"])
 
     def change_note(self, meta: dict, nid: str, who: str, text: str | None) -> int:
         """The writer of note ``nid`` changes its text (``text``) or deletes it (None): 1 done,
@@ -818,6 +894,7 @@ class HandoffStore:
                     {**note, "text": text, "edited_at": now_ms()}, ensure_ascii=False)])
             if done:
                 self.audit(who, "note_deleted" if text is None else "note_edited", meta["id"])
+                self.publish("message", meta["id"])
                 return 1
         return 0
 

@@ -23,7 +23,10 @@ def _preload() -> None:
     import bot.worker  # noqa: F401
     import handoff.accounts  # noqa: F401
     import handoff.console  # noqa: F401
-    import werkzeug.serving  # noqa: F401
+    import a2wsgi  # noqa: F401
+    import bot.asgi  # noqa: F401
+    import handoff.events  # noqa: F401
+    import uvicorn  # noqa: F401
 
 
 def _child(env: dict, log: str) -> None:

@@ -177,10 +177,10 @@ def test_the_newest_message_shows_above_the_reply_box_and_is_read_only_once_seen
     expect(pill).to_have_text("新しいメッセージ")
     expect(newest).not_to_be_in_viewport()
     expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_contain_text("未読 1", timeout=T)
-    for _ in range(2):      # two more rounds of polling this conversation: still not read
+    for _ in range(2):      # two more rounds of asking for this conversation: still not read
         with counselor.expect_response(lambda res: res.request.method == "GET" and f"/handoffs/{hid}?" in res.url,
                                        timeout=T):
-            pass
+            counselor.evaluate("() => { window.madoRefresh(); }")
     assert reads == []
     expect(person.locator("#chat li.me .meta").last).to_have_attribute("data-read", "0")
     expect(counselor.locator(f"#mine li[data-id='{hid}']")).to_contain_text("未読 1")
@@ -482,7 +482,7 @@ def test_small_things_a_colleagues_conversation_a_release_a_cancel_and_keys_in_a
     expect(admin.locator(f"#queue li[data-id='{own}']")).to_be_visible(timeout=T)
     expect(admin.locator("#alert")).to_contain_text("新しい相談", timeout=T)
     with ken.expect_response(lambda res: "/handoffs?status=waiting" in res.url, timeout=T):
-        pass                                  # one more round of the lists: still no alert
+        ken.evaluate("() => { window.madoRefresh(); }")    # one more round of the lists: still no alert
     expect(ken.locator("#alert")).to_be_hidden()
 
     # the person cancels while ken looks at them: ken is told why 対応する went away

@@ -23,16 +23,17 @@ from .test_browser_console import (COLLEAGUE_PASSWORD, Gate, alias_of, login_as,
                                    person_says, switch_person, two_talking)
 
 RISK = "今から薬を全部飲む"
-DETAIL_POLL = re.compile(r"/console/api/handoffs/[^/?]+\?peek=1$")
+DETAIL_POLL = re.compile(r"/console/api/handoffs/[^/?]+\?peek=1(&[a-z]+=[0-9]+)?$")
 
 
 def polled(page, rounds=2):
-    """Returns after `rounds` more answers to the console's poll of the conversation on screen
-    (whatever a key pressed before did has been drawn by then)."""
+    """Returns after `rounds` more answers to the console's asking for the conversation on screen
+    (whatever a key pressed before did has been drawn by then). On the push channel the console
+    asks only when something changed: each round is asked for (window.madoRefresh)."""
     for _ in range(rounds):
         with page.expect_response(lambda res: res.request.method == "GET" and DETAIL_POLL.search(res.url),
                                   timeout=T):
-            pass
+            page.evaluate("() => { window.madoRefresh(); }")
 
 
 @pytest.mark.parametrize("width,height", [(1024, 768), (1366, 768)])

@@ -29,12 +29,23 @@
   }
   function connection(up) {
     if (up === !offlineSince) return;
+    if (up && pushUp) setTimeout(() => window.madoRefresh().catch(() => {}), 0);   // back: catch up
     offlineSince = up ? 0 : Date.now();
     const at = new Date(offlineSince).toLocaleTimeString("ja-JP", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
-    $("conn").hidden = up;
     $("stale").hidden = up;
     $("stale").textContent = up ? "" : fmt("conn.stale", {at});
     document.querySelector(".lists").classList.toggle("stale", !up);
+    showConnection();
+  }
+  // The header says how this console hears of changes: nothing while pushed (the usual case),
+  // "checking every second" while the push channel is down and the console polls instead, and
+  // the lost connection when the server cannot be reached at all.
+  function showConnection() {
+    const mode = offlineSince ? "offline" : pushUp ? "push" : "polling";
+    const c = $("conn");
+    c.dataset.mode = mode;
+    c.textContent = T[mode === "offline" ? "conn.offline" : "conn.polling"];
+    c.hidden = mode === "push";
   }
   const fmt = (key, params) => (T[key] || key).replace(/\{(\w+)\}/g, (_, k) => params[k]);
 
@@ -109,6 +120,7 @@
   let mineIds = null;             // my conversations at the last poll (null before the first)
   const claimedByMe = new Set();  // taken by my own hand: not a handover
   const POLL_MS = 1000;
+  const PAGE = 100;              // transcript entries fetched at first, and per older page
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -355,6 +367,23 @@
     return (wa || 0) - (wb || 0);
   }
 
+  // The lists as last answered; drawn again as the minutes pass (waited, awaiting a reply), which
+  // the server counted at the moment it answered.
+  let lastLists = null;
+  let dueTimer = null;
+  function aged(h, s) {
+    const o = {...h};
+    if (o.waiting_s !== null && o.waiting_s !== undefined) o.waiting_s += s;
+    if (o.awaiting_s !== null && o.awaiting_s !== undefined) o.awaiting_s += s;
+    return o;
+  }
+  function drawLists(l) {
+    const s = Math.floor((Date.now() - l.at) / 1000);
+    fill("queue", l.waiting.map((h) => aged(h, s)), "queue-empty");
+    fill("mine", l.mine.map((h) => aged(h, s)), "mine-empty");
+    fill("others", l.others.map((h) => aged(h, s)));
+  }
+
   async function pollLists() {
     const [w, a, al] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active"),
       api("GET", "/alerts")]);
@@ -363,9 +392,8 @@
     const active = a.data.handoffs;
     const mine = active.filter((h) => h.claimed_by === ME).sort(byNeed);
     const others = active.filter((h) => h.claimed_by !== ME).sort(byUrgency);
-    fill("queue", waiting, "queue-empty");
-    fill("mine", mine, "mine-empty");
-    fill("others", others);
+    lastLists = {waiting, mine, others, at: Date.now()};
+    drawLists(lastLists);
     $("queue-count").textContent = String(waiting.length);
     const ids = new Set(waiting.map((h) => h.id));
     if (known !== null) {
@@ -387,10 +415,17 @@
     worse.sort(byUrgency).reverse().forEach(alertWorse);      // the latest one names the window
     let loudSound = worse.length > 0;
     if (al.ok) loudSound = risks(al.data) || loudSound;
+    // an unread risk message's time may run out with nothing else happening: asked again then
+    clearTimeout(dueTimer);
+    if (al.ok && al.data.due_in_s !== null && al.data.due_in_s !== undefined) {
+      dueTimer = setTimeout(() => { if (pushUp) refreshLists(true); }, al.data.due_in_s * 1000 + 250);
+    }
     if (loudSound) sound("worse");
     renderLoud();
     // a new message from someone I am talking with: a soft sound of its own
-    const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id));
+    // (not for the very message that has just rung the loudest alert, from the push channel)
+    const wrote = mine.some((h) => unreadSeen.has(h.id) && h.unread > unreadSeen.get(h.id)
+      && !(Date.now() - (rungWorse.get(h.id) || 0) < 10000));
     unreadSeen.clear();
     mine.forEach((h) => unreadSeen.set(h.id, h.unread));
     if (wrote && !loudSound) sound("message");
@@ -495,7 +530,7 @@
     if (h.intake.about_other) rows.push(["intake.about_other", "✓"]);
     // what the person wrote before asking, if they agreed to show it (issue 27, #8): beside the
     // labels above, which are the bot's reading and can be wrong, so the counselor reads their words
-    const before = h.messages.filter((m) => m.from === "user" && m.kind === "context").map((m) => m.text);
+    const before = h.context || [];
     if (before.length) rows.unshift(["intake.before", before.join("\n")]);      // their words first
     if ((h.earlier || []).length) rows.push(["earlier.intake", fmt("earlier.count", {n: h.earlier.length})]);
     dl.replaceChildren();
@@ -648,21 +683,70 @@
     pill.hidden = true;
   }
 
+  // The transcript on screen is one stretch of it, [shownFrom, shownMessages): the newest page at
+  // first (a long one is not fetched whole), older pages added above on request (the button at
+  // its top, or scrolling up to it), and after that only what is new (?after=<cursor>): what a
+  // poll or a pushed event costs grows with what is new, not with the transcript's length.
+  let shownFrom = 0;
+  let olderCursor = null;       // for ?before=, while older entries are not on screen
+  let leftLine = null;          // "the person left", kept last
   function renderTranscript(h, first) {
-    const n = h.messages.length;
     const left = Boolean(h.left);
-    if (!first && n === shownMessages && left === shownLeft) return;     // nothing new: no flicker
-    const grew = !first && n > shownMessages;
-    if (grew && !shownLeft && !left && shownMessages >= 0) {
-      tr.append(...h.messages.slice(shownMessages).map(entry));        // the transcript only grows
-    } else {
+    const start = h.total - h.messages.length;      // the index of the first entry of this answer
+    if (first || h.total < shownMessages) {          // a new conversation, or its transcript deleted
       tr.replaceChildren(...h.messages.map(entry));
-      if (left) tr.appendChild(el("li", "bot", T["left"]));
+      shownFrom = start;
+      olderCursor = h.older;
+      leftLine = null;
+      showOlder();
+    } else {
+      const fresh = h.messages.slice(Math.max(0, shownMessages - start)).map(entry);
+      if (!fresh.length && left === shownLeft) return;              // nothing new: no flicker
+      if (leftLine) leftLine.before(...fresh);
+      else tr.append(...fresh);                                     // the transcript only grows
     }
-    shownMessages = n;
+    const grew = !first && h.total > shownMessages;
+    shownMessages = Math.max(h.total, first ? 0 : shownMessages);
+    if (left && !leftLine) {
+      leftLine = el("li", "bot", T["left"]);
+      tr.appendChild(leftLine);
+    }
     shownLeft = left;
     if (first || stuck) toBottom();
     else if (grew) showPill();
+  }
+
+  // older entries of a long transcript: a button above the first one shown
+  function showOlder() {
+    const was = tr.querySelector("li.older");
+    if (was) was.remove();
+    if (!olderCursor) return;
+    const li = el("li", "older");
+    const b = el("button", "", T["transcript.older"]);
+    b.type = "button";
+    b.id = "older";
+    b.addEventListener("click", loadOlder);
+    li.appendChild(b);
+    tr.prepend(li);
+  }
+  let loadingOlder = false;
+  async function loadOlder() {
+    const h = current;
+    if (!h || !olderCursor || loadingOlder) return;
+    loadingOlder = true;
+    try {
+      const r = await api("GET", "/handoffs/" + h.id + "?peek=1&limit=" + PAGE + "&before=" + olderCursor);
+      if (!r.ok || !current || current.id !== h.id) return;
+      const page = r.data.messages;                     // the entries just before shownFrom
+      const height = tr.scrollHeight;
+      tr.querySelector("li.older").after(...page.map(entry));
+      shownFrom -= page.length;
+      olderCursor = shownFrom > 0 ? String(shownFrom) : null;
+      showOlder();
+      tr.scrollTop += tr.scrollHeight - height;         // what was on screen stays where it was
+    } finally {
+      loadingOlder = false;
+    }
   }
 
   // The pill takes its own row below the transcript, which gets shorter by as much: it scrolls by
@@ -734,12 +818,15 @@
     const hid = selected;
     if (!hid) return;
     const seq = ++polls;
-    const r = await api("GET", "/handoffs/" + hid + "?peek=1");     // read is said apart: checkSeen
+    // the first time the newest page, then only what is new since the cursor
+    const more = current && current.id === hid && current.cursor ? "&after=" + current.cursor : "&limit=" + PAGE;
+    const r = await api("GET", "/handoffs/" + hid + "?peek=1" + more);     // read is said apart: checkSeen
     if (hid !== selected || seq < applied) return;     // the counselor moved on, or a newer answer is shown
     applied = seq;
     if (!r.ok) { unavailable(r.data.error || T["error.generic"]); showKept(hid); return; }
     const h = r.data;
     const first = !current || current.id !== h.id;
+    if (!first && !h.context) h.context = current.context;       // (sent with the first page only)
     current = h;
     aliasOf.set(h.id, h.alias);
     if (first) showConversation(h);
@@ -904,6 +991,7 @@
   const dialogOpen = () => document.querySelector("dialog[open]") !== null;
 
   tr.addEventListener("scroll", () => {
+    if (tr.scrollTop < 40 && olderCursor && !stuck) loadOlder();      // scrolled up to the oldest shown
     stuck = atBottom();
     if (stuck) pill.hidden = true;
     checkSeen();
@@ -1323,12 +1411,109 @@
     }));
   }
 
+  // The push channel (GET /console/api/events, Server-Sent Events): while it is up, the console
+  // asks the API only when told that something changed, and only for that (the lists, the
+  // conversation on screen from its cursor, the staff, the canned replies). A worsening person
+  // rings at once, from the event itself (it says who and the danger in words). When the channel
+  // drops, the console polls every second as before and says so in the header, until the
+  // browser is back on it; it resumes from the last event it had (Last-Event-ID), so nothing
+  // that happened meanwhile is missed.
+  let push = null;               // the EventSource, while open or reconnecting
+  let pushUp = false;
+  let lastEventId = "";
+  let opened = 0;
+  const rungWorse = new Map();   // handoff id → when its loud alert rang from an event
+  const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
+  const LIST_GAP_MS = 1000;      // the lists are asked for at most once a second when busy
+  const SESSION_CHECK_ROUNDS = 10;
+  let quiet = 0;
+  function startPush() {
+    if (ended || push || !window.EventSource) return;
+    const es = push = new EventSource("/console/api/events" + (lastEventId ? "?last=" + encodeURIComponent(lastEventId) : ""));
+    es.onopen = () => {
+      // (again) on the channel: what is on screen is asked for once, whatever the browser kept
+      // of the stream meanwhile (the server also sends what was missed since Last-Event-ID)
+      if (opened++) refreshAll().catch(() => {});
+      pushUp = true;
+      showConnection();
+    };
+    es.onmessage = (e) => {
+      if (e.lastEventId) lastEventId = e.lastEventId;
+      let d;
+      try { d = JSON.parse(e.data); } catch (err) { return; }
+      heard(d);
+    };
+    es.onerror = () => {
+      pushUp = false;
+      showConnection();
+      if (es.readyState === EventSource.CLOSED) {          // refused (the session ended, a 503)
+        push = null;
+        if (!ended) setTimeout(startPush, PUSH_RETRY_MS);
+      }
+    };
+  }
+
+  function heard(d) {
+    if (d.type === "reset") { refreshAll().catch(() => {}); return; }
+    if (d.type === "typing") return;
+    if (d.type === "canned") { pollCanned().catch(() => {}); return; }
+    if (d.type === "urgent" && d.id && d.worse && !d.gone && (d.status === "waiting" || d.holder === ME)
+        && d.urgent_at > (urgentSeen.get(d.id) || 0)) {
+      // a person in the queue or in one of my conversations wrote something risky: as loud as
+      // the lists would make it, now (the lists, asked for next, know it has rung)
+      urgentSeen.set(d.id, d.urgent_at);
+      rungWorse.set(d.id, Date.now());
+      alertWorse({id: d.id, alias: d.alias, urgent_reason: d.tier});
+      sound("worse");
+      renderLoud();
+    }
+    refreshLists(d.type === "urgent" || d.type === "presence");
+    // the conversation on screen, if this is about it, or about one I may not be told of (it may
+    // be the one on screen, handed on or closed by a colleague: the pane says so)
+    if (selected && (!d.id || d.id === selected)) refreshSelected();
+    if (ROLE === "admin" && d.type !== "message" && d.type !== "read") refreshStaff();
+  }
+
+  // One request at a time for each; what is heard meanwhile is asked for once after it.
+  function coalesced(run, gapMs) {
+    let busy = false, again = false, last = 0, timer = null;
+    const go = (now) => {
+      if (busy) { again = true; return; }
+      const wait = now ? 0 : last + gapMs - Date.now();
+      if (wait > 0) { if (!timer) timer = setTimeout(() => { timer = null; go(true); }, wait); return; }
+      busy = true;
+      last = Date.now();
+      run().catch(() => {}).finally(() => { busy = false; if (again) { again = false; go(false); } });
+    };
+    return go;
+  }
+  const refreshLists = coalesced(pollLists, LIST_GAP_MS);
+  const refreshSelected = coalesced(pollSelected, 0);
+  const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
+  // everything again (the channel's reset: too much was missed to say what): also what a test or
+  // a reader may call to see the console's next round (window.madoRefresh)
+  async function refreshAll() {
+    await Promise.all([pollSelected(), pollLists(), pollStaff(), pollCanned()]);
+  }
+  window.madoRefresh = refreshAll;
+
+  // the lists' minutes (waited, awaiting a reply) move on between answers without asking
+  setInterval(() => { if (pushUp && lastLists) drawLists(lastLists); }, 15000);
+
   async function loop() {
-    try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+    if (!pushUp) {                 // polling: the push channel is down (or not yet up)
+      try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
+      if (rounds % 5 === 4) pollCanned().catch(() => {});
+      if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round
+    } else if (++quiet % SESSION_CHECK_ROUNDS === 0) {
+      // pushed, nothing asked for a while: is this browser still logged in? (its cookie may be
+      // gone; the session ending on the server also ends the stream)
+      api("GET", "/me").catch(() => {});
+    }
     unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
-    if (rounds % 5 === 4) pollCanned().catch(() => {});
-    if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round  // opening first: read marks show in the list at once
     if (!ended) setTimeout(loop, POLL_MS);
   }
+  showConnection();
+  startPush();
   loop();
 })();
