@@ -335,8 +335,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
         if before == "handoff_confirm" and understood.intent not in ("yes", "no") \
-                and CANCEL in understanding.lexicon().scores(analysis):
-            # "actually, I'm not ready to talk to someone": the offer declined in their own words
+                and (understood.intent == "stop" or CANCEL in understanding.lexicon().scores(analysis)):
+            # "actually, I'm not ready to talk to someone", "never mind, I won't leave one": the offer
+            # declined in their own words
             understood = replace(understood, trigger="handoff_no", intent="no")
         if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis) \
                 and state.get("asked") != "cancel_confirm":

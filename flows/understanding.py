@@ -28,6 +28,7 @@ from .once import once
 
 UNDERSTANDING_FILE = "understanding.toml"
 MAX_GAP = 6                 # words allowed between two words of a pattern
+KANA_SPAN = 12              # tokens a kana word (「~しのうとはおもっていません」) may run over
 WEIGHT_PER_WORD = 0.5       # a pattern that covers more words is more specific
 LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 # Intents that a place in the same message turns into "the windows near there".
@@ -330,7 +331,7 @@ class _Message:
             for i in range(len(kana)):
                 for want in word.kana:
                     acc = ""
-                    for j in range(i, min(i + 6, len(kana))):
+                    for j in range(i, min(i + KANA_SPAN, len(kana))):
                         acc += kana[j]
                         if acc.startswith(want):      # the last word may run on (a split word)
                             out[i] = max(out.get(i, 0), j - i + 1)
