@@ -28,7 +28,7 @@ from .once import once
 
 UNDERSTANDING_FILE = "understanding.toml"
 MAX_GAP = 6                 # words allowed between two words of a pattern
-KANA_SPAN = 12              # tokens a kana word (「~しのうとはおもっていません」) may run over
+KANA_SPAN = 12              # tokens a kana word (a whole denial, eight tokens or more) may run over
 WEIGHT_PER_WORD = 0.5       # a pattern that covers more words is more specific
 LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 # Intents that a place in the same message turns into "the windows near there".
