@@ -464,7 +464,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.replies.append(Reply(say=(ANSWERED_TOO,)))
     speaks = before not in fm.relay or before in fm.context["answer_while"]   # (no counselor is with them)
     if win and speaks and trigger and context.kind_of(trigger) != "crisis" \
-            and (not trigger.startswith(("window", "counselor_")) or arg == "still_safe"):
+            and (not trigger.startswith(("window", "counselor_")) or arg == "still_safe"
+                 or arg == "symptom" and win not in crisis.SELF_HARM_TIERS):
+        # (a symptom after violence, "kicked, my stomach hurts": 119 first, then the violence's line)
         if win == "medical":
             model.replies.insert(0, Reply(say=(STILL_MEDICAL,)))      # 119 stays first
         elif model.replies and trigger != "crisis_human":            # (connected to a person now)
