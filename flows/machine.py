@@ -477,6 +477,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         # a deployment with teams: who will answer, honestly (their area's counselors, or others)
         model.replies.append(Reply(say=(f"{ROUTE_SAID_PREFIX}{route}",),
                                    params={"team_open": (ctx or {}).get("team_open", "")}))
+    if win in crisis.VIOLENCE_TIERS and trigger == "crisis_medical" and speaks:
+        # "I pushed my father… he hit his head and does not move": 119 first, the violence's line after
+        line = fm.context["reminders"].get(win)
+        if line and model.replies and sum(len(r.say) for r in model.replies) < MAX_MESSAGES:
+            last = model.replies[-1]
+            model.replies[-1] = Reply(say=(*last.say, line), choices=last.choices, params=last.params)
     if trigger == "stop" and before in fm.context["answer_while"] and understood is not None \
             and model.effects and any(n in understood.scores for n in CLOSING):
         model.replies.append(Reply(say=(GOODBYE_SHORT,)))      # taken back, and leaving: a warm close
