@@ -56,6 +56,8 @@ class _Crisis:
         partner = raw.get("classes", {}).get("partner", ())
         self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
+        self.fathers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("fathers", ()))
+        self.mothers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
@@ -119,7 +121,7 @@ class _Crisis:
         if "violence_family" in found and self._between_partners(a) \
                 and not self._not_the_partner(a, matches.get("violence_family", (0, None))[1]):
             found.add("violence_partner")
-        elif "violence_partner" in found and self._kin_hits(a):
+        elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
             found.add("violence_family")
         if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
@@ -210,6 +212,13 @@ class _Crisis:
                 return not language.marked(upto, self.partner, _AGENT) or (
                     language.marked(here, self.kin_objects, _AGENT) and not language.marked(here, self.partner, _AGENT))
         return False
+
+    def _kin_only(self, a: Analysis) -> bool:
+        """A relative named and no spouse or partner at all ("my child … strangled me"): what a
+        partner-only pattern found is the family's violence."""
+        lemmas = {t.lemma for t in a.tokens}
+        parents = bool(lemmas & self.fathers) and bool(lemmas & self.mothers)     # (between the parents)
+        return bool(lemmas & self.kin_objects) and not lemmas & self.partner and not parents
 
     def _kin_hits(self, a: Analysis) -> bool:
         """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my
