@@ -334,6 +334,14 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # in line or after leaving a message, taking the request back wins over what else the
             # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
+        if before == "waiting" and understood.intent == "ask_wait":
+            # "how long? and can I switch to the phone?": the question answered, the place in line
+            # with it (below), never only the wait
+            topics = [n for n in understanding.sentence_needs(analysis)
+                      if context.kind_of(understanding.lexicon().intents[n]["trigger"]) == "topic"]
+            if topics:
+                spec = understanding.lexicon().intents[topics[0]]
+                understood = replace(understood, trigger=spec["trigger"], arg=spec.get("arg", ""), intent=topics[0])
         if before == "handoff_confirm" and understood.intent not in ("yes", "no") \
                 and (understood.intent == "stop" or CANCEL in understanding.lexicon().scores(analysis)):
             # "actually, I'm not ready to talk to someone", "never mind, I won't leave one": the offer
@@ -457,8 +465,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif passed_on:
         model.state = before
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
-        if before == "waiting" and understood is not None and "ask_wait" in understood.scores:
-            # "how much longer? and does it cost?": the place in line too
+        if before == "waiting" and understood is not None and (
+                "ask_wait" in understood.scores or "ask_wait" in understanding.sentence_needs(analysis)):
+            # "how much longer? and does it cost?": the place in line too (asked in a clause of its
+            # own, where "while I wait" elsewhere does not veto it)
             model.replies.append(_wait_status(ctx))
             model.effects.append({"type": "queue_status", "value": "", "crisis": model.data.get("crisis")})
         model.replies.append(Reply(say=(ANSWERED_TOO,)))

@@ -433,7 +433,8 @@ def sentence_needs(a: Analysis) -> list[str]:
         return []
     lex, out = lexicon(), []
     for span in spans:
-        scores = {n: v for n, v in lex.scores(span).items() if "window" not in lex.intents[n]}
+        scores = {n: v for n, v in lex.scores(span).items()
+                  if "window" not in lex.intents[n] and "asked" not in lex.intents[n]}
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
             continue
