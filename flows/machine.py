@@ -322,6 +322,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
             if calm.intent == CALM_INTENT:
                 understood = replace(calm, trigger="ask_risk_no", intent="no")
+        elif not win and understood.trigger == "fallback" and before not in fm.relay:
+            # "sorry, that was about the game, not for real" when the bot had not taken it as a
+            # risk: met lightly (calm_again), not with "I could not understand"
+            calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
+            if calm.intent == CALM_INTENT:
+                understood = replace(calm, trigger="window_calm", intent=CALM_INTENT)
         if calmed and (understood.intent in CALM_AGAIN or understood.trigger == "fallback"):
             # right after "it was a game / a story": "sorry I scared you", or more of the story not
             # understood ("the boss killed me 50 times"), is met lightly again, never a cold fallback
