@@ -1010,11 +1010,13 @@ def api_counselors():
     """The supervisor's view (admin): every counselor, online / away / offline, and what each holds
     (a disabled account is marked ``"disabled": true``: what it still holds can be given away, never to it)."""
     store, names = _store(), _accounts().names()
-    status, held, off = store.statuses(names), store.holdings(), _accounts().disabled(names)
+    aliases: dict[str, str] = {}
+    status, held, off = store.statuses(names), store.holdings(aliases), _accounts().disabled(names)
     teams = _teams().all()
     return jsonify({"counselors": [{"name": n, "status": status[n], "holding": held.get(n, []),
                                     **({"teams": mine} if (mine := [t.name for t in teams if n in t.members]) else {}),
-                                    **({"disabled": True} if n in off else {})} for n in names]})
+                                    **({"disabled": True} if n in off else {})} for n in names],
+                    "aliases": aliases})      # (each held handoff's pseudonym: the view needs no list first)
 
 
 @bp.get("/api/teams")

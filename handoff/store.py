@@ -396,12 +396,15 @@ class HandoffStore:
         online, away = set(self.online()), set(self.r.hkeys(AWAY))
         return {n: "offline" if n not in online else "away" if n in away else "online" for n in names}
 
-    def holdings(self) -> dict[str, list[str]]:
-        """Who holds which active handoffs (ids, in the order they were taken)."""
+    def holdings(self, aliases: dict | None = None) -> dict[str, list[str]]:
+        """Who holds which active handoffs (ids, in the order they were taken); ``aliases``, when
+        given, is filled with each one's pseudonym (id → alias)."""
         out: dict[str, list[str]] = {}
         for m in self.list("active"):
             if m.get("status") == "active" and m.get("claimed_by"):
                 out.setdefault(m["claimed_by"], []).append(m["id"])
+                if aliases is not None:
+                    aliases[m["id"]] = m.get("alias", "")
         return out
 
     def unattended_risks(self, quiet_ms: int) -> list[dict]:

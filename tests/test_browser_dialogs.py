@@ -304,7 +304,9 @@ def test_a_colleague_hands_on_or_closes_my_conversation_i_am_told_who_and_my_uns
         ken.locator("#reply").press("Control+Enter")
     admin.locator(f"#others li[data-id='{b}']").click()
     expect(admin.locator("#close")).to_be_visible(timeout=T)
+    expect(admin.locator("#conv-title")).to_contain_text(alias_of(admin, b), timeout=T)   # b is on screen
     admin.click("#close")
+    expect(admin.locator("#close-outcome")).to_be_visible(timeout=T)
     admin.select_option("#close-outcome", "listened")
     admin.click("#close-ok")
     expect(ken.locator("#conv-ended")).to_have_text("demo がこの相談を終了しました。結果：話を聞けた", timeout=T)

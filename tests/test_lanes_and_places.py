@@ -100,9 +100,11 @@ def test_without_a_lane_pages_are_shown_in_the_not_sure_lane_and_back_goes_to_th
     assert rows[1][0] == "choosing" and rows[1][2][0] == "自分のこと"
 
 
-def test_more_without_a_page_is_not_understood_rather_than_guessed():
+def test_more_without_a_page_gives_the_supports_details_not_a_fallback():
+    # (what new writers mean by a bare "tell me more": every independent set labelled it so;
+    # after the support page it is that page's details too)
     _, rows = walk([Event("follow"), P("choose_self"), T("もっと知る")])
-    assert rows[-1][1] == ["fallback.text"]
+    assert rows[-1][1] == ["info.support.more"]
 
 
 # -- the finder: every prefecture, by button and typed in the ways people write it ----------

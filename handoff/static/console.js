@@ -1350,6 +1350,7 @@
     const r = await api("GET", "/counselors");
     if (!r.ok) return;
     const people = r.data.counselors || [];
+    Object.entries(r.data.aliases || {}).forEach(([id, alias]) => aliases.set(id, alias));
     $("staff").replaceChildren(...people.map((c) => {
       const li = el("li");
       li.dataset.name = c.name;
