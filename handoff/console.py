@@ -1069,7 +1069,7 @@ def api_team_member_add(name):
         _teams().add_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
-    _store().publish("queue")           # whose queue shows what (handoff/teams.py)
+    _store().publish("teams")           # whose queue shows what (handoff/teams.py)
     return jsonify({"ok": True})
 
 
@@ -1081,7 +1081,7 @@ def api_team_member_remove(name, who):
         _teams().remove_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
-    _store().publish("queue")
+    _store().publish("teams")
     return jsonify({"ok": True})
 
 
