@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -88,7 +89,7 @@ class Console:
         self.changed_alerts = False
         # as console.js's coalesced(): one request at a time each, what is heard meanwhile once after
         self.refresh_lists = Coalesced(self.poll_lists, 1.0)
-        self.refresh_others = Coalesced(self._others, 5.0)
+        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()))
         self.refresh_changed = Coalesced(self.poll_changed, 1.0)
         self.refresh_detail = Coalesced(self.poll_detail, 0.0)
         self.coalesced = (self.refresh_lists, self.refresh_others, self.refresh_changed, self.refresh_detail)
@@ -225,16 +226,21 @@ class Coalesced:
     """console.js's ``coalesced(run, gapMs)``: one run at a time, at most one every ``gap`` s
     (at once when asked ``now``); what is asked for meanwhile runs once after."""
 
-    def __init__(self, run, gap: float):
+    tasks: set = set()
+    closed = False          # the run is over: nothing more is asked for
+
+    def __init__(self, run, gap):
         self.run, self.gap = run, gap
         self.busy = self.again = self.timer = False
         self.last = 0.0
 
     def __call__(self, now: bool) -> None:
+        if Coalesced.closed:
+            return
         if self.busy:
             self.again = True
             return
-        wait = 0 if now else self.last + self.gap - time.monotonic()
+        wait = 0 if now else self.last + (self.gap() if callable(self.gap) else self.gap) - time.monotonic()
         if wait > 0:
             if not self.timer:
                 def due():
@@ -255,7 +261,9 @@ class Coalesced:
                 if self.again:
                     self.again = False
                     self(False)
-        asyncio.ensure_future(go())
+        task = asyncio.ensure_future(go())
+        Coalesced.tasks.add(task)
+        task.add_done_callback(Coalesced.tasks.discard)
 
 
 def signed(uid: str, text: str, n: int) -> tuple[bytes, dict]:
@@ -387,6 +395,11 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     missing = sum(counselors - len(v) for v in alerts.values())
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+    Coalesced.closed = True
+    for task in list(Coalesced.tasks):
+        task.cancel()
+    await asyncio.gather(*Coalesced.tasks, return_exceptions=True)
+    Coalesced.closed = False
     for c in consoles:
         c.http.close()
         c.lists.close()

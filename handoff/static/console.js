@@ -1469,7 +1469,7 @@
   const rungWorse = new Map();   // handoff id → when its loud alert rang from an event
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
   const LIST_GAP_MS = 1000;      // the lists (or what changed in them) at most once a second when busy
-  const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: at most every 5 s
+  const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
   const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
   const SESSION_CHECK_ROUNDS = 10;
   let quiet = 0;
@@ -1539,7 +1539,7 @@
     let busy = false, again = false, last = 0, timer = null;
     const go = (now) => {
       if (busy) { again = true; return; }
-      const wait = now ? 0 : last + gapMs - Date.now();
+      const wait = now ? 0 : last + (typeof gapMs === "function" ? gapMs() : gapMs) - Date.now();
       if (wait > 0) { if (!timer) timer = setTimeout(() => { timer = null; go(true); }, wait); return; }
       busy = true;
       last = Date.now();
@@ -1548,7 +1548,10 @@
     return go;
   }
   const refreshLists = coalesced(pollLists, LIST_GAP_MS);
-  const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }), OTHERS_GAP_MS);
+  // (each console its own moment within the gap: the consoles that hear the same event do not
+  // all ask at once)
+  const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }),
+    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()));
   const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
   const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
