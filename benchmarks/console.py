@@ -8,9 +8,12 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
 
 - `poll`: today's polling before issue 25: every second the conversation on screen (the whole
   transcript), the queue, the active list and /alerts, the canned replies every fifth second;
-- `push`: the push channel (GET /console/api/events) and, only when told something changed, the
-  lists (at most once a second, at once for a risk) and the conversation on screen from its
-  cursor (?after=); a worsening person rings from the event itself; /me every 10 s.
+- `push`: the push channel (GET /console/api/events) and, only when told something changed: for
+  an event naming handoffs, only those (a list delta, GET /console/api/handoffs?ids=, with
+  /alerts unless all were messages; at most once a second, at once for a risk); for one naming
+  none (a colleague's conversation), the lists whole, at most every 5 s (at once for a risk or
+  presence); the lists whole every 30 s anyway; the conversation on screen from its cursor
+  (?after=); a worsening person rings from the event itself; /me every 10 s.
 
 Per mode and N: an idle phase (nobody writes), then a busy one (M people in conversations write,
 one message each every 2 s, with a few long ones: transcripts grow), during which people waiting
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -78,11 +82,23 @@ class Console:
         self.port, self.cookie = port, f"mado_session={sid}"
         self.http = Http(port, self.cookie, self.tally)
         self.lists = Http(port, self.cookie, self.tally)
+        self.deltas = Http(port, self.cookie, self.tally)     # (a browser: another connection)
         self.cursor = None
         self.seen_urgent: dict[str, int] = {}
-        self.lists_busy = self.lists_again = self.lists_timer = False
-        self.lists_last = 0.0
-        self.detail_busy = self.detail_again = False
+        self.changed: set[str] = set()
+        self.changed_alerts = False
+        # as console.js's coalesced(): one request at a time each, what is heard meanwhile once after
+        self.refresh_lists = Coalesced(self.poll_lists, 1.0)
+        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()))
+        self.refresh_changed = Coalesced(self.poll_changed, 1.0)
+        self.refresh_detail = Coalesced(self.poll_detail, 0.0)
+        self.coalesced = (self.refresh_lists, self.refresh_others, self.refresh_changed, self.refresh_detail)
+
+    def busy(self) -> bool:
+        return any(c.busy or c.timer for c in self.coalesced)
+
+    async def _others(self) -> None:
+        self.refresh_lists(False)
 
     def ring(self, hid: str, urgent_at: int) -> None:
         if urgent_at > self.seen_urgent.get(hid, 0):
@@ -97,6 +113,20 @@ class Console:
                 self.ring(h["id"], h["urgent_at"])
         await self.lists.get("/console/api/handoffs?status=active")
         await self.lists.get("/console/api/alerts")
+
+    async def poll_changed(self) -> None:
+        ids, alerts = sorted(self.changed)[:100], self.changed_alerts
+        self.changed.difference_update(ids)
+        self.changed_alerts = False
+        if ids:
+            _s, body = await self.deltas.get("/console/api/handoffs?ids=" + ",".join(ids))
+            for h in json.loads(body)["handoffs"]:
+                if h["status"] == "waiting" and h.get("urgent_at") and h.get("worsened"):
+                    self.ring(h["id"], h["urgent_at"])
+        if alerts:
+            await self.deltas.get("/console/api/alerts")
+        if self.changed or self.changed_alerts:
+            self.refresh_changed(False)
 
     async def poll_detail(self) -> None:
         after = f"&after={self.cursor}" if self.mode == "push" and self.cursor else ("&limit=100" if self.mode == "push" else "")
@@ -117,56 +147,26 @@ class Console:
             except asyncio.TimeoutError:
                 pass
 
-    def refresh_lists(self, now: bool) -> None:
-        if self.lists_busy:
-            self.lists_again = True
-            return
-        wait = 0 if now else self.lists_last + 1.0 - time.monotonic()
-        if wait > 0:
-            if not self.lists_timer:
-                def due():
-                    self.lists_timer = False
-                    self.refresh_lists(True)
-                self.lists_timer = True
-                asyncio.get_running_loop().call_later(wait, due)
-            return
-        self.lists_busy, self.lists_last = True, time.monotonic()
-
-        async def go():
-            try:
-                await self.poll_lists()
-            finally:
-                self.lists_busy = False
-                if self.lists_again:
-                    self.lists_again = False
-                    self.refresh_lists(False)
-        asyncio.ensure_future(go())
-
-    def refresh_detail(self) -> None:
-        if self.detail_busy:
-            self.detail_again = True
-            return
-        self.detail_busy = True
-
-        async def go():
-            try:
-                await self.poll_detail()
-            finally:
-                self.detail_busy = False
-                if self.detail_again:
-                    self.detail_again = False
-                    self.refresh_detail()
-        asyncio.ensure_future(go())
-
     def heard(self, d: dict) -> None:
         kind = d.get("type")
         if kind == "typing":
             return
         if kind == "urgent" and d.get("id") and d.get("worse") and d.get("status") == "waiting":
             self.ring(d["id"], d["urgent_at"])
-        self.refresh_lists(kind in ("urgent", "presence"))
+        if kind == "reset":
+            self.refresh_lists(True)
+        elif d.get("id"):
+            self.changed.add(d["id"])
+            self.changed_alerts = self.changed_alerts or kind != "message"
+            self.refresh_changed(kind == "urgent")
+        elif kind in ("urgent", "presence"):
+            self.refresh_lists(True)
+        elif kind == "queue":
+            self.refresh_others(False)
+        else:
+            self.refresh_lists(False)
         if d.get("id") == self.selected or kind == "reset":
-            self.refresh_detail()
+            self.refresh_detail(True)
 
     async def run_push(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
         await self.poll_detail()
@@ -177,6 +177,7 @@ class Console:
         self.tally[0] += len(head)
         ready.set()
         me = asyncio.ensure_future(self._me(stop))
+        safety = asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))
         data, text = b"", b""
         reading = asyncio.ensure_future(reader.read(65536))
         stopping = asyncio.ensure_future(stop.wait())
@@ -203,6 +204,7 @@ class Console:
                         self.heard(json.loads(line[6:]))
             reading = asyncio.ensure_future(reader.read(65536))
         me.cancel()
+        safety.cancel()
         writer.close()
 
     async def _me(self, stop: asyncio.Event) -> None:
@@ -211,6 +213,57 @@ class Console:
                 await asyncio.wait_for(stop.wait(), 10.0)
             except asyncio.TimeoutError:
                 await self.http.get("/console/api/me")
+
+    async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), seconds)
+            except asyncio.TimeoutError:
+                run()
+
+
+class Coalesced:
+    """console.js's ``coalesced(run, gapMs)``: one run at a time, at most one every ``gap`` s
+    (at once when asked ``now``); what is asked for meanwhile runs once after."""
+
+    tasks: set = set()
+    closed = False          # the run is over: nothing more is asked for
+
+    def __init__(self, run, gap):
+        self.run, self.gap = run, gap
+        self.busy = self.again = self.timer = False
+        self.last = 0.0
+
+    def __call__(self, now: bool) -> None:
+        if Coalesced.closed:
+            return
+        if self.busy:
+            self.again = True
+            return
+        wait = 0 if now else self.last + (self.gap() if callable(self.gap) else self.gap) - time.monotonic()
+        if wait > 0:
+            if not self.timer:
+                def due():
+                    self.timer = False
+                    self(True)
+                self.timer = True
+                asyncio.get_running_loop().call_later(wait, due)
+            return
+        self.busy, self.last = True, time.monotonic()
+
+        async def go():
+            try:
+                await self.run()
+            except Exception:
+                pass
+            finally:
+                self.busy = False
+                if self.again:
+                    self.again = False
+                    self(False)
+        task = asyncio.ensure_future(go())
+        Coalesced.tasks.add(task)
+        task.add_done_callback(Coalesced.tasks.discard)
 
 
 def signed(uid: str, text: str, n: int) -> tuple[bytes, dict]:
@@ -287,7 +340,7 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     deadline = time.monotonic() + 30            # settled: first loads (and the connections' own
     quiet_since = time.monotonic()              # presence events) answered, nothing in flight for 2 s
     while time.monotonic() < deadline and time.monotonic() - quiet_since < 2.0:
-        if any(c.lists_busy or c.detail_busy or c.lists_timer for c in consoles):
+        if any(c.busy() for c in consoles):
             quiet_since = time.monotonic()
         await asyncio.sleep(0.05)
 
@@ -342,9 +395,15 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     missing = sum(counselors - len(v) for v in alerts.values())
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+    Coalesced.closed = True
+    for task in list(Coalesced.tasks):
+        task.cancel()
+    await asyncio.gather(*Coalesced.tasks, return_exceptions=True)
+    Coalesced.closed = False
     for c in consoles:
         c.http.close()
         c.lists.close()
+        c.deltas.close()
     out["alert"] = (pct(lat, 50), pct(lat, 99), missing)
     out["ack"] = (pct([a * 1000 for a in acks], 50), pct([a * 1000 for a in acks], 99))
     await asyncio.sleep(1.0)

@@ -465,9 +465,38 @@ def api_me():
                     "csrf_token": g.counselor["csrf"]})
 
 
+HANDOFF_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+IDS_MAX = 100               # handoffs asked for at once (``?ids=``)
+
+
+def _listed(status: str, ids: list[str] | None = None) -> list[dict]:
+    """A list as this counselor sees it (all of it, or only ``ids`` of it): the one code path of
+    the lists and their deltas, so both show exactly the same."""
+    found = _store().list(status, ids)
+    if status == "waiting":         # their team's first, then the shared pool (handoff/teams.py)
+        found = _teams().visible(found, g.counselor["name"], admin=_is_admin(), present=_store().present())
+    return found
+
+
+def _listed_summary(m: dict) -> dict:
+    """A list's summary, with where it goes in its list: ``order`` [group, score] (the list is
+    sorted by these, then by id)."""
+    return {**_summary(m), "order": [m.get("group", 0), m["order"]]}
+
+
 @bp.get("/api/handoffs")
 @login_required(api=True)
 def api_list():
+    if "ids" in request.args:
+        # a list delta: only these handoffs, as the lists show them now; those no longer in either
+        # list this counselor sees (closed, claimed, not theirs to see): ``gone``, to be taken off
+        ids = list(dict.fromkeys(x for x in request.args["ids"].split(",") if x))
+        if len(ids) > IDS_MAX or not all(HANDOFF_ID.fullmatch(x) for x in ids):
+            return jsonify({"error": f"ids: at most {IDS_MAX} handoff ids, comma-separated"}), 400
+        found = _listed("waiting", ids) + _listed("active", ids) if ids else []
+        seen = {m["id"] for m in found}
+        return jsonify({"handoffs": [_listed_summary(m) for m in found],
+                        "gone": [x for x in ids if x not in seen]})
     status = request.args.get("status", "waiting")
     if status not in ("waiting", "active", "closed"):
         return jsonify({"error": "status must be waiting, active or closed"}), 400
@@ -478,10 +507,7 @@ def api_list():
         if day and span is None:
             return _error(400, "error.bad_date")
         return jsonify({"handoffs": [_summary(m) for m in _store().search_closed(q[:40], span)]})
-    found = _store().list(status)
-    if status == "waiting":         # their team's first, then the shared pool (handoff/teams.py)
-        found = _teams().visible(found, g.counselor["name"], admin=_is_admin(), present=_store().present())
-    return jsonify({"handoffs": [_summary(m) for m in found]})
+    return jsonify({"handoffs": [_listed_summary(m) for m in _listed(status)]})
 
 
 def _tokyo_day(day: str) -> tuple[int, int] | None:
@@ -1045,7 +1071,7 @@ def api_team_member_add(name):
         _teams().add_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
-    _store().publish("queue")           # whose queue shows what (handoff/teams.py)
+    _store().publish("teams")           # whose queue shows what (handoff/teams.py)
     return jsonify({"ok": True})
 
 
@@ -1057,7 +1083,7 @@ def api_team_member_remove(name, who):
         _teams().remove_member(name, who, by=g.counselor["name"])
     except TeamError:
         return _error(404, "error.not_found")
-    _store().publish("queue")
+    _store().publish("teams")
     return jsonify({"ok": True})
 
 

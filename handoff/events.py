@@ -45,7 +45,7 @@ EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 def publish(r, kind: str, hid: str | None = None, *, pipe=None, **extra) -> None:
     """One change, for every console: ``kind`` (queue, urgent, message, read, typing, transfer,
-    assign, presence, canned), the handoff id if there is one, and ``extra`` flags (never words
+    assign, presence, canned, teams), the handoff id if there is one, and ``extra`` flags (never words
     of the person's)."""
     fields = {"type": kind, **({"id": hid} if hid else {}), **{k: str(v) for k, v in extra.items()}}
     (pipe if pipe is not None else r).xadd(EVENTS, fields, maxlen=MAXLEN, approximate=True)

@@ -232,19 +232,33 @@ class HandoffStore:
         meta = self.r.hgetall(meta_key(hid))
         return meta or None
 
-    def list(self, status: str) -> list[dict]:
-        if status == "waiting":
-            ids = self.r.zrange(QUEUE, 0, 199)
-        elif status == "active":
-            ids = self.r.zrange(ACTIVE, 0, 199)
-        elif status == "closed":
-            ids = self.r.zrevrange(CLOSED, 0, 99)
-        else:
+    LIST_SIZE = {"waiting": 200, "active": 200, "closed": 100}
+
+    def list(self, status: str, ids: list[str] | None = None) -> list[dict]:
+        """A console list (waiting, active: oldest first; closed: newest first, the first
+        LIST_SIZE). With ``ids``: only those of them in that list now, in its order (a console's
+        list delta). Each handoff carries ``order``, its score in the list's index (what the
+        list is sorted by, then its id)."""
+        if status not in self.LIST_SIZE:
             raise ValueError(status)
+        index = {"waiting": QUEUE, "active": ACTIVE, "closed": CLOSED}[status]
+        size, newest_first = self.LIST_SIZE[status], status == "closed"
+        if ids is None:
+            ranged = self.r.zrevrange if newest_first else self.r.zrange
+            pairs = ranged(index, 0, size - 1, withscores=True)
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            for hid in ids:
+                (pipe.zrevrank if newest_first else pipe.zrank)(index, hid)
+                pipe.zscore(index, hid)
+            got = pipe.execute()
+            ranks = sorted((got[2 * i], hid, got[2 * i + 1]) for i, hid in enumerate(ids)
+                           if got[2 * i] is not None and got[2 * i] < size)
+            pairs = [(hid, score) for _rank, hid, score in ranks]
         pipe = self.r.pipeline(transaction=False)
-        for hid in ids:
+        for hid, _score in pairs:
             pipe.hgetall(meta_key(hid))
-        out = [m for m in pipe.execute() if m]
+        out = [{**m, "order": score} for m, (_hid, score) in zip(pipe.execute(), pairs) if m]
         if status == "waiting":      # the index is the order; drop any that moved meanwhile
             out = [m for m in out if m.get("status") == "waiting"]
         return out

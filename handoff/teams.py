@@ -343,4 +343,6 @@ def visible_among(teams: list[Team], handoffs: list[dict], counselor: str, *, ad
             pool.append(m)
         elif team not in covered:
             spill.append({**m, "overflow": True})
-    return urgent + own + pool + spill
+    # ``group``: where in that order (a console placing one handoff it asked for again, by group
+    # then queue order)
+    return [{**m, "group": g} for g, part in enumerate((urgent, own, pool, spill)) for m in part]

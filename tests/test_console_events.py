@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from bot import keys
+from handoff.store import meta_key
 
 from . import helpers
 from .test_handoff import Console
@@ -58,6 +59,46 @@ def test_what_the_person_wrote_before_asking_is_sent_with_the_newest_page(app, a
         store.append(pid, hid, {"from": "user", "kind": "text", "text": f"m{i}", "at": 1})
     page = Console(app, "aoi").get(f"/console/api/handoffs/{hid}?limit=5").get_json()
     assert page["context"] == ["before"] and len(page["messages"]) == 5
+
+
+
+def test_a_list_delta_is_the_lists_own_summaries_for_those_ids_and_says_which_left(app, accounts, r):
+    """``GET /console/api/handoffs?ids=``: what a console asks for when told which handoffs changed.
+    The same summaries as the lists, by the lists' own rules (a team's queue), in their order; one
+    that left both lists (closed), or is not in this counselor's: ``gone``."""
+    from handoff.teams import Teams
+    store, _pid, held = _talking(app, "aoi")               # aoi's: in everyone's active list
+    queued = []
+    for team in ("kochi", "tokyo", ""):
+        qpid = keys.pseudonym(helpers.MADO_KEY, helpers.new_user_id())
+        qid = "q" + qpid[:12]
+        store.create(qpid, qid, {"lane": "family"})
+        if team:
+            r.hset(meta_key(qid), "team", team)
+        queued.append(qid)
+    kochi, tokyo, pool = queued
+    teams = Teams(r)
+    teams.add("kochi", ["高知県"])
+    teams.add("tokyo", ["東京都"])
+    teams.add_member("kochi", "aoi")
+    teams.add_member("tokyo", "ben")
+    store.seen_online("ben")                               # tokyo's is ben's to answer, not aoi's
+    _s, cpid, closing = _talking(app, "aoi")
+    aoi, ben = Console(app, "aoi"), Console(app, "ben")
+    ids = [tokyo, closing, held, pool, kochi, "nosuch"]
+    for who in (aoi, ben):
+        lists = who.waiting() + who.active()
+        delta = who.get("/console/api/handoffs?ids=" + ",".join(ids)).get_json()
+        assert delta["handoffs"] == [h for h in lists if h["id"] in ids]          # the very same, in order
+        assert set(delta["gone"]) == set(ids) - {h["id"] for h in lists}
+    assert aoi.get(f"/console/api/handoffs?ids={tokyo}").get_json() == {"handoffs": [], "gone": [tokyo]}
+    assert [h["id"] for h in ben.get(f"/console/api/handoffs?ids={tokyo}").get_json()["handoffs"]] == [tokyo]
+    assert store.close(closing, "aoi", "aoi") == 1         # it leaves the lists: the console is told
+    after = aoi.get(f"/console/api/handoffs?ids={closing},{kochi}").get_json()
+    assert [h["id"] for h in after["handoffs"]] == [kochi] and after["gone"] == [closing]
+    for bad in ("a,b c", ",".join(["x"] * 101 + [f"y{i}" for i in range(101)]), "<script>"):
+        assert aoi.get("/console/api/handoffs?ids=" + bad).status_code == 400
+    assert aoi.get("/console/api/handoffs?ids=").get_json() == {"handoffs": [], "gone": []}
 
 
 # -- the push channel, on the Procfile's web process ------------------------------------------------

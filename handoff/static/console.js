@@ -368,31 +368,75 @@
   }
 
   // The lists as last answered; drawn again as the minutes pass (waited, awaiting a reply), which
-  // the server counted at the moment it answered.
+  // the server counted at the moment it answered (each handoff's own answer: ``at``).
   let lastLists = null;
   let dueTimer = null;
-  function aged(h, s) {
+  function aged(h, now) {
+    const s = Math.floor((now - h.at) / 1000);
     const o = {...h};
     if (o.waiting_s !== null && o.waiting_s !== undefined) o.waiting_s += s;
     if (o.awaiting_s !== null && o.awaiting_s !== undefined) o.awaiting_s += s;
     return o;
   }
   function drawLists(l) {
-    const s = Math.floor((Date.now() - l.at) / 1000);
-    fill("queue", l.waiting.map((h) => aged(h, s)), "queue-empty");
-    fill("mine", l.mine.map((h) => aged(h, s)), "mine-empty");
-    fill("others", l.others.map((h) => aged(h, s)));
+    const now = Date.now();
+    fill("queue", l.waiting.map((h) => aged(h, now)), "queue-empty");
+    fill("mine", l.mine.map((h) => aged(h, now)), "mine-empty");
+    fill("others", l.others.map((h) => aged(h, now)));
   }
+  const stamped = (list, at) => list.map((h) => ({...h, at}));
 
+  // The lists whole (and the risk alerts): at first, on the push channel's reset or a reconnect,
+  // every round while polling, and now and then on push as a safety net.
   async function pollLists() {
     const [w, a, al] = await Promise.all([api("GET", "/handoffs?status=waiting"), api("GET", "/handoffs?status=active"),
       api("GET", "/alerts")]);
     if (!w.ok || !a.ok) return;
-    const waiting = w.data.handoffs;
-    const active = a.data.handoffs;
+    const at = Date.now();
+    showLists(stamped(w.data.handoffs, at), stamped(a.data.handoffs, at), al);
+  }
+
+  // List deltas (on push): only the handoffs an event named (GET /handoffs?ids=), patched into
+  // the lists as last answered, each put back in its place (the lists' order: ``order``, then
+  // id, as the server sorts them); those that left both lists (``gone``) are taken off.
+  const changed = new Set();     // handoff ids heard of, not yet asked for
+  let changedAlerts = false;     // and whether the risk alerts may have changed with them
+  const IDS_MAX = 100;
+  function byOrder(a, b) {
+    const [ga, sa] = a.order || [0, 0], [gb, sb] = b.order || [0, 0];
+    return ga - gb || sa - sb || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  }
+  async function pollChanged() {
+    if (!lastLists) { changed.clear(); return pollLists(); }
+    const ids = [...changed].slice(0, IDS_MAX);
+    const alerts = changedAlerts;
+    ids.forEach((id) => changed.delete(id));
+    changedAlerts = false;
+    if (!ids.length && !alerts) return;
+    let d, al = null;
+    try {
+      [d, al] = await Promise.all([ids.length ? api("GET", "/handoffs?ids=" + ids.map(encodeURIComponent).join(","))
+        : Promise.resolve({ok: true, data: {handoffs: [], gone: []}}), alerts ? api("GET", "/alerts") : null]);
+    } catch (e) {
+      ids.forEach((id) => changed.add(id));          // asked for again with the next
+      changedAlerts = changedAlerts || alerts;
+      throw e;
+    }
+    if (changed.size || changedAlerts) refreshChanged(false);
+    if (!d.ok) return;
+    const at = Date.now();
+    const drop = new Set(ids);
+    const waiting = lastLists.raw.waiting.filter((h) => !drop.has(h.id));
+    const active = lastLists.raw.active.filter((h) => !drop.has(h.id));
+    stamped(d.data.handoffs, at).forEach((h) => (h.status === "waiting" ? waiting : active).push(h));
+    showLists(waiting.sort(byOrder), active.sort(byOrder), al);
+  }
+
+  // What the lists say, whole or patched: drawn, and what is new in them alerted
+  function showLists(waiting, active, al) {
     const mine = active.filter((h) => h.claimed_by === ME).sort(byNeed);
     const others = active.filter((h) => h.claimed_by !== ME).sort(byUrgency);
-    lastLists = {waiting, mine, others, at: Date.now()};
+    lastLists = {waiting, mine, others, raw: {waiting, active}};
     drawLists(lastLists);
     $("queue-count").textContent = String(waiting.length);
     const ids = new Set(waiting.map((h) => h.id));
@@ -414,10 +458,10 @@
     loud.forEach((x, id) => { if (x.kind === "worse" && !listed.has(id)) loud.delete(id); });
     worse.sort(byUrgency).reverse().forEach(alertWorse);      // the latest one names the window
     let loudSound = worse.length > 0;
-    if (al.ok) loudSound = risks(al.data) || loudSound;
+    if (al && al.ok) loudSound = risks(al.data) || loudSound;
     // an unread risk message's time may run out with nothing else happening: asked again then
-    clearTimeout(dueTimer);
-    if (al.ok && al.data.due_in_s !== null && al.data.due_in_s !== undefined) {
+    if (al) clearTimeout(dueTimer);
+    if (al && al.ok && al.data.due_in_s !== null && al.data.due_in_s !== undefined) {
       dueTimer = setTimeout(() => { if (pushUp) refreshLists(true); }, al.data.due_in_s * 1000 + 250);
     }
     if (loudSound) sound("worse");
@@ -1425,7 +1469,9 @@
   let opened = 0;
   const rungWorse = new Map();   // handoff id → when its loud alert rang from an event
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
-  const LIST_GAP_MS = 1000;      // the lists are asked for at most once a second when busy
+  const LIST_GAP_MS = 1000;      // the lists (or what changed in them) at most once a second when busy
+  const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
+  const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
   const SESSION_CHECK_ROUNDS = 10;
   let quiet = 0;
   function startPush() {
@@ -1468,7 +1514,21 @@
       sound("worse");
       renderLoud();
     }
-    refreshLists(d.type === "urgent" || d.type === "presence");
+    // the lists: only what the event names (a list delta), at once for a risk. An event that
+    // names nothing (a conversation of a colleague's I may not open, whose line in the lists may
+    // have changed; presence, teams) asks for the lists whole: at once for a risk or presence,
+    // within OTHERS_GAP_MS for the rest (a colleague's conversation moving on)
+    if (d.id) {
+      changed.add(d.id);
+      if (d.type !== "message") changedAlerts = true;
+      refreshChanged(d.type === "urgent");
+    } else if (d.type === "urgent" || d.type === "presence") {
+      refreshLists(true);
+    } else if (d.type === "queue") {
+      refreshOthers(false);
+    } else {
+      refreshLists(false);
+    }
     // the conversation on screen, if this is about it, or about one I may not be told of (it may
     // be the one on screen, handed on or closed by a colleague: the pane says so)
     if (selected && (!d.id || d.id === selected)) refreshSelected();
@@ -1480,7 +1540,7 @@
     let busy = false, again = false, last = 0, timer = null;
     const go = (now) => {
       if (busy) { again = true; return; }
-      const wait = now ? 0 : last + gapMs - Date.now();
+      const wait = now ? 0 : last + (typeof gapMs === "function" ? gapMs() : gapMs) - Date.now();
       if (wait > 0) { if (!timer) timer = setTimeout(() => { timer = null; go(true); }, wait); return; }
       busy = true;
       last = Date.now();
@@ -1489,6 +1549,11 @@
     return go;
   }
   const refreshLists = coalesced(pollLists, LIST_GAP_MS);
+  // (each console its own moment within the gap: the consoles that hear the same event do not
+  // all ask at once)
+  const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }),
+    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()));
+  const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
   const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
   // everything again (the channel's reset: too much was missed to say what): also what a test or
@@ -1500,6 +1565,7 @@
 
   // the lists' minutes (waited, awaiting a reply) move on between answers without asking
   setInterval(() => { if (pushUp && lastLists) drawLists(lastLists); }, 15000);
+  setInterval(() => { if (pushUp) refreshLists(false); }, FULL_LISTS_MS);
 
   async function loop() {
     if (!pushUp) {                 // polling: the push channel is down (or not yet up)
