@@ -13,7 +13,7 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   /alerts unless all were messages; at most once a second, at once for a risk); for one naming
   none (a colleague's conversation), the lists whole, at most every 5 s (at once for a risk or
   presence); the lists whole every 30 s anyway; the conversation on screen from its cursor
-  (?after=); a worsening person rings from the event itself; /me every 10 s.
+  (?after=); a worsening person rings from the event itself; /me every 10 s, /alerts every 2 s.
 
 Per mode and N: an idle phase (nobody writes), then a busy one (M people in conversations write,
 one message each every 2 s, with a few long ones: transcripts grow), during which people waiting
@@ -177,6 +177,7 @@ class Console:
         self.tally[0] += len(head)
         ready.set()
         me = asyncio.ensure_future(self._me(stop))
+        alerts_net = asyncio.ensure_future(self._alerts(stop))
         safety = asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))
         data, text = b"", b""
         reading = asyncio.ensure_future(reader.read(65536))
@@ -204,6 +205,7 @@ class Console:
                         self.heard(json.loads(line[6:]))
             reading = asyncio.ensure_future(reader.read(65536))
         me.cancel()
+        alerts_net.cancel()
         safety.cancel()
         writer.close()
 
@@ -213,6 +215,14 @@ class Console:
                 await asyncio.wait_for(stop.wait(), 10.0)
             except asyncio.TimeoutError:
                 await self.http.get("/console/api/me")
+
+    async def _alerts(self, stop: asyncio.Event) -> None:
+        """console.js's safety net on push: the risk alerts asked for every 2 s."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 2.0)
+            except asyncio.TimeoutError:
+                await self.http.get("/console/api/alerts")
 
     async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
         while not stop.is_set():
