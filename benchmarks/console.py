@@ -13,7 +13,7 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   /alerts unless all were messages; at most once a second, at once for a risk); for one naming
   none (a colleague's conversation), the lists whole, at most every 5 s (at once for a risk or
   presence); the lists whole every 30 s anyway; the conversation on screen from its cursor
-  (?after=); a worsening person rings from the event itself; /me every 10 s, /alerts every 2 s.
+  (?after=); a worsening person rings from the event itself; /me every 10 s, /alerts every 5 s.
 
 Per mode and N: an idle phase (nobody writes), then a busy one (M people in conversations write,
 one message each every 2 s, with a few long ones: transcripts grow), during which people waiting
@@ -217,10 +217,10 @@ class Console:
                 await self.http.get("/console/api/me")
 
     async def _alerts(self, stop: asyncio.Event) -> None:
-        """console.js's safety net on push: the risk alerts asked for every 2 s."""
+        """console.js's safety net on push: the risk alerts asked for every 5 s."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), 2.0)
+                await asyncio.wait_for(stop.wait(), 5.0)
             except asyncio.TimeoutError:
                 await self.http.get("/console/api/alerts")
 

@@ -1473,7 +1473,7 @@
   const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
   const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
   const SESSION_CHECK_ROUNDS = 10;
-  const ALERTS_CHECK_ROUNDS = 2;      // (rounds of POLL_MS)
+  const ALERTS_CHECK_ROUNDS = 5;      // (rounds of POLL_MS)
   async function checkAlerts() {
     const al = await api("GET", "/alerts");
     if (!al.ok) return;
@@ -1579,12 +1579,13 @@
       try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
       if (rounds % 5 === 4) pollCanned().catch(() => {});
       if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round
-    } else if (++quiet % ALERTS_CHECK_ROUNDS === 0 && quiet % SESSION_CHECK_ROUNDS !== 0) {
+    } else {
       // on push too, the risk alerts are asked for every few seconds: a risk message nobody
       // present has read must ring here even if the event or the timer that would have said so
-      // was lost (a small answer; the safety net of issue 27's first item)
-      checkAlerts().catch(() => {});
-    } else if (quiet % SESSION_CHECK_ROUNDS === 0) {
+      // was lost (the safety net of issue 27's first item)
+      if (++quiet % ALERTS_CHECK_ROUNDS === 0) checkAlerts().catch(() => {});
+    }
+    if (pushUp && quiet % SESSION_CHECK_ROUNDS === 0) {
       // pushed, nothing asked for a while: is this browser still logged in? (its cookie may be
       // gone; the session ending on the server also ends the stream)
       api("GET", "/me").catch(() => {});
