@@ -176,8 +176,8 @@ class Console:
         head = await reader.readuntil(b"\r\n\r\n")
         self.tally[0] += len(head)
         ready.set()
-        me = asyncio.ensure_future(self._me(stop))
-        alerts_net = asyncio.ensure_future(self._alerts(stop))
+        me = asyncio.ensure_future(self._get_every(stop, 10.0, "/console/api/me"))
+        alerts_net = asyncio.ensure_future(self._get_every(stop, 5.0, "/console/api/alerts"))
         safety = asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))
         data, text = b"", b""
         reading = asyncio.ensure_future(reader.read(65536))
@@ -209,20 +209,13 @@ class Console:
         safety.cancel()
         writer.close()
 
-    async def _me(self, stop: asyncio.Event) -> None:
+    async def _get_every(self, stop: asyncio.Event, seconds: float, path: str) -> None:
+        """console.js's beats on push: /me every 10 s, the risk alerts (its safety net) every 5 s."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), 10.0)
+                await asyncio.wait_for(stop.wait(), seconds)
             except asyncio.TimeoutError:
-                await self.http.get("/console/api/me")
-
-    async def _alerts(self, stop: asyncio.Event) -> None:
-        """console.js's safety net on push: the risk alerts asked for every 5 s."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), 5.0)
-            except asyncio.TimeoutError:
-                await self.http.get("/console/api/alerts")
+                await self.http.get(path)
 
     async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
         while not stop.is_set():
