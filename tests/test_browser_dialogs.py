@@ -252,6 +252,19 @@ def test_ctrl_enter_saves_a_note_or_answers_its_dialog_and_never_sends_the_reply
     expect(note).to_have_value("aさんのメモ、書きかけ")
 
 
+def supervisor_and_ken(browser, demo, r, viewport):
+    """The supervisor (demo, an admin) with the simulator, and ken talking with two people, both
+    consoles at this size: (admin, ken, person, (first id, second id))."""
+    from handoff.accounts import Accounts
+
+    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
+    admin, person = counselor_and_simulator(browser, demo)
+    admin.set_viewport_size(viewport)
+    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
+    ken.set_viewport_size(viewport)
+    return admin, ken, person, two_talking(ken, person)
+
+
 DRAFT_A = "お返事を書いています。もし今夜"
 DRAFT_B = "bさんへ、送るところでした"
 
@@ -262,14 +275,9 @@ def test_a_colleague_hands_on_or_closes_my_conversation_i_am_told_who_and_my_uns
     his words stay on his screen to copy, and the reply refused says why (nobody got it)."""
     from handoff.accounts import Accounts
 
-    for name in ("ken", "mei"):
-        Accounts(r).add(name, COLLEAGUE_PASSWORD)
-    admin, person = counselor_and_simulator(browser, demo)          # demo, an admin
-    admin.set_viewport_size({"width": 1024, "height": 768})
-    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
-    ken.set_viewport_size({"width": 1024, "height": 768})
+    Accounts(r).add("mei", COLLEAGUE_PASSWORD)
+    admin, ken, person, (a, b) = supervisor_and_ken(browser, demo, r, {"width": 1024, "height": 768})
     ken.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    a, b = two_talking(ken, person)
     alias_a = alias_of(ken, a)
 
     # ken writes to a; meanwhile the supervisor hands a to mei
@@ -331,14 +339,7 @@ def test_a_colleague_hands_on_or_closes_my_conversation_i_am_told_who_and_my_uns
 def test_a_supervisor_sends_my_conversation_back_to_the_queue_i_am_told_who_and_my_reply_is_kept(browser, demo, r):
     """Issue 27, #7, at 1366×768: the supervisor sends one of ken's conversations back to the
     queue while he writes to that person: ken is told who did it, and his words stay to copy."""
-    from handoff.accounts import Accounts
-
-    Accounts(r).add("ken", COLLEAGUE_PASSWORD)
-    admin, person = counselor_and_simulator(browser, demo)          # demo, an admin
-    admin.set_viewport_size({"width": 1366, "height": 768})
-    ken = login_as(browser, demo, "ken", COLLEAGUE_PASSWORD)
-    ken.set_viewport_size({"width": 1366, "height": 768})
-    a, _ = two_talking(ken, person)
+    admin, ken, person, (a, _) = supervisor_and_ken(browser, demo, r, {"width": 1366, "height": 768})
     alias_a = alias_of(ken, a)
     open_conversation(ken, a)
     ken.fill("#reply", DRAFT_A)
