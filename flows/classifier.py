@@ -13,7 +13,7 @@ analysed once for places, intents, crisis and this. Loaded once per process.
     intents(a) -> [(label, p), ...]   every label of tests/data/understanding_corpus.tsv
                                        ("none" included), best first, p summing to 1
     risk(a) -> p                       probability that the message signals any risk
-    thresholds() -> Thresholds         intent_answer, intent_ask, risk_ask
+    thresholds() -> Thresholds         intent_answer, intent_ask, intent_overrule, risk_ask
 
 Deterministic: a message's feature rows are summed in index order, in float64, so the same text
 gives the same numbers to the last bit in every process (whatever the string hash seed).
@@ -138,10 +138,14 @@ class Thresholds:
     intent_answer: float   # p at or above: answer that intent
     intent_ask: float      # p at or above, below intent_answer: ask which of the two best intents
     #                        (the ranking without "none") was meant, with a way out ("neither")
+    intent_overrule: float  # p at or above: the model's intent is taken even where the patterns found
+    #                         another (patterns miss near intents of new writers; the model, trained on
+    #                         every independent set, reads them better when it is this sure)
     risk_ask: float        # risk at or above: ask directly and gently whether they think of dying
 
 
 @once
 def thresholds() -> Thresholds:
     raw = tomllib.loads(resources.files("flows").joinpath(THRESHOLDS_FILE).read_text("utf-8"))
-    return Thresholds(float(raw["intent_answer"]), float(raw["intent_ask"]), float(raw["risk_ask"]))
+    return Thresholds(float(raw["intent_answer"]), float(raw["intent_ask"]), float(raw["intent_overrule"]),
+                      float(raw["risk_ask"]))

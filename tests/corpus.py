@@ -57,11 +57,13 @@ def understood_label(row: Row) -> tuple[str, str]:
     from flows.language import analyse
     from flows.understanding import understand
 
-    from flows.understanding import second_opinion
+    from flows.understanding import overrule, second_opinion
 
     state, data = _CONTEXT[row.state]
     a = analyse(row.text)
     u = understand(a, state, data)
+    if not data.get("window") and state not in ("waiting",):      # as the bot does: flows/machine.py
+        u = overrule(a, state, data, u)
     if u.trigger == "fallback" and not data.get("window"):     # as the bot does: the model's turn
         u = second_opinion(a, state, data) or u
         if u.intent == "guess":

@@ -193,7 +193,7 @@ def test_what_only_the_model_suspects_is_asked_about_never_answered_with_the_cri
 
 
 def test_a_middling_guess_asks_which_of_two_with_a_person_offered():
-    out, said = say({"state": "choosing"}, "タダなのかな")
+    out, said = say({"state": "choosing"}, "お金のことも")
     assert said == ["guess.ask"]
     labels = [q["label"] for q in messages_ja.render(out.replies[-1])[-1]["quick"]]
     assert len(labels) == 3 and labels[-1] == "人と話したい"
