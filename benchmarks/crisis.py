@@ -39,11 +39,13 @@ def main() -> int:
           "(detection on an analysed message)")
     # the learned second opinion: where the patterns found nothing, the bot asks directly
     from flows import classifier
-    from flows.crisis import detect as found
+    from flows.crisis import detect as found, doubted
     bar = classifier.thresholds().risk_ask
-    silent = [(r, a) for r, a in zip(rows, analysed) if not found(a).tier]
-    asked_risk = sum(r.label != "none" and classifier.risk(a) >= bar for r, a in silent)
-    asked_calm = sum(r.label == "none" and classifier.risk(a) >= bar for r, a in silent)
+    read = [(r, a, doubted(a, found(a))) for r, a in zip(rows, analysed)]
+    # not carded: asked when the model suspects a risk, or when it doubted the patterns' finding
+    silent = [(r, d.joking or classifier.risk(a) >= bar) for r, a, d in read if not d.tier]
+    asked_risk = sum(r.label != "none" and asked for r, asked in silent)
+    asked_calm = sum(r.label == "none" and asked for r, asked in silent)
     risky, calm = sum(r.label != "none" for r in rows), sum(r.label == "none" for r in rows)
     print(f"and where the patterns found nothing, the bot asks directly (learned second opinion, p >= {bar}): "
           f"risk found or asked {(overall * risky + asked_risk) / max(1, risky):.1%}; "

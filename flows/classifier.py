@@ -13,7 +13,8 @@ analysed once for places, intents, crisis and this. Loaded once per process.
     intents(a) -> [(label, p), ...]   every label of tests/data/understanding_corpus.tsv
                                        ("none" included), best first, p summing to 1
     risk(a) -> p                       probability that the message signals any risk
-    thresholds() -> Thresholds         intent_answer, intent_ask, intent_overrule, risk_ask
+    thresholds() -> Thresholds         intent_answer, intent_ask, intent_overrule,
+                                       risk_ask, risk_doubt
 
 Deterministic: a message's feature rows are summed in index order, in float64, so the same text
 gives the same numbers to the last bit in every process (whatever the string hash seed).
@@ -142,10 +143,12 @@ class Thresholds:
     #                         another (patterns miss near intents of new writers; the model, trained on
     #                         every independent set, reads them better when it is this sure)
     risk_ask: float        # risk at or above: ask directly and gently whether they think of dying
+    risk_doubt: float      # risk below: a wish to die the patterns found is asked about, not carded
+    #                        (flows/crisis.py doubted(); no held-back risk fell below it)
 
 
 @once
 def thresholds() -> Thresholds:
     raw = tomllib.loads(resources.files("flows").joinpath(THRESHOLDS_FILE).read_text("utf-8"))
     return Thresholds(float(raw["intent_answer"]), float(raw["intent_ask"]), float(raw["intent_overrule"]),
-                      float(raw["risk_ask"]))
+                      float(raw["risk_ask"]), float(raw["risk_doubt"]))

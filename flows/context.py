@@ -35,7 +35,7 @@ def kind_of(trigger: str | None) -> str | None:
         return None
     if trigger.startswith("crisis_") and trigger not in ("crisis_human", "crisis_later"):
         return "crisis"
-    if trigger == "window_calm":       # "that was long ago; what I want to ask is…"
+    if trigger in ("window_calm", "ask_risk_no"):   # "that was long ago; what I want to ask is…"
         return "calm"
     if trigger in PLACE_TRIGGERS:
         return "place"

@@ -43,6 +43,23 @@ class Detection:
         return self.about is not None
 
 
+# The tiers whose finding the learned model may doubt: a wish to die or a plan read in words the
+# model finds calm (a novel's plot, a game, an idiom the patterns took literally). Never medical
+# (it has happened) and never harm to others; violence is not asked about as a wish to die.
+DOUBTED = ("urgent", "high", "medium")
+
+
+def doubted(a: Analysis, found: Detection) -> Detection:
+    """The patterns' finding, or, for a doubted tier in words the learned model reads as calm
+    (risk below classifier.toml risk_doubt: no held-back risk message fell below it), the gentle
+    direct question instead of the card, as for a laugh (joking). Never silence."""
+    from . import classifier
+
+    if found.tier in DOUBTED and classifier.risk(a) < classifier.thresholds().risk_doubt:
+        return Detection(None, joking=True)
+    return found
+
+
 class _Crisis:
     def __init__(self, raw: dict):
         from .understanding import Lexicon     # the same pattern language and matcher

@@ -395,6 +395,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     about = None
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
+        if not win and before not in fm.relay:
+            found = crisis.doubted(analysis, found)    # words the model reads as calm: asked, not carded
         named = crisis.named(analysis)
         if found.tier:
             tier = found.tier

@@ -51,6 +51,7 @@ ASK_TOP_TWO = 0.70         # in the ask band, the meant intent among the two off
 RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm messages (recall as high as that allows;
                            # 5 % asked a fifth of the first independent set's calm near-misses, hyperbole and games)
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
+DOUBT_GRID = [round(0.01 * i, 2) for i in range(1, 11)]
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -175,9 +176,11 @@ def intent_bands(model, held) -> tuple[float, float, float, list[str]]:
     return answer, ask, overrule, lines
 
 
-def risk_band(model, held_crisis, held_understanding) -> tuple[float, list[str]]:
+def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, list[str]]:
     """risk_ask: the lowest threshold whose false alarms on the held-back calm messages stay
-    within RISK_FALSE_ALARMS (so recall is as high as that allows)."""
+    within RISK_FALSE_ALARMS (so recall is as high as that allows); risk_doubt: the highest (of
+    DOUBT_GRID) below which no held-back risk message of the tiers the model may doubt falls."""
+    from flows import crisis
     from flows.crisis import detect
 
     rows = ([(text, tier, "crisis") for text, tier in held_crisis]
@@ -187,6 +190,8 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, list[str]]
     calm = [s for s in scored if s[0] == "none"]
     alarms = lambda t, group: sum(s[2] >= t for s in group) / len(group)   # share at or above t  # noqa: E731
     ask = next((t for t in GRID if alarms(t, calm) <= RISK_FALSE_ALARMS), 1.0)
+    doubted = [s for s in risky if s[0] in crisis.DOUBTED]
+    doubt = max((t for t in DOUBT_GRID if not any(s[2] < t for s in doubted)), default=0.0)
     hard = [s for s in calm if s[1] == "crisis"]
     found = lambda group: sum(s[2] >= ask for s in group) / len(group)  # noqa: E731
     either = sum(s[2] >= ask or s[3] for s in risky) / len(risky)
@@ -199,14 +204,17 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, list[str]]
         "  recall per tier: " + ", ".join(f"{t} {found([s for s in risky if s[0] == t]):.0%}" for t in tiers),
         "  other thresholds: " + "; ".join(f"p >= {t:.2f} recall {alarms(t, risky):.1%}, false alarms "
                                            f"{alarms(t, calm):.1%} (hard {alarms(t, hard):.1%})" for t in (0.2, 0.5, 0.7)),
+        f"  doubt p < {doubt:.2f}: none of the {len(doubted)} held-back messages of the tiers {', '.join(crisis.DOUBTED)} "
+        f"(the lowest {min(s[2] for s in doubted):.3f}); patterns' alarms on calm messages below it: "
+        f"{sum(s[3] and s[2] < doubt for s in calm)} of {sum(s[3] for s in calm)}",
         f"  patterns or model: recall {either:.1%}, false alarms {either_fa:.1%} "
         f"(patterns alone {sum(s[3] for s in risky) / len(risky):.1%}, {sum(s[3] for s in calm) / len(calm):.1%}; "
         "the patterns were written on these rows)",
     ]
-    return ask, lines
+    return ask, doubt, lines
 
 
-def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, lines: list[str]) -> str:
+def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, doubt: float, lines: list[str]) -> str:
     notes = "\n".join(f"#   {line}" for line in lines)
     return f"""# flows/classifier.py's bands. Written by scripts/train_classifier.py: run it again rather than
 # editing (it chooses them on a held-back quarter of tests/data, seed {SEED}):
@@ -215,12 +223,15 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, lin
 #   intent_overrule: the lowest p whose answers were right >= {OVERRULE_PRECISION:.0%} of the time (the model's
 #     intent is taken over another the patterns found; flows/understanding.py overrule())
 #   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
+#   risk_doubt: the highest p (0.01 to 0.10) below which no held-back risk message of the tiers the model may
+#     doubt falls: a wish to die the patterns find in words the model reads as calm is asked about, not carded
 # Held back:
 {notes}
 intent_answer = {answer:.2f}
 intent_ask = {ask:.2f}
 intent_overrule = {overrule:.2f}
 risk_ask = {risk:.2f}
+risk_doubt = {doubt:.2f}
 """
 
 
@@ -234,7 +245,7 @@ def main() -> int:
     c_train, c_held = split(crisis)
     trial = classifier.Model(fit(u_train, c_train, analysed))
     answer, ask, overrule, lines = intent_bands(trial, u_held)
-    risk, more = risk_band(trial, c_held, u_held)
+    risk, doubt, more = risk_band(trial, c_held, u_held)
     lines += more
     print("\n".join(lines))
     arrays = fit(understanding, crisis, analysed)
@@ -243,7 +254,7 @@ def main() -> int:
     lines.append(f"the shipped model (every row) on its own training rows: intents {right:.1%}")
     print(lines[-1])
     files = {ROOT / "flows" / classifier.MODEL_FILE: npz_bytes(arrays),
-             ROOT / "flows" / classifier.THRESHOLDS_FILE: thresholds_toml(answer, ask, overrule, risk, lines).encode("utf-8")}
+             ROOT / "flows" / classifier.THRESHOLDS_FILE: thresholds_toml(answer, ask, overrule, risk, doubt, lines).encode("utf-8")}
     if args.check:
         differ = [p.name for p, data in files.items() if not p.exists() or p.read_bytes() != data]
         print("differs: " + ", ".join(differ) if differ else "the shipped files are reproduced byte for byte")

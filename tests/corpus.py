@@ -107,13 +107,15 @@ RISK_TIERS = ("medical", "harm_others", "urgent", "high", "medium", "violence_fa
 def score_crisis(rows: list[Row]):
     """Per-tier recall (a risk message found as any risk tier, and as exactly its tier), the false
     alarm rate on the non-risk rows, and the misses."""
-    from flows.crisis import detect
+    from flows.crisis import detect, doubted
+    from flows.language import analyse
 
     found_any, found_exact, total = Counter(), Counter(), Counter()
     alarms, negatives = 0, 0
     misses = []
     for row in rows:
-        d = detect(row.text)
+        a = analyse(row.text)
+        d = doubted(a, detect(a))        # as the bot reads a first message (flows/machine.py)
         if row.label == "none":
             negatives += 1
             if d.tier:

@@ -192,6 +192,58 @@ def test_what_only_the_model_suspects_is_asked_about_never_answered_with_the_cri
     assert said == ["crisis.ask_no"] and "crisis" not in no.state
 
 
+def test_the_model_overrules_the_patterns_where_it_is_sure_and_that_helps_on_the_corpus():
+    """Patterns read "how should the family behave" as "what to say to him"; the model, sure of
+    it, answers the family's guide. Over the developer corpus, where the two disagree and the
+    model is sure, the model is right more often than the patterns (the model trained on these
+    rows: this checks the wiring and the direction, the independent sets measure the gain)."""
+    from flows.understanding import overrule
+
+    a = analyse("家族はどういう態度でいればいいですか")
+    assert understand(a, "choosing", {}).intent == "q_what_to_say"
+    assert overrule(a, "choosing", {}, understand(a, "choosing", {})).intent == "family_guide"
+    assert say({"state": "choosing"}, "家族はどういう態度でいればいいですか")[1][0].startswith("family.guide")
+    # beside it, a person asked for is still offered (the patterns' other findings are kept)
+    assert say({"state": "choosing"}, "人と話したいです。家族はどういう態度でいればいいですか")[1][-1] == "handoff.confirm"
+    before = after = changed = 0
+    for row in ROWS:
+        a = analyse(row.text)
+        u = understand(a, "lane_other", {})
+        o = overrule(a, "lane_other", {}, u)
+        if o is not u:
+            changed += 1
+            before += u.intent.removesuffix("_short").removesuffix("_soft") == row.label
+            after += o.intent == row.label
+    assert changed >= 5 and after > 2 * before
+
+
+@pytest.mark.parametrize("text,state,data", [
+    ("息子のことで", "choosing", {}),                          # short: a choice the patterns read
+    ("担当の方とお話ししたいです", "choosing", {}),              # a request for a person
+    ("家族はどういう態度でいればいいですか", "handoff_confirm", {"asked": "handoff_confirm"}),   # a question is open
+])
+def test_the_model_never_overrules_a_short_choice_a_request_for_a_person_or_an_open_question(text, state, data):
+    from flows.understanding import overrule
+
+    a = analyse(text)
+    u = understand(a, state, data)
+    assert overrule(a, state, data, u) is u
+
+
+def test_a_wish_to_die_found_in_words_the_model_reads_as_calm_is_asked_about_not_carded():
+    """"I wanted to die in high school, but now I work part-time and I'm settled": the patterns
+    find the wish, the model reads the whole as calm; the gentle direct question, never silence."""
+    text = "高校のころは死にたいって思ってたけど、今はバイトもしてて落ち着いてる"
+    assert crisis.detect(text).tier == "high"
+    out, said = say({"state": "choosing"}, text)
+    assert said == ["crisis.ask"] and out.trigger == "ask_risk"
+    # a medical emergency or harm to others is never doubted, whatever the model reads
+    calm = analyse("今日はいい天気ですね")
+    for tier in ("medical", "harm_others", "violence_family"):
+        assert crisis.doubted(calm, crisis.Detection(tier)).tier == tier
+    assert crisis.doubted(calm, crisis.Detection("high")).joking
+
+
 def test_a_middling_guess_asks_which_of_two_with_a_person_offered():
     out, said = say({"state": "choosing"}, "お金のことも")
     assert said == ["guess.ask"]
