@@ -26,6 +26,7 @@ TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_mor
 PLACE_TRIGGERS = frozenset({"pref", "city"})
 # topics that a place's own windows already answer ("somewhere to consult, in Chiba")
 PLACE_ANSWERS = frozenset({"info_support", "find_local"})
+RISK_ASK = "crisis.ask"
 # what may be left out first when the needs do not fit in five messages
 SPARE = ("local.national",)
 
@@ -138,6 +139,11 @@ def merge(parts: list[tuple[str, list[Reply]]]) -> list[Reply]:
             offer = ids[-1:]
             ids = ids[:-1]
             choices = replies[-1].choices if replies else ""
+        elif ids == [RISK_ASK]:
+            # the gentle question after what else was asked (words the model doubted): never the
+            # need left out, always last with its buttons
+            offer, ids = ids, []
+            choices = replies[-1].choices
         elif not offer and replies:
             choices = replies[-1].choices or choices
         says.append(ids)

@@ -37,6 +37,7 @@ class Detection:
     about: str | None = None       # child | spouse | parent | sibling | friend: a risk to someone else
     by_parent: bool = False        # violence at home from a parent: the writer is their child
     joking: bool = False           # a wish to die said with a laugh (dropped): asked about, gently
+    doubted: bool = False          # found in words the learned model reads as calm: asked about too
 
     @property
     def about_other(self) -> bool:
@@ -52,11 +53,12 @@ DOUBTED = ("urgent", "high", "medium")
 def doubted(a: Analysis, found: Detection) -> Detection:
     """The patterns' finding, or, for a doubted tier in words the learned model reads as calm
     (risk below classifier.toml risk_doubt: no held-back risk message fell below it), the gentle
-    direct question instead of the card, as for a laugh (joking). Never silence."""
+    direct question instead of the card, as for a laugh (joking), after the answer to what else
+    the message asks (flows/machine.py). Never silence."""
     from . import classifier
 
     if found.tier in DOUBTED and classifier.risk(a) < classifier.thresholds().risk_doubt:
-        return Detection(None, joking=True)
+        return Detection(None, joking=True, doubted=True)
     return found
 
 

@@ -247,6 +247,10 @@ CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
 LONG_MESSAGE = 40           # characters: a message this long is thanked for when not understood
 CLAUSES_FROM = 24           # characters: a message this long is also read clause by clause (several needs)
+# words the model doubted as a risk, beside a need understood: the need answered, the gentle
+# question after it (at most this many needs in all, so the question always fits)
+ASKED_AFTER = ("topic", "place", "told")
+MAX_TOPICS_WITH_ASK = 4
 FALLBACK_PLAIN = ("text", "text2", "text3")
 FALLBACK_OFFER = ("offer", "offer2")
 
@@ -393,6 +397,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         # one person sending very fast: said once, then quiet (crisis below still answers)
         trigger, arg = ("flood" if flood == "first" else None), ""
     about = None
+    ask_after = False
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
         if not win and before not in fm.relay:
@@ -409,7 +414,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         elif found.joking and not win and before not in fm.relay and context.kind_of(trigger) not in ("calm", "person") \
                 and trigger not in ("stop", "forget_ask", "pause", "handoff_yes"):
             # a wish to die with a laugh: neither the crisis card on a laugh nor silence; asked gently
-            trigger, arg = "ask_risk", ""
+            # (doubted words that also ask for something: that answered first, the question after it)
+            if found.doubted and context.kind_of(trigger) in ASKED_AFTER:
+                ask_after = True
+            else:
+                trigger, arg = "ask_risk", ""
         elif win and trigger in ("fallback", "relay") and before not in fm.relay:
             # not understood right after a crisis answer: never a cold fallback
             trigger, arg = "window", ("still_medical" if win == "medical" else "still"
@@ -428,6 +437,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
                              remembered=remembered)
+    if ask_after and len(plan) < MAX_TOPICS_WITH_ASK:
+        plan.append(("ask_risk", ""))
     if before == "handoff_confirm" and state.get("asked") == PLACE_ASKED and plan[0][0] in ("city", "pref"):
         # where they live, typed when the confirmation asked it: kept, and they are connected there
         if plan[0][0] == "pref":

@@ -237,6 +237,12 @@ def test_a_wish_to_die_found_in_words_the_model_reads_as_calm_is_asked_about_not
     assert crisis.detect(text).tier == "high"
     out, said = say({"state": "choosing"}, text)
     assert said == ["crisis.ask"] and out.trigger == "ask_risk"
+    # beside a need understood, that need is answered and the question comes last, with its buttons
+    text = "弟が3年部屋から出てこなくて。家族はどうしたらいいのか、あと沖縄で相談できるところも知りたいです"
+    assert crisis.detect(text).tier                      # (the patterns' false alarm the model doubts)
+    out, said = say({"state": "choosing"}, text)
+    assert said[0] == "local.pref.47" and "family.guide" in said and said[-1] == "crisis.ask"
+    assert out.replies[-1].choices == "ask_risk" and not any(m.startswith("crisis.lines") for m in said)
     # a medical emergency or harm to others is never doubted, whatever the model reads
     calm = analyse("今日はいい天気ですね")
     for tier in ("medical", "harm_others", "violence_family"):
