@@ -438,9 +438,28 @@ def sentence_needs(a: Analysis) -> list[str]:
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
             continue
+        best = _clause_model(span, best) or best
         if best and best not in out:
             out.append(best)
     return out
+
+
+def _clause_model(span: Analysis, best: str | None) -> str | None:
+    """A clause's question as the learned model reads it, when it is sure (intent_overrule) and
+    the patterns found nothing there or another intent it may overrule: "is he just ill?" in
+    dialect beside "and the windows near me" is a second need the patterns missed. Never in
+    place of a request for a person or a short fragment."""
+    from . import classifier
+
+    text = "".join(t.surface for t in span.tokens)
+    if len(text) < OVERRULE_MIN_CHARS or (best is not None and best in NOT_OVERRULED):
+        return None
+    clause = Analysis(text=text, tokens=span.tokens, raw=text)
+    name, p = classifier.intents(clause)[0]
+    spec = lexicon().intents.get(name)
+    if spec is None or name in NOT_GUESSED or name.startswith("w_") or p < classifier.thresholds().intent_overrule:
+        return None
+    return name
 
 
 def understand(a: Analysis, state: str, data: dict) -> Understood:

@@ -217,6 +217,17 @@ def test_the_model_overrules_the_patterns_where_it_is_sure_and_that_helps_on_the
     assert changed >= 5 and after > 2 * before
 
 
+def test_each_clause_is_read_by_the_model_too_where_it_is_sure():
+    """"Is my child's withdrawal an illness?" in Nagoya dialect, then "and the places near me": the
+    patterns find only the second; the model, sure of the first clause, adds its answer."""
+    from flows.understanding import sentence_needs
+
+    text = "うちの子のひきこもりって病気なんかね。あと近くで相談できるとこ教えてちょう"
+    assert sentence_needs(analyse(text)) == ["q_illness", "find_local"]
+    out, said = say({"state": "lane_family", "lane": "family", "pref": "23", "city": "23100"}, text)
+    assert said[0] == "local.city.23100" and "answer.illness.family" in said
+
+
 @pytest.mark.parametrize("text,state,data", [
     ("息子のことで", "choosing", {}),                          # short: a choice the patterns read
     ("担当の方とお話ししたいです", "choosing", {}),              # a request for a person
