@@ -26,6 +26,7 @@ TOPIC_TRIGGERS = frozenset({"answer", "info_about", "info_support", "support_mor
 PLACE_TRIGGERS = frozenset({"pref", "city"})
 # topics that a place's own windows already answer ("somewhere to consult, in Chiba")
 PLACE_ANSWERS = frozenset({"info_support", "find_local"})
+SUPPORT = "info_support"
 RISK_ASK = "crisis.ask"
 # what may be left out first when the needs do not fit in five messages
 SPARE = ("local.national",)
@@ -92,13 +93,16 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                     need = (intents[n]["trigger"], intents[n].get("arg", ""))
                     if not ("place" in have and need[0] in PLACE_ANSWERS):
                         asked.append(need)
+            # "places I can go? and what kinds of support are there?" in clauses of their own: the
+            # windows there answer the first, the page of kinds of support the second
+            both = len({intents[n]["trigger"] for n in sentences} & PLACE_ANSWERS) == len(PLACE_ANSWERS)
             for n in sentences:
                 need = (intents[n]["trigger"], intents[n].get("arg", ""))
                 if need[0] == "want_human" and "person" not in have:
                     have["person"] = need           # a whole request in a clause of its own
                     continue
                 if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
-                        and not ("place" in have and need[0] in PLACE_ANSWERS):
+                        and not ("place" in have and need[0] in PLACE_ANSWERS and not (both and need[0] == SUPPORT)):
                     asked.append(need)
             for key, need in zip(("topic", "topic2", "topic3"), asked):
                 have[key] = need

@@ -130,9 +130,8 @@ class _Crisis:
     def _detect(self, a: Analysis, window: str | None = None) -> Detection:
         matches = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
         found = set(matches)
-        kana = a.kana
         found |= {tier for tier, words in self.kana.items()
-                  if tier not in found and any(w in kana for w in words) and not self.lexicon.vetoed(a, tier)}
+                  if tier not in found and any(map(a.kana_has, words)) and not self.lexicon.vetoed(a, tier)}
         joking = False
         if a.laughing:
             joking = bool(found & self.laughing_drops & SELF_HARM_TIERS)

@@ -74,6 +74,10 @@ def to_hiragana(text: str) -> str:
     return text.translate(_TO_HIRAGANA)
 
 
+SHORT_KANA = 3
+_KANA_WORD = re.compile("[\u3041-\u309f\u30a0-\u30ff]+")
+
+
 def fold(text: str) -> str:
     """A loose form for matching kana spellings: hiragana, no long marks, small kana as large."""
     return to_hiragana(text).replace(W["long_mark"], "").translate(_SMALL_FOLD)
@@ -141,6 +145,35 @@ class Analysis:
     def kana(self) -> str:
         """The whole message read aloud, folded (hiragana, no long marks, small kana large)."""
         return fold("".join(t.reading for t in self.tokens if t.pos != SYMBOL))
+
+    @cached_property
+    def kana_cuts(self) -> frozenset[int]:
+        """The places in `kana` a match may begin at: where a word's reading begins, and anywhere
+        inside a word written in kana (the analyser splits a kana run oddly, so its cuts are no
+        guide), but not inside the reading of a word written in kanji."""
+        out, pos = {0}, 0
+        for t in self.tokens:
+            if t.pos != SYMBOL:
+                n = len(fold(t.reading))
+                if _KANA_WORD.fullmatch(t.surface):
+                    out.update(range(pos, pos + n))
+                pos += n
+                out.add(pos)
+        return frozenset(out)
+
+    def kana_has(self, word: str) -> bool:
+        """Whether the folded reading holds `word`; a short one (SHORT_KANA letters or fewer) never
+        from inside a kanji word's reading: the dialect "want to die" (shi-ni-te) is not in
+        "watakushi ni te wo" (I, written in kanji, then "a hand")."""
+        kana = self.kana
+        if len(word) > SHORT_KANA:
+            return word in kana
+        i = kana.find(word)
+        while i >= 0:
+            if i in self.kana_cuts:
+                return True
+            i = kana.find(word, i + 1)
+        return False
 
     @cached_property
     def plain(self) -> str:

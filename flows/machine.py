@@ -320,7 +320,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif analysis is not None and trigger == "fallback":
         calmed = bool(state.get("calmed")) and not win
         understood = understanding.understand(analysis, before, {**state, "window": win or ("calmed" if calmed else "")})
-        if not win and not calmed and before not in fm.relay and before not in fm.context["answer_while"]:
+        if not win and not calmed and before not in fm.relay:
             # the learned model, when sure, reads a new writer's near intents better than patterns
             understood = understanding.overrule(analysis, before, state, understood)
         if not win and state.get("asked") == ASK_RISK:

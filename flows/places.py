@@ -181,6 +181,28 @@ def cities() -> dict[str, tuple[str, str]]:
 def find(analysis: Analysis) -> Place | None:
     """The place the person names in this message, or None (nothing named, or only names that
     could be several places)."""
+    return _find(analysis) or _by_parts(analysis)
+
+
+# A prefecture and a city in kana, set apart by a space ("tochigi-ken utsunomiya"): each part read
+# as a whole message on its own (the analyser runs unknown kana together into nonsense words).
+_PARTS = re.compile(r"[\s、,，]+")
+MAX_PART_CHARS = 12
+
+
+def _by_parts(analysis: Analysis) -> Place | None:
+    from .language import analyse
+
+    parts = [p for p in _PARTS.split((analysis.raw or analysis.text).strip()) if p]
+    if not 2 <= len(parts) <= 3 or any(len(p) > MAX_PART_CHARS for p in parts):
+        return None
+    found = [p for p in map(_find, map(analyse, parts)) if p is not None]
+    if not found or len({p.pref for p in found}) > 1:
+        return None
+    return max(found, key=lambda p: (p.city_code is not None, p.muni is not None))
+
+
+def _find(analysis: Analysis) -> Place | None:
     ix = index()
     tokens = analysis.tokens
     if not tokens:

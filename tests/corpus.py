@@ -62,7 +62,7 @@ def understood_label(row: Row) -> tuple[str, str]:
     state, data = _CONTEXT[row.state]
     a = analyse(row.text)
     u = understand(a, state, data)
-    if not data.get("window") and state not in ("waiting",):      # as the bot does: flows/machine.py
+    if not data.get("window"):                  # as the bot does: flows/machine.py
         u = overrule(a, state, data, u)
     if u.trigger == "fallback" and not data.get("window"):     # as the bot does: the model's turn
         u = second_opinion(a, state, data) or u

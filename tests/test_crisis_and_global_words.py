@@ -204,3 +204,11 @@ def test_welcome_back_after_long_silence_keeps_the_lane():
     assert out.replies[0].say == ("welcome.back",)
     assert out.state["state"] == "lane_family"
     assert handle({"state": "lane_family", "last_seen": 0}, Event("sticker"), now=3600).replies[0].say != ("welcome.back",)
+
+
+@pytest.mark.parametrize("text,tier", [
+    ("夫が私に手をあげるようになった", "violence_partner"),   # 私に手を: わたくし|にて|を, the kanji word's reading cut
+    ("もうまじしにてー", "high"),                              # a kana run the analyser splits oddly still counts
+])
+def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
+    assert detect(text).tier == tier
