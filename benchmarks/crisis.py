@@ -19,6 +19,16 @@ from flows.language import analyse  # noqa: E402
 from tests.corpus import by_writer, crisis_rows, score_crisis  # noqa: E402
 
 
+def asks(text: str) -> bool:
+    """Whether the bot's answer to this first message asks the direct question (flows.handle)."""
+    from flows import Event, handle
+
+    ctx = {"on_duty": True, "next_open": "N"}
+    state = handle(None, Event("follow"), 1_000_000.0, ctx=ctx).state
+    out = handle(state, Event("text", text=text), 1_000_040.0, ctx=ctx)
+    return any(m == "crisis.ask" or m.startswith("crisis.ask.") for r in out.replies for m in r.say)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--misses", action="store_true", help="list every miss and false alarm")
@@ -41,13 +51,14 @@ def main() -> int:
     from flows import classifier
     from flows.crisis import detect as found, doubted
     bar = classifier.thresholds().risk_ask
-    read = [(r, a, doubted(a, found(a))) for r, a in zip(rows, analysed)]
-    # not carded: asked when the model suspects a risk, or when it doubted the patterns' finding
-    silent = [(r, d.joking or classifier.risk(a) >= bar) for r, a, d in read if not d.tier]
+    read = [(r, doubted(a, found(a))) for r, a in zip(rows, analysed)]
+    # not carded: asked directly (crisis.ask*) as the bot answers the message as a first one
+    silent = [(r, asks(r.text)) for r, d in read if not d.tier]
     asked_risk = sum(r.label != "none" and asked for r, asked in silent)
     asked_calm = sum(r.label == "none" and asked for r, asked in silent)
     risky, calm = sum(r.label != "none" for r in rows), sum(r.label == "none" for r in rows)
-    print(f"and where the patterns found nothing, the bot asks directly (learned second opinion, p >= {bar}): "
+    print(f"and where the patterns found nothing, the bot asks directly (learned second opinion, p >= {bar}, "
+          f"{classifier.thresholds().risk_beside} beside a need): "
           f"risk found or asked {(overall * risky + asked_risk) / max(1, risky):.1%}; "
           f"asked a calm message {asked_calm / max(1, calm):.1%}")
     print(f"{'tier':18s} {'found':>6s} {'exact tier':>10s} {'n':>4s}")

@@ -5,7 +5,7 @@ nothing or are unsure, and it never speaks with the patterns' voice: a confident
 answered, a middling one is asked about ("did you mean A or B?"), a risk is asked about directly
 and gently. The bands are data (flows/classifier.toml), chosen on a held-back split.
 
-Two logistic regressions over one set of features, trained by scripts/train_classifier.py
+Three logistic regressions over one set of features (intents, risk or not, which tier), trained by scripts/train_classifier.py
 (scikit-learn: a developer tool, never needed here). This module only reads their weights from
 flows/classifier.npz and applies them with numpy, on the analyser's own Analysis, so a message is
 analysed once for places, intents, crisis and this. Loaded once per process.
@@ -13,8 +13,9 @@ analysed once for places, intents, crisis and this. Loaded once per process.
     intents(a) -> [(label, p), ...]   every label of tests/data/understanding_corpus.tsv
                                        ("none" included), best first, p summing to 1
     risk(a) -> p                       probability that the message signals any risk
+    tier(a) -> tier                    the crisis tier it most likely is, if it is a risk
     thresholds() -> Thresholds         intent_answer, intent_ask, intent_overrule,
-                                       risk_ask, risk_doubt
+                                       risk_ask, risk_beside, risk_doubt
 
 Deterministic: a message's feature rows are summed in index order, in float64, so the same text
 gives the same numbers to the last bit in every process (whatever the string hash seed).
@@ -69,17 +70,30 @@ class Model:
         names = bytes(arrays["features"]).decode("utf-8").split("\n")
         self.index = {name: i for i, name in enumerate(names)}
         self.labels = tuple(bytes(arrays["labels"]).decode("utf-8").split("\n"))
-        # one row per feature: its weights, then its squared idf (one gather reads both)
+        self.tier_labels = tuple(bytes(arrays["tiers"]).decode("utf-8").split("\n"))
+        # one row per feature: its weights (intents, risk, tiers), then its squared idf (one gather
+        # reads them all)
         self.rows = np.hstack([np.asarray(arrays["weights"], dtype=np.float32),
                                np.asarray(arrays["idf2"], dtype=np.float32)[:, None]])
         self.bias = np.asarray(arrays["bias"], dtype=np.float64)
-        assert self.rows.shape == (len(names), len(self.labels) + 2) and len(self.bias) == len(self.labels) + 1
+        width = len(self.labels) + 1 + len(self.tier_labels)
+        assert self.rows.shape == (len(names), width + 1) and len(self.bias) == width
 
     def scores(self, a: Analysis) -> tuple[list[tuple[str, float]], float]:
         """(intents best first, risk). A message's vector holds each of its features once,
         weighted by idf and scaled to length 1, as scikit-learn's TfidfVectorizer(binary=True)
         made it for training; features never seen in training count for nothing. The rows are
         summed in index order, in float64: the same text gives the same bits in every process."""
+        z = self._logits(a)
+        n = len(self.labels)
+        return _ranked(self.labels, z[:n]), _sigmoid(float(z[n]))
+
+    def tiers(self, a: Analysis) -> list[tuple[str, float]]:
+        """Which kind of risk, if the message is one: every crisis tier, best first (asked only
+        when the risk is suspected, so it is computed apart)."""
+        return _ranked(self.tier_labels, self._logits(a)[len(self.labels) + 1:])
+
+    def _logits(self, a: Analysis) -> np.ndarray:
         found = set(map(self.index.get, self.features(a)))
         found.discard(None)
         z = self.bias.copy()
@@ -87,12 +101,16 @@ class Model:
             rows = np.sort(np.fromiter(found, dtype=np.intp, count=len(found)))
             total = self.rows.take(rows, axis=0).sum(axis=0, dtype=np.float64)
             z += total[:-1] / math.sqrt(total[-1])
-        logits = z[:-1]
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        order = np.argsort(-p, kind="stable").tolist()       # ties: in label order
-        labels, p = self.labels, p.tolist()
-        return [(labels[i], p[i]) for i in order], _sigmoid(float(z[-1]))
+        return z
+
+
+def _ranked(labels: tuple[str, ...], logits: np.ndarray) -> list[tuple[str, float]]:
+    """Softmax, best first (ties in label order)."""
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable").tolist()
+    p = p.tolist()
+    return [(labels[i], p[i]) for i in order]
 
 
 def _sigmoid(x: float) -> float:
@@ -132,6 +150,11 @@ def risk(a: Analysis) -> float:
     return _scores(a)[1]
 
 
+def tier(a: Analysis) -> str:
+    """The kind of risk the message most likely signals, if it is one (a crisis tier)."""
+    return model().tiers(a)[0][0]
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """How the training script measured the bands (how the conversation should use them): when
@@ -143,6 +166,7 @@ class Thresholds:
     #                         another (patterns miss near intents of new writers; the model, trained on
     #                         every independent set, reads them better when it is this sure)
     risk_ask: float        # risk at or above: ask directly and gently whether they think of dying
+    risk_beside: float     # risk at or above, in a message the patterns understood as a need: asked after it
     risk_doubt: float      # risk below: a wish to die the patterns found is asked about, not carded
     #                        (flows/crisis.py doubted(); no held-back risk fell below it)
 
@@ -151,4 +175,4 @@ class Thresholds:
 def thresholds() -> Thresholds:
     raw = tomllib.loads(resources.files("flows").joinpath(THRESHOLDS_FILE).read_text("utf-8"))
     return Thresholds(float(raw["intent_answer"]), float(raw["intent_ask"]), float(raw["intent_overrule"]),
-                      float(raw["risk_ask"]), float(raw["risk_doubt"]))
+                      float(raw["risk_ask"]), float(raw["risk_beside"]), float(raw["risk_doubt"]))

@@ -143,7 +143,7 @@ def merge(parts: list[tuple[str, list[Reply]]]) -> list[Reply]:
             offer = ids[-1:]
             ids = ids[:-1]
             choices = replies[-1].choices if replies else ""
-        elif ids == [RISK_ASK]:
+        elif len(ids) == 1 and (ids[0] == RISK_ASK or ids[0].startswith(RISK_ASK + ".")):
             # the gentle question after what else was asked (words the model doubted): never the
             # need left out, always last with its buttons
             offer, ids = ids, []

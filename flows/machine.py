@@ -250,6 +250,8 @@ CLAUSES_FROM = 24           # characters: a message this long is also read claus
 # words the model doubted as a risk, beside a need understood: the need answered, the gentle
 # question after it (at most this many needs in all, so the question always fits)
 ASKED_AFTER = ("topic", "place", "told")
+# ...and small talk or a fallback with a risk only the model suspects: the question instead
+ASKED_INSTEAD = ("small", "fallback")
 MAX_TOPICS_WITH_ASK = 4
 FALLBACK_PLAIN = ("text", "text2", "text3")
 FALLBACK_OFFER = ("offer", "offer2")
@@ -323,7 +325,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if not win and not calmed and before not in fm.relay:
             # the learned model, when sure, reads a new writer's near intents better than patterns
             understood = understanding.overrule(analysis, before, state, understood)
-        if not win and state.get("asked") == ASK_RISK:
+        if not win and (state.get("asked") or "").partition(".")[0] == ASK_RISK:
             # after "is it that hard, wanting to die?": "no, it was the game / he is back and calm"
             # is the calm answer, read as the crisis window reads it
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
@@ -397,7 +399,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         # one person sending very fast: said once, then quiet (crisis below still answers)
         trigger, arg = ("flood" if flood == "first" else None), ""
     about = None
-    ask_after = False
+    ask_after = None
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
         if not win and before not in fm.relay:
@@ -416,9 +418,18 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # a wish to die with a laugh: neither the crisis card on a laugh nor silence; asked gently
             # (doubted words that also ask for something: that answered first, the question after it)
             if found.doubted and context.kind_of(trigger) in ASKED_AFTER:
-                ask_after = True
+                ask_after = ("ask_risk", "")
             else:
                 trigger, arg = "ask_risk", ""
+        elif not win and before not in fm.relay and (context.kind_of(trigger) in ASKED_AFTER or trigger in ASKED_INSTEAD) \
+                and (suspected := understanding.risk_question(analysis, beside=trigger not in ASKED_INSTEAD)) is not None:
+            # a risk only the model suspects, in a message the patterns read as something else
+            # ("my hands are numb, the bottle is empty" as a feeling): asked about directly, after
+            # the answer to what the message asks, or instead of small talk
+            if trigger in ASKED_INSTEAD:
+                trigger, arg = suspected.trigger, suspected.arg
+            else:
+                ask_after = (suspected.trigger, suspected.arg)
         elif win and trigger in ("fallback", "relay") and before not in fm.relay:
             # not understood right after a crisis answer: never a cold fallback
             trigger, arg = "window", ("still_medical" if win == "medical" else "still"
@@ -438,7 +449,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
                              remembered=remembered)
     if ask_after and len(plan) < MAX_TOPICS_WITH_ASK:
-        plan.append(("ask_risk", ""))
+        plan.append(ask_after)
     if before == "handoff_confirm" and state.get("asked") == PLACE_ASKED and plan[0][0] in ("city", "pref"):
         # where they live, typed when the confirmation asked it: kept, and they are connected there
         if plan[0][0] == "pref":

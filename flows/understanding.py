@@ -44,6 +44,10 @@ ANSWERS = {
     "crisis_off": {"yes": "crisis_human", "no": "crisis_later"},
     "still_waiting": {"yes": "keep_waiting", "no": "stop"},
     "ask_risk": {"yes": "crisis_high", "no": "ask_risk_no"},
+    "ask_risk.medical": {"yes": "crisis_medical", "no": "ask_risk_no"},
+    "ask_risk.violence": {"yes": "crisis_violence_family", "no": "ask_risk_no"},
+    "ask_risk.violence_partner": {"yes": "crisis_violence_partner", "no": "ask_risk_no"},
+    "ask_risk.violence_by_me": {"yes": "crisis_violence_by_me", "no": "ask_risk_no"},
     "cancel_confirm": {"yes": "stop", "no": "keep_waiting"},
 }
 TENTATIVE = tuple(language.W.get("tentative", ()))
@@ -527,6 +531,34 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
 
 
 # -- the learned second opinion (flows/classifier.py) ------------------------------------------
+# What the direct question asks about, by the tier the model suspects: a wish to die (the tiers
+# of self-harm and harm with others), an emergency (medical), violence at home, or a fear of
+# hurting someone (the catalog's crisis.ask.<kind> and its choices ask_risk.<kind>).
+SELF_ASK = "self"
+_ASK_KINDS = {"medical": "medical", "violence_family": "violence", "violence_partner": "violence_partner",
+              "violence_by_me": "violence_by_me"}
+
+
+def ask_kind(tier: str) -> str:
+    return _ASK_KINDS.get(tier, SELF_ASK)
+
+
+def risk_question(a: Analysis, beside: bool = False) -> Understood | None:
+    """The direct question, when the learned model suspects a risk (classifier.toml risk_ask, or
+    the stricter risk_beside when the patterns understood the message as a need): about a wish
+    to die (ask_risk), or in the words of the kind it suspects (ask_harm, arg the kind: an
+    emergency, violence at home, a fear of hurting someone). None when it does not."""
+    from . import classifier
+
+    bands = classifier.thresholds()
+    if classifier.risk(a) < (bands.risk_beside if beside else bands.risk_ask):
+        return None
+    kind = ask_kind(classifier.tier(a))
+    if kind != SELF_ASK:
+        return Understood("ask_harm", kind, "ask_risk", None, None, 0.0)
+    return Understood("ask_risk", "", "ask_risk", None, None, 0.0)
+
+
 # Asked only when the patterns found nothing. Never these: they only mean something as the answer
 # to a question just asked, or right after a crisis answer (the patterns decide those).
 NOT_GUESSED = frozenset({"none", "yes", "no", "stop", "pause", "menu", "back", "more", "ask_wait",
@@ -541,8 +573,9 @@ def second_opinion(a: Analysis, state: str, data: dict) -> Understood | None:
     from . import classifier
 
     bands = classifier.thresholds()
-    if classifier.risk(a) >= bands.risk_ask:
-        return Understood("ask_risk", "", "ask_risk", None, None, 0.0)
+    asked = risk_question(a)
+    if asked is not None:
+        return asked
     lex = lexicon()
     ranked = [(name, p) for name, p in classifier.intents(a)
               if name in lex.intents and name not in NOT_GUESSED and not name.startswith("w_")

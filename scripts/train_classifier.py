@@ -52,6 +52,8 @@ RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm mess
                            # 5 % asked a fifth of the first independent set's calm near-misses, hyperbole and games)
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
 DOUBT_GRID = [round(0.01 * i, 2) for i in range(1, 11)]
+FINE_GRID = [round(0.01 * i, 2) for i in range(1, 100)]
+BESIDE_FALSE_ALARMS = 0.005  # a risk asked about beside a need the patterns understood: on at most this share of calm messages
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -102,16 +104,21 @@ def fit(understanding, crisis, analysed: dict, features=classifier.features) -> 
     vec, X, labels, Xr, yr = vectors(understanding, crisis, analysed, features)
     intent = LogisticRegression(C=C, class_weight="balanced", max_iter=10_000, tol=1e-6).fit(X, labels)
     risk = LogisticRegression(C=C, class_weight="balanced", max_iter=10_000, tol=1e-6).fit(Xr, yr)
+    # which tier, learned on the risk rows only (asked when the risk is suspected: the ask names it)
+    risky = [(text, tier) for text, tier in crisis if tier != "none"]
+    tier = LogisticRegression(C=C, class_weight="balanced", max_iter=10_000, tol=1e-6).fit(
+        vec.transform([analysed[text] for text, _ in risky]), [t for _, t in risky])
     names = vec.get_feature_names_out()
     assert not any("\n" in n for n in names)
     idf = vec.idf_
-    weights = np.hstack([intent.coef_.T, risk.coef_.T]) * idf[:, None]
+    weights = np.hstack([intent.coef_.T, risk.coef_.T, tier.coef_.T]) * idf[:, None]
     return {
         "features": np.frombuffer("\n".join(names).encode("utf-8"), dtype=np.uint8),
         "labels": np.frombuffer("\n".join(intent.classes_).encode("utf-8"), dtype=np.uint8),
+        "tiers": np.frombuffer("\n".join(tier.classes_).encode("utf-8"), dtype=np.uint8),
         "weights": weights.astype(np.float16),
         "idf2": (idf ** 2).astype(np.float32),
-        "bias": np.hstack([intent.intercept_, risk.intercept_]).astype(np.float32),
+        "bias": np.hstack([intent.intercept_, risk.intercept_, tier.intercept_]).astype(np.float32),
     }
 
 
@@ -176,9 +183,10 @@ def intent_bands(model, held) -> tuple[float, float, float, list[str]]:
     return answer, ask, overrule, lines
 
 
-def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, list[str]]:
+def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, float, list[str]]:
     """risk_ask: the lowest threshold whose false alarms on the held-back calm messages stay
-    within RISK_FALSE_ALARMS (so recall is as high as that allows); risk_doubt: the highest (of
+    within RISK_FALSE_ALARMS (so recall is as high as that allows); risk_beside: the same within
+    BESIDE_FALSE_ALARMS (asked beside a need the patterns understood); risk_doubt: the highest (of
     DOUBT_GRID) below which no held-back risk message of the tiers the model may doubt falls."""
     from flows import crisis
     from flows.crisis import detect
@@ -190,6 +198,7 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, lis
     calm = [s for s in scored if s[0] == "none"]
     alarms = lambda t, group: sum(s[2] >= t for s in group) / len(group)   # share at or above t  # noqa: E731
     ask = next((t for t in GRID if alarms(t, calm) <= RISK_FALSE_ALARMS), 1.0)
+    beside = next((t for t in FINE_GRID if t >= ask and alarms(t, calm) <= BESIDE_FALSE_ALARMS), 1.0)
     doubted = [s for s in risky if s[0] in crisis.DOUBTED]
     doubt = max((t for t in DOUBT_GRID if not any(s[2] < t for s in doubted)), default=0.0)
     hard = [s for s in calm if s[1] == "crisis"]
@@ -197,6 +206,10 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, lis
     either = sum(s[2] >= ask or s[3] for s in risky) / len(risky)
     either_fa = sum(s[2] >= ask or s[3] for s in calm) / len(calm)
     tiers = sorted({s[0] for s in risky})
+    from flows.understanding import ask_kind
+    asked = [(tier, ask_kind(model.tiers(analyse(text))[0][0])) for text, tier, _ in rows
+             if tier != "none" and model.scores(analyse(text))[1] >= ask]
+    kinds = sorted({ask_kind(t) for t, _ in asked})
     lines = [
         f"risk, held back {len(risky)} risk and {len(calm)} calm ({len(hard)} of them hard: hyperbole, games, news...):",
         f"  ask p >= {ask:.2f}: recall {found(risky):.1%}; false alarms {alarms(ask, calm):.1%} "
@@ -207,14 +220,21 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, lis
         f"  doubt p < {doubt:.2f}: none of the {len(doubted)} held-back messages of the tiers {', '.join(crisis.DOUBTED)} "
         f"(the lowest {min(s[2] for s in doubted):.3f}); patterns' alarms on calm messages below it: "
         f"{sum(s[3] and s[2] < doubt for s in calm)} of {sum(s[3] for s in calm)}",
+        f"  ask beside a need the patterns understood, p >= {beside:.2f}: recall {alarms(beside, risky):.1%}; "
+        f"false alarms {alarms(beside, calm):.1%} (hard calm {alarms(beside, hard):.1%})",
+        f"  asked about the right kind (a wish to die, an emergency, violence at home, fear of hurting): "
+        f"{sum(ask_kind(t) == k for t, k in asked) / max(1, len(asked)):.1%} of {len(asked)}; "
+        + ", ".join(f"{k} {sum(ask_kind(t) == k2 == k for t, k2 in asked)}/{sum(ask_kind(t) == k for t, _ in asked)}"
+                    for k in kinds),
         f"  patterns or model: recall {either:.1%}, false alarms {either_fa:.1%} "
         f"(patterns alone {sum(s[3] for s in risky) / len(risky):.1%}, {sum(s[3] for s in calm) / len(calm):.1%}; "
         "the patterns were written on these rows)",
     ]
-    return ask, doubt, lines
+    return ask, beside, doubt, lines
 
 
-def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, doubt: float, lines: list[str]) -> str:
+def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, beside: float, doubt: float,
+                    lines: list[str]) -> str:
     notes = "\n".join(f"#   {line}" for line in lines)
     return f"""# flows/classifier.py's bands. Written by scripts/train_classifier.py: run it again rather than
 # editing (it chooses them on a held-back quarter of tests/data, seed {SEED}):
@@ -223,6 +243,8 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, dou
 #   intent_overrule: the lowest p whose answers were right >= {OVERRULE_PRECISION:.0%} of the time (the model's
 #     intent is taken over another the patterns found; flows/understanding.py overrule())
 #   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
+#   risk_beside: the lowest p with <= {BESIDE_FALSE_ALARMS:.1%} false alarms on calm messages: asked after the answer to
+#     a need the patterns understood (they read the message as something calm: a stronger suspicion is needed)
 #   risk_doubt: the highest p (0.01 to 0.10) below which no held-back risk message of the tiers the model may
 #     doubt falls: a wish to die the patterns find in words the model reads as calm is asked about, not carded
 # Held back:
@@ -231,6 +253,7 @@ intent_answer = {answer:.2f}
 intent_ask = {ask:.2f}
 intent_overrule = {overrule:.2f}
 risk_ask = {risk:.2f}
+risk_beside = {beside:.2f}
 risk_doubt = {doubt:.2f}
 """
 
@@ -245,7 +268,7 @@ def main() -> int:
     c_train, c_held = split(crisis)
     trial = classifier.Model(fit(u_train, c_train, analysed))
     answer, ask, overrule, lines = intent_bands(trial, u_held)
-    risk, doubt, more = risk_band(trial, c_held, u_held)
+    risk, beside, doubt, more = risk_band(trial, c_held, u_held)
     lines += more
     print("\n".join(lines))
     arrays = fit(understanding, crisis, analysed)
@@ -254,7 +277,7 @@ def main() -> int:
     lines.append(f"the shipped model (every row) on its own training rows: intents {right:.1%}")
     print(lines[-1])
     files = {ROOT / "flows" / classifier.MODEL_FILE: npz_bytes(arrays),
-             ROOT / "flows" / classifier.THRESHOLDS_FILE: thresholds_toml(answer, ask, overrule, risk, doubt, lines).encode("utf-8")}
+             ROOT / "flows" / classifier.THRESHOLDS_FILE: thresholds_toml(answer, ask, overrule, risk, beside, doubt, lines).encode("utf-8")}
     if args.check:
         differ = [p.name for p, data in files.items() if not p.exists() or p.read_bytes() != data]
         print("differs: " + ", ".join(differ) if differ else "the shipped files are reproduced byte for byte")

@@ -86,6 +86,9 @@ def _args_of(trigger: str) -> list[str]:
         return [m.rsplit(".", 1)[1] for m in catalog().messages if m.startswith("local.city.")]
     if trigger == "fallback":
         return [*FALLBACK_PLAIN, "long", *FALLBACK_OFFER]
+    if trigger == "ask_harm":
+        from flows.understanding import _ASK_KINDS
+        return sorted(set(_ASK_KINDS.values()))
     return {"region": list(places["regions"]), "pref": list(places["prefs"])}.get(trigger, [""])
 
 

@@ -192,6 +192,53 @@ def test_what_only_the_model_suspects_is_asked_about_never_answered_with_the_cri
     assert said == ["crisis.ask_no"] and "crisis" not in no.state
 
 
+@pytest.mark.parametrize("text,kind,yes", [
+    ("さっきからずっと手がしびれて、薬の瓶が空っぽ", "medical", "crisis_medical"),       # an emergency, not a wish
+    ("息が苦しい、さっき飲んだやつのせい", "medical", "crisis_medical"),
+])
+def test_the_model_asks_about_the_kind_of_risk_it_suspects(text, kind, yes):
+    """Not "do you want to die?" to someone who may have taken too much: the question names the
+    emergency (119 said inside it), its buttons lead to that tier's answer or back."""
+    from flows import classifier
+
+    a = analyse(text)
+    assert crisis.detect(a).tier is None and classifier.risk(a) >= classifier.thresholds().risk_ask
+    out, said = say({"state": "choosing"}, text)
+    assert said == [f"crisis.ask.{kind}"] and out.state["asked"] == f"ask_risk.{kind}"
+    assert "119" in messages_ja.catalog().messages[f"crisis.ask.{kind}"]["text"]
+    labels = [q["data"] for q in messages_ja.render(out.replies[-1])[-1]["quick"]]
+    assert any(d.endswith(yes) for d in labels) and any(d.endswith("want_human") for d in labels)
+    typed_yes, said = say(out.state, "はい")
+    assert typed_yes.trigger == yes
+    no, said = say(out.state, "いいえ、大丈夫です")
+    assert said == ["crisis.ask_no"]
+
+
+def test_beside_a_need_the_patterns_understood_a_stronger_suspicion_is_needed_to_ask():
+    """"Mum keeps coming into my room, it drives me mad; no violence, just annoying": the model
+    half-suspects violence (between risk_ask and risk_beside); the patterns read a life told. The
+    story is answered, nobody is asked whether they are hit."""
+    from flows import classifier
+    from flows.understanding import risk_question
+
+    text = "おかんがいちいち部屋入ってくんのがほんまに嫌やねん。暴力とかはないで、ただうっとおしいだけ"
+    a = analyse(text)
+    bands = classifier.thresholds()
+    assert bands.risk_ask <= classifier.risk(a) < bands.risk_beside
+    assert risk_question(a) is not None and risk_question(a, beside=True) is None
+    out, said = say({"state": "lane_self", "lane": "self"}, text)
+    assert said == ["answer.heard_self"]
+
+
+def test_every_kind_of_ask_has_its_words_and_buttons():
+    from flows.understanding import ANSWERS, _ASK_KINDS
+
+    for kind in set(_ASK_KINDS.values()):
+        assert f"crisis.ask.{kind}" in messages_ja.catalog().messages
+        items = messages_ja.catalog().choices[f"ask_risk.{kind}"]["items"]
+        assert ANSWERS[f"ask_risk.{kind}"]["yes"] == items[0]["trigger"]
+
+
 def test_the_model_overrules_the_patterns_where_it_is_sure_and_that_helps_on_the_corpus():
     """Patterns read "how should the family behave" as "what to say to him"; the model, sure of
     it, answers the family's guide. Over the developer corpus, where the two disagree and the
