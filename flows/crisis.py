@@ -29,6 +29,7 @@ _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
 _SUBJECT = frozenset(language.W["subject_particles"])
 _PASSIVE = frozenset(language.W["passive_auxiliaries"])
+_OF = language.W["possessive"]         # (mum "of" boyfriend)
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,14 @@ class _Crisis:
         partner = language.marked(a, self.partner, _AGENT)
         kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
         kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
-        return partner and not kin_hurt and not kin_acting and not self._kin_hits(a)
+        return partner and not kin_hurt and not kin_acting and not self._kin_hits(a) and not self._a_parents_partner(a)
+
+    def _a_parents_partner(self, a: Analysis) -> bool:
+        """The partner named is a parent's ("mum's boyfriend hits me"): someone at home hurting the
+        writer, the family's violence (a child's lines), not a partner's."""
+        parents, toks = self.fathers | self.mothers, a.tokens
+        return any(t.lemma in self.partner and toks[i - 1].surface == _OF and toks[i - 2].lemma in parents
+                   for i, t in enumerate(toks) if i >= 2)
 
     def _not_the_partner(self, a: Analysis, start: int | None) -> bool:
         """The partner is named only after the sentence where the violence was found ("...grabs

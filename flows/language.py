@@ -147,30 +147,30 @@ class Analysis:
         return fold("".join(t.reading for t in self.tokens if t.pos != SYMBOL))
 
     @cached_property
-    def kana_cuts(self) -> frozenset[int]:
-        """The places in `kana` a match may begin at: where a word's reading begins, and anywhere
-        inside a word written in kana (the analyser splits a kana run oddly, so its cuts are no
-        guide), but not inside the reading of a word written in kanji."""
-        out, pos = {0}, 0
+    def _kana_map(self) -> tuple[frozenset[int], str]:
+        """Where each word's reading begins in `kana` (and where the last ends), and for each
+        letter of `kana` whether its word was written in kana ("k") or not ("-")."""
+        starts, marks, pos = {0}, [], 0
         for t in self.tokens:
             if t.pos != SYMBOL:
                 n = len(fold(t.reading))
-                if _KANA_WORD.fullmatch(t.surface):
-                    out.update(range(pos, pos + n))
+                marks.append(("k" if _KANA_WORD.fullmatch(t.surface) else "-") * n)
                 pos += n
-                out.add(pos)
-        return frozenset(out)
+                starts.add(pos)
+        return frozenset(starts), "".join(marks)
 
     def kana_has(self, word: str) -> bool:
-        """Whether the folded reading holds `word`; a short one (SHORT_KANA letters or fewer) never
-        from inside a kanji word's reading: the dialect "want to die" (shi-ni-te) is not in
-        "watakushi ni te wo" (I, written in kanji, then "a hand")."""
+        """Whether the folded reading holds `word`. A short one (SHORT_KANA letters or fewer) counts
+        where a word begins, or inside words all written in kana (the analyser splits a kana run
+        oddly), never from inside a kanji word's reading or across into one: the dialect "want to
+        die" (shi-ni-te) is not in "watakushi ni te wo" nor in "washi ni te" (a hand, in kanji)."""
         kana = self.kana
         if len(word) > SHORT_KANA:
             return word in kana
+        starts, marks = self._kana_map
         i = kana.find(word)
         while i >= 0:
-            if i in self.kana_cuts:
+            if i in starts or "-" not in marks[i:i + len(word)]:
                 return True
             i = kana.find(word, i + 1)
         return False

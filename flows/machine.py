@@ -250,8 +250,9 @@ CLAUSES_FROM = 24           # characters: a message this long is also read claus
 # words the model doubted as a risk, beside a need understood: the need answered, the gentle
 # question after it (at most this many needs in all, so the question always fits)
 ASKED_AFTER = ("topic", "place", "told")
-# ...and small talk or a fallback with a risk only the model suspects: the question instead
-ASKED_INSTEAD = ("small", "fallback")
+# ...and a feeling or a fallback with a risk only the model suspects: the question instead (never
+# for thanks or a greeting: "thanks, I'll come again" in dialect is not asked about dying)
+ASKED_INSTEAD = (("small", "feeling"),)
 MAX_TOPICS_WITH_ASK = 4
 FALLBACK_PLAIN = ("text", "text2", "text3")
 FALLBACK_OFFER = ("offer", "offer2")
@@ -322,7 +323,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif analysis is not None and trigger == "fallback":
         calmed = bool(state.get("calmed")) and not win
         understood = understanding.understand(analysis, before, {**state, "window": win or ("calmed" if calmed else "")})
-        if not win and not calmed and before not in fm.relay:
+        in_line = before in fm.context["answer_while"]     # waiting for a person: questions still answered
+        if not win and not calmed and (before not in fm.relay or in_line):
             # the learned model, when sure, reads a new writer's near intents better than patterns
             understood = understanding.overrule(analysis, before, state, understood)
         if not win and (state.get("asked") or "").partition(".")[0] == ASK_RISK:
@@ -371,8 +373,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             place = understood.place
             understood = replace(understood, trigger="city" if place.city_code else "pref",
                                  arg=place.city_code or place.pref, intent="place")
-        if understood.trigger == "fallback" and not win and before not in fm.relay:
-            understood = understanding.second_opinion(analysis, before, state) or understood
+        if understood.trigger == "fallback" and not win and (before not in fm.relay or in_line):
+            second = understanding.second_opinion(analysis, before, state)
+            if second is not None and (before not in fm.relay or context.kind_of(second.trigger) == "topic"):
+                understood = second        # (in line, only a question's answer: the rest goes to the person)
         if understood.trigger in ("find_local", "info_support") and understood.place is None and remembered:
             # the place they named earlier: its windows, not the region question again
             understood = replace(understood, trigger=remembered[0], arg=remembered[1])
@@ -421,12 +425,13 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 ask_after = ("ask_risk", "")
             else:
                 trigger, arg = "ask_risk", ""
-        elif not win and before not in fm.relay and (context.kind_of(trigger) in ASKED_AFTER or trigger in ASKED_INSTEAD) \
-                and (suspected := understanding.risk_question(analysis, beside=trigger not in ASKED_INSTEAD)) is not None:
+        elif not win and before not in fm.relay and (context.kind_of(trigger) in ASKED_AFTER or (trigger, arg) in ASKED_INSTEAD
+                                                       or trigger == "fallback") \
+                and (suspected := understanding.risk_question(analysis, beside=context.kind_of(trigger) in ASKED_AFTER)) is not None:
             # a risk only the model suspects, in a message the patterns read as something else
             # ("my hands are numb, the bottle is empty" as a feeling): asked about directly, after
             # the answer to what the message asks, or instead of small talk
-            if trigger in ASKED_INSTEAD:
+            if context.kind_of(trigger) not in ASKED_AFTER:
                 trigger, arg = suspected.trigger, suspected.arg
             else:
                 ask_after = (suspected.trigger, suspected.arg)

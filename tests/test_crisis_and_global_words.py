@@ -209,6 +209,16 @@ def test_welcome_back_after_long_silence_keeps_the_lane():
 @pytest.mark.parametrize("text,tier", [
     ("夫が私に手をあげるようになった", "violence_partner"),   # 私に手を: わたくし|にて|を, the kanji word's reading cut
     ("もうまじしにてー", "high"),                              # a kana run the analyser splits oddly still counts
+    ("息子がわしに手ぇあげるんじゃ。もう年じゃけぇ逃げられん", "violence_family"),   # わし|に|手: into a kanji word
 ])
 def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
+    assert detect(text).tier == tier
+
+
+@pytest.mark.parametrize("text,tier", [
+    ("ママの彼氏にたたかれる", "violence_family"),          # a parent's partner hurting the writer: not a partner's violence
+    ("弟が包丁持って自分の部屋にこもってて死ぬって叫んでる 親は仕事でいないし私どうしたら", "urgent"),
+    ("夫が「死にます」と書いたメモを残して、朝から連絡がつきません", "urgent"),
+])
+def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier
