@@ -194,7 +194,7 @@ def test_what_only_the_model_suspects_is_asked_about_never_answered_with_the_cri
 
 @pytest.mark.parametrize("text,kind,yes", [
     ("さっきからずっと手がしびれて、薬の瓶が空っぽ", "medical", "crisis_medical"),       # an emergency, not a wish
-    ("息が苦しい、さっき飲んだやつのせい", "medical", "crisis_medical"),
+    ("吐き気と目まいがひどい、あの薬のあと", "medical", "crisis_medical"),
 ])
 def test_the_model_asks_about_the_kind_of_risk_it_suspects(text, kind, yes):
     """Not "do you want to die?" to someone who may have taken too much: the question names the
@@ -309,7 +309,7 @@ def test_a_wish_to_die_found_in_words_the_model_reads_as_calm_is_asked_about_not
 
 
 def test_a_middling_guess_asks_which_of_two_with_a_person_offered():
-    out, said = say({"state": "choosing"}, "お金のことも")
+    out, said = say({"state": "choosing"}, "家のことでちょっと")
     assert said == ["guess.ask"]
     labels = [q["label"] for q in messages_ja.render(out.replies[-1])[-1]["quick"]]
     assert len(labels) == 3 and labels[-1] == "人と話したい"
