@@ -59,7 +59,11 @@ _QUESTION_ENDINGS = frozenset(W["question_endings"])
 _SENTENCE_ENDS = frozenset(W["sentence_ends"])
 _TE = frozenset(W["te_particles"])
 _COPULA = frozenset(W["copula"])
-_LAUGH = re.compile("|".join(re.escape(m) + "$" for m in W["laugh_marks"]) + "|[wｗ]{2,}".replace("ｗ", "\uff57"))
+# a laugh mark ends the message or a sentence in it ("died a hundred times w  killed again…"); a
+# lone letter only after something that is not a letter (not the w of "know what")
+_LAUGH_END = "(?=$|[\\s" + re.escape(W["laugh_sentence_ends"]) + "])"
+_LAUGH = re.compile("|".join(("(?<![A-Za-z])" if m.isascii() and m.isalpha() else "") + re.escape(m) + _LAUGH_END
+                             for m in W["laugh_marks"]) + "|[wｗ]{2,}".replace("ｗ", "\uff57"))
 _LAUGH_EMOJI = tuple(W["laugh_emoji"])
 _KATAKANA_ONLY = re.compile(r"[\u30a1-\u30fa\u30fc\s!?.,]+")
 _RESPELL = W.get("respell", {})

@@ -222,3 +222,15 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier
+
+
+@pytest.mark.parametrize("text,laughing", [
+    ("何回死んだかわからんｗ もう100回は殺されてる", True),    # a laugh ending a sentence, mid-message
+    ("死にたい笑。でも", True),
+    ("I know what you mean", False),                          # the w of a word is no laugh
+    ("草むしりした", False),
+])
+def test_a_laugh_mark_ends_a_sentence_anywhere_in_the_message(text, laughing):
+    from flows.language import analyse
+
+    assert analyse(text).laughing is laughing
