@@ -79,6 +79,7 @@ class _Crisis:
         self.fathers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("fathers", ()))
         self.mothers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
+        self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
         self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
@@ -143,9 +144,12 @@ class _Crisis:
         elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
             found.add("violence_family")
-        if found & {"violence_family", "violence_partner"} and self._writer_acted(a):
+        said_me = any(w in a.plain for w in self.writer_is_actor)
+        if found & {"violence_family", "violence_partner"} and (self._writer_acted(a) or said_me):
             found.add("violence_by_me")
-        if "violence_by_me" in found and (self._writer_hurt(a) or (
+        if said_me and "violence_by_me" in found:
+            found -= {"violence_family", "violence_partner"}   # "the one hitting is me": the writer's
+        elif "violence_by_me" in found and (self._writer_hurt(a) or (
                 window in ("violence_family", "violence_partner") and not language.marked(a, self.selves, _SUBJECT))):
             found.discard("violence_by_me")            # the writer is the one hurt
             found.add(window if window in ("violence_family", "violence_partner") else "violence_family")

@@ -219,6 +219,7 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
     ("ママの彼氏にたたかれる", "violence_family"),          # a parent's partner hurting the writer: not a partner's violence
     ("弟が包丁持って自分の部屋にこもってて死ぬって叫んでる 親は仕事でいないし私どうしたら", "urgent"),
     ("夫が「死にます」と書いたメモを残して、朝から連絡がつきません", "urgent"),
+    ("あ、ちがう、殴ってるのは私の方で…息子を叩いてしまうのがやめられないんです", "violence_by_me"),  # a correction
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier
