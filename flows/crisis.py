@@ -45,10 +45,12 @@ class Detection:
         return self.about is not None
 
 
-# The tiers whose finding the learned model may doubt: a wish to die or a plan read in words the
-# model finds calm (a novel's plot, a game, an idiom the patterns took literally). Never medical
-# (it has happened) and never harm to others; violence is not asked about as a wish to die.
-DOUBTED = ("urgent", "high", "medium")
+# The tiers whose finding the learned model may doubt: a wish to die read in words the model finds
+# calm (a novel's plot, a game, an idiom the patterns took literally). Never medical (it has
+# happened), never urgent (a plan, a means or a farewell is never a joke: "I carry it out tonight.
+# thank you for listening" reads calm to the model), never harm to others; violence is not asked
+# about as a wish to die.
+DOUBTED = ("high", "medium")
 
 
 def doubted(a: Analysis, found: Detection) -> Detection:
@@ -80,6 +82,7 @@ class _Crisis:
         self.mothers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
+        self.writer_is_target = tuple(raw.get("writer_is_target", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
         self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
@@ -160,7 +163,10 @@ class _Crisis:
         return Detection(None, joking=joking)
 
     def _writer_hurt(self, a: Analysis) -> bool:
-        """The writer is the object of the hitting ("my arm", "me" + wo, before the verb)."""
+        """The writer is the object of the hitting ("my arm", "me" + wo, before the verb; a hand
+        raised at "me" + ni)."""
+        if any(w in a.plain for w in self.writer_is_target):
+            return True
         toks = a.tokens
         for i, t in enumerate(toks):
             if t.lemma not in self.selves or t.pos not in (language.PRONOUN, language.NOUN):
@@ -287,6 +293,11 @@ def detect(text: str | Analysis, window: str | None = None) -> Detection:
 def named(a: Analysis) -> str | None:
     """Who a message names: "partner", "kin" or None (see _Crisis.named)."""
     return _crisis().named(a)
+
+
+def kin_acts(a: Analysis) -> bool:
+    """A relative is the one hitting (or hit) in this message, by its own words."""
+    return _crisis()._kin_hits(a)
 
 
 def graver(a: str, b: str) -> bool:

@@ -411,8 +411,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         named = crisis.named(analysis)
         if found.tier:
             tier = found.tier
-            if tier == "violence_family" and named is None and state.get("named") == "partner":
-                tier = "violence_partner"     # the partner named a message before is the one hurting
+            if tier == "violence_family" and state.get("named") == "partner" and named != "partner" \
+                    and (named is None or not crisis.kin_acts(analysis)):
+                # the partner named a message before is the one hurting (the children only
+                # mentioned here, "they are scared too", are not the ones doing it)
+                tier = "violence_partner"
             if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False

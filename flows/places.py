@@ -186,7 +186,7 @@ def find(analysis: Analysis) -> Place | None:
 
 # A prefecture and a city in kana, set apart by a space ("tochigi-ken utsunomiya"): each part read
 # as a whole message on its own (the analyser runs unknown kana together into nonsense words).
-_PARTS = re.compile(r"[\s、,，]+")
+_PARTS = re.compile("[\\s\u3001,\uff0c]+")
 MAX_PART_CHARS = 12
 
 

@@ -51,7 +51,7 @@ ASK_TOP_TWO = 0.70         # in the ask band, the meant intent among the two off
 RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm messages (recall as high as that allows;
                            # 5 % asked a fifth of the first independent set's calm near-misses, hyperbole and games)
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
-DOUBT_GRID = [round(0.01 * i, 2) for i in range(1, 11)]
+DOUBT_GRID = [round(0.01 * i, 2) for i in range(1, 6)]     # at most 0.05: the model must be that sure it is calm
 FINE_GRID = [round(0.01 * i, 2) for i in range(1, 100)]
 BESIDE_FALSE_ALARMS = 0.005  # a risk asked about beside a need the patterns understood: on at most this share of calm messages
 
@@ -245,7 +245,7 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, bes
 #   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
 #   risk_beside: the lowest p with <= {BESIDE_FALSE_ALARMS:.1%} false alarms on calm messages: asked after the answer to
 #     a need the patterns understood (they read the message as something calm: a stronger suspicion is needed)
-#   risk_doubt: the highest p (0.01 to 0.10) below which no held-back risk message of the tiers the model may
+#   risk_doubt: the highest p (0.01 to 0.05) below which no held-back risk message of the tiers the model may
 #     doubt falls: a wish to die the patterns find in words the model reads as calm is asked about, not carded
 # Held back:
 {notes}

@@ -220,6 +220,7 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
     ("弟が包丁持って自分の部屋にこもってて死ぬって叫んでる 親は仕事でいないし私どうしたら", "urgent"),
     ("夫が「死にます」と書いたメモを残して、朝から連絡がつきません", "urgent"),
     ("あ、ちがう、殴ってるのは私の方で…息子を叩いてしまうのがやめられないんです", "violence_by_me"),  # a correction
+    ("最近は夫が私に手をあげるようになって", "violence_partner"),       # a hand raised at me: I am hurt
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier
@@ -235,3 +236,22 @@ def test_a_laugh_mark_ends_a_sentence_anywhere_in_the_message(text, laughing):
     from flows.language import analyse
 
     assert analyse(text).laughing is laughing
+
+
+def test_a_plan_or_a_farewell_is_never_doubted_by_the_model():
+    """「今夜決行します。…ありがとうございました」 reads calm to the model (thanks, politeness); the
+    patterns' urgent finding stands, the card with the lines at once."""
+    from flows.crisis import doubted
+    from flows.language import analyse
+
+    a = analyse("今夜決行します。短い間でしたが話を聞いてくださってありがとうございました。")
+    assert doubted(a, detect(a)).tier == "urgent"
+    out = handle(None, Event("text", text=a.raw), 1000.0, ctx={"on_duty": True, "next_open": "N"})
+    assert out.trigger == "crisis_urgent"
+
+
+def test_the_partner_named_a_message_before_is_the_one_hurting_even_with_the_children_mentioned():
+    ctx = {"on_duty": True, "next_open": "N"}
+    first = handle(None, Event("text", text="夫が5年ほど家から出ていません"), 1000.0, ctx=ctx)
+    out = handle(first.state, Event("text", text="最近は私に手をあげるようになって、子どもたちも怖がっています"), 1040.0, ctx=ctx)
+    assert out.trigger == "crisis_violence_partner"

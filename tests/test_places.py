@@ -415,3 +415,12 @@ def test_every_number_on_a_local_page_is_named_in_its_sources():
                 shown += 1
                 assert number in " ".join(m["sources"]), (mid, number)
     assert shown >= 20
+
+
+@pytest.mark.parametrize("text,pref", [("とちぎけん うつのみや", "09"), ("ぐんま たかさき です", "10"), ("ながの まつもと", "20")])
+def test_a_prefecture_and_a_city_in_kana_set_apart_by_a_space_are_read_part_by_part(text, pref):
+    from flows.language import analyse
+    from flows.places import find
+
+    place = find(analyse(text))
+    assert place is not None and place.pref == pref
