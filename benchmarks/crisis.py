@@ -49,11 +49,10 @@ def main() -> int:
           "(detection on an analysed message)")
     # the learned second opinion: where the patterns found nothing, the bot asks directly
     from flows import classifier
-    from flows.crisis import detect as found, doubted
+    from tests.corpus import carded
     bar = classifier.thresholds().risk_ask
-    read = [(r, doubted(a, found(a))) for r, a in zip(rows, analysed)]
     # not carded: asked directly (crisis.ask*) as the bot answers the message as a first one
-    silent = [(r, asks(r.text)) for r, d in read if not d.tier]
+    silent = [(r, asks(r.text)) for r in rows if not carded(r.text).tier]
     asked_risk = sum(r.label != "none" and asked for r, asked in silent)
     asked_calm = sum(r.label == "none" and asked for r, asked in silent)
     risky, calm = sum(r.label != "none" for r in rows), sum(r.label == "none" for r in rows)

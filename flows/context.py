@@ -28,6 +28,7 @@ PLACE_TRIGGERS = frozenset({"pref", "city"})
 PLACE_ANSWERS = frozenset({"info_support", "find_local"})
 SUPPORT = "info_support"
 RISK_ASK = "crisis.ask"
+RISK_ASK_FIRST = "crisis.ask.medical"
 # what may be left out first when the needs do not fit in five messages
 SPARE = ("local.national",)
 
@@ -143,6 +144,8 @@ def merge(parts: list[tuple[str, list[Reply]]]) -> list[Reply]:
             offer = ids[-1:]
             ids = ids[:-1]
             choices = replies[-1].choices if replies else ""
+        elif ids == [RISK_ASK_FIRST] and not says:
+            pass                       # an emergency's question (119 in it) stays first, kept below
         elif len(ids) == 1 and (ids[0] == RISK_ASK or ids[0].startswith(RISK_ASK + ".")):
             # the gentle question after what else was asked (words the model doubted): never the
             # need left out, always last with its buttons

@@ -39,6 +39,7 @@ class Detection:
     by_parent: bool = False        # violence at home from a parent: the writer is their child
     joking: bool = False           # a wish to die said with a laugh (dropped): asked about, gently
     doubted: bool = False          # found in words the learned model reads as calm: asked about too
+    ask: tuple[str, str] = ("ask_risk", "")     # (doubted) the question to ask: its trigger and kind
 
     @property
     def about_other(self) -> bool:
@@ -53,16 +54,27 @@ class Detection:
 DOUBTED = ("high", "medium")
 
 
+# A message of more sentences than this is never doubted: its risk may be one sentence of many.
+DOUBT_MAX_SENTENCES = 6
+
+
 def doubted(a: Analysis, found: Detection) -> Detection:
     """The patterns' finding, or, for a doubted tier in words the learned model reads as calm
-    (risk below classifier.toml risk_doubt: no held-back risk message fell below it), the gentle
-    direct question instead of the card, as for a laugh (joking), after the answer to what else
-    the message asks (flows/machine.py). Never silence."""
+    (risk below classifier.toml risk_doubt in every sentence, each read on its own, so a clear
+    wish is not drowned by questions around it: no held-back risk message fell below it), the
+    gentle direct question instead of the card, as for a laugh (joking), about the kind of risk
+    the model reads there. The caller asks it only where the question will be said, after the
+    answer to what else the message asks (flows/machine.py). Never silence."""
     from . import classifier
+    from .understanding import risk_question
 
-    if found.tier in DOUBTED and classifier.risk(a) < classifier.thresholds().risk_doubt:
-        return Detection(None, joking=True, doubted=True)
-    return found
+    if found.tier not in DOUBTED or len(a.sentences) > DOUBT_MAX_SENTENCES:
+        return found
+    bar = classifier.thresholds().risk_doubt
+    if classifier.risk(a) >= bar or any(classifier.risk(a.span(f, e)) >= bar for f, e in a.sentences):
+        return found
+    asked = risk_question(a, bar=0.0)
+    return Detection(None, joking=True, doubted=True, ask=(asked.trigger, asked.arg))
 
 
 class _Crisis:

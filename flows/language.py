@@ -163,21 +163,33 @@ class Analysis:
                 starts.add(pos)
         return frozenset(starts), "".join(marks)
 
+    @cached_property
+    def kana_written(self) -> tuple[bool, ...]:
+        """For each word, whether it is written in kana."""
+        return tuple(bool(_KANA_WORD.fullmatch(t.surface)) for t in self.tokens)
+
     def kana_has(self, word: str) -> bool:
         """Whether the folded reading holds `word`. A short one (SHORT_KANA letters or fewer) counts
-        where a word begins, or inside words all written in kana (the analyser splits a kana run
-        oddly), never from inside a kanji word's reading or across into one: the dialect "want to
-        die" (shi-ni-te) is not in "watakushi ni te wo" nor in "washi ni te" (a hand, in kanji)."""
+        only across words written in kana (the analyser splits a kana run oddly, so its cuts are no
+        guide), never in the reading of a word written in kanji: the dialect "want to die"
+        (shi-ni-te) is not in "watakushi ni te wo", "washi ni te" (a hand) or "sanpo shi ni
+        tenki" (the kanji's own patterns read those words by their lemmas)."""
         kana = self.kana
         if len(word) > SHORT_KANA:
             return word in kana
-        starts, marks = self._kana_map
+        marks = self._kana_map[1]
         i = kana.find(word)
         while i >= 0:
-            if i in starts or "-" not in marks[i:i + len(word)]:
+            if "-" not in marks[i:i + len(word)]:
                 return True
             i = kana.find(word, i + 1)
         return False
+
+    def span(self, first: int, end: int) -> "Analysis":
+        """The words first..end as a message of their own (its text is theirs: the learned model
+        reads the characters of what it is given)."""
+        text = "".join(t.surface for t in self.tokens[first:end])
+        return Analysis(text=text, tokens=self.tokens[first:end], raw=text)
 
     @cached_property
     def plain(self) -> str:

@@ -234,7 +234,7 @@ CLOSING = ("goodbye", "pause", "thanks")       # words of leaving besides a requ
 GOODBYE_SHORT = "small.goodbye.short"
 # what may follow a request taken back and still be about it ("I'll stop waiting", "thanks, bye")
 AFTER_CANCEL = frozenset({"stop", "goodbye", "pause", "small"})
-PLACE_ASKED = "handoff_confirm_place"   # the confirmation that also asked where they live (teams)
+PLACE_ASKED = understanding.PLACE_QUESTION   # the confirmation that also asked where they live (teams)
 NO_PLACE = "noplace"        # handoff_yes's argument when they chose not to say where they live
 ROUTE_SAID = ("served", "off_duty", "nobody_online")     # ctx.route (handoff/teams.py Route.why) said
 ROUTE_SAID_PREFIX = "handoff.route."
@@ -247,13 +247,27 @@ CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you
 RELAY_INTENTS = frozenset({"ask_wait", "yes", "no"})
 LONG_MESSAGE = 40           # characters: a message this long is thanked for when not understood
 CLAUSES_FROM = 24           # characters: a message this long is also read clause by clause (several needs)
-# words the model doubted as a risk, beside a need understood: the need answered, the gentle
-# question after it (at most this many needs in all, so the question always fits)
-ASKED_AFTER = ("topic", "place", "told")
-# ...and a feeling or a fallback with a risk only the model suspects: the question instead (never
-# for thanks or a greeting: "thanks, I'll come again" in dialect is not asked about dying)
-ASKED_INSTEAD = (("small", "feeling"),)
+# Where the learned model's direct question goes (a risk it suspects, or a finding it doubts):
+# after a need understood (a question's answer, a place, a life told, who it is about, a request
+# for a person), instead of small talk, a goodbye or a fallback; nowhere else (an answer to a
+# question just asked, forgetting, the handoff's own steps). At most this many needs with it, so
+# it always fits; an emergency's question goes first.
+AFTER, INSTEAD = "after", "instead"
+ASKED_AFTER = ("topic", "place", "told", "person")
+ASKED_AFTER_TRIGGERS = ("choose_self", "choose_family", "choose_other")
+ASKED_INSTEAD = ("fallback", "small", "stop", "pause", "goodbye")
+# small talk at the lower bar (risk_ask): a feeling, a fallback; the rest at risk_beside
+ASKED_AT_THE_LOWER_BAR = (("small", "feeling"),)
 MAX_TOPICS_WITH_ASK = 4
+MEDICAL_ASK = "medical"
+
+
+def _ask_at(trigger: str | None, arg: str) -> str | None:
+    if trigger in ASKED_INSTEAD:
+        return INSTEAD
+    if context.kind_of(trigger) in ASKED_AFTER or trigger in ASKED_AFTER_TRIGGERS:
+        return AFTER
+    return None
 FALLBACK_PLAIN = ("text", "text2", "text3")
 FALLBACK_OFFER = ("offer", "offer2")
 
@@ -326,7 +340,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         in_line = before in fm.context["answer_while"]     # waiting for a person: questions still answered
         if not win and not calmed and (before not in fm.relay or in_line):
             # the learned model, when sure, reads a new writer's near intents better than patterns
-            understood = understanding.overrule(analysis, before, state, understood)
+            # (in line, only a question's answer: a request or anything else goes to the person)
+            over = understanding.overrule(analysis, before, state, understood)
+            if not in_line or context.kind_of(over.trigger) == "topic":
+                understood = over
         if not win and (state.get("asked") or "").partition(".")[0] == ASK_RISK:
             # after "is it that hard, wanting to die?": "no, it was the game / he is back and calm"
             # is the calm answer, read as the crisis window reads it
@@ -406,7 +423,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     ask_after = None
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
-        if not win and before not in fm.relay:
+        # where the learned model's question may be said: instead of what was understood, after it,
+        # or nowhere (a relay, a crisis window, an answer to a question just asked)
+        ask_at = _ask_at(trigger, arg) if not win and before not in fm.relay else None
+        if ask_at:
             found = crisis.doubted(analysis, found)    # words the model reads as calm: asked, not carded
         named = crisis.named(analysis)
         if found.tier:
@@ -420,24 +440,25 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False
             arg = "family" if found.about_other else "youth" if found.by_parent else ""
+        elif found.doubted:
+            # words the model reads as calm: the question, after what else the message asks
+            if ask_at == AFTER:
+                ask_after = found.ask
+            else:
+                trigger, arg = found.ask
         elif found.joking and not win and before not in fm.relay and context.kind_of(trigger) not in ("calm", "person") \
                 and trigger not in ("stop", "forget_ask", "pause", "handoff_yes"):
             # a wish to die with a laugh: neither the crisis card on a laugh nor silence; asked gently
-            # (doubted words that also ask for something: that answered first, the question after it)
-            if found.doubted and context.kind_of(trigger) in ASKED_AFTER:
-                ask_after = ("ask_risk", "")
-            else:
-                trigger, arg = "ask_risk", ""
-        elif not win and before not in fm.relay and (context.kind_of(trigger) in ASKED_AFTER or (trigger, arg) in ASKED_INSTEAD
-                                                       or trigger == "fallback") \
-                and (suspected := understanding.risk_question(analysis, beside=context.kind_of(trigger) in ASKED_AFTER)) is not None:
+            trigger, arg = "ask_risk", ""
+        elif ask_at and (suspected := understanding.risk_question(
+                analysis, beside=(trigger, arg) not in ASKED_AT_THE_LOWER_BAR and trigger != "fallback")) is not None:
             # a risk only the model suspects, in a message the patterns read as something else
-            # ("my hands are numb, the bottle is empty" as a feeling): asked about directly, after
-            # the answer to what the message asks, or instead of small talk
-            if context.kind_of(trigger) not in ASKED_AFTER:
-                trigger, arg = suspected.trigger, suspected.arg
-            else:
+            # ("my hands are numb, the bottle is empty" as a feeling; "goodbye everyone, thank you"
+            # as thanks): asked about directly, instead of small talk, or after what it asks
+            if ask_at == AFTER:
                 ask_after = (suspected.trigger, suspected.arg)
+            else:
+                trigger, arg = suspected.trigger, suspected.arg
         elif win and trigger in ("fallback", "relay") and before not in fm.relay:
             # not understood right after a crisis answer: never a cold fallback
             trigger, arg = "window", ("still_medical" if win == "medical" else "still"
@@ -456,8 +477,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
                              remembered=remembered)
-    if ask_after and len(plan) < MAX_TOPICS_WITH_ASK:
-        plan.append(ask_after)
+    if ask_after and ask_after[1] == MEDICAL_ASK:
+        plan.insert(0, ask_after)           # an emergency suspected: its question (119 in it) first
+    elif ask_after:
+        plan = plan[:MAX_TOPICS_WITH_ASK - 1] + [ask_after]    # a need left out, never the question
     if before == "handoff_confirm" and state.get("asked") == PLACE_ASKED and plan[0][0] in ("city", "pref"):
         # where they live, typed when the confirmation asked it: kept, and they are connected there
         if plan[0][0] == "pref":
@@ -496,7 +519,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             elif before not in fm.relay and understood.intent in ("goodbye", "pause") and ids < MAX_MESSAGES:
                 model.replies.append(Reply(say=(GOODBYE_SHORT,)))     # "...I'll come back then": a warm close too
     open_question = fm.reask.get(before)
-    if open_question and context.kind_of(trigger) != "crisis" and trigger in fm.midflow:
+    if open_question and context.kind_of(trigger) != "crisis" and trigger in fm.midflow and not ask_after \
+            and trigger not in ("ask_risk", "ask_harm"):
         # another need typed while a question is open: answered, and the question asked again
         if trigger == "fallback":
             model.replies.clear()

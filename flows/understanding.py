@@ -35,6 +35,8 @@ LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone",
                         "support_more", "want_human_soft", "apology", "thanks"})
+# The confirmation that also asked where they live (a deployment with teams; flows/machine.py)
+PLACE_QUESTION = "handoff_confirm_place"
 # Short answers, resolved by the question the bot asked last (data["asked"], a choice set id).
 ANSWERS = {
     "handoff_confirm": {"yes": "handoff_yes", "no": "handoff_no"},
@@ -331,14 +333,18 @@ class _Message:
                 return []
             if self._kana is None:
                 self._kana = [language.fold(t.reading) for t in self.analysis.tokens]
-            kana = self._kana
+            kana, written = self._kana, self.analysis.kana_written
             for i in range(len(kana)):
                 for want in word.kana:
                     acc = ""
+                    short = len(want) <= language.SHORT_KANA
                     for j in range(i, min(i + KANA_SPAN, len(kana))):
                         acc += kana[j]
                         if acc.startswith(want):      # the last word may run on (a split word)
-                            out[i] = max(out.get(i, 0), j - i + 1)
+                            if not short or acc == want or written[j]:
+                                # (a short reading never ends inside a kanji word: "sanpo shi ni
+                                # tenki" does not hold the dialect "want to die", shi-ni-te)
+                                out[i] = max(out.get(i, 0), j - i + 1)
                             break
                         if not want.startswith(acc):
                             break
@@ -455,10 +461,9 @@ def _clause_model(span: Analysis, best: str | None) -> str | None:
     place of a request for a person or a short fragment."""
     from . import classifier
 
-    text = "".join(t.surface for t in span.tokens)
-    if len(text) < OVERRULE_MIN_CHARS or (best is not None and best in NOT_OVERRULED):
+    clause = span.span(0, len(span.tokens))
+    if len(clause.text) < OVERRULE_MIN_CHARS or (best is not None and best in NOT_OVERRULED):
         return None
-    clause = Analysis(text=text, tokens=span.tokens, raw=text)
     name, p = classifier.intents(clause)[0]
     spec = lexicon().intents.get(name)
     if spec is None or name in NOT_GUESSED or name.startswith("w_") or p < classifier.thresholds().intent_overrule:
@@ -535,6 +540,7 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
 # of self-harm and harm with others), an emergency (medical), violence at home, or a fear of
 # hurting someone (the catalog's crisis.ask.<kind> and its choices ask_risk.<kind>).
 SELF_ASK = "self"
+MEDICAL = "medical"
 _ASK_KINDS = {"medical": "medical", "violence_family": "violence", "violence_partner": "violence_partner",
               "violence_by_me": "violence_by_me"}
 
@@ -543,7 +549,7 @@ def ask_kind(tier: str) -> str:
     return _ASK_KINDS.get(tier, SELF_ASK)
 
 
-def risk_question(a: Analysis, beside: bool = False) -> Understood | None:
+def risk_question(a: Analysis, beside: bool = False, bar: float | None = None) -> Understood | None:
     """The direct question, when the learned model suspects a risk (classifier.toml risk_ask, or
     the stricter risk_beside when the patterns understood the message as a need): about a wish
     to die (ask_risk), or in the words of the kind it suspects (ask_harm, arg the kind: an
@@ -551,9 +557,14 @@ def risk_question(a: Analysis, beside: bool = False) -> Understood | None:
     from . import classifier
 
     bands = classifier.thresholds()
-    if classifier.risk(a) < (bands.risk_beside if beside else bands.risk_ask):
+    if bar is None:
+        bar = bands.risk_beside if beside else bands.risk_ask
+    risk = classifier.risk(a)
+    if risk < min(bar, bands.risk_ask):
         return None
     kind = ask_kind(classifier.tier(a))
+    if risk < bar and kind != MEDICAL:
+        return None                  # (an emergency suspected is asked at the lower bar wherever it is)
     if kind != SELF_ASK:
         return Understood("ask_harm", kind, "ask_risk", None, None, 0.0)
     return Understood("ask_risk", "", "ask_risk", None, None, 0.0)
@@ -604,22 +615,32 @@ LANE_CHOICES = frozenset({"choose_self", "choose_family", "choose_other"})
 OVERRULE_MIN_CHARS = 9
 
 
+def answering(data: dict) -> bool:
+    """Whether the message answers a question just asked (yes or no, which of two, where they
+    live), rather than a menu's buttons left open: there the patterns read the short answers."""
+    asked = data.get("asked") or ""
+    return asked in ANSWERS or asked.partition(".")[0] in ANSWERS or asked.startswith("guess") \
+        or asked == PLACE_QUESTION
+
+
 def overrule(a: Analysis, state: str, data: dict, understood: Understood) -> Understood:
     """The learned model's intent instead of the patterns' when the two disagree and the model is
     sure (classifier.toml intent_overrule, chosen on a held-back split). Patterns written from seen
     misses read a new writer's near intents wrongly ("how should we as a family speak to her" as
     what to say; a parent's "after we are gone" as money); the model, trained on every independent
-    set, reads them better. Only a first reading of a free message: never an answer to a question just asked, never
-    in a crisis window, never away from a request for a person."""
+    set, reads them better. Only a first reading of a free message: never an answer to a question
+    just asked, never in a crisis window, never away from a request for a person, never a lane
+    choice taken from a guess."""
     from . import classifier
 
     if understood.trigger == "fallback" or (understood.intent or "w_") in NOT_OVERRULED or (understood.intent or "w_").startswith("w_") \
-            or data.get("asked") or data.get("window") or len(a.text) < OVERRULE_MIN_CHARS:
+            or answering(data) or data.get("window") or len(a.text) < OVERRULE_MIN_CHARS:
         return understood
     lex = lexicon()
     best, p = classifier.intents(a)[0]
     spec = lex.intents.get(best)
-    if (spec is None or best in NOT_GUESSED or best.startswith("w_") or p < classifier.thresholds().intent_overrule
+    if (spec is None or best in NOT_GUESSED or best in LANE_CHOICES or best.startswith("w_")
+            or p < classifier.thresholds().intent_overrule
             or best == understood.intent.removesuffix("_short").removesuffix("_soft")
             or state not in spec.get("states", (state,))):
         return understood

@@ -40,7 +40,8 @@ def crisis_rows(name: str = "crisis_corpus.tsv") -> list[Row]:
 
 # -- understanding -------------------------------------------------------------------------------
 # The state a row's "state" stands for, and the question the bot had just asked there.
-_CONTEXT = {"": ("lane_other", {}), "waiting": ("waiting", {"handoff": "h"}),
+_CONTEXT = {"": ("choosing", {"asked": "lanes"}),      # a first message: right after the greeting's buttons
+            "waiting": ("waiting", {"handoff": "h"}),
             "handoff_confirm": ("handoff_confirm", {"asked": "handoff_confirm"}),
             # the confirmation that also asked where they live (a deployment with teams)
             "handoff_confirm_place": ("handoff_confirm", {"asked": "handoff_confirm_place"}),
@@ -57,13 +58,16 @@ def understood_label(row: Row) -> tuple[str, str]:
     from flows.language import analyse
     from flows.understanding import understand
 
+    from flows.context import kind_of
     from flows.understanding import overrule, second_opinion
 
     state, data = _CONTEXT[row.state]
     a = analyse(row.text)
     u = understand(a, state, data)
-    if not data.get("window"):                  # as the bot does: flows/machine.py
-        u = overrule(a, state, data, u)
+    if not data.get("window"):                  # as the bot does (flows/machine.py): in line, only a topic
+        over = overrule(a, state, data, u)
+        if state != "waiting" or kind_of(over.trigger) == "topic":
+            u = over
     if u.trigger == "fallback" and not data.get("window"):     # as the bot does: the model's turn
         u = second_opinion(a, state, data) or u
         if u.intent == "guess":
@@ -107,15 +111,11 @@ RISK_TIERS = ("medical", "harm_others", "urgent", "high", "medium", "violence_fa
 def score_crisis(rows: list[Row]):
     """Per-tier recall (a risk message found as any risk tier, and as exactly its tier), the false
     alarm rate on the non-risk rows, and the misses."""
-    from flows.crisis import detect, doubted
-    from flows.language import analyse
-
     found_any, found_exact, total = Counter(), Counter(), Counter()
     alarms, negatives = 0, 0
     misses = []
     for row in rows:
-        a = analyse(row.text)
-        d = doubted(a, detect(a))        # as the bot reads a first message (flows/machine.py)
+        d = carded(row.text)             # what the bot answers, as a first message (flows.handle)
         if row.label == "none":
             negatives += 1
             if d.tier:
@@ -132,6 +132,20 @@ def score_crisis(rows: list[Row]):
     recall = {t: (found_any[t] / total[t], found_exact[t] / total[t], total[t]) for t in total}
     overall = sum(found_any.values()) / max(1, sum(total.values()))
     return recall, overall, alarms / max(1, negatives), misses
+
+
+def carded(text: str):
+    """The crisis tier the bot answers this text with as a first message (the patterns' finding,
+    unless the learned model doubted it, and who acts as the conversation reads it), as a
+    Detection (tier None when the answer is not a crisis card)."""
+    from flows import Event, handle
+    from flows.crisis import Detection
+
+    ctx = {"on_duty": True, "next_open": "N"}
+    state = handle(None, Event("follow"), 1_000_000.0, ctx=ctx).state
+    out = handle(state, Event("text", text=text), 1_000_040.0, ctx=ctx)
+    tier = (out.trigger or "").removeprefix("crisis_")
+    return Detection(tier if tier in RISK_TIERS else None)
 
 
 def by_writer(rows: list[Row]) -> dict[str, int]:

@@ -289,12 +289,9 @@ def test_the_model_never_overrules_a_short_choice_a_request_for_a_person_or_an_o
 
 
 def test_a_wish_to_die_found_in_words_the_model_reads_as_calm_is_asked_about_not_carded():
-    """"I wanted to die in high school, but now I work part-time and I'm settled": the patterns
-    find the wish, the model reads the whole as calm; the gentle direct question, never silence."""
-    text = "高校のころは死にたいって思ってたけど、今はバイトもしてて落ち着いてる"
-    assert crisis.detect(text).tier == "high"
-    out, said = say({"state": "choosing"}, text)
-    assert said == ["crisis.ask"] and out.trigger == "ask_risk"
+    """"My brother has not come out of his room for three years; what can the family do, and the
+    places in Okinawa": a pattern finds a wish in it, the model reads every sentence as calm; the
+    needs answered, then the gentle direct question, never silence."""
     # beside a need understood, that need is answered and the question comes last, with its buttons
     text = "弟が3年部屋から出てこなくて。家族はどうしたらいいのか、あと沖縄で相談できるところも知りたいです"
     assert crisis.detect(text).tier                      # (the patterns' false alarm the model doubts)
