@@ -196,7 +196,12 @@ def _by_parts(analysis: Analysis) -> Place | None:
     parts = [p for p in _PARTS.split((analysis.raw or analysis.text).strip()) if p]
     if not 2 <= len(parts) <= 3 or any(len(p) > MAX_PART_CHARS for p in parts):
         return None
-    found = [p for p in map(_find, map(analyse, parts)) if p is not None]
+    tails = set(index().tails)
+    places = [(part, _find(analyse(part))) for part in parts]
+    # every part a place, or a tail ("desu"): "fuji mitai" (like Fuji) names no city
+    if any(place is None and part not in tails for part, place in places):
+        return None
+    found = [place for _, place in places if place is not None]
     if not found or len({p.pref for p in found}) > 1:
         return None
     return max(found, key=lambda p: (p.city_code is not None, p.muni is not None))

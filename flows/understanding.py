@@ -442,16 +442,23 @@ def sentence_needs(a: Analysis) -> list[str]:
     if len(spans) < 2:
         return []
     lex, out = lexicon(), []
-    for span in spans:
+    modelled = set(range(max(0, len(spans) - CLAUSES_READ_BY_MODEL), len(spans)))
+    for k, span in enumerate(spans):
         scores = {n: v for n, v in lex.scores(span).items()
                   if "window" not in lex.intents[n] and "asked" not in lex.intents[n]}
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
             continue
-        best = _clause_model(span, best) or best
+        if k in modelled:
+            best = _clause_model(span, best) or best
         if best and best not in out:
             out.append(best)
     return out
+
+
+# The model reads at most the last this many clauses of a long paragraph (where its questions
+# usually are): a 4,000-character paste is not scored two hundred times.
+CLAUSES_READ_BY_MODEL = 8
 
 
 def _clause_model(span: Analysis, best: str | None) -> str | None:

@@ -424,3 +424,11 @@ def test_a_prefecture_and_a_city_in_kana_set_apart_by_a_space_are_read_part_by_p
 
     place = find(analyse(text))
     assert place is not None and place.pref == pref
+
+
+@pytest.mark.parametrize("text", ["ふじ みたい", "かに たべたい", "はい いいえ"])
+def test_words_set_apart_by_a_space_name_no_place_unless_each_is_one(text):
+    from flows.language import analyse
+    from flows.places import find
+
+    assert find(analyse(text)) is None
