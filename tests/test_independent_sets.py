@@ -18,13 +18,15 @@ FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.83), "2026-12b": (0.82, 0.84, 0.04, 0.
           "2026-12h": (0.93, 0.98, 0.01, 0.94), "2026-12i": (0.90, 0.98, 0.01, 0.94),
           "2026-12j": (0.80, 0.99, 0.01, 0.87),
           # first contact (9ad3b6b): 87.7 %, 87.5 % found with 11.7 % false alarms, 87.7 %; with the model's
-          # overrule and doubt (572ea95, before anyone here read the set): 92.6 %, 87.5 % / 6.7 %, 87.7 %
+          # overrule and doubt (572ea95, before anyone here read the set): 88.9 % as the bot answered (the
+          # overrule never fired after the greeting then; the scorer read 92.6 %), 87.5 % / 6.7 %, 87.7 %
           "2026-12k": (0.93, 0.95, 0.02, 0.93),
-          # first contact (f3116b1, the model's overrule, doubt and kinds of ask in): 93.0 %, 90.4 % found with
-          # 6.7 % false alarms (medical 21/22, found or asked 99.3 %), 88.5 %
+          # first contact (f3116b1, the model's doubt and kinds of ask in): 88.8 % as the bot answered (the
+          # scorer read 93.0 %), 90.4 % found with 6.7 % false alarms (medical 21/22, found or asked 99.3 %), 88.5 %
           "2026-12l": (0.94, 0.96, 0.02, 0.92),
-          # first contact (99f266c): 93.5 %, 92.6 % found with no false alarm (medical 22/22, found or
-          # asked 98.5 %), 90.0 %
+          # first contact (99f266c): 88.7 % as the bot answered (the scorer read 93.5 %), 92.6 % found with no
+          # false alarm (medical 22/22, found or asked 98.5 %), 90.0 %; with the overrule firing as meant
+          # (43869b3) and a model trained without m: 94.0 % (k 93.9 %, l 93.8 % the same way)
           "2026-12m": (0.94, 0.96, 0.02, 0.92)}
 
 
