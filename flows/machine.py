@@ -350,6 +350,11 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
             if calm.intent == CALM_INTENT:
                 understood = replace(calm, trigger="ask_risk_no", intent="no")
+            elif understood.trigger == "fallback" and understanding.tentative(analysis) \
+                    and len(event.text) < LONG_MESSAGE:
+                # "maybe", "I think so" to "did you take too much? / do you want to die?": a yes
+                yes = understanding.ANSWERS[state["asked"]]["yes"]
+                understood = replace(understood, trigger=yes, intent="yes")
         elif not win and understood.trigger == "fallback" and before not in fm.relay:
             # "sorry, that was about the game, not for real" when the bot had not taken it as a
             # risk: met lightly (calm_again), not with "I could not understand"

@@ -210,6 +210,8 @@ def test_the_model_asks_about_the_kind_of_risk_it_suspects(text, kind, yes):
     assert any(d.endswith(yes) for d in labels) and any(d.endswith("want_human") for d in labels)
     typed_yes, said = say(out.state, "はい")
     assert typed_yes.trigger == yes
+    maybe, said = say(out.state, "たぶん")                  # a hesitant yes is a yes here
+    assert maybe.trigger == yes
     no, said = say(out.state, "いいえ、大丈夫です")
     assert said == ["crisis.ask_no"]
 
