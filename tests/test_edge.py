@@ -74,7 +74,7 @@ class Probe:
     console path too), from a process of its own, each answer's status and time kept."""
 
     def __init__(self, web, *also: str):
-        ctx = multiprocessing.get_context("fork")
+        ctx = multiprocessing.get_context("spawn")   # (fork beside live threads can die mid-report)
         self.done = ctx.Event()
         self._results, child_end = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_probe, args=(web.port, also, self.done, child_end), daemon=True)
