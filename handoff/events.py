@@ -14,6 +14,13 @@ event to every open stream of the process, which words it for its counselor (han
 so a console that reconnects with ``Last-Event-ID`` gets what it missed from the stream itself
 (or, when that has been trimmed away, ``{"type": "reset"}``: ask for everything again).
 
+The same reader, about once a second, takes what is due in the risk alerts' timetable
+(handoff/store.py ``risks_due``: a held conversation whose holder has left a risk message unread
+for MADO_RISK_UNREAD_S, or whose console went quiet) and, when an alert begins now, publishes
+``{"type": "alerts"}`` (no id, no words): every console asks ``GET /console/api/alerts`` then, so
+a console no longer needs to ask every few seconds to be sure it rings (its safety net is slow now).
+Several web processes share the timetable: each entry is taken by one of them (ZREM).
+
 Who may listen is asked of the Flask app itself (``GET /console/api/events`` there, behind the
 same ``login_required`` as every API call), at the start and every HEARTBEAT_S after: a session
 that ended closes its stream. That same call is the counselor's presence (``seen_online``): online
@@ -26,6 +33,7 @@ import asyncio
 import io
 import json
 import re
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,12 +48,13 @@ READ_BLOCK_MS = 1000        # below the web's Redis timeout (bot.REDIS_TIMEOUT_S
 CATCH_UP_MAX = 2000         # more missed than this: a reset instead
 PENDING_MAX = 1000          # a stream that falls this far behind: a reset instead
 RETRY_MS = 2000             # how soon a browser tries again after a dropped stream
+DUE_CHECK_S = 1.0           # the risk alerts' timetable is looked at this often (per process)
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def publish(r, kind: str, hid: str | None = None, *, pipe=None, **extra) -> None:
     """One change, for every console: ``kind`` (queue, urgent, message, read, typing, transfer,
-    assign, presence, canned, teams), the handoff id if there is one, and ``extra`` flags (never words
+    assign, presence, canned, teams, alerts), the handoff id if there is one, and ``extra`` flags (never words
     of the person's)."""
     fields = {"type": kind, **({"id": hid} if hid else {}), **{k: str(v) for k, v in extra.items()}}
     (pipe if pipe is not None else r).xadd(EVENTS, fields, maxlen=MAXLEN, approximate=True)
@@ -103,6 +112,8 @@ class EventStreams:
         self.hub = None
         self.position = None                # the last stream id the hub has read
         self.started = None
+        self.quiet_ms = flask_app.config["MADO"].risk_unread_s * 1000
+        self.due_check = 0.0                # (monotonic) when the risk alerts' timetable is next looked at
 
     # -- the hub: one reader of the Redis stream for the whole process ---------------------------
     async def _start(self) -> None:
@@ -131,7 +142,21 @@ class EventStreams:
     def _read(self):
         got = self.r.xread({EVENTS: self.position}, block=READ_BLOCK_MS, count=500)
         events = got[0][1] if got else []
+        self._due()
         return events, self._metas(events) if events and self.streams else {}
+
+    def _due(self) -> None:
+        """About once a second (between the hub's reads, on its thread): a risk alert whose time
+        has come is told to every console (see the module's note). A failure is logged and tried
+        again next time; it never loses what the read brought."""
+        if time.monotonic() < self.due_check:
+            return
+        self.due_check = time.monotonic() + DUE_CHECK_S
+        try:
+            if self.store.risks_due(self.quiet_ms):
+                self.store.publish("alerts")
+        except Exception as exc:
+            logs.emit("events", level=30, result="due_failed", error=type(exc).__name__)
 
     def _metas(self, events) -> dict:
         """The handoffs these events are about, as they are now (one round trip)."""
