@@ -462,7 +462,7 @@
     // an unread risk message's time may run out with nothing else happening: asked again then
     if (al) clearTimeout(dueTimer);
     if (al && al.ok && al.data.due_in_s !== null && al.data.due_in_s !== undefined) {
-      dueTimer = setTimeout(() => { if (pushUp) refreshLists(true); }, al.data.due_in_s * 1000 + 250);
+      dueTimer = setTimeout(() => { if (pushUp) refreshAlerts(true); }, al.data.due_in_s * 1000 + 250);
     }
     if (loudSound) sound("worse");
     renderLoud();
@@ -1472,8 +1472,10 @@
   const LIST_GAP_MS = 1000;      // the lists (or what changed in them) at most once a second when busy
   const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
   const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
-  const SESSION_CHECK_ROUNDS = 10;
-  const ALERTS_CHECK_ROUNDS = 5;      // (rounds of POLL_MS)
+  // the risk alerts asked for anyway this often on push (rounds of POLL_MS): a slow safety net, now
+  // that the server says when an unread risk message's time runs out (the "alerts" event); the
+  // same call tells a quiet console that its login has ended (any answer 401 does)
+  const ALERTS_CHECK_ROUNDS = 60;
   async function checkAlerts() {
     const al = await api("GET", "/alerts");
     if (!al.ok) return;
@@ -1511,6 +1513,8 @@
     if (d.type === "reset") { refreshAll().catch(() => {}); return; }
     if (d.type === "typing") return;
     if (d.type === "canned") { pollCanned().catch(() => {}); return; }
+    // a risk alert begins now (an unread risk message's time ran out: the server's timetable)
+    if (d.type === "alerts") { refreshAlerts(true); return; }
     if (d.type === "urgent" && d.id && d.worse && !d.gone && (d.status === "waiting" || d.holder === ME)
         && d.urgent_at > (urgentSeen.get(d.id) || 0)) {
       // a person in the queue or in one of my conversations wrote something risky: as loud as
@@ -1542,12 +1546,14 @@
     if (ROLE === "admin" && d.type !== "message" && d.type !== "read") refreshStaff();
   }
 
-  // One request at a time for each; what is heard meanwhile is asked for once after it.
-  function coalesced(run, gapMs) {
+  // One request at a time for each; what is heard meanwhile is asked for once after it. With
+  // ``spreadMs``, the first one after a quiet while waits a random moment within it too.
+  function coalesced(run, gapMs, spreadMs) {
     let busy = false, again = false, last = 0, timer = null;
     const go = (now) => {
       if (busy) { again = true; return; }
-      const wait = now ? 0 : last + (typeof gapMs === "function" ? gapMs() : gapMs) - Date.now();
+      const gap = typeof gapMs === "function" ? gapMs() : gapMs;
+      const wait = now ? 0 : Math.max(last + gap - Date.now(), spreadMs ? Math.random() * spreadMs : 0);
       if (wait > 0) { if (!timer) timer = setTimeout(() => { timer = null; go(true); }, wait); return; }
       busy = true;
       last = Date.now();
@@ -1556,10 +1562,11 @@
     return go;
   }
   const refreshLists = coalesced(pollLists, LIST_GAP_MS);
-  // (each console its own moment within the gap: the consoles that hear the same event do not
-  // all ask at once)
+  // (each console its own moment within the gap, the first time too: the consoles that hear the
+  // same event do not all ask at once, also after a quiet while)
   const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }),
-    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()));
+    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()), OTHERS_GAP_MS);
+  const refreshAlerts = coalesced(checkAlerts, LIST_GAP_MS);
   const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
   const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
@@ -1579,20 +1586,20 @@
       try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
       if (rounds % 5 === 4) pollCanned().catch(() => {});
       if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round
-    } else {
-      // on push too, the risk alerts are asked for every few seconds: a risk message nobody
-      // present has read must ring here even if the event or the timer that would have said so
-      // was lost (the safety net of issue 27's first item)
-      if (++quiet % ALERTS_CHECK_ROUNDS === 0) checkAlerts().catch(() => {});
-    }
-    if (pushUp && quiet % SESSION_CHECK_ROUNDS === 0) {
-      // pushed, nothing asked for a while: is this browser still logged in? (its cookie may be
-      // gone; the session ending on the server also ends the stream)
-      api("GET", "/me").catch(() => {});
+    } else if (++quiet % ALERTS_CHECK_ROUNDS === 0) {
+      // on push too, the risk alerts are asked for now and then: a risk message nobody present
+      // has read must ring here even if the event or the timer that would have said so was lost
+      // (the safety net of issue 27's first item). It also finds out whether this browser is
+      // still logged in (its cookie may be gone; the session ending on the server ends the stream)
+      refreshAlerts(true);
     }
     unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
     if (!ended) setTimeout(loop, POLL_MS);
   }
+  // the browser itself says the network went or came back: asked at once (a quiet console on push
+  // asks the server only now and then, and an open stream may not notice a lost network soon)
+  window.addEventListener("offline", () => refreshAlerts(true));
+  window.addEventListener("online", () => refreshAlerts(true));
   showConnection();
   startPush();
   loop();
