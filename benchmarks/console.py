@@ -31,6 +31,7 @@ stack idle with no console open (`base`): what the consoles themselves cost is t
 that one.
 
     python benchmarks/console.py [--counselors 10,50,200] [--people 20] [--idle 5] [--busy 6]
+                                 [--modes poll,push] [--before]
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spine import MADO_KEY, SECRET, TRAFFIC, Stack, backlog, cpu_seconds, machine_line, pct  # noqa: E402
 
 RISK = TRAFFIC["worsening"]
+BEFORE = False      # --before: the console as it was before the server told the alerts' moment
 
 
 class Http:
@@ -97,7 +99,8 @@ class Console:
         self.changed_alerts = False
         # as console.js's coalesced(): one request at a time each, what is heard meanwhile once after
         self.refresh_lists = Coalesced(self.poll_lists, 1.0)
-        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()), spread=5.0)
+        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()),
+                                        spread=0.0 if BEFORE else 5.0)
         self.refresh_alerts = Coalesced(self._alerts, 1.0)
         self.refresh_changed = Coalesced(self.poll_changed, 1.0)
         self.refresh_detail = Coalesced(self.poll_detail, 0.0)
@@ -112,6 +115,16 @@ class Console:
 
     async def _alerts(self) -> None:
         await self.deltas.get("/console/api/alerts")
+
+    def _get(self, path: str) -> None:
+        async def go():
+            try:
+                await self.http.get(path)
+            except Exception:
+                pass
+        task = asyncio.ensure_future(go())
+        Coalesced.tasks.add(task)
+        task.add_done_callback(Coalesced.tasks.discard)
 
     def ring(self, hid: str, urgent_at: int) -> None:
         if urgent_at > self.seen_urgent.get(hid, 0):
@@ -164,7 +177,7 @@ class Console:
         kind = d.get("type")
         if kind == "typing":
             return
-        if kind == "alerts":
+        if kind == "alerts":            # (the server before this round never said it)
             self.refresh_alerts(True)
             return
         if kind == "urgent" and d.get("id") and d.get("worse") and d.get("status") == "waiting":
@@ -192,8 +205,12 @@ class Console:
         head = await reader.readuntil(b"\r\n\r\n")
         self.tally[0] += len(head)
         ready.set()
-        alerts_net = asyncio.ensure_future(self._every(stop, 60.0, lambda: self.refresh_alerts(True)))
-        safety = asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))
+        nets = [asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))]
+        if BEFORE:          # the console before this round: /alerts every 5 s, /me every 10 s
+            nets += [asyncio.ensure_future(self._every(stop, 5.0, lambda: self.refresh_alerts(True))),
+                     asyncio.ensure_future(self._every(stop, 10.0, lambda: self._get("/console/api/me")))]
+        else:
+            nets.append(asyncio.ensure_future(self._every(stop, 60.0, lambda: self.refresh_alerts(True))))
         data, text = b"", b""
         reading = asyncio.ensure_future(reader.read(65536))
         stopping = asyncio.ensure_future(stop.wait())
@@ -219,8 +236,8 @@ class Console:
                     if line.startswith(b"data: "):
                         self.heard(json.loads(line[6:]))
             reading = asyncio.ensure_future(reader.read(65536))
-        alerts_net.cancel()
-        safety.cancel()
+        for net in nets:
+            net.cancel()
         writer.close()
 
     async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
@@ -504,7 +521,13 @@ def main(argv=None) -> int:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--idle", type=float, default=5.0)
     ap.add_argument("--busy", type=float, default=6.0)
+    ap.add_argument("--before", action="store_true",
+                    help="model the console before: /alerts every 5 s and /me every 10 s on push, "
+                         "colleagues' changes at once after a quiet while")
+    ap.add_argument("--modes", default="poll,push")
     args = ap.parse_args(argv)
+    global BEFORE
+    BEFORE = args.before
     ns = [int(x) for x in args.counselors.split(",")]
     stack = Stack(latency_ms=20, worker_processes=1, web_threads=8)
     try:
@@ -522,7 +545,7 @@ def main(argv=None) -> int:
         print("mode  N    | idle: CPU/counselor-min  %core  bytes/counselor-min | busy: same"
               "                      | alert at every console p50 p99 | webhook ack p50 p99")
         for n in ns:
-            for mode in ("poll", "push"):
+            for mode in args.modes.split(","):
                 res = asyncio.run(run_mode(setup, mode, n, args.people, args.idle, args.busy))
                 print(line(mode, n, res), flush=True)
         print("CPU: web + worker + redis-server (utime + stime), not this load generator (which shares the cores)")
