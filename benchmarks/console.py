@@ -13,8 +13,8 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   /alerts unless all were messages; at most once a second, at once for a risk); for one naming
   none (a colleague's conversation), the lists whole, at most every ~5 s and the first time
   within 5 s, each console at its own moment (at once for a risk or presence); for `alerts` (a
-  risk alert's time ran out, said by the server), /alerts; the lists whole every 30 s anyway and
-  /alerts every 60 s (the safety nets, each console at its own phase, as consoles opened at
+  risk alert's time ran out, said by the server), /alerts; the lists whole every 5 minutes anyway
+  and /alerts every 60 s (the safety nets, each console at its own phase, as consoles opened at
   different moments); the conversation on screen from its cursor (?after=); a worsening person
   rings from the event itself.
 
@@ -50,6 +50,7 @@ from spine import MADO_KEY, SECRET, TRAFFIC, Stack, backlog, cpu_seconds, machin
 
 RISK = TRAFFIC["worsening"]
 BEFORE = False      # --before: the console as it was before the server told the alerts' moment
+                    # (its safety nets every 30 s, 5 s and 10 s)
 
 
 class Http:
@@ -205,8 +206,8 @@ class Console:
         head = await reader.readuntil(b"\r\n\r\n")
         self.tally[0] += len(head)
         ready.set()
-        nets = [asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))]
-        if BEFORE:          # the console before this round: /alerts every 5 s, /me every 10 s
+        nets = [asyncio.ensure_future(self._every(stop, 30.0 if BEFORE else 300.0, lambda: self.refresh_lists(False)))]
+        if BEFORE:          # the console before this round: lists 30 s, /alerts every 5 s, /me every 10 s
             nets += [asyncio.ensure_future(self._every(stop, 5.0, lambda: self.refresh_alerts(True))),
                      asyncio.ensure_future(self._every(stop, 10.0, lambda: self._get("/console/api/me")))]
         else:
@@ -241,7 +242,7 @@ class Console:
         writer.close()
 
     async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
-        """console.js's safety nets on push (the lists whole every 30 s, /alerts every 60 s), each
+        """console.js's safety nets on push (the lists whole every 5 minutes, /alerts every 60 s), each
         console at its own phase (as consoles opened at different moments: N consoles opened in
         the same second would all ask at once, and a short idle phase would see all or none)."""
         wait = random.uniform(0, seconds)
@@ -522,8 +523,8 @@ def main(argv=None) -> int:
     ap.add_argument("--idle", type=float, default=5.0)
     ap.add_argument("--busy", type=float, default=6.0)
     ap.add_argument("--before", action="store_true",
-                    help="model the console before: /alerts every 5 s and /me every 10 s on push, "
-                         "colleagues' changes at once after a quiet while")
+                    help="model the console before: on push the lists whole every 30 s, /alerts every 5 s "
+                         "and /me every 10 s, colleagues' changes at once after a quiet while")
     ap.add_argument("--modes", default="poll,push")
     args = ap.parse_args(argv)
     global BEFORE

@@ -1471,7 +1471,9 @@
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
   const LIST_GAP_MS = 1000;      // the lists (or what changed in them) at most once a second when busy
   const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
-  const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
+  // and whole anyway this often on push: a slow safety net (every 30 s, it was most of what 50
+  // idle consoles cost the server: benchmarks/console.py)
+  const FULL_LISTS_MS = 300000;
   // the risk alerts asked for anyway this often on push (rounds of POLL_MS): a slow safety net, now
   // that the server says when an unread risk message's time runs out (the "alerts" event); the
   // same call tells a quiet console that its login has ended (any answer 401 does)
