@@ -11,8 +11,10 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
 - `push`: the push channel (GET /console/api/events) and, only when told something changed: for
   an event naming handoffs, only those (a list delta, GET /console/api/handoffs?ids=, with
   /alerts unless all were messages; at most once a second, at once for a risk); for one naming
-  none (a colleague's conversation), the lists whole, at most every ~5 s and the first time
-  within 5 s, each console at its own moment (at once for a risk or presence); for `alerts` (a
+  none (a colleague's conversation), what changed since the lists' position (GET
+  /console/api/handoffs?since=, with /alerts if the server says they may have changed), at most
+  every ~5 s and the first time within 5 s, each console at its own moment (the lists whole at
+  once for a risk or presence); for `alerts` (a
   risk alert's time ran out, said by the server), /alerts; the lists whole every 5 minutes anyway
   and /alerts every 60 s (the safety nets, each console at its own phase, as consoles opened at
   different moments); the conversation on screen from its cursor (?after=); a worsening person
@@ -39,6 +41,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -95,6 +98,7 @@ class Console:
         self.lists = Http(port, self.cookie, self.tally)
         self.deltas = Http(port, self.cookie, self.tally)     # (a browser: another connection)
         self.cursor = None
+        self.lists_at = None
         self.seen_urgent: dict[str, int] = {}
         self.changed: set[str] = set()
         self.changed_alerts = False
@@ -112,7 +116,10 @@ class Console:
         return any(c.busy or c.timer for c in self.coalesced)
 
     async def _others(self) -> None:
-        self.refresh_lists(False)
+        if BEFORE:                      # (the console before: the lists whole)
+            self.refresh_lists(False)
+        else:
+            await self.poll_since()
 
     async def _alerts(self) -> None:
         await self.deltas.get("/console/api/alerts")
@@ -135,11 +142,27 @@ class Console:
 
     async def poll_lists(self) -> None:
         _s, body = await self.lists.get("/console/api/handoffs?status=waiting")
-        for h in json.loads(body)["handoffs"]:
+        waiting = json.loads(body)
+        for h in waiting["handoffs"]:
             if h.get("urgent_at") and h.get("worsened"):
                 self.ring(h["id"], h["urgent_at"])
-        await self.lists.get("/console/api/handoffs?status=active")
+        _s, active = await self.lists.get("/console/api/handoffs?status=active")
         await self.lists.get("/console/api/alerts")
+        found = re.search(rb'"position": ?"([0-9]+-[0-9]+)"', active[-80:])
+        positions = [p for p in (waiting.get("position"), found and found.group(1).decode()) if p]
+        self.lists_at = min(positions, key=lambda p: tuple(map(int, p.split("-")))) if len(positions) == 2 else None
+
+    async def poll_since(self) -> None:
+        """console.js's pollSince: what changed since the lists' position (a colleague's conversation)."""
+        if BEFORE or not self.lists_at:
+            return await self.poll_lists()
+        _s, body = await self.lists.get("/console/api/handoffs?since=" + self.lists_at)
+        d = json.loads(body)
+        if d.get("whole"):
+            return await self.poll_lists()
+        if d.get("alerts"):
+            await self.lists.get("/console/api/alerts")
+        self.lists_at = d["position"]
 
     async def poll_changed(self) -> None:
         ids, alerts = sorted(self.changed)[:100], self.changed_alerts

@@ -60,6 +60,45 @@ def publish(r, kind: str, hid: str | None = None, *, pipe=None, **extra) -> None
     (pipe if pipe is not None else r).xadd(EVENTS, fields, maxlen=MAXLEN, approximate=True)
 
 
+def top(r) -> str:
+    """The id of the newest change (``0-0`` before the first)."""
+    last = r.xrevrange(EVENTS, count=1)
+    return last[0][0] if last else "0-0"
+
+
+def missed_since(r, last: str | None, most: int = CATCH_UP_MAX) -> tuple[str, list | None]:
+    """(the stream's newest id, the changes after ``last``), or None for the changes when they
+    cannot all be told: no ``last``, one the stream no longer holds (trimmed away) or never had,
+    or more than ``most`` of them."""
+    newest = top(r)
+    if last is None or _key(last) > _key(newest):
+        return newest, None
+    first = r.xrange(EVENTS, count=1)
+    if first and _key(last) < _key(first[0][0]) and last != "0-0":
+        return newest, None
+    missed = r.xrange(EVENTS, "(" + last, "+", count=most + 1)
+    if len(missed) > most:
+        return newest, None
+    return (missed[-1][0] if missed and _key(missed[-1][0]) > _key(newest) else newest), missed
+
+
+QUIET_KINDS = ("message", "typing", "canned")     # changes that never change the risk alerts (urgent says so)
+
+
+def changed_since(r, last: str, most_ids: int) -> tuple[str, list[str] | None, bool]:
+    """What changed since ``last`` (a stream id a console had its lists at): (the stream's newest id,
+    the handoffs named by the changes since, in order, or None when that cannot be told or they are
+    more than ``most_ids``, and whether the risk alerts may have changed with them). The console's
+    list delta for changes it was not told the handoff of (handoff/console.py: never an id in an
+    event about a conversation one may not open; its line in the lists, as a whole list has it)."""
+    newest, missed = missed_since(r, last)
+    if missed is None:
+        return newest, None, True
+    ids = list(dict.fromkeys(f["id"] for _eid, f in missed if f.get("id")))
+    alerts = any(f.get("type") not in QUIET_KINDS for _eid, f in missed)
+    return newest, (ids if len(ids) <= most_ids else None), alerts
+
+
 def _key(eid: str) -> tuple[int, int]:
     ms, _, seq = eid.partition("-")
     return int(ms), int(seq or 0)
@@ -133,8 +172,7 @@ class EventStreams:
         await asyncio.shield(self.started)
 
     def _top(self) -> str:
-        last = self.r.xrevrange(EVENTS, count=1)
-        return last[0][0] if last else "0-0"
+        return top(self.r)
 
     async def _run(self, fn, *args, pool=None):
         return await asyncio.get_running_loop().run_in_executor(pool or self.pool, fn, *args)
@@ -252,21 +290,13 @@ class EventStreams:
         """What a console missed since ``last`` (Last-Event-ID), from the Redis stream; a reset when
         it cannot be told (no id, or one older than what the stream still holds)."""
         def read():
-            top = self._top()
-            if last is None or _key(last) > _key(top):
-                return top, None
-            first = self.r.xrange(EVENTS, count=1)
-            if first and _key(last) < _key(first[0][0]) and last != "0-0":
-                return top, None
-            missed = self.r.xrange(EVENTS, "(" + last, "+", count=CATCH_UP_MAX + 1)
-            if len(missed) > CATCH_UP_MAX:
-                return top, None
-            return top, (missed, self._metas(missed))
+            newest, missed = missed_since(self.r, last)
+            return newest, None if missed is None else (missed, self._metas(missed))
 
-        top, found = await self._run(read)
+        newest, found = await self._run(read)
         if found is None:
-            stream.pending = deque(x for x in stream.pending if _key(x[0]) > _key(top))
-            stream.pending.appendleft((top, {"type": "reset"}))
+            stream.pending = deque(x for x in stream.pending if _key(x[0]) > _key(newest))
+            stream.pending.appendleft((newest, {"type": "reset"}))
         else:
             already = stream.pending
             stream.pending = deque()
@@ -290,8 +320,8 @@ class EventStreams:
             chunks = []
             if stream.reset:
                 stream.reset = False
-                top = await self._run(self._top)
-                stream.pending = deque([(top, {"type": "reset"})])
+                newest = await self._run(self._top)
+                stream.pending = deque([(newest, {"type": "reset"})])
             while stream.pending:
                 eid, data = stream.pending.popleft()
                 if _key(eid) <= stream.last and data.get("type") != "reset":

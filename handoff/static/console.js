@@ -394,6 +394,16 @@
     if (!w.ok || !a.ok) return;
     const at = Date.now();
     showLists(stamped(w.data.handoffs, at), stamped(a.data.handoffs, at), al);
+    listsAt = older(w.data.position, a.data.position);
+  }
+  // the changes the lists already show (the push channel's stream id, from the server), for a delta
+  // of what changed since (GET /handoffs?since=): null when unknown (then the lists whole)
+  let listsAt = null;
+  const posKey = (p) => (p || "").split("-").map((x) => BigInt(x || 0));
+  function older(p, q) {
+    if (!p || !q) return null;
+    const [a, b] = [posKey(p), posKey(q)];
+    return a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]) ? p : q;
   }
 
   // List deltas (on push): only the handoffs an event named (GET /handoffs?ids=), patched into
@@ -424,12 +434,29 @@
     }
     if (changed.size || changedAlerts) refreshChanged(false);
     if (!d.ok) return;
+    patchLists(ids, d.data.handoffs, al);
+  }
+  // the lists as last answered, with these handoffs' lines replaced by the new ones (or taken off)
+  function patchLists(ids, handoffs, al) {
     const at = Date.now();
     const drop = new Set(ids);
     const waiting = lastLists.raw.waiting.filter((h) => !drop.has(h.id));
     const active = lastLists.raw.active.filter((h) => !drop.has(h.id));
-    stamped(d.data.handoffs, at).forEach((h) => (h.status === "waiting" ? waiting : active).push(h));
+    stamped(handoffs, at).forEach((h) => (h.status === "waiting" ? waiting : active).push(h));
     showLists(waiting.sort(byOrder), active.sort(byOrder), al);
+  }
+  // What changed that the push channel could not name (a colleague's conversation): the lines of
+  // every handoff changed since the lists' position, as a whole list would have them (the lists
+  // whole when the server cannot tell), with the risk alerts if they may have changed too
+  async function pollSince() {
+    if (!lastLists || !listsAt) return pollLists();
+    const from = listsAt;
+    const d = await api("GET", "/handoffs?since=" + encodeURIComponent(from));
+    if (!d.ok || d.data.whole) return pollLists();
+    const al = d.data.alerts ? await api("GET", "/alerts") : null;
+    if (listsAt !== from || !lastLists) return refreshOthers(false);   // (the lists were asked for meanwhile)
+    listsAt = d.data.position;
+    patchLists([...d.data.handoffs.map((h) => h.id), ...d.data.gone], d.data.handoffs, al);
   }
 
   // What the lists say, whole or patched: drawn, and what is new in them alerted
@@ -1566,8 +1593,7 @@
   const refreshLists = coalesced(pollLists, LIST_GAP_MS);
   // (each console its own moment within the gap, the first time too: the consoles that hear the
   // same event do not all ask at once, also after a quiet while)
-  const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }),
-    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()), OTHERS_GAP_MS);
+  const refreshOthers = coalesced(pollSince, () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()), OTHERS_GAP_MS);
   const refreshAlerts = coalesced(checkAlerts, LIST_GAP_MS);
   const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
