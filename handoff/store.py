@@ -604,7 +604,7 @@ class HandoffStore:
         if pipe is None:
             target.execute()
 
-    def make_urgent(self, hid: str, tier: str) -> None:
+    def make_urgent(self, hid: str, tier: str, *, pipe=None) -> None:
         """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
         ``urgent_at`` moved to now, which is what makes every console watching it alert again.
         Posted outside the console (MADO_ALERT_WEBHOOK_URL) the first time, and every time when
@@ -619,7 +619,7 @@ class HandoffStore:
             self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
         elif meta.get("status") == "active":
             self.risk_due(hid)              # unread by its holder so long: everyone is told
-        self.publish("urgent", hid)
+        self.publish("urgent", hid, pipe=pipe)      # (``pipe``: told once the caller runs it)
         holder = meta.get("claimed_by") if meta.get("status") == "active" else ""
         if holder and self.statuses([holder])[holder] != "online":
             # its counselor is away or gone: outside the console too, every time (nobody may be

@@ -14,7 +14,9 @@ from bot import keys
 from handoff.store import RISK_DUE, log_key
 
 from . import helpers
+from .conftest import CLUSTER
 from .test_console_events import Listener, _login
+from .test_handoff import claimed_by_aoi, person, wait_until  # noqa: F401 (fixture)
 from .test_web_process import Web
 
 QUIET_S = 1
@@ -80,3 +82,44 @@ def test_an_unread_risk_message_s_time_running_out_is_pushed_to_every_console(qu
     assert r.zscore(RISK_DUE, hid) is None                        # taken, told once
     for s in sessions.values():
         s.close()
+
+
+@pytest.mark.skipif(CLUSTER, reason="MONITOR follows one node; the order is the same on a cluster")
+def test_a_risk_message_s_urgent_event_is_told_after_the_transcript_holds_it(app, accounts, person, worker, r,
+                                                                            redis_server):
+    """A console that hears ``urgent`` asks for the risk alerts at once: the message must be in the
+    transcript by then, or nobody is alerted until the next change (an order seen in Redis itself)."""
+    import threading
+
+    import redis as redis_py
+
+    worker()
+    p, aoi, _ben, hid = claimed_by_aoi(app, person)
+    assert aoi.post("/console/api/me/status", {"status": "away"}).status_code == 200
+    seen, ready = [], threading.Event()
+
+    def watch():
+        with redis_py.Redis(port=redis_server.port, decode_responses=True).monitor() as m:
+            for cmd in m.listen():
+                seen.append(cmd["command"])
+                if "mado-monitor" in cmd["command"]:
+                    ready.set()
+                if "mado-monitor-end" in cmd["command"]:
+                    return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert wait_until(lambda: r.echo("mado-monitor") and ready.wait(0.1))
+    p.say_and_wait("今夜で終わりにする")
+
+    def urgent_event(c):
+        return c.startswith("XADD mado:{console}:events") and "type urgent" in c and hid in c
+
+    def told():
+        return any(urgent_event(c) for c in list(seen))
+    assert wait_until(told)
+    r.echo("mado-monitor-end")
+    watcher.join(10)
+    risk = next(i for i, c in enumerate(seen) if c.startswith("RPUSH") and f"ho:{hid}:log" in c and "risk" in c)
+    urgent = next(i for i, c in enumerate(seen) if urgent_event(c))
+    assert urgent > risk
