@@ -10,7 +10,8 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   transcript), the queue, the active list and /alerts, the canned replies every fifth second;
 - `push`: the push channel (GET /console/api/events) and, only when told something changed: for
   an event naming handoffs, only those (a list delta, GET /console/api/handoffs?ids=, with
-  /alerts unless all were messages; at most once a second, at once for a risk); for one naming
+  /alerts unless all were messages; at most once a second, at once for a risk, within a second
+  at each console's own moment and without /alerts for someone waiting who worsened); for one naming
   none (a colleague's conversation), what changed since the lists' position (GET
   /console/api/handoffs?since=, with /alerts if the server says they may have changed), at most
   every ~5 s and the first time within 5 s, each console at its own moment (the lists whole at
@@ -210,8 +211,13 @@ class Console:
             self.refresh_lists(True)
         elif d.get("id"):
             self.changed.add(d["id"])
-            self.changed_alerts = self.changed_alerts or kind != "message"
-            self.refresh_changed(kind == "urgent")
+            spread = (not BEFORE and kind == "urgent" and d.get("worse") and not d.get("gone")
+                      and d.get("status") == "waiting")       # (rung from the event: the line within 1 s)
+            self.changed_alerts = self.changed_alerts or (kind != "message" and not spread)
+            if spread:
+                asyncio.get_running_loop().call_later(random.random(), self.refresh_changed, False)
+            else:
+                self.refresh_changed(kind == "urgent")
         elif kind in ("urgent", "presence"):
             self.refresh_lists(True)
         elif kind == "queue":
@@ -456,6 +462,7 @@ class Setup:
 
 
 async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s: float, busy_s: float) -> dict:
+    Coalesced.closed = False        # (closed at the end of the last run: its timers ask nothing more)
     port = setup.stack.web_port
     waiting = setup.cohorts["waiting"]
     alerts: dict[str, list] = {}
@@ -516,7 +523,6 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     for task in list(Coalesced.tasks):
         task.cancel()
     await asyncio.gather(*Coalesced.tasks, return_exceptions=True)
-    Coalesced.closed = False
     for c in consoles:
         c.http.close()
         c.lists.close()

@@ -1560,8 +1560,14 @@
     // within OTHERS_GAP_MS for the rest (a colleague's conversation moving on)
     if (d.id) {
       changed.add(d.id);
-      if (d.type !== "message") changedAlerts = true;
-      refreshChanged(d.type === "urgent");
+      // someone waiting who worsened has rung from the event itself: their line (and the queue's
+      // order) follows within a second, each console at its own moment (every console hears it:
+      // all asking in the same instant would queue LINE's webhook behind them), and no risk alert
+      // of a held conversation changes with it
+      const worsenedWaiting = d.type === "urgent" && d.worse && !d.gone && d.status === "waiting";
+      if (d.type !== "message" && !worsenedWaiting) changedAlerts = true;
+      if (worsenedWaiting) setTimeout(() => refreshChanged(false), Math.random() * LIST_GAP_MS);
+      else refreshChanged(d.type === "urgent");
     } else if (d.type === "urgent" || d.type === "presence") {
       refreshLists(true);
     } else if (d.type === "queue") {
