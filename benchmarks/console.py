@@ -10,8 +10,9 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   transcript), the queue, the active list and /alerts, the canned replies every fifth second;
 - `push`: the push channel (GET /console/api/events) and, only when told something changed: for
   an event naming handoffs, only those (a list delta, GET /console/api/handoffs?ids=, with
-  /alerts unless all were messages; at most once a second, at once for a risk, within a second
-  at each console's own moment and without /alerts for someone waiting who worsened); for one naming
+  /alerts unless all were messages; at most once a second, the first time within a second at
+  each console's own moment, at once for a risk, without /alerts for someone waiting who
+  worsened, who rings from the event); for one naming
   none (a colleague's conversation), what changed since the lists' position (GET
   /console/api/handoffs?since=, with /alerts if the server says they may have changed), at most
   every ~5 s and the first time within 5 s, each console at its own moment (the lists whole at
@@ -108,7 +109,7 @@ class Console:
         self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()),
                                         spread=0.0 if BEFORE else 5.0)
         self.refresh_alerts = Coalesced(self._alerts, 1.0)
-        self.refresh_changed = Coalesced(self.poll_changed, 1.0)
+        self.refresh_changed = Coalesced(self.poll_changed, 1.0, spread=0.0 if BEFORE else 1.0)
         self.refresh_detail = Coalesced(self.poll_detail, 0.0)
         self.coalesced = (self.refresh_lists, self.refresh_others, self.refresh_changed, self.refresh_detail,
                           self.refresh_alerts)
@@ -211,13 +212,10 @@ class Console:
             self.refresh_lists(True)
         elif d.get("id"):
             self.changed.add(d["id"])
-            spread = (not BEFORE and kind == "urgent" and d.get("worse") and not d.get("gone")
-                      and d.get("status") == "waiting")       # (rung from the event: the line within 1 s)
-            self.changed_alerts = self.changed_alerts or (kind != "message" and not spread)
-            if spread:
-                asyncio.get_running_loop().call_later(random.random(), self.refresh_changed, False)
-            else:
-                self.refresh_changed(kind == "urgent")
+            worsened = (not BEFORE and kind == "urgent" and d.get("worse") and not d.get("gone")
+                        and d.get("status") == "waiting")     # (rung from the event: the line within 1 s)
+            self.changed_alerts = self.changed_alerts or (kind != "message" and not worsened)
+            self.refresh_changed(kind == "urgent" and not worsened)
         elif kind in ("urgent", "presence"):
             self.refresh_lists(True)
         elif kind == "queue":

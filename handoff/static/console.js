@@ -1560,14 +1560,14 @@
     // within OTHERS_GAP_MS for the rest (a colleague's conversation moving on)
     if (d.id) {
       changed.add(d.id);
-      // someone waiting who worsened has rung from the event itself: their line (and the queue's
-      // order) follows within a second, each console at its own moment (every console hears it:
-      // all asking in the same instant would queue LINE's webhook behind them), and no risk alert
+      // what changed is asked for within a second, each console at its own moment (many consoles
+      // hear the same event: all asking in the same instant queued LINE's webhook behind their
+      // connections), at once for a risk; someone waiting who worsened has rung from the event
+      // itself: their line (and the queue's order) follows within the second, and no risk alert
       // of a held conversation changes with it
       const worsenedWaiting = d.type === "urgent" && d.worse && !d.gone && d.status === "waiting";
       if (d.type !== "message" && !worsenedWaiting) changedAlerts = true;
-      if (worsenedWaiting) setTimeout(() => refreshChanged(false), Math.random() * LIST_GAP_MS);
-      else refreshChanged(d.type === "urgent");
+      refreshChanged(d.type === "urgent" && !worsenedWaiting);
     } else if (d.type === "urgent" || d.type === "presence") {
       refreshLists(true);
     } else if (d.type === "queue") {
@@ -1601,7 +1601,7 @@
   // same event do not all ask at once, also after a quiet while)
   const refreshOthers = coalesced(pollSince, () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()), OTHERS_GAP_MS);
   const refreshAlerts = coalesced(checkAlerts, LIST_GAP_MS);
-  const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
+  const refreshChanged = coalesced(pollChanged, LIST_GAP_MS, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
   const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
   // everything again (the channel's reset: too much was missed to say what): also what a test or
