@@ -10,19 +10,32 @@ handoff/static/console.js (this load generator speaks HTTP/1.1 itself, one conne
   transcript), the queue, the active list and /alerts, the canned replies every fifth second;
 - `push`: the push channel (GET /console/api/events) and, only when told something changed: for
   an event naming handoffs, only those (a list delta, GET /console/api/handoffs?ids=, with
-  /alerts unless all were messages; at most once a second, at once for a risk); for one naming
-  none (a colleague's conversation), the lists whole, at most every 5 s (at once for a risk or
-  presence); the lists whole every 30 s anyway; the conversation on screen from its cursor
-  (?after=); a worsening person rings from the event itself; /me every 10 s, /alerts every 5 s.
+  /alerts unless all were messages; at most once a second, the first time within a second at
+  each console's own moment, at once for a risk, without /alerts for someone waiting who
+  worsened, who rings from the event); for one naming
+  none (a colleague's conversation), what changed since the lists' position (GET
+  /console/api/handoffs?since=, with /alerts if the server says they may have changed), at most
+  every ~5 s and the first time within 5 s, each console at its own moment (the lists whole at
+  once for a risk or presence); for `alerts` (a
+  risk alert's time ran out, said by the server), /alerts; the lists whole every 5 minutes anyway
+  and /alerts every 60 s (the safety nets, each console at its own phase, as consoles opened at
+  different moments); the conversation on screen from its cursor (?after=); a worsening person
+  rings from the event itself.
 
 Per mode and N: an idle phase (nobody writes), then a busy one (M people in conversations write,
-one message each every 2 s, with a few long ones: transcripts grow), during which people waiting
-in the queue write something risky (signed webhooks, as LINE posts them). Printed: CPU of the
-server side (web + worker + redis) per counselor-minute and as a share of one core, bytes received
-per counselor-minute, the webhook's answer time, and the time from each worsening webhook's post
-to its alert at every console (p50, p99 over all consoles and alerts).
+one message each every 2 s, each at their own moment within the 2 s, with a few long ones:
+transcripts grow), during which people waiting in the queue write something risky (signed
+webhooks, as LINE posts them). LINE's side (the webhooks and their answer times) runs in a process
+of its own, as LINE's servers are not the counselors' browsers: the consoles' own work never
+delays the moment a webhook is posted or its answer read. Printed: CPU of the server side (web +
+worker + redis) per counselor-minute and as a share of one core, bytes received per
+counselor-minute, the webhook's answer time, and the time from each worsening webhook's post to
+its alert at every console (p50, p99 over all consoles and alerts). Before the first N, the same
+stack idle with no console open (`base`): what the consoles themselves cost is the idle figure less
+that one.
 
     python benchmarks/console.py [--counselors 10,50,200] [--people 20] [--idle 5] [--busy 6]
+                                 [--modes poll,push] [--before]
 """
 from __future__ import annotations
 
@@ -30,6 +43,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -40,6 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spine import MADO_KEY, SECRET, TRAFFIC, Stack, backlog, cpu_seconds, machine_line, pct  # noqa: E402
 
 RISK = TRAFFIC["worsening"]
+BEFORE = False      # --before: the console as it was before the server told the alerts' moment
+                    # (its safety nets every 30 s, 5 s and 10 s)
 
 
 class Http:
@@ -84,21 +100,41 @@ class Console:
         self.lists = Http(port, self.cookie, self.tally)
         self.deltas = Http(port, self.cookie, self.tally)     # (a browser: another connection)
         self.cursor = None
+        self.lists_at = None
         self.seen_urgent: dict[str, int] = {}
         self.changed: set[str] = set()
         self.changed_alerts = False
         # as console.js's coalesced(): one request at a time each, what is heard meanwhile once after
         self.refresh_lists = Coalesced(self.poll_lists, 1.0)
-        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()))
-        self.refresh_changed = Coalesced(self.poll_changed, 1.0)
+        self.refresh_others = Coalesced(self._others, lambda: 5.0 * (0.6 + 0.8 * random.random()),
+                                        spread=0.0 if BEFORE else 5.0)
+        self.refresh_alerts = Coalesced(self._alerts, 1.0)
+        self.refresh_changed = Coalesced(self.poll_changed, 1.0, spread=0.0 if BEFORE else 1.0)
         self.refresh_detail = Coalesced(self.poll_detail, 0.0)
-        self.coalesced = (self.refresh_lists, self.refresh_others, self.refresh_changed, self.refresh_detail)
+        self.coalesced = (self.refresh_lists, self.refresh_others, self.refresh_changed, self.refresh_detail,
+                          self.refresh_alerts)
 
     def busy(self) -> bool:
         return any(c.busy or c.timer for c in self.coalesced)
 
     async def _others(self) -> None:
-        self.refresh_lists(False)
+        if BEFORE:                      # (the console before: the lists whole)
+            self.refresh_lists(False)
+        else:
+            await self.poll_since()
+
+    async def _alerts(self) -> None:
+        await self.deltas.get("/console/api/alerts")
+
+    def _get(self, path: str) -> None:
+        async def go():
+            try:
+                await self.http.get(path)
+            except Exception:
+                pass
+        task = asyncio.ensure_future(go())
+        Coalesced.tasks.add(task)
+        task.add_done_callback(Coalesced.tasks.discard)
 
     def ring(self, hid: str, urgent_at: int) -> None:
         if urgent_at > self.seen_urgent.get(hid, 0):
@@ -108,11 +144,27 @@ class Console:
 
     async def poll_lists(self) -> None:
         _s, body = await self.lists.get("/console/api/handoffs?status=waiting")
-        for h in json.loads(body)["handoffs"]:
+        waiting = json.loads(body)
+        for h in waiting["handoffs"]:
             if h.get("urgent_at") and h.get("worsened"):
                 self.ring(h["id"], h["urgent_at"])
-        await self.lists.get("/console/api/handoffs?status=active")
+        _s, active = await self.lists.get("/console/api/handoffs?status=active")
         await self.lists.get("/console/api/alerts")
+        found = re.search(rb'"position": ?"([0-9]+-[0-9]+)"', active[-80:])
+        positions = [p for p in (waiting.get("position"), found and found.group(1).decode()) if p]
+        self.lists_at = min(positions, key=lambda p: tuple(map(int, p.split("-")))) if len(positions) == 2 else None
+
+    async def poll_since(self) -> None:
+        """console.js's pollSince: what changed since the lists' position (a colleague's conversation)."""
+        if BEFORE or not self.lists_at:
+            return await self.poll_lists()
+        _s, body = await self.lists.get("/console/api/handoffs?since=" + self.lists_at)
+        d = json.loads(body)
+        if d.get("whole"):
+            return await self.poll_lists()
+        if d.get("alerts"):
+            await self.lists.get("/console/api/alerts")
+        self.lists_at = d["position"]
 
     async def poll_changed(self) -> None:
         ids, alerts = sorted(self.changed)[:100], self.changed_alerts
@@ -151,14 +203,19 @@ class Console:
         kind = d.get("type")
         if kind == "typing":
             return
+        if kind == "alerts":            # (the server before this round never said it)
+            self.refresh_alerts(True)
+            return
         if kind == "urgent" and d.get("id") and d.get("worse") and d.get("status") == "waiting":
             self.ring(d["id"], d["urgent_at"])
         if kind == "reset":
             self.refresh_lists(True)
         elif d.get("id"):
             self.changed.add(d["id"])
-            self.changed_alerts = self.changed_alerts or kind != "message"
-            self.refresh_changed(kind == "urgent")
+            worsened = (not BEFORE and kind == "urgent" and d.get("worse") and not d.get("gone")
+                        and d.get("status") == "waiting")     # (rung from the event: the line within 1 s)
+            self.changed_alerts = self.changed_alerts or (kind != "message" and not worsened)
+            self.refresh_changed(kind == "urgent" and not worsened)
         elif kind in ("urgent", "presence"):
             self.refresh_lists(True)
         elif kind == "queue":
@@ -176,9 +233,12 @@ class Console:
         head = await reader.readuntil(b"\r\n\r\n")
         self.tally[0] += len(head)
         ready.set()
-        me = asyncio.ensure_future(self._get_every(stop, 10.0, "/console/api/me"))
-        alerts_net = asyncio.ensure_future(self._get_every(stop, 5.0, "/console/api/alerts"))
-        safety = asyncio.ensure_future(self._every(stop, 30.0, lambda: self.refresh_lists(False)))
+        nets = [asyncio.ensure_future(self._every(stop, 30.0 if BEFORE else 300.0, lambda: self.refresh_lists(False)))]
+        if BEFORE:          # the console before this round: lists 30 s, /alerts every 5 s, /me every 10 s
+            nets += [asyncio.ensure_future(self._every(stop, 5.0, lambda: self.refresh_alerts(True))),
+                     asyncio.ensure_future(self._every(stop, 10.0, lambda: self._get("/console/api/me")))]
+        else:
+            nets.append(asyncio.ensure_future(self._every(stop, 60.0, lambda: self.refresh_alerts(True))))
         data, text = b"", b""
         reading = asyncio.ensure_future(reader.read(65536))
         stopping = asyncio.ensure_future(stop.wait())
@@ -204,36 +264,33 @@ class Console:
                     if line.startswith(b"data: "):
                         self.heard(json.loads(line[6:]))
             reading = asyncio.ensure_future(reader.read(65536))
-        me.cancel()
-        alerts_net.cancel()
-        safety.cancel()
+        for net in nets:
+            net.cancel()
         writer.close()
 
-    async def _get_every(self, stop: asyncio.Event, seconds: float, path: str) -> None:
-        """console.js's beats on push: /me every 10 s, the risk alerts (its safety net) every 5 s."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), seconds)
-            except asyncio.TimeoutError:
-                await self.http.get(path)
-
     async def _every(self, stop: asyncio.Event, seconds: float, run) -> None:
+        """console.js's safety nets on push (the lists whole every 5 minutes, /alerts every 60 s), each
+        console at its own phase (as consoles opened at different moments: N consoles opened in
+        the same second would all ask at once, and a short idle phase would see all or none)."""
+        wait = random.uniform(0, seconds)
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), seconds)
+                await asyncio.wait_for(stop.wait(), wait)
             except asyncio.TimeoutError:
                 run()
+            wait = seconds
 
 
 class Coalesced:
-    """console.js's ``coalesced(run, gapMs)``: one run at a time, at most one every ``gap`` s
-    (at once when asked ``now``); what is asked for meanwhile runs once after."""
+    """console.js's ``coalesced(run, gapMs, spreadMs)``: one run at a time, at most one every
+    ``gap`` s (at once when asked ``now``; with ``spread``, the first after a quiet while within a
+    random moment of it too); what is asked for meanwhile runs once after."""
 
     tasks: set = set()
     closed = False          # the run is over: nothing more is asked for
 
-    def __init__(self, run, gap):
-        self.run, self.gap = run, gap
+    def __init__(self, run, gap, spread: float = 0.0):
+        self.run, self.gap, self.spread = run, gap, spread
         self.busy = self.again = self.timer = False
         self.last = 0.0
 
@@ -243,7 +300,8 @@ class Coalesced:
         if self.busy:
             self.again = True
             return
-        wait = 0 if now else self.last + (self.gap() if callable(self.gap) else self.gap) - time.monotonic()
+        wait = 0 if now else max(self.last + (self.gap() if callable(self.gap) else self.gap) - time.monotonic(),
+                                 random.uniform(0, self.spread))
         if wait > 0:
             if not self.timer:
                 def due():
@@ -267,6 +325,81 @@ class Coalesced:
         task = asyncio.ensure_future(go())
         Coalesced.tasks.add(task)
         task.add_done_callback(Coalesced.tasks.discard)
+
+
+class LineSide:
+    """LINE's side of a busy phase, in a process of its own (``line_side``): the people writing
+    and the worsening ones, posted as LINE posts them, each webhook's answer time measured there."""
+
+    def __init__(self, port: int, writers: list[str], worsening: list[tuple[str, str]], n0: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=line_side, args=(child, port, writers, worsening, n0), daemon=True)
+        self.proc.start()
+        self.acks: list[float] = []
+        self.posted: dict[str, float] = {}
+        self.measure = None
+
+    async def _recv(self):
+        return await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+
+    async def ready(self) -> None:
+        assert await self._recv() == "ready"
+
+    async def busy(self, seconds: float):
+        """The busy phase: LINE posts for ``seconds``; the measure at its end (then the last posts'
+        answers are waited for)."""
+        self.conn.send(seconds)
+        await asyncio.sleep(seconds)
+        measured = self.measure()
+        self.acks, self.posted = await self._recv()
+        self.proc.join(10)
+        return measured
+
+
+def line_side(conn, port: int, writers: list[str], worsening: list[tuple[str, str]], n0: int) -> None:
+    """(In its own process.) Each writer posts one message every 2 s, each at their own moment
+    within the 2 s, one in five 2,400 characters; the worsening people write something risky at
+    a quarter, a half and three quarters of the phase. Sends back (answer times, {hid: posted at})."""
+    conn.send("ready")
+    busy_s = conn.recv()
+    acks, posted, counter = [], {}, [n0]
+
+    def next_n() -> int:
+        counter[0] += 1
+        return counter[0]
+
+    async def run():
+        stop = asyncio.Event()
+
+        async def person(uid, k):
+            await asyncio.sleep(2.0 * k / max(1, len(writers)))
+            i = 0
+            while not stop.is_set():
+                text = (TRAFFIC["long_message"] * 400) if (i + k) % 5 == 0 else TRAFFIC["person_message"].format(j=i)
+                acks.append(await post(port, *signed(uid, text, next_n())))
+                i += 1
+                try:
+                    await asyncio.wait_for(stop.wait(), 2.0)
+                except asyncio.TimeoutError:
+                    pass
+
+        async def worsen():
+            for uid, hid in worsening:
+                await asyncio.sleep(busy_s / 4)
+                posted[hid] = time.monotonic()
+                acks.append(await post(port, *signed(uid, RISK, next_n())))
+
+        tasks = [asyncio.ensure_future(person(uid, k)) for k, uid in enumerate(writers)]
+        bad = asyncio.ensure_future(worsen())
+        await asyncio.sleep(busy_s)
+        stop.set()
+        await asyncio.gather(*tasks, bad)
+
+    asyncio.run(run())
+    conn.send((acks, posted))
 
 
 def signed(uid: str, text: str, n: int) -> tuple[bytes, dict]:
@@ -327,6 +460,7 @@ class Setup:
 
 
 async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s: float, busy_s: float) -> dict:
+    Coalesced.closed = False        # (closed at the end of the last run: its timers ask nothing more)
     port = setup.stack.web_port
     waiting = setup.cohorts["waiting"]
     alerts: dict[str, list] = {}
@@ -347,53 +481,38 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
             quiet_since = time.monotonic()
         await asyncio.sleep(0.05)
 
+    # LINE's side, in a process of its own (started now: ready before the idle phase begins)
+    from bot import keys
+    from handoff.store import meta_key
+    worsening, start = [], setup.next_n()
+    for j in range(len(waiting)):                   # three who have not worsened yet
+        uid = waiting[(start + j) % len(waiting)]
+        hid = next(iter(setup.r.smembers(keys.user(keys.pseudonym(MADO_KEY, uid), "handoffs"))))
+        if setup.r.hget(meta_key(hid), "priority") != "urgent" and len(worsening) < 3:
+            worsening.append((uid, hid))
+            alerts[hid] = []
+    line_side_proc = LineSide(port, [uid for uid, _hid in setup.talking[:people]], worsening, setup.n)
+    setup.n += 100_000
+    await line_side_proc.ready()
+
     def measure():
         return (cpu_seconds([setup.stack.web.pid, setup.stack.worker.pid, setup.stack.redis.pid]),
                 sum(c.tally[0] for c in consoles), time.monotonic())
 
     out = {}
+    line_side_proc.measure = measure
     c0, b0, t0 = measure()
     await asyncio.sleep(idle_s)
     c1, b1, t1 = measure()
 
     out["idle"] = (c1 - c0, b1 - b0, t1 - t0)
     # busy: people write; a few waiting people write something risky
-    acks, posted = [], {}
-    writers = setup.talking[:people]
-
-    async def person(uid, k):
-        i = 0
-        while not stop_busy.is_set():
-            text = (TRAFFIC["long_message"] * 400) if (i + k) % 5 == 0 else TRAFFIC["person_message"].format(j=i)
-            acks.append(await post(port, *signed(uid, text, setup.next_n())))
-            i += 1
-            try:
-                await asyncio.wait_for(stop_busy.wait(), 2.0)
-            except asyncio.TimeoutError:
-                pass
-
-    async def worsen():
-        for j in range(3):
-            await asyncio.sleep(busy_s / 4)
-            uid = waiting[(setup.n + j) % len(waiting)]
-            from bot import keys
-            pid = keys.pseudonym(MADO_KEY, uid)
-            hid = next(iter(setup.r.smembers(keys.user(pid, "handoffs"))))
-            alerts[hid] = []
-            posted[hid] = time.monotonic()
-            acks.append(await post(port, *signed(uid, RISK, setup.next_n())))
-
-    stop_busy = asyncio.Event()
-    busy = [asyncio.ensure_future(person(uid, k)) for k, (uid, _hid) in enumerate(writers)]
-    bad = asyncio.ensure_future(worsen())
-    await asyncio.sleep(busy_s)
-    c2, b2, t2 = measure()
-    stop_busy.set()
-    await asyncio.gather(*busy, bad)
+    c2, b2, t2 = await line_side_proc.busy(busy_s)
     out["busy"] = (c2 - c1, b2 - b1, t2 - t1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(len(v) < counselors for v in alerts.values()):
         await asyncio.sleep(0.05)
+    posted = line_side_proc.posted
     lat = [(at - posted[hid]) * 1000 for hid, ats in alerts.items() for at in ats]
     missing = sum(counselors - len(v) for v in alerts.values())
     stop.set()
@@ -402,12 +521,12 @@ async def run_mode(setup: Setup, mode: str, counselors: int, people: int, idle_s
     for task in list(Coalesced.tasks):
         task.cancel()
     await asyncio.gather(*Coalesced.tasks, return_exceptions=True)
-    Coalesced.closed = False
     for c in consoles:
         c.http.close()
         c.lists.close()
         c.deltas.close()
     out["alert"] = (pct(lat, 50), pct(lat, 99), missing)
+    acks = line_side_proc.acks
     out["ack"] = (pct([a * 1000 for a in acks], 50), pct([a * 1000 for a in acks], 99))
     await asyncio.sleep(1.0)
     return out
@@ -430,18 +549,31 @@ def main(argv=None) -> int:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--idle", type=float, default=5.0)
     ap.add_argument("--busy", type=float, default=6.0)
+    ap.add_argument("--before", action="store_true",
+                    help="model the console before: on push the lists whole every 30 s, /alerts every 5 s "
+                         "and /me every 10 s, colleagues' changes at once after a quiet while")
+    ap.add_argument("--modes", default="poll,push")
     args = ap.parse_args(argv)
+    global BEFORE
+    BEFORE = args.before
     ns = [int(x) for x in args.counselors.split(",")]
     stack = Stack(latency_ms=20, worker_processes=1, web_threads=8)
     try:
         print(machine_line(stack.redis_port))
         print(f"web: {stack.web_cmd} (WEB_THREADS=8), one worker process; {args.people} people writing "
-              f"(one message each 2 s, one in five 2,400 characters), 3 waiting people worsening per run")
+              f"(one message each 2 s, each at their own moment, one in five 2,400 characters), 3 waiting "
+              f"people worsening per run, posted from a process of their own (LINE's side)")
         setup = Setup(stack, max(ns), args.people)
+        time.sleep(2.0)
+        before, started = cpu_seconds([stack.web.pid, stack.worker.pid, stack.redis.pid]), time.monotonic()
+        time.sleep(args.idle)
+        base = (cpu_seconds([stack.web.pid, stack.worker.pid, stack.redis.pid]) - before) / (time.monotonic() - started)
+        print(f"base: the same stack with no console open, idle: {base * 100:.1f}% of a core "
+              f"(the idle figures below include it)")
         print("mode  N    | idle: CPU/counselor-min  %core  bytes/counselor-min | busy: same"
               "                      | alert at every console p50 p99 | webhook ack p50 p99")
         for n in ns:
-            for mode in ("poll", "push"):
+            for mode in args.modes.split(","):
                 res = asyncio.run(run_mode(setup, mode, n, args.people, args.idle, args.busy))
                 print(line(mode, n, res), flush=True)
         print("CPU: web + worker + redis-server (utime + stime), not this load generator (which shares the cores)")

@@ -513,8 +513,10 @@ class Processor:
             read_token = (ev.get("message") or {}).get("markAsReadToken") if isinstance(ev.get("message"), dict) else None
             if read_token:
                 pipe.set(keys.user(pid, "readtok"), read_token, ex=self.cfg.state_ttl_s)
-            if kind == "crisis":
-                ho.make_urgent(hid, outcome.state.get("crisis") or "high")
+            if kind == "crisis":            # (told to the consoles once the transcript has it: the
+                # counters' pipeline runs after the transaction, and a console that asks for the
+                # risk alerts on hearing it must find the message there)
+                ho.make_urgent(hid, outcome.state.get("crisis") or "high", pipe=shared)
         elif kind == "handoff_cancel":
             ho.cancel(hid)
             hid = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from functools import wraps
 
@@ -484,19 +485,37 @@ def _listed_summary(m: dict) -> dict:
     return {**_summary(m), "order": [m.get("group", 0), m["order"]]}
 
 
+def _delta(ids: list[str]) -> dict:
+    """A list delta: only these handoffs, as the lists show them now; those no longer in either
+    list this counselor sees (closed, claimed, not theirs to see): ``gone``, to be taken off."""
+    found = _listed("waiting", ids) + _listed("active", ids) if ids else []
+    seen = {m["id"] for m in found}
+    return {"handoffs": [_listed_summary(m) for m in found], "gone": [x for x in ids if x not in seen]}
+
+
 @bp.get("/api/handoffs")
 @login_required(api=True)
 def api_list():
+    from . import events
+
     if "ids" in request.args:
-        # a list delta: only these handoffs, as the lists show them now; those no longer in either
-        # list this counselor sees (closed, claimed, not theirs to see): ``gone``, to be taken off
         ids = list(dict.fromkeys(x for x in request.args["ids"].split(",") if x))
         if len(ids) > IDS_MAX or not all(HANDOFF_ID.fullmatch(x) for x in ids):
             return jsonify({"error": f"ids: at most {IDS_MAX} handoff ids, comma-separated"}), 400
-        found = _listed("waiting", ids) + _listed("active", ids) if ids else []
-        seen = {m["id"] for m in found}
-        return jsonify({"handoffs": [_listed_summary(m) for m in found],
-                        "gone": [x for x in ids if x not in seen]})
+        return jsonify(_delta(ids))
+    if "since" in request.args:
+        # the lists' delta since ``position`` (what a whole list or the last delta said): the lines
+        # of every handoff a change has named since, as the lists show them now (the push channel
+        # never names a conversation one may not open; its line in the lists is theirs to see, as
+        # in a whole list), ``gone`` for those no longer in them, ``alerts``: whether the risk
+        # alerts may have changed too; ``whole``: too much, or too long ago: ask for the lists whole
+        since = request.args["since"]
+        if not events.EVENT_ID.fullmatch(since):
+            return jsonify({"error": "since: a position the lists gave"}), 400
+        position, ids, alerts = events.changed_since(_store().r, since, IDS_MAX)
+        if ids is None:
+            return jsonify({"whole": True, "position": position})
+        return jsonify({**_delta(ids), "position": position, "alerts": alerts})
     status = request.args.get("status", "waiting")
     if status not in ("waiting", "active", "closed"):
         return jsonify({"error": "status must be waiting, active or closed"}), 400
@@ -507,7 +526,10 @@ def api_list():
         if day and span is None:
             return _error(400, "error.bad_date")
         return jsonify({"handoffs": [_summary(m) for m in _store().search_closed(q[:40], span)]})
-    return jsonify({"handoffs": [_listed_summary(m) for m in _listed(status)]})
+    # ``position``: the changes these lists already show (the push channel's stream id, read before
+    # them), for the next delta (``?since=``)
+    position = events.top(_store().r)
+    return jsonify({"handoffs": [_listed_summary(m) for m in _listed(status)], "position": position})
 
 
 def _tokyo_day(day: str) -> tuple[int, int] | None:
@@ -1162,20 +1184,41 @@ def api_team_resource_delete(name, rid):
     return _edit_team_resources(name, lambda res, who: res.delete(rid, by=who))
 
 
+ALERTS_FRESH_S = 1.0        # one answer of /alerts serves every console of a process this long at most
+
+
 @bp.get("/api/alerts")
 @login_required(api=True)
 def api_alerts():
     """Risk messages nobody present has read (``HandoffStore.unattended_risks``), for every
     logged-in counselor and admin, whoever holds the conversation. Each alert says only who (the
     alias), the danger in words, who holds it and whether they are away, offline or silent:
-    never a word of the transcript, which stays with the holder and admins."""
-    quiet_s = current_app.config["MADO"].risk_unread_s
+    never a word of the transcript, which stays with the holder and admins.
+
+    The answer is the same for everyone, and every console asks for it when it hears of a change:
+    one answer serves them all while nothing has changed since (the push channel's stream has no
+    newer change) and for at most ALERTS_FRESH_S (a holder's console gone quiet changes it with no
+    change told; an unread message's time running out is told, as ``alerts``)."""
+    from . import events
+
+    cache = current_app.extensions.setdefault("mado.alerts_answer", {})
     store = _store()
+    position, now = events.top(store.r), time.monotonic()
+    last = cache.get("last")
+    if last and last[0] == position and now - last[1] < ALERTS_FRESH_S:
+        return jsonify(last[2])
+    answer = _alerts_answer(store)
+    cache["last"] = (position, now, answer)
+    return jsonify(answer)
+
+
+def _alerts_answer(store: HandoffStore) -> dict:
+    quiet_s = current_app.config["MADO"].risk_unread_s
     risks, due_ms = store.risks(quiet_s * 1000)
     # ``due_in_s``: when the next alert may begin with nothing else changing (a holder's unread
     # time running out, a console gone quiet): a console on the push channel asks again then
-    return jsonify({"unread_after_s": quiet_s, "due_in_s": None if due_ms is None else round(due_ms / 1000, 1),
-                    "alerts": [{
+    return {"unread_after_s": quiet_s, "due_in_s": None if due_ms is None else round(due_ms / 1000, 1),
+            "alerts": [{
         "id": m["id"], "alias": m.get("alias", ""), "urgent_reason": _urgent_reason(m),
         "crisis": m.get("crisis", "") or "", "holder": m["claimed_by"], "holder_status": m["holder_status"],
         "why": m["why"], "since": m["risk_since"], "risk_at": m["risk_at"],
@@ -1186,7 +1229,7 @@ def api_alerts():
         "gone": [{"id": x["id"], "alias": x.get("alias", ""), "crisis": x.get("crisis", ""),
                   "urgent_reason": _urgent_reason({"priority": "urgent", "crisis": x.get("crisis")}),
                   "holder": x.get("holder") or None, "why": x.get("why", ""), "at": x.get("at")}
-                 for x in store.gone()]})
+                 for x in store.gone()]}
 
 
 @bp.post("/api/alerts/gone/<hid>/seen")

@@ -14,6 +14,13 @@ event to every open stream of the process, which words it for its counselor (han
 so a console that reconnects with ``Last-Event-ID`` gets what it missed from the stream itself
 (or, when that has been trimmed away, ``{"type": "reset"}``: ask for everything again).
 
+The same reader, about once a second, takes what is due in the risk alerts' timetable
+(handoff/store.py ``risks_due``: a held conversation whose holder has left a risk message unread
+for MADO_RISK_UNREAD_S, or whose console went quiet) and, when an alert begins now, publishes
+``{"type": "alerts"}`` (no id, no words): every console asks ``GET /console/api/alerts`` then, so
+a console no longer needs to ask every few seconds to be sure it rings (its safety net is slow now).
+Several web processes share the timetable: each entry is taken by one of them (ZREM).
+
 Who may listen is asked of the Flask app itself (``GET /console/api/events`` there, behind the
 same ``login_required`` as every API call), at the start and every HEARTBEAT_S after: a session
 that ended closes its stream. That same call is the counselor's presence (``seen_online``): online
@@ -26,6 +33,7 @@ import asyncio
 import io
 import json
 import re
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,15 +48,55 @@ READ_BLOCK_MS = 1000        # below the web's Redis timeout (bot.REDIS_TIMEOUT_S
 CATCH_UP_MAX = 2000         # more missed than this: a reset instead
 PENDING_MAX = 1000          # a stream that falls this far behind: a reset instead
 RETRY_MS = 2000             # how soon a browser tries again after a dropped stream
+DUE_CHECK_S = 1.0           # the risk alerts' timetable is looked at this often (per process)
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def publish(r, kind: str, hid: str | None = None, *, pipe=None, **extra) -> None:
     """One change, for every console: ``kind`` (queue, urgent, message, read, typing, transfer,
-    assign, presence, canned, teams), the handoff id if there is one, and ``extra`` flags (never words
+    assign, presence, canned, teams, alerts), the handoff id if there is one, and ``extra`` flags (never words
     of the person's)."""
     fields = {"type": kind, **({"id": hid} if hid else {}), **{k: str(v) for k, v in extra.items()}}
     (pipe if pipe is not None else r).xadd(EVENTS, fields, maxlen=MAXLEN, approximate=True)
+
+
+def top(r) -> str:
+    """The id of the newest change (``0-0`` before the first)."""
+    last = r.xrevrange(EVENTS, count=1)
+    return last[0][0] if last else "0-0"
+
+
+def missed_since(r, last: str | None, most: int = CATCH_UP_MAX) -> tuple[str, list | None]:
+    """(the stream's newest id, the changes after ``last``), or None for the changes when they
+    cannot all be told: no ``last``, one the stream no longer holds (trimmed away) or never had,
+    or more than ``most`` of them."""
+    newest = top(r)
+    if last is None or _key(last) > _key(newest):
+        return newest, None
+    first = r.xrange(EVENTS, count=1)
+    if first and _key(last) < _key(first[0][0]) and last != "0-0":
+        return newest, None
+    missed = r.xrange(EVENTS, "(" + last, "+", count=most + 1)
+    if len(missed) > most:
+        return newest, None
+    return (missed[-1][0] if missed and _key(missed[-1][0]) > _key(newest) else newest), missed
+
+
+QUIET_KINDS = ("message", "typing", "canned")     # changes that never change the risk alerts (urgent says so)
+
+
+def changed_since(r, last: str, most_ids: int) -> tuple[str, list[str] | None, bool]:
+    """What changed since ``last`` (a stream id a console had its lists at): (the stream's newest id,
+    the handoffs named by the changes since, in order, or None when that cannot be told or they are
+    more than ``most_ids``, and whether the risk alerts may have changed with them). The console's
+    list delta for changes it was not told the handoff of (handoff/console.py: never an id in an
+    event about a conversation one may not open; its line in the lists, as a whole list has it)."""
+    newest, missed = missed_since(r, last)
+    if missed is None:
+        return newest, None, True
+    ids = list(dict.fromkeys(f["id"] for _eid, f in missed if f.get("id")))
+    alerts = any(f.get("type") not in QUIET_KINDS for _eid, f in missed)
+    return newest, (ids if len(ids) <= most_ids else None), alerts
 
 
 def _key(eid: str) -> tuple[int, int]:
@@ -103,6 +151,8 @@ class EventStreams:
         self.hub = None
         self.position = None                # the last stream id the hub has read
         self.started = None
+        self.quiet_ms = flask_app.config["MADO"].risk_unread_s * 1000
+        self.due_check = 0.0                # (monotonic) when the risk alerts' timetable is next looked at
 
     # -- the hub: one reader of the Redis stream for the whole process ---------------------------
     async def _start(self) -> None:
@@ -122,8 +172,7 @@ class EventStreams:
         await asyncio.shield(self.started)
 
     def _top(self) -> str:
-        last = self.r.xrevrange(EVENTS, count=1)
-        return last[0][0] if last else "0-0"
+        return top(self.r)
 
     async def _run(self, fn, *args, pool=None):
         return await asyncio.get_running_loop().run_in_executor(pool or self.pool, fn, *args)
@@ -131,7 +180,21 @@ class EventStreams:
     def _read(self):
         got = self.r.xread({EVENTS: self.position}, block=READ_BLOCK_MS, count=500)
         events = got[0][1] if got else []
+        self._due()
         return events, self._metas(events) if events and self.streams else {}
+
+    def _due(self) -> None:
+        """About once a second (between the hub's reads, on its thread): a risk alert whose time
+        has come is told to every console (see the module's note). A failure is logged and tried
+        again next time; it never loses what the read brought."""
+        if time.monotonic() < self.due_check:
+            return
+        self.due_check = time.monotonic() + DUE_CHECK_S
+        try:
+            if self.store.risks_due(self.quiet_ms):
+                self.store.publish("alerts")
+        except Exception as exc:
+            logs.emit("events", level=30, result="due_failed", error=type(exc).__name__)
 
     def _metas(self, events) -> dict:
         """The handoffs these events are about, as they are now (one round trip)."""
@@ -227,21 +290,13 @@ class EventStreams:
         """What a console missed since ``last`` (Last-Event-ID), from the Redis stream; a reset when
         it cannot be told (no id, or one older than what the stream still holds)."""
         def read():
-            top = self._top()
-            if last is None or _key(last) > _key(top):
-                return top, None
-            first = self.r.xrange(EVENTS, count=1)
-            if first and _key(last) < _key(first[0][0]) and last != "0-0":
-                return top, None
-            missed = self.r.xrange(EVENTS, "(" + last, "+", count=CATCH_UP_MAX + 1)
-            if len(missed) > CATCH_UP_MAX:
-                return top, None
-            return top, (missed, self._metas(missed))
+            newest, missed = missed_since(self.r, last)
+            return newest, None if missed is None else (missed, self._metas(missed))
 
-        top, found = await self._run(read)
+        newest, found = await self._run(read)
         if found is None:
-            stream.pending = deque(x for x in stream.pending if _key(x[0]) > _key(top))
-            stream.pending.appendleft((top, {"type": "reset"}))
+            stream.pending = deque(x for x in stream.pending if _key(x[0]) > _key(newest))
+            stream.pending.appendleft((newest, {"type": "reset"}))
         else:
             already = stream.pending
             stream.pending = deque()
@@ -265,8 +320,8 @@ class EventStreams:
             chunks = []
             if stream.reset:
                 stream.reset = False
-                top = await self._run(self._top)
-                stream.pending = deque([(top, {"type": "reset"})])
+                newest = await self._run(self._top)
+                stream.pending = deque([(newest, {"type": "reset"})])
             while stream.pending:
                 eid, data = stream.pending.popleft()
                 if _key(eid) <= stream.last and data.get("type") != "reset":

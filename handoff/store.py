@@ -7,6 +7,8 @@ Keys (bot/keys.py has the rest; shared/design.md "Redis keys"):
 - ``mado:{handoff}:pickups``      recent waits (ms) for an honest estimate
 - ``mado:{handoff}:online``       counselors seen in the console recently (name → ms)
 - ``mado:{handoff}:alerts``       outgoing alerts, consumed by the worker's alert sender
+- ``mado:{handoff}:riskdue``      held conversations whose risk alert may begin later, and when
+  (``risk_due``: the web tells every console at that moment)
 - ``mado:{handoff}:audit``        who did what to which handoff (ids only), capped
 - ``mado:{handoff}:gone``         people at risk who left mid-conversation (forget-me, a block, a
   cancel): handoff id → what the console's alert says (alias, danger tier, holder, how they left;
@@ -46,6 +48,7 @@ PICKUPS = f"{TAG}:pickups"
 ONLINE = f"{TAG}:online"
 ALERTS = f"{TAG}:alerts"
 AWAY = f"{TAG}:away"        # counselors who said they are away (name → since, ms)
+RISK_DUE = f"{TAG}:riskdue"  # held conversations whose risk alert may begin later (see risk_due)
 AUDIT = f"{TAG}:audit"
 STATS = "mado:{stats}"
 TEAM_STATS = "mado:{stats}:teams"
@@ -424,6 +427,27 @@ class HandoffStore:
     def unattended_risks(self, quiet_ms: int) -> list[dict]:
         return self.risks(quiet_ms)[0]
 
+    def _urgent_held(self) -> list[dict]:
+        """The active list's handoffs (its first LIST_SIZE, as the console lists it) that are urgent,
+        held by someone and still have their person: each one's whole metadata. Four fields of each
+        are read first and the whole card only of those (the risk alerts are asked for often; most
+        conversations are not urgent)."""
+        ids = self.r.zrange(ACTIVE, 0, self.LIST_SIZE["active"] - 1)
+        if not ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for hid in ids:
+            pipe.hmget(meta_key(hid), ["status", "priority", "claimed_by", "pid"])
+        picked = [hid for hid, (status, priority, holder, pid) in zip(ids, pipe.execute())
+                  if status == "active" and priority == "urgent" and holder and pid]
+        if not picked:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for hid in picked:
+            pipe.hgetall(meta_key(hid))
+        return [m for m in pipe.execute()
+                if m.get("status") == "active" and m.get("priority") == "urgent" and m.get("claimed_by") and m.get("pid")]
+
     def risks(self, quiet_ms: int) -> tuple[list[dict], int | None]:
         """Active handoffs with a risk message that its holder has not read (the read mark, what
         the holder's console has had on screen, stops before it) while the holder is away or
@@ -435,9 +459,10 @@ class HandoffStore:
         (ms of the newest unread risk message), oldest first. With them: in how many ms the next
         may begin if nothing else changes (an unread one's time running out, or its holder's
         console last seen long enough ago to be offline), or None."""
-        found = [m for m in self.list("active")
-                 if m.get("status") == "active" and m.get("priority") == "urgent"
-                 and m.get("claimed_by") and m.get("pid")]
+        return self._risks_of(self._urgent_held(), quiet_ms)
+
+    def _risks_of(self, found: list[dict], quiet_ms: int) -> tuple[list[dict], int | None]:
+        """``risks`` for these handoffs (urgent, active, held; their metadata)."""
         if not found:
             return [], None
         pipe = self.r.pipeline(transaction=False)
@@ -465,6 +490,43 @@ class HandoffStore:
                 continue
             out.append({**m, "holder_status": holder, "why": why, "risk_since": since, "risk_at": risks[-1]})
         return sorted(out, key=lambda m: m["risk_since"]), max(0, min(due)) if due else None
+
+    # -- the moment an unread risk message's time runs out, told by the server ---------------
+    # RISK_DUE holds each held conversation whose risk alert may begin later with nothing else
+    # happening (its holder's unread time running out, or their console gone quiet): score =
+    # that moment less the unread time (MADO_RISK_UNREAD_S, which only the web knows), so the
+    # worker adds an entry when a risk message comes (make_urgent) and any claim, transfer or
+    # assignment restarts it, without knowing the setting. Each web process looks once a second
+    # (handoff/events.py) and takes what is due with ZREM (one process each), looks at it again
+    # and tells every console (an ``alerts`` event) when an alert begins now; what is due later
+    # is put back for then. A console's own asking (its due_in_s timer, its slow safety net)
+    # stays as it was: this only makes the moment reach every console without asking.
+    def risk_due(self, hid: str, at_ms: int | None = None) -> None:
+        """Look at ``hid``'s risk alert again once its unread time from ``at_ms`` (now) has passed
+        (the earliest of the moments asked for is kept)."""
+        self.r.zadd(RISK_DUE, {hid: now_ms() if at_ms is None else at_ms}, lt=True)
+
+    def risks_due(self, quiet_ms: int, limit: int = 100) -> int:
+        """The entries of RISK_DUE whose time has come, each taken by this process alone (ZREM)
+        and looked at now: how many of them alert now (the caller tells the consoles once); those
+        whose alert may begin later (the clock restarted, the holder's console seen lately) are
+        put back for then, the rest (read, closed, handed back) dropped."""
+        now = now_ms()
+        ids = self.r.zrangebyscore(RISK_DUE, "-inf", now - quiet_ms, start=0, num=limit)
+        alerting = 0
+        for hid in ids:
+            if not self.r.zrem(RISK_DUE, hid):
+                continue                    # another web process took it
+            meta = self.get(hid) or {}
+            if not (meta.get("status") == "active" and meta.get("priority") == "urgent"
+                    and meta.get("claimed_by") and meta.get("pid")):
+                continue
+            found, due = self._risks_of([meta], quiet_ms)
+            if found:
+                alerting += 1
+            elif due is not None:
+                self.risk_due(hid, now_ms() + due - quiet_ms)
+        return alerting
 
     def held(self, hid: str | None) -> bool:
         """A paused handoff whose counselor still holds it and is in the console now."""
@@ -542,7 +604,7 @@ class HandoffStore:
         if pipe is None:
             target.execute()
 
-    def make_urgent(self, hid: str, tier: str) -> None:
+    def make_urgent(self, hid: str, tier: str, *, pipe=None) -> None:
         """A risk message from someone in a handoff: urgent, the gravest tier so far kept, and
         ``urgent_at`` moved to now, which is what makes every console watching it alert again.
         Posted outside the console (MADO_ALERT_WEBHOOK_URL) the first time, and every time when
@@ -555,7 +617,9 @@ class HandoffStore:
         self.r.hset(meta_key(hid), mapping={"priority": "urgent", "crisis": tier, "urgent_at": now_ms()})
         if meta.get("status") == "waiting":
             self.r.zadd(QUEUE, {hid: score("urgent", int(meta["queued_at"]))})
-        self.publish("urgent", hid)
+        elif meta.get("status") == "active":
+            self.risk_due(hid)              # unread by its holder so long: everyone is told
+        self.publish("urgent", hid, pipe=pipe)      # (``pipe``: told once the caller runs it)
         holder = meta.get("claimed_by") if meta.get("status") == "active" else ""
         if holder and self.statuses([holder])[holder] != "online":
             # its counselor is away or gone: outside the console too, every time (nobody may be
@@ -719,6 +783,7 @@ class HandoffStore:
         if res == 1:
             self.audit(who, "claimed", hid)
             self._picked_up(hid)
+            self.risk_due(hid)              # (an unread risk message counts from now)
             self.publish("queue", hid)
         return res
 
@@ -779,6 +844,7 @@ class HandoffStore:
                 self.add_note(meta, who, note, kind="handover", to=to)
             self.audit(who, f"transferred:{to}", hid)
             self._follow_team(hid, who, to)
+            self.risk_due(hid)
             self.publish("transfer", hid)
         return res
 
@@ -803,6 +869,7 @@ class HandoffStore:
             self.audit(who, f"assigned:{to}", hid)
             self._picked_up(hid)
             self._follow_team(hid, who, to)
+            self.risk_due(hid)
             self.publish("assign", hid)
         if res != 0:
             return res

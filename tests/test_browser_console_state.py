@@ -52,7 +52,7 @@ def test_drafts_survive_a_reload_and_the_session_end_a_lost_connection_is_said_a
     counselor.keyboard.type("一緒に")
     counselor.context.clear_cookies()
     # the console's next call to the server finds out (on push, a quiet console checks every
-    # 10 s; here the next round is asked for at once, as any click would)
+    # 60 s; here the next round is asked for at once, as any click would)
     counselor.evaluate("() => { window.madoRefresh().catch(() => {}); }")
     ended = counselor.locator("#ended-dialog")
     expect(ended).to_be_visible(timeout=T)

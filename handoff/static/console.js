@@ -394,6 +394,16 @@
     if (!w.ok || !a.ok) return;
     const at = Date.now();
     showLists(stamped(w.data.handoffs, at), stamped(a.data.handoffs, at), al);
+    listsAt = older(w.data.position, a.data.position);
+  }
+  // the changes the lists already show (the push channel's stream id, from the server), for a delta
+  // of what changed since (GET /handoffs?since=): null when unknown (then the lists whole)
+  let listsAt = null;
+  const posKey = (p) => (p || "").split("-").map((x) => BigInt(x || 0));
+  function older(p, q) {
+    if (!p || !q) return null;
+    const [a, b] = [posKey(p), posKey(q)];
+    return a[0] < b[0] || (a[0] === b[0] && a[1] <= b[1]) ? p : q;
   }
 
   // List deltas (on push): only the handoffs an event named (GET /handoffs?ids=), patched into
@@ -424,12 +434,29 @@
     }
     if (changed.size || changedAlerts) refreshChanged(false);
     if (!d.ok) return;
+    patchLists(ids, d.data.handoffs, al);
+  }
+  // the lists as last answered, with these handoffs' lines replaced by the new ones (or taken off)
+  function patchLists(ids, handoffs, al) {
     const at = Date.now();
     const drop = new Set(ids);
     const waiting = lastLists.raw.waiting.filter((h) => !drop.has(h.id));
     const active = lastLists.raw.active.filter((h) => !drop.has(h.id));
-    stamped(d.data.handoffs, at).forEach((h) => (h.status === "waiting" ? waiting : active).push(h));
+    stamped(handoffs, at).forEach((h) => (h.status === "waiting" ? waiting : active).push(h));
     showLists(waiting.sort(byOrder), active.sort(byOrder), al);
+  }
+  // What changed that the push channel could not name (a colleague's conversation): the lines of
+  // every handoff changed since the lists' position, as a whole list would have them (the lists
+  // whole when the server cannot tell), with the risk alerts if they may have changed too
+  async function pollSince() {
+    if (!lastLists || !listsAt) return pollLists();
+    const from = listsAt;
+    const d = await api("GET", "/handoffs?since=" + encodeURIComponent(from));
+    if (!d.ok || d.data.whole) return pollLists();
+    const al = d.data.alerts ? await api("GET", "/alerts") : null;
+    if (listsAt !== from || !lastLists) return refreshOthers(false);   // (the lists were asked for meanwhile)
+    listsAt = d.data.position;
+    patchLists([...d.data.handoffs.map((h) => h.id), ...d.data.gone], d.data.handoffs, al);
   }
 
   // What the lists say, whole or patched: drawn, and what is new in them alerted
@@ -462,7 +489,7 @@
     // an unread risk message's time may run out with nothing else happening: asked again then
     if (al) clearTimeout(dueTimer);
     if (al && al.ok && al.data.due_in_s !== null && al.data.due_in_s !== undefined) {
-      dueTimer = setTimeout(() => { if (pushUp) refreshLists(true); }, al.data.due_in_s * 1000 + 250);
+      dueTimer = setTimeout(() => { if (pushUp) refreshAlerts(true); }, al.data.due_in_s * 1000 + 250);
     }
     if (loudSound) sound("worse");
     renderLoud();
@@ -1471,9 +1498,13 @@
   const PUSH_RETRY_MS = 5000;    // a channel the browser gave up on: opened again this much later
   const LIST_GAP_MS = 1000;      // the lists (or what changed in them) at most once a second when busy
   const OTHERS_GAP_MS = 5000;    // the lists whole for colleagues' conversations: about every 5 s at most
-  const FULL_LISTS_MS = 30000;   // and whole anyway this often on push (a safety net)
-  const SESSION_CHECK_ROUNDS = 10;
-  const ALERTS_CHECK_ROUNDS = 5;      // (rounds of POLL_MS)
+  // and whole anyway this often on push: a slow safety net (every 30 s, it was most of what 50
+  // idle consoles cost the server: benchmarks/console.py)
+  const FULL_LISTS_MS = 300000;
+  // the risk alerts asked for anyway this often on push (rounds of POLL_MS): a slow safety net, now
+  // that the server says when an unread risk message's time runs out (the "alerts" event); the
+  // same call tells a quiet console that its login has ended (any answer 401 does)
+  const ALERTS_CHECK_ROUNDS = 60;
   async function checkAlerts() {
     const al = await api("GET", "/alerts");
     if (!al.ok) return;
@@ -1511,6 +1542,8 @@
     if (d.type === "reset") { refreshAll().catch(() => {}); return; }
     if (d.type === "typing") return;
     if (d.type === "canned") { pollCanned().catch(() => {}); return; }
+    // a risk alert begins now (an unread risk message's time ran out: the server's timetable)
+    if (d.type === "alerts") { refreshAlerts(true); return; }
     if (d.type === "urgent" && d.id && d.worse && !d.gone && (d.status === "waiting" || d.holder === ME)
         && d.urgent_at > (urgentSeen.get(d.id) || 0)) {
       // a person in the queue or in one of my conversations wrote something risky: as loud as
@@ -1527,8 +1560,14 @@
     // within OTHERS_GAP_MS for the rest (a colleague's conversation moving on)
     if (d.id) {
       changed.add(d.id);
-      if (d.type !== "message") changedAlerts = true;
-      refreshChanged(d.type === "urgent");
+      // what changed is asked for within a second, each console at its own moment (many consoles
+      // hear the same event: all asking in the same instant queued LINE's webhook behind their
+      // connections), at once for a risk; someone waiting who worsened has rung from the event
+      // itself: their line (and the queue's order) follows within the second, and no risk alert
+      // of a held conversation changes with it
+      const worsenedWaiting = d.type === "urgent" && d.worse && !d.gone && d.status === "waiting";
+      if (d.type !== "message" && !worsenedWaiting) changedAlerts = true;
+      refreshChanged(d.type === "urgent" && !worsenedWaiting);
     } else if (d.type === "urgent" || d.type === "presence") {
       refreshLists(true);
     } else if (d.type === "queue") {
@@ -1542,12 +1581,14 @@
     if (ROLE === "admin" && d.type !== "message" && d.type !== "read") refreshStaff();
   }
 
-  // One request at a time for each; what is heard meanwhile is asked for once after it.
-  function coalesced(run, gapMs) {
+  // One request at a time for each; what is heard meanwhile is asked for once after it. With
+  // ``spreadMs``, the first one after a quiet while waits a random moment within it too.
+  function coalesced(run, gapMs, spreadMs) {
     let busy = false, again = false, last = 0, timer = null;
     const go = (now) => {
       if (busy) { again = true; return; }
-      const wait = now ? 0 : last + (typeof gapMs === "function" ? gapMs() : gapMs) - Date.now();
+      const gap = typeof gapMs === "function" ? gapMs() : gapMs;
+      const wait = now ? 0 : Math.max(last + gap - Date.now(), spreadMs ? Math.random() * spreadMs : 0);
       if (wait > 0) { if (!timer) timer = setTimeout(() => { timer = null; go(true); }, wait); return; }
       busy = true;
       last = Date.now();
@@ -1556,11 +1597,11 @@
     return go;
   }
   const refreshLists = coalesced(pollLists, LIST_GAP_MS);
-  // (each console its own moment within the gap: the consoles that hear the same event do not
-  // all ask at once)
-  const refreshOthers = coalesced(() => new Promise((done) => { refreshLists(false); done(); }),
-    () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()));
-  const refreshChanged = coalesced(pollChanged, LIST_GAP_MS);
+  // (each console its own moment within the gap, the first time too: the consoles that hear the
+  // same event do not all ask at once, also after a quiet while)
+  const refreshOthers = coalesced(pollSince, () => OTHERS_GAP_MS * (0.6 + 0.8 * Math.random()), OTHERS_GAP_MS);
+  const refreshAlerts = coalesced(checkAlerts, LIST_GAP_MS);
+  const refreshChanged = coalesced(pollChanged, LIST_GAP_MS, LIST_GAP_MS);
   const refreshSelected = coalesced(pollSelected, 0);
   const refreshStaff = coalesced(pollStaff, LIST_GAP_MS);
   // everything again (the channel's reset: too much was missed to say what): also what a test or
@@ -1579,20 +1620,20 @@
       try { await pollSelected(); await pollLists(); } catch (e) { /* network blip: next round */ }
       if (rounds % 5 === 4) pollCanned().catch(() => {});
       if (rounds++ % 3 === 0) pollStaff().catch(() => {});      // the staff view: every third round
-    } else {
-      // on push too, the risk alerts are asked for every few seconds: a risk message nobody
-      // present has read must ring here even if the event or the timer that would have said so
-      // was lost (the safety net of issue 27's first item)
-      if (++quiet % ALERTS_CHECK_ROUNDS === 0) checkAlerts().catch(() => {});
-    }
-    if (pushUp && quiet % SESSION_CHECK_ROUNDS === 0) {
-      // pushed, nothing asked for a while: is this browser still logged in? (its cookie may be
-      // gone; the session ending on the server also ends the stream)
-      api("GET", "/me").catch(() => {});
+    } else if (++quiet % ALERTS_CHECK_ROUNDS === 0) {
+      // on push too, the risk alerts are asked for now and then: a risk message nobody present
+      // has read must ring here even if the event or the timer that would have said so was lost
+      // (the safety net of issue 27's first item). It also finds out whether this browser is
+      // still logged in (its cookie may be gone; the session ending on the server ends the stream)
+      refreshAlerts(true);
     }
     unsure.forEach((_, hid) => { settle(hid).catch(() => {}); });
     if (!ended) setTimeout(loop, POLL_MS);
   }
+  // the browser itself says the network went or came back: asked at once (a quiet console on push
+  // asks the server only now and then, and an open stream may not notice a lost network soon)
+  window.addEventListener("offline", () => refreshAlerts(true));
+  window.addEventListener("online", () => refreshAlerts(true));
   showConnection();
   startPush();
   loop();
