@@ -259,10 +259,9 @@ ASKED_INSTEAD = ("fallback", "small", "stop", "pause", "goodbye")
 # small talk at the lower bar (risk_ask): a feeling, a fallback; the rest at risk_beside
 ASKED_AT_THE_LOWER_BAR = (("small", "feeling"),)
 MAX_TOPICS_WITH_ASK = 4
-MEDICAL_ASK = "medical"
 
 
-def _ask_at(trigger: str | None, arg: str) -> str | None:
+def _ask_at(trigger: str | None) -> str | None:
     if trigger in ASKED_INSTEAD:
         return INSTEAD
     if context.kind_of(trigger) in ASKED_AFTER or trigger in ASKED_AFTER_TRIGGERS:
@@ -430,7 +429,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         found = crisis.detect(analysis, window=win)
         # where the learned model's question may be said: instead of what was understood, after it,
         # or nowhere (a relay, a crisis window, an answer to a question just asked)
-        ask_at = _ask_at(trigger, arg) if not win and before not in fm.relay else None
+        ask_at = _ask_at(trigger) if not win and before not in fm.relay else None
         if ask_at:
             found = crisis.doubted(analysis, found)    # words the model reads as calm: asked, not carded
         named = crisis.named(analysis)
@@ -482,7 +481,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
                              remembered=remembered)
-    if ask_after and ask_after[1] == MEDICAL_ASK:
+    if ask_after and ask_after[1] == understanding.MEDICAL:
         plan.insert(0, ask_after)           # an emergency suspected: its question (119 in it) first
     elif ask_after:
         plan = plan[:MAX_TOPICS_WITH_ASK - 1] + [ask_after]    # a need left out, never the question

@@ -466,16 +466,23 @@ def _clause_model(span: Analysis, best: str | None) -> str | None:
     the patterns found nothing there or another intent it may overrule: "is he just ill?" in
     dialect beside "and the windows near me" is a second need the patterns missed. Never in
     place of a request for a person or a short fragment."""
-    from . import classifier
-
     clause = span.span(0, len(span.tokens))
     if len(clause.text) < OVERRULE_MIN_CHARS or (best is not None and best in NOT_OVERRULED):
         return None
-    name, p = classifier.intents(clause)[0]
-    spec = lexicon().intents.get(name)
-    if spec is None or name in NOT_GUESSED or name.startswith("w_") or p < classifier.thresholds().intent_overrule:
+    sure = _model_sure_of(clause)
+    return sure[0] if sure else None
+
+
+def _model_sure_of(a: Analysis) -> tuple[str, float] | None:
+    """The intent the learned model is sure of (at intent_overrule), when it is one the bot may
+    answer from a guess: (name, p), or None."""
+    from . import classifier
+
+    name, p = classifier.intents(a)[0]
+    if name not in lexicon().intents or name in NOT_GUESSED or name.startswith("w_") \
+            or p < classifier.thresholds().intent_overrule:
         return None
-    return name
+    return name, p
 
 
 def understand(a: Analysis, state: str, data: dict) -> Understood:
@@ -638,17 +645,15 @@ def overrule(a: Analysis, state: str, data: dict, understood: Understood) -> Und
     set, reads them better. Only a first reading of a free message: never an answer to a question
     just asked, never in a crisis window, never away from a request for a person, never a lane
     choice taken from a guess."""
-    from . import classifier
-
     if understood.trigger == "fallback" or (understood.intent or "w_") in NOT_OVERRULED or (understood.intent or "w_").startswith("w_") \
             or answering(data) or data.get("window") or len(a.text) < OVERRULE_MIN_CHARS:
         return understood
-    lex = lexicon()
-    best, p = classifier.intents(a)[0]
-    spec = lex.intents.get(best)
-    if (spec is None or best in NOT_GUESSED or best in LANE_CHOICES or best.startswith("w_")
-            or p < classifier.thresholds().intent_overrule
-            or best == understood.intent.removesuffix("_short").removesuffix("_soft")
+    sure = _model_sure_of(a)
+    if sure is None:
+        return understood
+    best, p = sure
+    spec = lexicon().intents[best]
+    if (best in LANE_CHOICES or best == understood.intent.removesuffix("_short").removesuffix("_soft")
             or state not in spec.get("states", (state,))):
         return understood
     return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or understood.lane,
