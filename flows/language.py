@@ -59,6 +59,8 @@ _QUESTION_ENDINGS = frozenset(W["question_endings"])
 _SENTENCE_ENDS = frozenset(W["sentence_ends"])
 _TE = frozenset(W["te_particles"])
 _COPULA = frozenset(W["copula"])
+_DENIAL_FILLERS = frozenset(W["denial_fillers"])
+_DENIAL_EXISTS = frozenset(W["denial_exists"])
 # a laugh mark ends the message or a sentence in it ("died a hundred times w  killed again…"); a
 # lone letter only after something that is not a letter (not the w of "know what")
 _LAUGH_END = "(?=$|[\\s" + re.escape(W["laugh_sentence_ends"]) + "])"
@@ -225,6 +227,25 @@ class Analysis:
         the sentence: 'hanase-masen ka')."""
         return all(t.pos in (AUX, PARTICLE, SYMBOL, BLANK, ADJ, SUFFIX) or t.pos2 == POS["bound"]
                    for t in self.tokens[i + 1:])
+
+    def denied_at(self, i: int) -> bool:
+        """Whether the word at i is denied as a topic ("kishi-nenryo nado wa gozaimasen", "nagut-tari
+        toka wa nai desu"): only fillers between it and "there is no" (understanding.toml's
+        denial_fillers, denial_exists), and no second negation right after that turns it round."""
+        toks, j = self.tokens, i + 1
+        while j < len(toks) and (toks[j].surface in _DENIAL_FILLERS or toks[j].lemma in _DENIAL_FILLERS
+                                 or toks[j].pos == AUX and toks[j].lemma not in NEGATIONS and toks[j].lemma not in _COPULA):
+            j += 1
+        if j == len(toks) or toks[j].lemma not in _DENIAL_EXISTS:
+            return False
+        k = j if toks[j].pos == ADJ else next(
+            (k for k in range(j + 1, min(j + 4, len(toks))) if toks[k].lemma in NEGATIONS), None)   # ("aru n desu": not one)
+        if k is None:
+            return False
+        after = toks[k + 1:k + 1 + W["denial_undo_within"]]
+        if any(t.surface in _QUESTION_ENDINGS and t.pos == PARTICLE for t in after[:2]):
+            return False            # ("...nai ka": a question, "isn't it?")
+        return not any(t.lemma in NEGATIONS or t.surface in NEGATIONS for t in after if t.pos in (AUX, ADJ))
 
     def negated_at(self, i: int) -> bool:
         """Whether the word at i is negated by what follows it ("shinitaku-nai", "hanase-masen").

@@ -75,6 +75,9 @@ class Understood:
 class _Word:
     alts: tuple[tuple[str, ...], ...]   # each alternative: consecutive lemmas
     kana: tuple[str, ...] = ()          # or: folded readings to compare
+    # (a veto's word written in kanji: never the same sound written in hiragana, as the Tosa
+    # "eiga yo" (it is good) is not eiga, a film, and so vetoes no wish to die)
+    kanji: bool = False
     # one-word alternatives as a set (one lookup each), longer ones tried first
     single: frozenset[str] = field(init=False, compare=False, repr=False)
     multi: tuple[tuple[str, ...], ...] = field(init=False, compare=False, repr=False)
@@ -102,6 +105,8 @@ def _load() -> dict:
     return tomllib.loads(resources.files("messages_ja").joinpath(UNDERSTANDING_FILE).read_text("utf-8"))
 
 
+_KANJI_WORD = re.compile("[\u4e00-\u9fff\u3005]+")
+_HIRAGANA_WORD = re.compile("[\u3041-\u309f\u30fc]+")
 NEG = "\x00neg"       # every negating ending is one word to a pattern: nai, n, hen, nee (dialects)
 
 
@@ -148,7 +153,7 @@ class Lexicon:
         patterns = []
         for name, spec in self.intents.items():
             patterns += [self._compile(name, text) for text in spec.get("patterns", ())]
-            self.unless[name] = [self._compile(name, t) for t in spec.get("unless", ())]
+            self.unless[name] = [self._compile(name, t, veto=True) for t in spec.get("unless", ())]
         patterns = [replace(p, rank=i) for i, p in enumerate(sorted(patterns, key=_best_first))]
         common = collections.Counter(alt[0] for p in patterns for w in set(p.words) for alt in w.alts)
         for p in patterns:
@@ -161,7 +166,7 @@ class Lexicon:
         first = part.lstrip("~=").split("|")[0]
         return self.class_words[first[1:]][0] if first.startswith("@") else first
 
-    def _word(self, parts: list[str], w: int) -> _Word:
+    def _word(self, parts: list[str], w: int, veto: bool = False) -> _Word:
         """Pattern word w, analysed inside the whole pattern (so a particle reads as the particle
         it is there, not as whatever it might be on its own)."""
         text = parts[w]
@@ -177,9 +182,9 @@ class Lexicon:
                 alts.append(_lemmas_between(before, alt[1:], after, as_written=True))
             else:
                 alts.append(_lemmas_between(before, alt, after))
-        return _Word(alts=tuple(a for a in alts if a))
+        return _Word(alts=tuple(a for a in alts if a), kanji=veto and bool(_KANJI_WORD.fullmatch(text)))
 
-    def _compile(self, intent: str, text: str) -> _Pattern:
+    def _compile(self, intent: str, text: str, veto: bool = False) -> _Pattern:
         negation = "no"
         if text[:1] == "*":
             negation, text = "any", text[1:]
@@ -190,7 +195,7 @@ class Lexicon:
         if question:
             parts = parts[:-1]
         # the same word in many patterns is one object, so a message works out its matches once
-        words = tuple(self._interned.setdefault(w, w) for w in (self._word(parts, i) for i in range(len(parts))))
+        words = tuple(self._interned.setdefault(w, w) for w in (self._word(parts, i, veto) for i in range(len(parts))))
         size = sum(min((len(a) for a in w.alts), default=1) for w in words)
         score = self.intents.get(intent, {}).get("weight", 0) + WEIGHT_PER_WORD * size
         needs = tuple(frozenset(alt[0] for alt in w.alts) for w in words if w.alts and not w.kana)
@@ -242,6 +247,8 @@ class Lexicon:
                     continue
                 if p.negation == "no" and negated and not (a.question and a.tokens_after_is_end(last)):
                     continue        # ("can't I talk with someone?" is a request, not a refusal)
+                if p.negation == "no" and a.denied_at(last):
+                    continue        # ("nothing like a wish to die": denied as a topic)
                 return start
         return None
 
@@ -349,9 +356,11 @@ class _Message:
                         if not want.startswith(acc):
                             break
         else:
+            toks = self.analysis.tokens
             for lemma in word.single:
                 for i in self.index.get(lemma, ()):
-                    out[i] = 1
+                    if not (word.kanji and _HIRAGANA_WORD.fullmatch(toks[i].surface)):
+                        out[i] = 1
             keys, n = self.keys, len(self.keys)
             for alt in word.multi:
                 for i in self.index.get(alt[0], ()):
