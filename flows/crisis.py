@@ -30,6 +30,7 @@ _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
 _SUBJECT = frozenset(language.W["subject_particles"])
 _PASSIVE = frozenset(language.W["passive_auxiliaries"])
 _OF = language.W["possessive"]         # (mum "of" boyfriend)
+_TE = frozenset(language.W["te_particles"])
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class _Crisis:
         self.fathers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("fathers", ()))
         self.mothers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
+        self.because = frozenset(raw.get("because", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
         self.writer_is_target = tuple(raw.get("writer_is_target", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
@@ -164,7 +166,7 @@ class _Crisis:
             found.add("violence_by_me")
         if said_me and "violence_by_me" in found:
             found -= {"violence_family", "violence_partner"}   # "the one hitting is me": the writer's
-        elif "violence_by_me" in found and (self._writer_hurt(a) or (
+        elif "violence_by_me" in found and (self._writer_hurt(a) or self._kin_did_it(a, matches.get("violence_by_me", (0, None))[1]) or (
                 window in ("violence_family", "violence_partner") and not language.marked(a, self.selves, _SUBJECT))):
             found.discard("violence_by_me")            # the writer is the one hurt
             found.add(window if window in ("violence_family", "violence_partner") else "violence_family")
@@ -195,6 +197,23 @@ class _Crisis:
                     if toks[j].base in self.hits and any(u.lemma == self.towards for u in toks[j + 1:j + 4]):
                         return True
         return False
+
+    def _kin_did_it(self, a: Analysis, start: int | None) -> bool:
+        """A relative is the subject of the clause where the writer's own violence was read ("my
+        brother argued with dad, grabbed him by the collar and slammed him against the wall"): the
+        clause runs back to the sentence's start or to a connector that may change who acts
+        (-node, -kara, -kedo; not the -te that chains one person's acts), and the writer is not
+        its subject."""
+        if start is None:
+            return False
+        toks = a.tokens
+        begin = next((f for f, e in a.sentences if f <= start < e), 0)
+        first = start
+        while first > begin and not (toks[first - 1].pos2 == CONJUNCTIVE and toks[first - 1].surface not in _TE) \
+                and not (first - 2 >= begin and toks[first - 2].surface + toks[first - 1].surface in self.because):
+            first -= 1
+        clause = Analysis(text=a.text, tokens=toks[first:start + 1], raw=a.raw)
+        return language.marked(clause, self.kin_objects, _SUBJECT) and not language.marked(clause, self.selves, _SUBJECT)
 
     def _parent_acted(self, a: Analysis) -> bool:
         """A parent is the one hurting (father + ga, hit by mother + ni): the writer is a child."""

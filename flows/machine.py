@@ -354,7 +354,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 # "maybe", "I think so" to "did you take too much? / do you want to die?": a yes
                 yes = understanding.ANSWERS[state["asked"]]["yes"]
                 understood = replace(understood, trigger=yes, intent="yes")
-        elif not win and understood.trigger == "fallback" and before not in fm.relay:
+        elif not win and (understood.trigger == "fallback" or understood.intent in CALM_AGAIN) and before not in fm.relay:
             # "sorry, that was about the game, not for real" when the bot had not taken it as a
             # risk: met lightly (calm_again), not with "I could not understand"
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
@@ -372,7 +372,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # in line or after leaving a message, taking the request back wins over what else the
             # words hold ("never mind, another time"; "cancel it, my parents nearly saw")
             understood = replace(understood, trigger="stop", intent="stop")
-        if before == "waiting" and understood.intent == "ask_wait":
+        if before in fm.context["answer_while"] and understood.intent == "ask_wait":
             # "how long? and can I switch to the phone?": the question answered, the place in line
             # with it (below), never only the wait
             topics = [n for n in understanding.sentence_needs(analysis)

@@ -53,11 +53,14 @@ ANSWERS = {
     "cancel_confirm": {"yes": "stop", "no": "keep_waiting"},
 }
 TENTATIVE = tuple(language.W.get("tentative", ()))
+# (a word of them inside a verb is not one: ika-na-kya, "I have to go", holds ka-na)
+_TENTATIVE = re.compile("|".join(re.escape(w) + "(?![" + language.W.get("tentative_not_before", "") + "])"
+                                 for w in TENTATIVE) or "(?!)")
 
 
 def tentative(a: Analysis) -> bool:
     """A hesitation rather than a decision ("maybe I'll stop…")."""
-    return any(w in a.text for w in TENTATIVE)
+    return bool(_TENTATIVE.search(a.text))
 
 
 @dataclass(frozen=True)
@@ -494,6 +497,24 @@ def _model_sure_of(a: Analysis) -> tuple[str, float] | None:
     return name, p
 
 
+CLOSINGS = ("goodbye", "thanks")
+CLOSING_TAIL = 16          # characters at the end of a message read on their own for a closing
+
+
+def _closing_at_end(a: Analysis, lex: Lexicon) -> str | None:
+    """A long run of words with nothing else understood that ends by taking leave ("yes I see
+    thank you I'll write again if anything comes up well then goodbye", voice input with no
+    stops): the closing at its end (its own length, not the message's), never the fallback."""
+    if len(a.plain) <= CLOSING_TAIL:
+        return None
+    size, first = 0, len(a.tokens)
+    while first > 0 and size + len(a.tokens[first - 1].surface) <= CLOSING_TAIL:
+        first -= 1
+        size += len(a.tokens[first].surface)
+    tail = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:], raw=a.raw))
+    return max((n for n in CLOSINGS if n in tail), key=lambda n: tail[n], default=None)
+
+
 def understand(a: Analysis, state: str, data: dict) -> Understood:
     """The best reading of a typed message in this state; trigger "fallback" when none."""
     lex = lexicon()
@@ -552,6 +573,8 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         if place.city_code:
             return Understood("city", place.city_code, "place", lane, place, 10, scores)
         return Understood("pref", place.pref, "place", lane, place, 10, scores)
+    if best is None and (closing := _closing_at_end(a, lex)) is not None:
+        best, scores = closing, {**scores, closing: lex.intents[closing]["weight"]}
     if best is None:
         return Understood("fallback", "", None, lane, place, 0.0, scores)
     spec = lex.intents[best]
