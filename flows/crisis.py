@@ -78,6 +78,13 @@ def doubted(a: Analysis, found: Detection) -> Detection:
     return Detection(None, joking=True, doubted=True, ask=(asked.trigger, asked.arg))
 
 
+def _head(word: str) -> str:
+    """A family word's own lemma, its honorific left off (o-tou-san: tou, not the san that every
+    such word ends in, which made any father and mother "both parents")."""
+    tokens = [t for t in language.analyse(word).tokens if t.pos != language.SUFFIX] or language.analyse(word).tokens
+    return tokens[-1].lemma
+
+
 class _Crisis:
     def __init__(self, raw: dict):
         from .understanding import Lexicon     # the same pattern language and matcher
@@ -91,16 +98,16 @@ class _Crisis:
         partner = raw.get("classes", {}).get("partner", ())
         self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
-        self.fathers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("fathers", ()))
-        self.mothers = frozenset(language.analyse(w).tokens[-1].lemma for w in raw.get("mothers", ()))
+        self.fathers = frozenset(_head(w) for w in raw.get("fathers", ()))
+        self.mothers = frozenset(_head(w) for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
         self.because = frozenset(raw.get("because", ()))
+        self.regret = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("regret", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
         self.writer_is_target = tuple(raw.get("writer_is_target", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
-        self.kin_objects = frozenset(language.analyse(w).tokens[-1].lemma
-                                     for w in raw.get("classes", {}).get("kin", ()))
+        self.kin_objects = frozenset(_head(w) for w in raw.get("classes", {}).get("kin", ()))
         about = raw.get("about", {})
         self.marks = frozenset(about.get("marks", ()))
         self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
@@ -207,11 +214,14 @@ class _Crisis:
         if start is None:
             return False
         toks = a.tokens
+        if any(t.lemma in self.regret for t in toks[start:start + 6]):
+            return False            # ("...and I ended up dragging her": the -te shimau of one's own act)
         begin = next((f for f, e in a.sentences if f <= start < e), 0)
         first = start
         while first > begin and not (toks[first - 1].pos2 == CONJUNCTIVE and toks[first - 1].surface not in _TE) \
-                and not (first - 2 >= begin and toks[first - 2].surface + toks[first - 1].surface in self.because):
-            first -= 1
+                and not (first - 2 >= begin and toks[first - 2].surface + toks[first - 1].surface in self.because) \
+                and not (first - 2 >= begin and toks[first - 1].surface in _TE and toks[first - 2].pos == language.ADJ):
+            first -= 1              # (an adjective's -te is a cause: "my brother was noisy, so I...")
         clause = Analysis(text=a.text, tokens=toks[first:start + 1], raw=a.raw)
         return language.marked(clause, self.kin_objects, _SUBJECT) and not language.marked(clause, self.selves, _SUBJECT)
 
@@ -277,7 +287,9 @@ class _Crisis:
                 upto = Analysis(text=a.text, tokens=a.tokens[:end], raw=a.raw)
                 here = Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw)
                 return not language.marked(upto, self.partner, _AGENT) or (
-                    language.marked(here, self.kin_objects, _AGENT) and not language.marked(here, self.partner, _AGENT))
+                    language.marked(here, self.kin_objects, _AGENT) and not language.marked(here, self.partner, _AGENT)) or (
+                    language.marked(Analysis(text=a.text, tokens=a.tokens[first:start + 1], raw=a.raw), self.kin_objects, _AGENT)
+                    and not language.marked(Analysis(text=a.text, tokens=a.tokens[first:start + 1], raw=a.raw), self.partner, _AGENT))
         return False
 
     def _kin_only(self, a: Analysis) -> bool:

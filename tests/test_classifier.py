@@ -51,7 +51,9 @@ def test_it_ships_with_the_package():
 
 def test_the_thresholds_parse_and_are_ordered():
     t = classifier.thresholds()
-    assert 0 < t.intent_ask < t.intent_answer < 1
+    # (the ask band may be empty: where the held-back messages below intent_answer had the meant
+    # intent among the model's two best less than ASK_TOP_TWO of the time, it names none)
+    assert 0 < t.intent_ask <= t.intent_answer < 1
     assert 0 < t.risk_ask < 1
 
 
