@@ -178,10 +178,12 @@ def cities() -> dict[str, tuple[str, str]]:
 
 
 # -- reading a message -------------------------------------------------------------------------
-def find(analysis: Analysis) -> Place | None:
+def find(analysis: Analysis, asked: bool = False) -> Place | None:
     """The place the person names in this message, or None (nothing named, or only names that
-    could be several places)."""
-    return _find(analysis) or _by_parts(analysis)
+    could be several places). `asked`: the bot has just asked where they live, so a bare name
+    is read as the answer even where UniDic takes it for a common word or a surname ("Kurashiki",
+    "by the way, Kanazawa"), unless an honorific or another noun follows it."""
+    return _find(analysis, asked) or _by_parts(analysis)
 
 
 # A prefecture and a city in kana, set apart by a space ("tochigi-ken utsunomiya"): each part read
@@ -207,7 +209,7 @@ def _by_parts(analysis: Analysis) -> Place | None:
     return max(found, key=lambda p: (p.city_code is not None, p.muni is not None))
 
 
-def _find(analysis: Analysis) -> Place | None:
+def _find(analysis: Analysis, asked: bool = False) -> Place | None:
     ix = index()
     tokens = analysis.tokens
     if not tokens:
@@ -219,7 +221,7 @@ def _find(analysis: Analysis) -> Place | None:
         starts.append(pos)
         pos += len(s)
         ends.append(pos)
-    whole = _whole_message(ix, tokens, keyed, starts, ends)
+    whole = _whole_message(ix, tokens, keyed, starts, ends, asked)
     if whole is not None:
         return _place(ix, whole, analysis, starts) if whole.resolved else None
     matches = _token_matches(ix, tokens, keyed, starts, ends) + _kana_matches(ix, keyed, starts, ends)
@@ -227,7 +229,7 @@ def _find(analysis: Analysis) -> Place | None:
         return None
     kept = _longest(matches)
     heads = {m.first for m in kept}
-    accepted = [m for m in kept if _accept(ix, m, tokens, heads)]
+    accepted = [m for m in kept if _accept(ix, m, tokens, heads, asked)]
     if not accepted:
         return None
     _resolve_all(accepted)
@@ -240,7 +242,7 @@ def _find(analysis: Analysis) -> Place | None:
     return _place(ix, best, analysis, starts, found)
 
 
-def _whole_message(ix: _Index, tokens, keyed: str, starts, ends) -> _Match | None:
+def _whole_message(ix: _Index, tokens, keyed: str, starts, ends, asked: bool = False) -> _Match | None:
     """The message is only a name, perhaps with a short tail ('desu', 'zaiju'): read at once."""
     if len(tokens) > 2 * _MAX_TOKENS:
         return None
@@ -259,7 +261,7 @@ def _whole_message(ix: _Index, tokens, keyed: str, starts, ends) -> _Match | Non
             first = content[0]
             single = ends[first] - starts[first] == len(core)
             t = tokens[first]
-            if not named and single and not any(u.kind == _PREF for u in units) \
+            if not named and single and not asked and not any(u.kind == _PREF for u in units) \
                     and not (t.pos == ix.tags["noun"] and t.pos2 == ix.tags["proper"]):
                 return None        # a common word alone (chuo, midori, asahi) is not read as a place
             remaining, last, end = len(core), first, starts[first]
@@ -382,7 +384,7 @@ def _longest(matches: list[_Match]) -> list[_Match]:
     return kept
 
 
-def _accept(ix: _Index, m: _Match, tokens, heads: set[int]) -> bool:
+def _accept(ix: _Index, m: _Match, tokens, heads: set[int], asked: bool = False) -> bool:
     """Whether a match names a place here (heads: where the other names begin)."""
     if m.named:
         return True
@@ -400,7 +402,7 @@ def _accept(ix: _Index, m: _Match, tokens, heads: set[int]) -> bool:
         # a long enough place name (Setagaya in kana), or a reading they say they live in
         return (tagged and (any(u.kind in (_PREF, _DESIGNATED) for u in m.units) or m.end - m.start >= _MIN_KANA_IN_SENTENCE)) \
             or _lives_there(ix, m, tokens)
-    return tagged or _lives_there(ix, m, tokens)
+    return tagged or (asked and not m.kana) or _lives_there(ix, m, tokens)
 
 
 def _lives_there(ix: _Index, m: _Match, tokens) -> bool:

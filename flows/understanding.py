@@ -497,6 +497,10 @@ def _model_sure_of(a: Analysis) -> tuple[str, float] | None:
     return name, p
 
 
+# The bot has just asked where they live (the region buttons): a short answer's bare name is read
+# as the place even where the analyser takes it for a common word or a surname (places.find).
+WHERE_ASKED = ("regions",)
+WHERE_ANSWER_CHARS = 12
 CLOSINGS = ("goodbye", "thanks")
 CLOSING_TAIL = 16          # characters at the end of a message read on their own for a closing
 
@@ -535,7 +539,7 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
             del scores[name]          # only right after that kind of crisis answer
         elif "asked" in spec and data.get("asked") not in spec["asked"]:
             del scores[name]          # only as the answer to that question
-    place = places.find(a) if places else None
+    place = places.find(a, asked=data.get("asked") in WHERE_ASKED and len(a.plain) <= WHERE_ANSWER_CHARS) if places else None
     lane = _lane_of(a, lex)
     own = [n for n in scores if "window" in lex.intents[n]] if window else []
     # right after a crisis answer, what the window listens for comes first ("what do I say to 119?"
