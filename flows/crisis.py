@@ -102,6 +102,7 @@ class _Crisis:
         self.mothers = frozenset(_head(w) for w in raw.get("mothers", ()))
         self.contrast = frozenset(raw.get("contrast", ()))
         self.because = frozenset(raw.get("because", ()))
+        self.kin_generic = frozenset(_head(w) for w in raw.get("kin_generic", ()))
         self.regret = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("regret", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
         self.writer_is_target = tuple(raw.get("writer_is_target", ()))
@@ -297,7 +298,7 @@ class _Crisis:
         partner-only pattern found is the family's violence."""
         lemmas = {t.lemma for t in a.tokens}
         parents = bool(lemmas & self.fathers) and bool(lemmas & self.mothers)     # (between the parents)
-        return bool(lemmas & self.kin_objects) and not lemmas & self.partner and not parents
+        return bool(lemmas & self.kin_objects - self.kin_generic) and not lemmas & self.partner and not parents
 
     def _kin_hits(self, a: Analysis) -> bool:
         """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my
