@@ -287,10 +287,12 @@ class _Crisis:
             if first <= start < end:
                 upto = Analysis(text=a.text, tokens=a.tokens[:end], raw=a.raw)
                 here = Analysis(text=a.text, tokens=a.tokens[first:end], raw=a.raw)
-                return not language.marked(upto, self.partner, _AGENT) or (
-                    language.marked(here, self.kin_objects, _AGENT) and not language.marked(here, self.partner, _AGENT)) or (
-                    language.marked(Analysis(text=a.text, tokens=a.tokens[first:start + 1], raw=a.raw), self.kin_objects, _AGENT)
-                    and not language.marked(Analysis(text=a.text, tokens=a.tokens[first:start + 1], raw=a.raw), self.partner, _AGENT))
+                before = Analysis(text=a.text, tokens=a.tokens[first:start + 1], raw=a.raw)
+                acting = lambda part: (language.marked(part, self.kin_objects, _AGENT)  # noqa: E731
+                                       and not language.marked(part, self.partner, _AGENT))
+                # (a relative acting in that sentence, or before the violence in it: "my son ...
+                # dragged me by the hair ... my husband works away")
+                return not language.marked(upto, self.partner, _AGENT) or acting(here) or acting(before)
         return False
 
     def _kin_only(self, a: Analysis) -> bool:

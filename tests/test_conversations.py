@@ -131,3 +131,36 @@ def test_a_hesitation_in_line_is_asked_about_and_no_keeps_the_place():
     assert stay.state["state"] == "waiting" and "handoff_cancel" not in [e["type"] for e in stay.effects]
     gone = turns_from("waiting", "やめとこかな", "はい")[-1]
     assert "handoff_cancel" in [e["type"] for e in gone.effects]
+
+
+def test_a_decision_to_leave_the_line_with_kana_inside_a_verb_is_not_asked_about():
+    # (「行かなきゃ」 holds ka-na, the hesitation's word; the decision is clear)
+    out = turns_from("waiting", "今から仕事に行かなきゃいけなくなったので相談はまた今度にします待つのはやめます")[-1]
+    assert "handoff.cancelled" in said(out), said(out)
+
+
+def test_a_long_run_on_that_ends_by_taking_leave_is_a_goodbye_not_the_fallback():
+    out = turns("センターの電話番号わかりました",
+                "はいわかりましたありがとうございますまた何かあったらここに書きますねそれじゃあ失礼します")[-1]
+    assert out.trigger == "goodbye", said(out)
+
+
+@pytest.mark.parametrize("first,answer,pref", [("地域の支援センターってどこにあるの", "倉敷", "33"),
+                                              ("相談できるとこ近くにある？", "ちなみに金沢ね", "17")])
+def test_a_bare_name_answering_where_they_live_is_the_place(first, answer, pref):
+    out = turns(first, answer)[-1]
+    assert f"local.pref.{pref}" in said(out), said(out)
+
+
+def test_a_name_that_is_also_a_common_word_is_no_place_when_nobody_asked_where():
+    assert not any(m.startswith("local.") for m in said(turns("倉敷")[-1]))
+
+
+def test_a_clarification_with_an_apology_after_words_the_bot_did_not_take_as_risk_is_met_lightly():
+    out = turns("死んでまうわ", "いやいや、暑うて死んでまうって意味やで😂 クーラー壊れてんねん。心配かけてすまんな")[-1]
+    assert out.trigger == "window_calm", said(out)
+
+
+def test_a_question_beside_asking_when_the_answer_comes_after_leaving_a_message_is_answered():
+    out = turns_from("message_left", "これっておいくらかかるんでしょう？後で請求とかこない？")[-1]
+    assert "answer.cost" in said(out), said(out)

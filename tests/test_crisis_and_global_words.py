@@ -255,3 +255,29 @@ def test_the_partner_named_a_message_before_is_the_one_hurting_even_with_the_chi
     first = handle(None, Event("text", text="夫が5年ほど家から出ていません"), 1000.0, ctx=ctx)
     out = handle(first.state, Event("text", text="最近は私に手をあげるようになって、子どもたちも怖がっています"), 1040.0, ctx=ctx)
     assert out.trigger == "crisis_violence_partner"
+
+
+@pytest.mark.parametrize("text,tier", [
+    # a denial as a topic cancels the signal; a rhetorical question and a double negation do not
+    ("私自身のことでご相談です。希死念慮などはございません。ただ、社会に戻る自信がなく", None),
+    ("息子のことで。殴ったりとかはないです。ただ昼夜逆転で食事も別々です", None),
+    ("夫婦喧嘩はしますが手が出たことは一度もありません", None),
+    ("死にたいと思わない日はない", "high"),
+    ("正直もう自分なんかこの家にいないほうがいいんじゃないかってずっと思ってる", "medium"),
+    # a veto's kanji word is not the same sound in hiragana (Tosa eiga: "it is good")
+    ("わしなんかおらんなったほうがえいがよ。死にたいち毎晩思いゆう", "high"),
+    ("映画で死にたいって言ってた", None),
+    # a father alone is not "both parents" (the honorific san of o-tou-san)
+    ("おとうさんが おさけのむと あたまを かべに ぶつけられる", "violence_family"),
+    # the relative who is the clause's subject did it; a regretted act or a cause keeps it the writer's
+    ("弟が父と言い合いになって、父の胸ぐらをつかんで壁にたたきつけた。父は70過ぎてる", "violence_family"),
+    ("弟がうるさくて、さっき首つかんで壁に押し付けた。やりすぎたと思ってる", "violence_by_me"),
+    ("息子が暴れるので、つい殴ってしまった", "violence_by_me"),
+    # the family named only as who cannot be told is no relative acting
+    ("付き合ってる人がいて、会うたびに殴られる。家族には言えない", "violence_partner"),
+    # following a relative in death is one's own risk; killing them first is harm to others
+    ("八十の母が今夜が峠と言われております。看取りましたら私も後を追うと決めており、そのための薬も貯めてまいりました", "urgent"),
+    ("息子を殺して後を追います", "harm_others"),
+])
+def test_denials_sounds_and_who_acts_read_as_meant(text, tier):
+    assert detect(text).tier == tier
