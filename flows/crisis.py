@@ -158,7 +158,10 @@ class _Crisis:
         matches = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
         found = set(matches)
         found |= {tier for tier, words in self.kana.items()
-                  if tier not in found and any(map(a.kana_has, words)) and not self.lexicon.vetoed(a, tier)}
+                  if tier not in found and any(a.kana_written_has(w) or a.kana_has(w) and not a.denies for w in words)
+                  and not self.lexicon.vetoed(a, tier)}
+        # (the table of odd kana splits, shinitaishinitai, reads a kanji word's reading too, unless
+        # the message denies something as a topic: "shinitai toka chau de" is left to the patterns)
         joking = False
         if a.laughing:
             joking = bool(found & self.laughing_drops & SELF_HARM_TIERS)

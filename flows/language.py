@@ -61,6 +61,8 @@ _TE = frozenset(W["te_particles"])
 _COPULA = frozenset(W["copula"])
 _DENIAL_FILLERS = frozenset(W["denial_fillers"])
 _DENIAL_EXISTS = frozenset(W["denial_exists"])
+_DENIAL_IS_NOT = frozenset(W["denial_is_not"])
+_DENIAL_NOUNS = frozenset(W["denial_nouns"])
 # a laugh mark ends the message or a sentence in it ("died a hundred times w  killed again…"); a
 # lone letter only after something that is not a letter (not the w of "know what")
 _LAUGH_END = "(?=$|[\\s" + re.escape(W["laugh_sentence_ends"]) + "])"
@@ -170,6 +172,22 @@ class Analysis:
         """For each word, whether it is written in kana."""
         return tuple(bool(_KANA_WORD.fullmatch(t.surface)) for t in self.tokens)
 
+    def kana_written_has(self, word: str) -> bool:
+        """Whether `word` is in the reading where the message itself is written in kana (every
+        letter of it)."""
+        kana, marks = self.kana, self._kana_map[1]
+        i = kana.find(word)
+        while i >= 0:
+            if "-" not in marks[i:i + len(word)]:
+                return True
+            i = kana.find(word, i + 1)
+        return False
+
+    @cached_property
+    def denies(self) -> bool:
+        """Whether anything in the message is denied as a topic (denied_at)."""
+        return any(self.denied_at(i) for i in range(len(self.tokens)))
+
     def kana_has(self, word: str) -> bool:
         """Whether the folded reading holds `word`. A short one (SHORT_KANA letters or fewer) counts
         only across words written in kana (the analyser splits a kana run oddly, so its cuts are no
@@ -236,10 +254,21 @@ class Analysis:
         while j < len(toks) and (toks[j].surface in _DENIAL_FILLERS or toks[j].lemma in _DENIAL_FILLERS
                                  or toks[j].pos == AUX and toks[j].lemma not in NEGATIONS and toks[j].lemma not in _COPULA):
             j += 1
-        if j == len(toks) or toks[j].lemma not in _DENIAL_EXISTS:
+        if j == len(toks):
             return False
-        k = j if toks[j].pos == ADJ else next(
-            (k for k in range(j + 1, min(j + 4, len(toks))) if toks[k].lemma in NEGATIONS), None)   # ("aru n desu": not one)
+        t = toks[j]
+        if t.lemma in _DENIAL_IS_NOT:
+            k = j
+        elif (t.lemma in _COPULA or t.surface in _COPULA) and toks[j - 1].lemma in _DENIAL_NOUNS:
+            # ("wake de nee", "wake ja nai": the copula, perhaps wa, then a negation of any dialect)
+            k = next((k for k in range(j + 1, min(j + 3, len(toks)))
+                      if toks[k].surface in NEGATIONS or toks[k].lemma in NEGATIONS or toks[k].lemma in _DENIAL_EXISTS
+                      and toks[k].pos == ADJ), None)
+        elif t.lemma not in _DENIAL_EXISTS:
+            return False
+        else:
+            k = j if t.pos == ADJ else next(
+                (k for k in range(j + 1, min(j + 4, len(toks))) if toks[k].lemma in NEGATIONS), None)   # ("aru n desu": not one)
         if k is None:
             return False
         after = toks[k + 1:k + 1 + W["denial_undo_within"]]
@@ -258,9 +287,13 @@ class Analysis:
                 if t.lemma not in _COPULA and t.surface not in _COPULA:
                     return False
             return False
+        prev = self.tokens[i]
         for t in self.tokens[i + 1:i + 9]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
+            if t.surface in NEGATIONS and prev.surface.endswith(W["adverbial_ending"]):
+                return True         # (shini-taku nee: the dialect "not" read as a particle after -ku)
+            prev = t
             if t.pos in (AUX, SUFFIX) or (t.pos == PARTICLE and t.surface in _TE) or t.pos2 == POS["bound"]:
                 continue
             break
