@@ -339,6 +339,13 @@ def detect(text: str | Analysis, window: str | None = None) -> Detection:
     return _crisis().detect(a, window)
 
 
+def found_at(a: Analysis, tier: str) -> int | None:
+    """Where the last word of the message that finds this tier by a pattern begins (token), or
+    None (found by no pattern of its own: the odd-kana table, a rule)."""
+    hit = {name.removesuffix("_short"): h for name, h in _crisis().lexicon.matches(a).items()}.get(tier)
+    return None if hit is None else hit[1]
+
+
 def named(a: Analysis) -> str | None:
     """Who a message names: "partner", "kin" or None (see _Crisis.named)."""
     return _crisis().named(a)

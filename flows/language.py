@@ -62,6 +62,7 @@ _COPULA = frozenset(W["copula"])
 _DENIAL_FILLERS = frozenset(W["denial_fillers"])
 _DENIAL_EXISTS = frozenset(W["denial_exists"])
 _DENIAL_IS_NOT = frozenset(W["denial_is_not"])
+_NOUN_NOT = frozenset(W["noun_not"])
 _DENIAL_NOUNS = frozenset(W["denial_nouns"])
 # a laugh mark ends the message or a sentence in it ("died a hundred times w  killed again…"); a
 # lone letter only after something that is not a letter (not the w of "know what")
@@ -284,6 +285,8 @@ class Analysis:
             for t in self.tokens[i + 1:i + 4]:
                 if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                     return True
+                if t.surface in _NOUN_NOT or t.lemma in _NOUN_NOT:
+                    return True     # ("joudan chau de": Kansai "it is not a joke")
                 if t.lemma not in _COPULA and t.surface not in _COPULA:
                     return False
             return False

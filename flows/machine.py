@@ -302,6 +302,24 @@ def _keep_muni(data: dict, place) -> None:
         data.pop("muni", None)
 
 
+def _calm_explains(analysis, tier: str, win: str) -> bool:
+    """Right after a crisis answer, a clarification that quotes the words it explains ("I meant
+    my neck cramped, kubi tsutta, a typo"; "it's the app: ending it tonight means deleting the
+    account"): the calm answer, when the words found again are no graver than the window's, are
+    not an emergency, and the last sentence that clarifies is not before the last that holds them
+    (so "a mistake. really, tonight I end it" stays a crisis)."""
+    if tier == "medical" or crisis.graver(tier, win):
+        return False
+    risk_in = calm_in = -1          # the last sentence where each is found
+    for n, (first, end) in enumerate(analysis.sentences):
+        part = analysis.span(first, end)
+        if crisis.found_at(part, tier) is not None:
+            risk_in = n
+        if understanding.found_at(part, CALM_INTENT) is not None:
+            calm_in = n
+    return calm_in >= 0 and calm_in >= risk_in
+
+
 def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,
            ctx: dict | None = None) -> Outcome:
     """The whole conversation step: pure and deterministic given (state, event, now, ctx).
@@ -349,9 +367,12 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
             if calm.intent == CALM_INTENT:
                 understood = replace(calm, trigger="ask_risk_no", intent="no")
-            elif understood.trigger == "fallback" and understanding.tentative(analysis) \
+            elif (understood.trigger == "fallback" or context.kind_of(understood.trigger) == "told"
+                  or understood.intent == "feeling") \
+                    and (understanding.tentative(analysis) or understanding.affirms(analysis)) \
                     and len(event.text) < LONG_MESSAGE:
-                # "maybe", "I think so" to "did you take too much? / do you want to die?": a yes
+                # "maybe", "I think so", "thinking I might", "it's no joke" to "did you take too
+                # much? / do you want to die?": a yes
                 yes = understanding.ANSWERS[state["asked"]]["yes"]
                 understood = replace(understood, trigger=yes, intent="yes")
         elif not win and (understood.trigger == "fallback" or understood.intent in CALM_AGAIN) and before not in fm.relay:
@@ -427,6 +448,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     ask_after = None
     if analysis is not None:
         found = crisis.detect(analysis, window=win)
+        if found.tier and win and understood is not None and understood.intent == CALM_INTENT \
+                and _calm_explains(analysis, found.tier, win):
+            found = crisis.Detection(None)      # the words explained are not said again
         # where the learned model's question may be said: instead of what was understood, after it,
         # or nowhere (a relay, a crisis window, an answer to a question just asked)
         ask_at = _ask_at(trigger) if not win and before not in fm.relay else None

@@ -58,6 +58,15 @@ _TENTATIVE = re.compile("|".join(re.escape(w) + "(?![" + language.W.get("tentati
                                  for w in TENTATIVE) or "(?!)")
 
 
+_NOT_A_JOKE = frozenset(language.W.get("not_a_joke", ()))
+
+
+def affirms(a: Analysis) -> bool:
+    """"It is no joke", "it's not a lie" (a joke-word negated): said to the direct question
+    about a risk, a yes."""
+    return any(t.lemma in _NOT_A_JOKE and a.negated_at(i) for i, t in enumerate(a.tokens))
+
+
 def tentative(a: Analysis) -> bool:
     """A hesitation rather than a decision ("maybe I'll stop…")."""
     return bool(_TENTATIVE.search(a.text))
@@ -517,6 +526,12 @@ def _closing_at_end(a: Analysis, lex: Lexicon) -> str | None:
         size += len(a.tokens[first].surface)
     tail = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:], raw=a.raw))
     return max((n for n in CLOSINGS if n in tail), key=lambda n: tail[n], default=None)
+
+
+def found_at(a: Analysis, intent: str) -> int | None:
+    """Where the best pattern of that intent begins in the message (token), or None."""
+    hit = lexicon().matches(a).get(intent)
+    return None if hit is None else hit[1]
 
 
 def understand(a: Analysis, state: str, data: dict) -> Understood:

@@ -164,3 +164,22 @@ def test_a_clarification_with_an_apology_after_words_the_bot_did_not_take_as_ris
 def test_a_question_beside_asking_when_the_answer_comes_after_leaving_a_message_is_answered():
     out = turns_from("message_left", "これっておいくらかかるんでしょう？後で請求とかこない？")[-1]
     assert "answer.cost" in said(out), said(out)
+
+
+@pytest.mark.parametrize("first,second,calm", [
+    ("首つりたい", "ちがう、首つった、って言おうとした。寝違えて首がつったの。変換ミスです🙏", True),
+    ("もう限界。今夜で終わりにする", "あ、えっとソシャゲの話です。今夜でアカウント消して終わりにするってこと。課金やめたくて。自分自身はべつになんもないです", True),
+    ("もう限界。今夜で終わりにする", "間違えた。本当は今夜で終わりにする", False),
+    ("死にたい", "冗談です。死にたいのは本当", False),
+])
+def test_a_clarification_quoting_the_words_it_explains_is_calm_unless_the_words_come_after_it(first, second, calm):
+    out = turns(first, second)[-1]
+    assert (out.trigger == "window_calm") is calm, (out.trigger, said(out))
+
+
+@pytest.mark.parametrize("answer", ["冗談ちゃうで。ほんまにしんどいねん", "しようかなっておもってる へやからでれない"])
+def test_its_no_joke_or_thinking_i_might_answers_the_direct_question_yes(answer):
+    first = turns("もう生きとってもしゃあないわ")[-1]
+    assert first.trigger == "ask_risk", said(first)
+    out = turns(answer, state=first.state, start=40.0)[-1]
+    assert out.trigger.startswith("crisis_"), (out.trigger, said(out))
