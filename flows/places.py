@@ -99,6 +99,8 @@ class _Index:
         self.kana_after = frozenset(f["kana_after"])
         self.area_prefixes = frozenset(f["area_prefixes"])
         self.former = frozenset(f["former"])
+        self.self_words = frozenset(f.get("self_words", ()))
+        self.kin_words = frozenset(f.get("kin_words", ()))
         self.moved = frozenset(f["moved"])
         self.past = frozenset(f["past"])
         self.still = frozenset(f["still"])
@@ -238,6 +240,7 @@ def _find(analysis: Analysis, asked: bool = False) -> Place | None:
         return None
     for m in found:
         m.score = _cue(ix, m, tokens)
+    _relatives_first(ix, found, tokens)
     best = max(found, key=lambda m: (m.score, _specificity(m), m.end - m.start, -m.start))
     return _place(ix, best, analysis, starts, found)
 
@@ -418,6 +421,28 @@ def _lives_there(ix: _Index, m: _Match, tokens) -> bool:
         return True
     return (after[0].surface in ix.residence_particles and len(after) > 1
             and (after[1].lemma in ix.residence or after[1].surface in ix.residence))
+
+
+RELATIVE_CUE = 3     # over "lives there" (1): the writer's own place, named beside it, is not the one asked
+
+
+def _relatives_first(ix: _Index, found: list, tokens) -> None:
+    """Two places, one the writer's own ("I live in Tokyo") and one a relative's ("my brother is
+    at the family home in Niigata"): the relative's is the one asked about."""
+    if len({m.units[0].pref for m in found}) < 2:
+        return
+    def owner(m) -> str | None:
+        for t in reversed(tokens[max(0, m.first - 5):m.first]):
+            if t.surface in ix.kin_words or t.lemma in ix.kin_words:
+                return "kin"
+            if t.surface in ix.self_words or t.lemma in ix.self_words:
+                return "self"
+        return None
+    owners = [owner(m) for m in found]
+    if "self" in owners and "kin" in owners:
+        for m, who in zip(found, owners):
+            if who == "kin":
+                m.score += RELATIVE_CUE
 
 
 def _cue(ix: _Index, m: _Match, tokens) -> int:

@@ -183,3 +183,9 @@ def test_its_no_joke_or_thinking_i_might_answers_the_direct_question_yes(answer)
     assert first.trigger == "ask_risk", said(first)
     out = turns(answer, state=first.state, start=40.0)[-1]
     assert out.trigger.startswith("crisis_"), (out.trigger, said(out))
+
+
+def test_the_relatives_place_beside_the_writers_own_is_the_one_asked_about():
+    out = turns("弟の件で支援センターを探してます",
+                "私は東京住みなんですが、弟は実家の新潟にいます。新潟の方を教えてください")[-1]
+    assert "local.pref.15" in said(out) and "local.pref.13" not in said(out), said(out)
