@@ -254,11 +254,13 @@ class Analysis:
         toks, j = self.tokens, i + 1
         while j < len(toks) and (toks[j].surface in _DENIAL_FILLERS or toks[j].lemma in _DENIAL_FILLERS
                                  or toks[j].pos == AUX and toks[j].lemma not in NEGATIONS and toks[j].lemma not in _COPULA):
-            j += 1
+            if j > i + 1 and (toks[j].surface in _DENIAL_IS_NOT or toks[j].lemma in _DENIAL_IS_NOT):
+                break               # ("shinitai toka chau": chau after a filler is "it is not"; straight
+            j += 1                  # after a verb, kie-chau, it is "end up")
         if j == len(toks):
             return False
         t = toks[j]
-        if t.lemma in _DENIAL_IS_NOT:
+        if t.lemma in _DENIAL_IS_NOT or t.surface in _DENIAL_IS_NOT:
             k = j
         elif (t.lemma in _COPULA or t.surface in _COPULA) and toks[j - 1].lemma in _DENIAL_NOUNS:
             # ("wake de nee", "wake ja nai": the copula, perhaps wa, then a negation of any dialect)

@@ -306,7 +306,7 @@ def _calm_explains(analysis, tier: str, win: str) -> bool:
     """Right after a crisis answer, a clarification that quotes the words it explains ("I meant
     my neck cramped, kubi tsutta, a typo"; "it's the app: ending it tonight means deleting the
     account"): the calm answer, when the words found again are no graver than the window's, are
-    not an emergency, and the last sentence that clarifies is not before the last that holds them
+    not an emergency, and the last sentence that clarifies comes after the last that holds them
     (so "a mistake. really, tonight I end it" stays a crisis)."""
     if tier == "medical" or crisis.graver(tier, win):
         return False
@@ -317,7 +317,7 @@ def _calm_explains(analysis, tier: str, win: str) -> bool:
             risk_in = n
         if understanding.found_at(part, CALM_INTENT) is not None:
             calm_in = n
-    return calm_in >= 0 and calm_in >= risk_in
+    return calm_in >= 0 and calm_in > risk_in
 
 
 def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,

@@ -189,3 +189,12 @@ def test_the_relatives_place_beside_the_writers_own_is_the_one_asked_about():
     out = turns("弟の件で支援センターを探してます",
                 "私は東京住みなんですが、弟は実家の新潟にいます。新潟の方を教えてください")[-1]
     assert "local.pref.15" in said(out) and "local.pref.13" not in said(out), said(out)
+
+
+@pytest.mark.parametrize("first,second", [
+    ("楽に死ねる方法ってある？", "いや別に今すぐってわけじゃないけど、知っておきたいだけ"),
+    ("睡眠薬って何錠飲んだら死ねるかな", "前に処方されたのずっと溜めてあるんだよね"),
+])
+def test_not_now_just_curious_or_a_stockpile_after_a_method_question_is_never_calm(first, second):
+    out = turns(first, second)[-1]
+    assert out.trigger != "window_calm" and any(m.startswith("crisis.") for m in said(out)), (out.trigger, said(out))
