@@ -154,8 +154,12 @@ class _Crisis:
                 return after
         return found
 
+    def matches(self, a: Analysis) -> dict[str, tuple[float, int]]:
+        """Tier → (score, token where its best pattern begins); a tier's short form is the tier."""
+        return {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
+
     def _detect(self, a: Analysis, window: str | None = None) -> Detection:
-        matches = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
+        matches = self.matches(a)
         found = set(matches)
         found |= {tier for tier, words in self.kana.items()
                   if tier not in found and any(a.kana_written_has(w) or a.kana_has(w) and not a.denies for w in words)
@@ -342,7 +346,7 @@ def detect(text: str | Analysis, window: str | None = None) -> Detection:
 def found_at(a: Analysis, tier: str) -> int | None:
     """Where the last word of the message that finds this tier by a pattern begins (token), or
     None (found by no pattern of its own: the odd-kana table, a rule)."""
-    hit = {name.removesuffix("_short"): h for name, h in _crisis().lexicon.matches(a).items()}.get(tier)
+    hit = _crisis().matches(a).get(tier)
     return None if hit is None else hit[1]
 
 

@@ -195,16 +195,9 @@ class Analysis:
         guide), never in the reading of a word written in kanji: the dialect "want to die"
         (shi-ni-te) is not in "watakushi ni te wo", "washi ni te" (a hand) or "sanpo shi ni
         tenki" (the kanji's own patterns read those words by their lemmas)."""
-        kana = self.kana
         if len(word) > SHORT_KANA:
-            return word in kana
-        marks = self._kana_map[1]
-        i = kana.find(word)
-        while i >= 0:
-            if "-" not in marks[i:i + len(word)]:
-                return True
-            i = kana.find(word, i + 1)
-        return False
+            return word in self.kana
+        return self.kana_written_has(word)
 
     def span(self, first: int, end: int) -> "Analysis":
         """The words first..end as a message of their own (its text is theirs: the learned model

@@ -524,7 +524,7 @@ def _closing_at_end(a: Analysis, lex: Lexicon) -> str | None:
     while first > 0 and size + len(a.tokens[first - 1].surface) <= CLOSING_TAIL:
         first -= 1
         size += len(a.tokens[first].surface)
-    tail = lex.scores(Analysis(text=a.text, tokens=a.tokens[first:], raw=a.raw))
+    tail = lex.scores(a.span(first, len(a.tokens)))
     return max((n for n in CLOSINGS if n in tail), key=lambda n: tail[n], default=None)
 
 
