@@ -558,6 +558,7 @@ def main(argv=None) -> int:
                     help="model the console before: on push the lists whole every 30 s, /alerts every 5 s "
                          "and /me every 10 s, colleagues' changes at once after a quiet while")
     ap.add_argument("--modes", default="poll,push")
+    ap.add_argument("--web-threads", type=int, default=8, help="WEB_THREADS of the web process")
     ap.add_argument("--clients-nice", type=int, default=0,
                     help="run the simulated consoles (this process's main thread) at this niceness: "
                          "real browsers are on other machines, so 19 keeps the measured stack and LINE's "
@@ -566,10 +567,10 @@ def main(argv=None) -> int:
     global BEFORE
     BEFORE = args.before
     ns = [int(x) for x in args.counselors.split(",")]
-    stack = Stack(latency_ms=20, worker_processes=1, web_threads=8)
+    stack = Stack(latency_ms=20, worker_processes=1, web_threads=args.web_threads)
     try:
         print(machine_line(stack.redis_port))
-        print(f"web: {stack.web_cmd} (WEB_THREADS=8), one worker process; {args.people} people writing "
+        print(f"web: {stack.web_cmd} (WEB_THREADS={args.web_threads}), one worker process; {args.people} people writing "
               f"(one message each 2 s, each at their own moment, one in five 2,400 characters), 3 waiting "
               f"people worsening per run, posted from a process of their own (LINE's side)")
         setup = Setup(stack, max(ns), args.people)

@@ -27,6 +27,7 @@ PLACE_TRIGGERS = frozenset({"pref", "city"})
 # topics that a place's own windows already answer ("somewhere to consult, in Chiba")
 PLACE_ANSWERS = frozenset({"info_support", "find_local"})
 SUPPORT = "info_support"
+FOLLOW_UP = "@follow_up"    # (flows/understanding.py sentence_needs: a clause asking about the last topic)
 RISK_ASK = "crisis.ask"
 RISK_ASK_FIRST = "crisis.ask.medical"
 # what may be left out first when the needs do not fit in five messages
@@ -68,10 +69,12 @@ def several_topics(understood, intents: dict) -> bool:
 
 
 def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
-          sentences: list[str] = (), remembered: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+          sentences: list[str] = (), remembered: tuple[str, str] | None = None,
+          previous: tuple[str, str] | None = None) -> list[tuple[str, str]]:
     """Every need of the message, in the fixed order: the main one and what else it asks for
     (a place named, a question asked, a person wanted) that is not the main one's kind; a long
-    message that describes a life is thanked for too."""
+    message that describes a life is thanked for too. A clause that asks with no topic of its
+    own (FOLLOW_UP) asks about `previous`, the topic answered last."""
     if kind_of(main[0]) is None:
         return [main]                  # a need of another kind (a window, a choice) stands alone
     if kind_of(main[0]) == "topic" and main[0] in PLACE_ANSWERS and understood is not None and understood.place:
@@ -96,8 +99,13 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                         asked.append(need)
             # "places I can go? and what kinds of support are there?" in clauses of their own: the
             # windows there answer the first, the page of kinds of support the second
-            both = len({intents[n]["trigger"] for n in sentences} & PLACE_ANSWERS) == len(PLACE_ANSWERS)
+            both = len({intents[n]["trigger"] for n in sentences if n != FOLLOW_UP} & PLACE_ANSWERS) == len(PLACE_ANSWERS)
             for n in sentences:
+                if n == FOLLOW_UP:
+                    if previous and previous[0] in TOPIC_TRIGGERS and previous not in asked \
+                            and len(asked) < MAX_TOPICS:
+                        asked.append(previous)
+                    continue
                 need = (intents[n]["trigger"], intents[n].get("arg", ""))
                 if need[0] == "want_human" and "person" not in have:
                     have["person"] = need           # a whole request in a clause of its own
@@ -111,6 +119,8 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
             # a risk, and a question asked in a sentence of its own ("...I want to disappear. Will
             # my parents hear of what I write here?"): the crisis answer first, then its answer
             for n in sentences:
+                if n == FOLLOW_UP:
+                    continue
                 need = (intents[n]["trigger"], intents[n].get("arg", ""))
                 if need[0] == ANSWER:          # a question's answer (not a page: the crisis answer leads)
                     have["topic"] = need

@@ -104,6 +104,7 @@ class _Crisis:
         self.because = frozenset(raw.get("because", ()))
         self.kin_generic = frozenset(_head(w) for w in raw.get("kin_generic", ()))
         self.regret = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("regret", ()))
+        self.unawares = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("unawares", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
         self.writer_is_target = tuple(raw.get("writer_is_target", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
@@ -222,8 +223,10 @@ class _Crisis:
         if start is None:
             return False
         toks = a.tokens
-        if any(t.lemma in self.regret for t in toks[start:start + 6]):
-            return False            # ("...and I ended up dragging her": the -te shimau of one's own act)
+        if any(t.lemma in self.regret for t in toks[start:start + 6]) \
+                or any(t.lemma in self.unawares for t in toks[max(0, start - 4):start]):
+            return False            # ("...and I ended up dragging her": the -te shimau of one's own act;
+                                    # "before I knew it, I had...")
         begin = next((f for f, e in a.sentences if f <= start < e), 0)
         first = start
         while first > begin and not (toks[first - 1].pos2 == CONJUNCTIVE and toks[first - 1].surface not in _TE) \

@@ -396,8 +396,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if before in fm.context["answer_while"] and understood.intent == "ask_wait":
             # "how long? and can I switch to the phone?": the question answered, the place in line
             # with it (below), never only the wait
-            topics = [n for n in understanding.sentence_needs(analysis)
-                      if context.kind_of(understanding.lexicon().intents[n]["trigger"]) == "topic"]
+            topics = [n for n in understanding.sentence_needs(analysis) if n != context.FOLLOW_UP
+                      and context.kind_of(understanding.lexicon().intents[n]["trigger"]) == "topic"]
             if topics:
                 spec = understanding.lexicon().intents[topics[0]]
                 understood = replace(understood, trigger=spec["trigger"], arg=spec.get("arg", ""), intent=topics[0])
@@ -453,7 +453,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             found = crisis.Detection(None)      # the words explained are not said again
         # where the learned model's question may be said: instead of what was understood, after it,
         # or nowhere (a relay, a crisis window, an answer to a question just asked)
-        ask_at = _ask_at(trigger) if not win and before not in fm.relay else None
+        ask_at = _ask_at(trigger) if not win and before not in fm.relay and not (
+            context.kind_of(trigger) == "place" and len(analysis.text) <= understanding.WHERE_ANSWER_CHARS) else None
+        # (a place named alone, "gifu-ken" in kana, is never asked about: kana the model has not seen reads
+        # near its prior)
         if ask_at:
             found = crisis.doubted(analysis, found)    # words the model reads as calm: asked, not carded
         named = crisis.named(analysis)
@@ -504,7 +507,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
-                             remembered=remembered)
+                             remembered=remembered, previous=tuple(state.get("last_topic") or ()) or None)
     if ask_after and ask_after[1] == understanding.MEDICAL:
         plan.insert(0, ask_after)           # an emergency suspected: its question (119 in it) first
     elif ask_after:
@@ -523,15 +526,18 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     if len(plan) > 1:
         parts = [(context.kind_of(plan[0][0]), model.replies)]
         for t, a in plan[1:]:
-            if t == "city" and understood.place:
+            if t == "city" and understood is not None and understood.place:
                 model.data["pref"], model.data["city"] = understood.place.pref, understood.place.city_code
-            if t in ("city", "pref"):
+            if t in ("city", "pref") and understood is not None:
                 _keep_muni(model.data, understood.place)
             step = fm.run(model.to_dict(), t, a, ctx)
             parts.append((context.kind_of(t), step.replies))
             step.effects[:0] = model.effects
             model = step
         model.replies[:] = context.merge(parts)
+    topics = [need for need in plan if context.kind_of(need[0]) == "topic"]
+    if topics:
+        model.data["last_topic"] = list(topics[0])  # what a question with no topic of its own asks about next
     if analysis is not None and named:
         model.data["named"] = named               # who they wrote about, for the next message
     if about:

@@ -185,7 +185,7 @@ def find(analysis: Analysis, asked: bool = False) -> Place | None:
     could be several places). `asked`: the bot has just asked where they live, so a bare name
     is read as the answer even where UniDic takes it for a common word or a surname ("Kurashiki",
     "by the way, Kanazawa"), unless an honorific or another noun follows it."""
-    return _find(analysis, asked) or _by_parts(analysis)
+    return _find(analysis, asked) or _by_parts(analysis) or _last_part(analysis, asked)
 
 
 # A prefecture and a city in kana, set apart by a space ("tochigi-ken utsunomiya"): each part read
@@ -209,6 +209,20 @@ def _by_parts(analysis: Analysis) -> Place | None:
     if not found or len({p.pref for p in found}) > 1:
         return None
     return max(found, key=lambda p: (p.city_code is not None, p.muni is not None))
+
+
+# The name as the message's last short part, after a lead-in ("my place, naha", "where I live?
+# hamamatsu"): that part read as a whole message on its own, as strictly as one.
+_LAST_PART = re.compile("[\\s\u3001\u3002,\uff0c?\uff1f!\uff01]+")
+
+
+def _last_part(analysis: Analysis, asked: bool = False) -> Place | None:
+    from .language import analyse
+
+    parts = [p for p in _LAST_PART.split((analysis.raw or analysis.text).strip()) if p]
+    if len(parts) < 2 or len(parts[-1]) > MAX_PART_CHARS:
+        return None
+    return _find(analyse(parts[-1]), asked)
 
 
 def _find(analysis: Analysis, asked: bool = False) -> Place | None:

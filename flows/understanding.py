@@ -426,6 +426,9 @@ _CONNECTORS = frozenset(language.W.get("connectors", ()))
 
 
 _PAUSES = frozenset(language.W.get("pauses", ()))
+_QUESTION_ENDS = frozenset(language.W.get("question_ends", ()))
+_QUESTION_TRAILING = frozenset(language.W.get("question_trailing", ()))
+from .context import FOLLOW_UP     # (in sentence_needs' answer: a clause asking about the last topic)
 _RAW_GAPS = re.compile(r"[ \t\u3000]+")
 MIN_PART, MAX_PARTS = 4, 6      # characters of a part set apart by spaces; parts read at most
 MIN_CLAUSE = 3              # tokens: a shorter piece between commas stays with the one before
@@ -472,9 +475,17 @@ def sentence_needs(a: Analysis) -> list[str]:
             continue
         if k in modelled:
             best = _clause_model(span, best) or best
+        if best is None and _asks(span) and FOLLOW_UP not in out:
+            best = FOLLOW_UP
         if best and best not in out:
             out.append(best)
     return out
+
+
+def _asks(a: Analysis) -> bool:
+    """Whether a clause ends as a question ("should I warn her or leave her be?")."""
+    toks = [t for t in a.tokens if t.pos != language.SPACE and t.surface not in _QUESTION_TRAILING]
+    return bool(toks) and toks[-1].surface in _QUESTION_ENDS
 
 
 # The model reads at most the last this many clauses of a long paragraph (where its questions

@@ -198,3 +198,26 @@ def test_the_relatives_place_beside_the_writers_own_is_the_one_asked_about():
 def test_not_now_just_curious_or_a_stockpile_after_a_method_question_is_never_calm(first, second):
     out = turns(first, second)[-1]
     assert out.trigger != "window_calm" and any(m.startswith("crisis.") for m in said(out)), (out.trigger, said(out))
+
+
+def test_a_question_with_no_topic_of_its_own_asks_about_the_topic_just_answered():
+    # the second message's first clause asks about the games page answered just before
+    out = turns("うちの息子、昼夜逆転でゲームばかりです", "叱るべきか黙っているべきか。それと、私の育て方のせいでしょうか")[-1]
+    assert {"answer.my_fault.family", "answer.sleep_games.family"} <= set(said(out)), said(out)
+    # "does it heal?" after the illness page, beside a question of its own
+    out = turns("引きこもりって病気なんですか", "それって治るものなの？あと、お金ってかかる？")[-1]
+    assert {"answer.cost", "answer.illness"} <= set(said(out)), said(out)
+
+
+def test_a_question_with_no_topic_and_nothing_answered_before_adds_nothing():
+    out = turns("自分のことです", "叱るべきか黙っているべきか。あと、病院って行くべき？")[-1]
+    assert said(out) == ["answer.illness"], said(out)
+
+
+def test_a_place_as_the_last_short_part_after_a_lead_in():
+    out = turns("近くの窓口を知りたい", "うちは、さっぽろ")[-1]
+    assert said(out)[0] == "local.city.01100", said(out)
+    out = turns("家族会ってどんなところ？", "住んでるとこ？はままつ")[-1]
+    assert said(out)[0] == "local.city.22130", said(out)
+    out = turns("こんにちは", "ありがとう、みどり")[-1]        # a common word: no place unless asked
+    assert not any(m.startswith("local.") for m in said(out)), said(out)

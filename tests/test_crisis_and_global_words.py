@@ -281,3 +281,12 @@ def test_the_partner_named_a_message_before_is_the_one_hurting_even_with_the_chi
 ])
 def test_denials_sounds_and_who_acts_read_as_meant(text, tier):
     assert detect(text).tier == tier
+
+
+def test_before_i_knew_it_the_act_is_the_writers_own():
+    from flows.crisis import detect
+    from flows.language import analyse
+
+    mine = "息子が言うことを聞かなくて、気づいたら胸ぐらをつかんで壁に押しつけていました"
+    assert detect(analyse(mine)).tier == "violence_by_me"
+    assert detect(analyse("息子が胸ぐらをつかんで壁に押しつけてきました")).tier == "violence_family"
