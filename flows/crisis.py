@@ -23,7 +23,7 @@ URGENT_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium", 
                           "violence_by_me"})
 SELF_HARM_TIERS = frozenset({"medical", "harm_others", "urgent", "high", "medium"})
 VIOLENCE_TIERS = frozenset({"violence_partner", "violence_family", "violence_by_me"})
-CONJUNCTIVE = "\u63a5\u7d9a\u52a9\u8a5e"      # UniDic's conjunctive particle (pos2)
+CONJUNCTIVE = language.CONJUNCTIVE
 _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])

@@ -32,6 +32,7 @@ POS = W["pos"]
 NOUN, PRONOUN, VERB, ADJ, AUX = POS["noun"], POS["pronoun"], POS["verb"], POS["adjective"], POS["auxiliary"]
 SPACE = POS["space"]
 PARTICLE, SYMBOL, BLANK, SUFFIX = POS["particle"], POS["symbol"], POS["blank"], POS["suffix"]
+CONJUNCTIVE = "\u63a5\u7d9a\u52a9\u8a5e"       # UniDic's conjunctive particle (pos2)
 CONTENT = frozenset(POS[k] for k in ("noun", "pronoun", "verb", "adjective", "adverb", "adjectival_noun",
                                      "interjection", "adnominal"))
 _TAHI = re.compile(re.escape(W["tahi"]) + f"(?=[{W['tahi_followers']}])|" + re.escape(W["tahi"]) + "$")
@@ -268,6 +269,8 @@ class Analysis:
         if k is None:
             return False
         after = toks[k + 1:k + 1 + W["denial_undo_within"]]
+        cut = next((n for n, t in enumerate(after) if t.pos in (SYMBOL, BLANK) or t.pos2 == CONJUNCTIVE), len(after))
+        after = after[:cut]         # (only its own clause: "...gozaimasen ga, oya naki ato" is a new one)
         if any(t.surface in _QUESTION_ENDINGS and t.pos == PARTICLE for t in after[:2]):
             return False            # ("...nai ka": a question, "isn't it?")
         return not any(t.lemma in NEGATIONS or t.surface in NEGATIONS for t in after if t.pos in (AUX, ADJ))

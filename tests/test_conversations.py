@@ -221,3 +221,10 @@ def test_a_place_as_the_last_short_part_after_a_lead_in():
     assert said(out)[0] == "local.city.22130", said(out)
     out = turns("こんにちは", "ありがとう、みどり")[-1]        # a common word: no place unless asked
     assert not any(m.startswith("local.") for m in said(out)), said(out)
+
+
+def test_preparations_made_after_a_wish_to_die_are_the_urgent_tier():
+    out = turns("死にたい", "もう準備もしてある")[-1]
+    assert out.trigger == "crisis_urgent", said(out)
+    out = turns("こんにちは", "もう準備もしてある")[-1]     # (no window: not a crisis by itself)
+    assert out.trigger != "crisis_urgent", said(out)

