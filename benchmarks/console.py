@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bot.asgi import Limits  # noqa: E402
 from spine import MADO_KEY, SECRET, TRAFFIC, Stack, backlog, cpu_seconds, machine_line, pct  # noqa: E402
 
 RISK = TRAFFIC["worsening"]
@@ -558,7 +559,8 @@ def main(argv=None) -> int:
                     help="model the console before: on push the lists whole every 30 s, /alerts every 5 s "
                          "and /me every 10 s, colleagues' changes at once after a quiet while")
     ap.add_argument("--modes", default="poll,push")
-    ap.add_argument("--web-threads", type=int, default=8, help="WEB_THREADS of the web process")
+    ap.add_argument("--web-threads", type=int, default=Limits.threads,
+                    help=f"WEB_THREADS of the web process (default: the web's own, {Limits.threads})")
     ap.add_argument("--clients-nice", type=int, default=0,
                     help="run the simulated consoles (this process's main thread) at this niceness: "
                          "real browsers are on other machines, so 19 keeps the measured stack and LINE's "

@@ -72,7 +72,12 @@ class Limits:
     max_headers: int = 100         # WEB_MAX_HEADERS
     header_timeout_s: float = 10.0  # WEB_HEADER_TIMEOUT_S
     body_timeout_s: float = 10.0   # WEB_BODY_TIMEOUT_S
-    threads: int = 8               # WEB_THREADS: the Flask app's threads (console, health, metrics)
+    # WEB_THREADS: the Flask app's threads (console, health, metrics). Two: a console request holds
+    # the GIL for 1-2 ms, and with more threads asking for it the loop that answers LINE's webhook
+    # and feeds the push channel waited behind them (`python benchmarks/console.py --counselors 200
+    # --modes push --web-threads N`, alternating runs: the webhook's ack p99 9.3, 12.1, 29.3 ms with
+    # 8 threads; 5.8, 8.2, 6.4 ms with 2; the alerts at every console as fast).
+    threads: int = 2
     login_queue: int = 8           # WEB_LOGIN_QUEUE: logins waiting for a verification thread
 
     @classmethod
@@ -446,4 +451,22 @@ def create_app(config=None):
     from . import create_app as create_wsgi_app
 
     limits = Limits.from_env()
-    return Front(create_wsgi_app(config), threads=limits.threads, login_queue=limits.login_queue)
+    front = Front(create_wsgi_app(config), threads=limits.threads, login_queue=limits.login_queue)
+    _freeze_heap()
+    return front
+
+
+def _freeze_heap() -> None:
+    """What start-up built (the app, the console's words and templates, redis-py, the SDK) lives
+    as long as the process: it is left out of the collector's full passes, as the worker's is
+    (bot/worker.py). A full pass stops the whole process, the loop that answers LINE's webhook
+    included: measured with 200 consoles open and 20 people writing (`python
+    benchmarks/console.py --counselors 200`, CPU time inside the collector), eleven full passes in
+    70 s took 30-76 ms each before, 5-31 ms after."""
+    import gc
+
+    import messages_ja
+
+    messages_ja.console()           # (loaded on the first console request otherwise)
+    gc.collect()
+    gc.freeze()

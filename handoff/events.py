@@ -48,6 +48,7 @@ READ_BLOCK_MS = 1000        # below the web's Redis timeout (bot.REDIS_TIMEOUT_S
 CATCH_UP_MAX = 2000         # more missed than this: a reset instead
 PENDING_MAX = 1000          # a stream that falls this far behind: a reset instead
 RETRY_MS = 2000             # how soon a browser tries again after a dropped stream
+FANOUT_CHUNK = 16           # streams handed a change between two polls of the loop's sockets
 DUE_CHECK_S = 1.0           # the risk alerts' timetable is looked at this often (per process)
 EVENT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
@@ -117,6 +118,7 @@ class _Stream:
         self.wake = asyncio.Event()
         self.last = (0, 0)                  # the last id written (or skipped as already written)
         self.reset = False
+        self.beat = None                    # the heartbeat's timer (it wakes the stream)
 
     def offer(self, events, metas, render) -> None:
         for eid, fields in events:
@@ -223,8 +225,12 @@ class EventStreams:
             if not events:
                 continue
             self.position = events[-1][0]
-            for stream in list(self.streams):
+            for n, stream in enumerate(list(self.streams), 1):
                 stream.offer(events, metas, self.render)
+                if n % FANOUT_CHUNK == 0:
+                    # the loop polls its sockets between chunks: LINE's webhook, answered on this
+                    # loop, waits for one chunk of consoles at most, not for all of them
+                    await asyncio.sleep(0)
 
     # -- who may listen: the Flask app's own answer -------------------------------------------------
     def _ask(self, environ: dict):
@@ -307,14 +313,22 @@ class EventStreams:
         stream.wake.set()
 
     async def _pump(self, stream: _Stream, environ: dict, send, gone) -> None:
+        # One wait per wake-up, on the stream's own event: the console leaving and the heartbeat
+        # set it too (a task and a wait on three futures per change and console cost the loop a
+        # burst of work for every change, while LINE's webhook waits on the same loop).
         loop = asyncio.get_running_loop()
         next_check = loop.time() + HEARTBEAT_S
+        gone.add_done_callback(lambda _: stream.wake.set())
+        stream.beat = loop.call_at(next_check, stream.wake.set)
+        try:
+            await self._write(stream, environ, send, gone, loop, next_check)
+        finally:
+            stream.beat.cancel()
+
+    async def _write(self, stream: _Stream, environ: dict, send, gone, loop, next_check) -> None:
         while True:
-            waiter = asyncio.ensure_future(stream.wake.wait())
-            done, _ = await asyncio.wait({waiter, gone}, timeout=max(0.0, next_check - loop.time()),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if gone in done:
+            await stream.wake.wait()
+            if gone.done():
                 return                                  # the console went away
             stream.wake.clear()
             chunks = []
@@ -330,6 +344,8 @@ class EventStreams:
                 chunks.append(_frame(eid, data))
             if loop.time() >= next_check:
                 next_check = loop.time() + HEARTBEAT_S
+                stream.beat.cancel()
+                stream.beat = loop.call_at(next_check, stream.wake.set)
                 try:
                     answer = await self._run(self._ask, environ)
                 except Exception:
