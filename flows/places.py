@@ -162,6 +162,10 @@ class _Index:
                                    reverse=True)
         self.kana_heads = frozenset(k[:_MIN_KANA_IN_SENTENCE] for k in self.kana_named)
         self.heads = frozenset(k[0] for k in self.prefixes)
+        # the first two characters of every name and reading (one for a one-character name): a
+        # message's last part that begins with none of these is no place, and is not analysed again
+        self.name_starts = frozenset(k[:2] for table in (self.named, self.stems, self.kana_named, self.kana_stems)
+                                     for k in table)
         self.longest_named = max(map(len, self.named))
 
 
@@ -221,6 +225,9 @@ def _last_part(analysis: Analysis, asked: bool = False) -> Place | None:
 
     parts = [p for p in _LAST_PART.split((analysis.raw or analysis.text).strip()) if p]
     if len(parts) < 2 or len(parts[-1]) > MAX_PART_CHARS:
+        return None
+    start, starts = _key(parts[-1]), index().name_starts
+    if start[:2] not in starts and start[:1] not in starts:
         return None
     return _find(analyse(parts[-1]), asked)
 
