@@ -65,6 +65,7 @@ _DENIAL_EXISTS = frozenset(W["denial_exists"])
 _DENIAL_IS_NOT = frozenset(W["denial_is_not"])
 _NOUN_NOT = frozenset(W["noun_not"])
 _DENIAL_NOUNS = frozenset(W["denial_nouns"])
+_DENIAL_THINKS = frozenset(W.get("denial_thinks", ()))
 # a laugh mark ends the message or a sentence in it ("died a hundred times w  killed again…"); a
 # lone letter only after something that is not a letter (not the w of "know what")
 _LAUGH_END = "(?=$|[\\s" + re.escape(W["laugh_sentence_ends"]) + "])"
@@ -248,7 +249,8 @@ class Analysis:
         toks, j = self.tokens, i + 1
         while j < len(toks) and (toks[j].surface in _DENIAL_FILLERS or toks[j].lemma in _DENIAL_FILLERS
                                  or toks[j].pos == AUX and toks[j].lemma not in NEGATIONS and toks[j].lemma not in _COPULA):
-            if j > i + 1 and (toks[j].surface in _DENIAL_IS_NOT or toks[j].lemma in _DENIAL_IS_NOT):
+            if j > i + 1 and (toks[j].surface in _DENIAL_IS_NOT or toks[j].lemma in _DENIAL_IS_NOT) \
+                    and toks[j - 1].pos != VERB:
                 break               # ("shinitai toka chau": chau after a filler is "it is not"; straight
             j += 1                  # after a verb, kie-chau, it is "end up")
         if j == len(toks):
@@ -261,6 +263,9 @@ class Analysis:
             k = next((k for k in range(j + 1, min(j + 3, len(toks)))
                       if toks[k].surface in NEGATIONS or toks[k].lemma in NEGATIONS or toks[k].lemma in _DENIAL_EXISTS
                       and toks[k].pos == ADJ), None)
+        elif (t.lemma in NEGATIONS or t.surface in NEGATIONS) and t.pos == AUX \
+                and any(toks[x].lemma in _DENIAL_THINKS for x in range(i + 1, j)):
+            k = j                   # ("shinitai toka omotte nai": not thought)
         elif t.lemma not in _DENIAL_EXISTS:
             return False
         else:
@@ -268,7 +273,9 @@ class Analysis:
                 (k for k in range(j + 1, min(j + 4, len(toks))) if toks[k].lemma in NEGATIONS), None)   # ("aru n desu": not one)
         if k is None:
             return False
-        after = toks[k + 1:k + 1 + W["denial_undo_within"]]
+        thought = any(toks[x].lemma in _DENIAL_THINKS for x in range(i + 1, k))
+        # ("omowanai hi ga gozaimasen": a not-thinking is turned round a little further on)
+        after = toks[k + 1:k + 1 + W["denial_undo_within"] + (2 if thought else 0)]
         cut = next((n for n, t in enumerate(after) if t.pos in (SYMBOL, BLANK) or t.pos2 == CONJUNCTIVE), len(after))
         after = after[:cut]         # (only its own clause: "...gozaimasen ga, oya naki ato" is a new one)
         if any(t.surface in _QUESTION_ENDINGS and t.pos == PARTICLE for t in after[:2]):

@@ -228,3 +228,10 @@ def test_preparations_made_after_a_wish_to_die_are_the_urgent_tier():
     assert out.trigger == "crisis_urgent", said(out)
     out = turns("こんにちは", "もう準備もしてある")[-1]     # (no window: not a crisis by itself)
     assert out.trigger != "crisis_urgent", said(out)
+
+
+def test_the_act_begun_after_a_plan_is_the_emergency():
+    out = turns("練炭買ってある", "今、部屋で火つけた")[-1]
+    assert out.trigger == "crisis_medical", said(out)
+    out = turns("こんにちは", "今、部屋で火つけた")[-1]       # (no window: asked, not carded)
+    assert out.trigger != "crisis_medical", said(out)

@@ -300,3 +300,14 @@ def test_a_denial_is_turned_round_only_by_a_negation_in_its_own_clause():
     calm = "息子が十年ほど自室にこもっております。暴力などは一切ございませんが、親亡き後の生活が心配です"
     assert detect(analyse(calm)).tier is None
     assert detect(analyse("死にたいと思わない日はない")).tier is not None
+
+
+def test_not_thinking_of_it_and_not_that_are_denials_and_end_up_thinking_is_not():
+    from flows.crisis import detect
+    from flows.language import analyse
+
+    assert detect(analyse("死にたいとか思ってないです。ただ人と話すのが苦手で")).tier is None
+    assert detect(analyse("自殺とかじゃないです、ただ眠れなくて")).tier is None
+    # (turned round further on; and chau after a verb is "end up", not "it is not")
+    assert detect(analyse("死にたいと思わない日はございません")).tier is not None
+    assert detect(analyse("生きててもしょうがないって思っちゃう")).tier == "medium"
