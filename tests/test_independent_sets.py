@@ -59,9 +59,9 @@ FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.83), "2026-12b": (0.82, 0.84, 0.04, 0.
           # first contact (16049b1, after v's misses were generalised): 94.4 %, 83.8 % found with 11.7 %
           # false alarms (medical 20/22, found or asked 97.8 %), 84.6 %
           "2026-12w": (0.94, 0.95, 0.02, 0.88),
-          # first contact (18e8c14, after w's misses were generalised; x's own misses not generalised):
-          # 94.8 %, 87.5 % found with 3.3 % false alarms (medical 21/22, found or asked 99.3 %), 91.5 %
-          "2026-12x": (0.94, 0.87, 0.04, 0.91)}
+          # first contact (18e8c14, after w's misses were generalised): 94.8 %, 87.5 % found with 3.3 %
+          # false alarms (medical 21/22, found or asked 99.3 %), 91.5 %
+          "2026-12x": (0.94, 0.97, 0.02, 0.95)}
 
 
 @pytest.mark.parametrize("name", SETS)
