@@ -255,6 +255,7 @@ class Analysis:
             j += 1                  # after a verb, kie-chau, it is "end up")
         if j == len(toks):
             return False
+        thought = any(toks[x].lemma in _DENIAL_THINKS for x in range(i + 1, j))   # ("omotte", "kangaete")
         t = toks[j]
         if t.lemma in _DENIAL_IS_NOT or t.surface in _DENIAL_IS_NOT:
             k = j
@@ -263,8 +264,7 @@ class Analysis:
             k = next((k for k in range(j + 1, min(j + 3, len(toks)))
                       if toks[k].surface in NEGATIONS or toks[k].lemma in NEGATIONS or toks[k].lemma in _DENIAL_EXISTS
                       and toks[k].pos == ADJ), None)
-        elif (t.lemma in NEGATIONS or t.surface in NEGATIONS) and t.pos == AUX \
-                and any(toks[x].lemma in _DENIAL_THINKS for x in range(i + 1, j)):
+        elif (t.lemma in NEGATIONS or t.surface in NEGATIONS) and t.pos == AUX and thought:
             k = j                   # ("shinitai toka omotte nai": not thought)
         elif t.lemma not in _DENIAL_EXISTS:
             return False
@@ -273,7 +273,6 @@ class Analysis:
                 (k for k in range(j + 1, min(j + 4, len(toks))) if toks[k].lemma in NEGATIONS), None)   # ("aru n desu": not one)
         if k is None:
             return False
-        thought = any(toks[x].lemma in _DENIAL_THINKS for x in range(i + 1, k))
         # ("omowanai hi ga gozaimasen": a not-thinking is turned round a little further on)
         after = toks[k + 1:k + 1 + W["denial_undo_within"] + (2 if thought else 0)]
         cut = next((n for n, t in enumerate(after) if t.pos in (SYMBOL, BLANK) or t.pos2 == CONJUNCTIVE), len(after))

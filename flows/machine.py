@@ -453,10 +453,10 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             found = crisis.Detection(None)      # the words explained are not said again
         # where the learned model's question may be said: instead of what was understood, after it,
         # or nowhere (a relay, a crisis window, an answer to a question just asked)
-        ask_at = _ask_at(trigger) if not win and before not in fm.relay and not (
-            context.kind_of(trigger) == "place" and len(analysis.text) <= understanding.WHERE_ANSWER_CHARS) else None
-        # (a place named alone, "gifu-ken" in kana, is never asked about: kana the model has not seen reads
-        # near its prior)
+        # (a place named alone, "gifu-ken" in kana, is never asked about: kana the model has not seen
+        # reads near its prior)
+        place_alone = context.kind_of(trigger) == "place" and len(analysis.text) <= understanding.WHERE_ANSWER_CHARS
+        ask_at = _ask_at(trigger) if not win and before not in fm.relay and not place_alone else None
         if ask_at:
             found = crisis.doubted(analysis, found)    # words the model reads as calm: asked, not carded
         named = crisis.named(analysis)

@@ -22,7 +22,7 @@ try:
     from . import places
 except ImportError:   # TEMP until places lands
     places = None
-from .context import PERSON_BAR
+from .context import FOLLOW_UP, PERSON_BAR
 from .language import Analysis
 from .once import once
 
@@ -428,7 +428,6 @@ _CONNECTORS = frozenset(language.W.get("connectors", ()))
 _PAUSES = frozenset(language.W.get("pauses", ()))
 _QUESTION_ENDS = frozenset(language.W.get("question_ends", ()))
 _QUESTION_TRAILING = frozenset(language.W.get("question_trailing", ()))
-from .context import FOLLOW_UP     # (in sentence_needs' answer: a clause asking about the last topic)
 _RAW_GAPS = re.compile(r"[ \t\u3000]+")
 MIN_PART, MAX_PARTS = 4, 6      # characters of a part set apart by spaces; parts read at most
 MIN_CLAUSE = 3              # tokens: a shorter piece between commas stays with the one before

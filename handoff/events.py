@@ -321,11 +321,14 @@ class EventStreams:
         gone.add_done_callback(lambda _: stream.wake.set())
         stream.beat = loop.call_at(next_check, stream.wake.set)
         try:
-            await self._write(stream, environ, send, gone, loop, next_check)
+            await self._write(stream, environ, send, gone, next_check)
         finally:
             stream.beat.cancel()
 
-    async def _write(self, stream: _Stream, environ: dict, send, gone, loop, next_check) -> None:
+    async def _write(self, stream: _Stream, environ: dict, send, gone, next_check: float) -> None:
+        """What is pending, written each time the stream wakes, until the console goes away or
+        its session ends; every HEARTBEAT_S a comment, and the session asked about again."""
+        loop = asyncio.get_running_loop()
         while True:
             await stream.wake.wait()
             if gone.done():
