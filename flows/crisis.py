@@ -55,6 +55,10 @@ class Detection:
 DOUBTED = ("high", "medium")
 
 
+# A veto that begins this many words or more from the words it sets aside is the message's context,
+# not their phrase: the learned model may overrule it (_Crisis._detect).
+VETO_APART = 4
+
 # A message of more sentences than this is never doubted: its risk may be one sentence of many.
 DOUBT_MAX_SENTENCES = 6
 
@@ -76,6 +80,14 @@ def doubted(a: Analysis, found: Detection) -> Detection:
         return found
     asked = risk_question(a, bar=0.0)
     return Detection(None, joking=True, doubted=True, ask=(asked.trigger, asked.arg))
+
+
+def _model_suspects(a: Analysis) -> bool:
+    """The learned model reads a risk in the message (classifier.toml risk_ask: the bar at which
+    the bot would ask about it directly)."""
+    from . import classifier
+
+    return classifier.risk(a) >= classifier.thresholds().risk_ask
 
 
 def _head(word: str) -> str:
@@ -155,16 +167,31 @@ class _Crisis:
                 return after
         return found
 
-    def matches(self, a: Analysis) -> dict[str, tuple[float, int]]:
-        """Tier → (score, token where its best pattern begins); a tier's short form is the tier."""
-        return {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a).items()}
+    def matches(self, a: Analysis, vetoed: dict | None = None) -> dict[str, tuple[float, int]]:
+        """Tier → (score, token where its best pattern begins); a tier's short form is the tier.
+        `vetoed`, when given, receives the tiers found and then vetoed (Lexicon.matches)."""
+        seen: dict | None = {} if vetoed is not None else None
+        found = {name.removesuffix("_short"): hit for name, hit in self.lexicon.matches(a, seen).items()}
+        if seen:
+            vetoed.update((name.removesuffix("_short"), hit) for name, hit in seen.items())
+        return found
 
     def _detect(self, a: Analysis, window: str | None = None) -> Detection:
-        matches = self.matches(a)
+        vetoed: dict[str, tuple[float, int]] = {}
+        matches = self.matches(a, vetoed)
         found = set(matches)
         found |= {tier for tier, words in self.kana.items()
                   if tier not in found and any(a.kana_written_has(w) or a.kana_has(w) and not a.denies for w in words)
                   and not self.lexicon.vetoed(a, tier)}
+        apart = [t for t in self.order if t in vetoed
+                 and all(abs(at - vetoed[t][1]) >= VETO_APART for at in vetoed[t][2])]
+        if not found and apart and _model_suspects(a):
+            # a tier's own words were found, and set aside by a veto word met further on or before
+            # (a game's data left to a brother in a farewell, "when I switch the light off" beside
+            # "I wish the morning would not come"); the learned model reads a risk there too: the
+            # words stand. A veto next to them is their phrase ("jump into the pool"): it holds.
+            matches[apart[0]] = vetoed[apart[0]][:2]
+            found.add(apart[0])
         # (the table of odd kana splits, shinitaishinitai, reads a kanji word's reading too, unless
         # the message denies something as a topic: "shinitai toka chau de" is left to the patterns)
         joking = False

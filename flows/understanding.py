@@ -267,8 +267,10 @@ class Lexicon:
     def scores(self, a: Analysis) -> dict[str, float]:
         return {intent: score for intent, (score, _) in self.matches(a).items()}
 
-    def matches(self, a: Analysis) -> dict[str, tuple[float, int]]:
-        """intent → (score of its best pattern, token where that pattern begins)."""
+    def matches(self, a: Analysis, vetoed: dict | None = None) -> dict[str, tuple[float, int]]:
+        """intent → (score of its best pattern, token where that pattern begins). `vetoed`, when
+        given, receives the intents found and then vetoed by an `unless`: (score, token where the
+        pattern begins, tokens where each veto that matched begins)."""
         m = _Message.of(a)
         found: dict[str, tuple[float, int]] = {}
         pool = {p.rank: p for p in self.unanchored}
@@ -290,8 +292,13 @@ class Lexicon:
             if start is not None:
                 found[p.intent] = (p.score, start)
         for intent in list(found):
-            if any(self._match(u, m, self.veto_gap) is not None for u in self.unless[intent]):
-                del found[intent]
+            if vetoed is None:
+                if any(self._match(u, m, self.veto_gap) is not None for u in self.unless[intent]):
+                    del found[intent]
+                continue
+            where = tuple(at for at in (self._match(u, m, self.veto_gap) for u in self.unless[intent]) if at is not None)
+            if where:
+                vetoed[intent] = (*found.pop(intent), where)
         return found
 
     def vetoes_only_denials_before(self, a: Analysis, intent: str, cut: int) -> bool:

@@ -194,6 +194,32 @@ if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
 
+# One turn onto a transcript within its bound (HandoffStore.append). KEYS: the transcript, its size
+# in bytes, its notes (renewed with it). ARGV: the entry, the entry with its text shortened ('' when
+# its text is short), the line that says nothing more is kept, the bytes kept whole, the most bytes
+# kept, the retention. Lua's string.len counts bytes, as the bound does.
+APPEND_LUA = """
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local raw = ARGV[1]
+local size = string.len(raw)
+local most = tonumber(ARGV[5])
+if used + size > tonumber(ARGV[4]) then
+  if used >= most then return 0 end
+  if ARGV[2] ~= '' then
+    raw = ARGV[2]
+    size = string.len(raw)
+  end
+  if used + size > most then
+    raw = ARGV[3]
+    size = most
+  end
+end
+redis.call('RPUSH', KEYS[1], raw)
+redis.call('INCRBY', KEYS[2], size)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+return 1
+"""
+
 # The holder has now seen the transcript up to ARGV[2] entries, ARGV[3] of them the person's and new
 # since ARGV[1] (the mark read from): one step on the handoff's slot, so two tabs never count a
 # message twice and a message counted but not yet in the transcript stays unread.
@@ -926,24 +952,19 @@ class HandoffStore:
     def append(self, pid: str, hid: str, entry: dict, *, pipe=None) -> None:
         """Add one turn to the transcript (under the person's tag, with its retention), within its
         bound: whole up to ``whole_bytes``, then its text shortened, and past ``max_bytes`` one
-        line saying that nothing more is kept. (The size is read before the write: entries
-        written at the same moment may pass the bound by their own size, never more.)"""
-        used = int(self.r.get(size_key(pid, hid)) or 0)
+        line saying that nothing more is kept. One step on the person's slot (APPEND_LUA): the
+        size is read where it is written, so entries written at the same moment never pass the
+        bound, and the caller's pipeline makes no trip of its own before it runs."""
         raw = json.dumps(entry, ensure_ascii=False)
-        size = len(raw.encode())
-        if used + size > self.whole_bytes:
-            if used >= self.max_bytes:
-                return                                    # full: its last line says so
-            text = entry.get("text") or ""
-            if len(text) > SHORTENED_CHARS:
-                raw = json.dumps({**entry, "text": text[:SHORTENED_CHARS] + _words("transcript.shortened"),
-                                  "length": len(text)}, ensure_ascii=False)
-                size = len(raw.encode())
-            if used + size > self.max_bytes:
-                raw = json.dumps({"from": "bot", "kind": "full", "text": _words("transcript.full"),
-                                  "at": entry.get("at") or now_ms()}, ensure_ascii=False)
-                size = self.max_bytes                     # nothing more after this line
-        self._push(log_key(pid, hid), pid, hid, raw, pipe, size=size)
+        text = entry.get("text") or ""
+        shortened = json.dumps({**entry, "text": text[:SHORTENED_CHARS] + _words("transcript.shortened"),
+                                "length": len(text)}, ensure_ascii=False) if len(text) > SHORTENED_CHARS else ""
+        full = json.dumps({"from": "bot", "kind": "full", "text": _words("transcript.full"),
+                           "at": entry.get("at") or now_ms()}, ensure_ascii=False)
+        target = pipe if pipe is not None else self.r
+        # (EVAL, not EVALSHA: the script rides in a caller's MULTI, where a NOSCRIPT could not be retried)
+        target.eval(APPEND_LUA, 3, log_key(pid, hid), size_key(pid, hid), notes_key(pid, hid),
+                    raw, shortened, full, self.whole_bytes, self.max_bytes, self.transcript_ttl_s)
         if pipe is None:            # (into a caller's pipeline: the caller publishes once it is written)
             self.publish("message", hid)
 
@@ -982,14 +1003,11 @@ class HandoffStore:
                 return 1
         return 0
 
-    def _push(self, key: str, pid: str, hid: str, raw: str, pipe, *, size: int = 0) -> None:
-        """One entry (JSON) onto the transcript or the notes; both are renewed together, so the
-        notes never outlive the transcript nor the transcript its notes. ``size``: what the entry
-        adds to the transcript's bound."""
+    def _push(self, key: str, pid: str, hid: str, raw: str, pipe) -> None:
+        """One entry (JSON) onto the notes; the transcript and its size are renewed with them, so
+        the notes never outlive the transcript nor the transcript its notes."""
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
         target.rpush(key, raw)
-        if size:
-            target.incrby(size_key(pid, hid), size)
         for renewed in (log_key(pid, hid), notes_key(pid, hid), size_key(pid, hid)):
             target.expire(renewed, self.transcript_ttl_s)
         if pipe is None:

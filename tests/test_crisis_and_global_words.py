@@ -311,3 +311,32 @@ def test_not_thinking_of_it_and_not_that_are_denials_and_end_up_thinking_is_not(
     # (turned round further on; and chau after a verb is "end up", not "it is not")
     assert detect(analyse("死にたいと思わない日はございません")).tier is not None
     assert detect(analyse("生きててもしょうがないって思っちゃう")).tier == "medium"
+
+
+def test_a_veto_met_further_off_is_overruled_when_the_model_reads_a_risk_too():
+    """A farewell's words are set aside by a veto met elsewhere in the message (a game's data,
+    the light switched off at night); the learned model reads the risk too: the words stand. A veto
+    right beside the words is their phrase (a pool jumped into): it holds, whatever the model says."""
+    from flows import classifier
+    from flows.crisis import _crisis
+    from flows.language import analyse
+
+    bar = classifier.thresholds().risk_ask
+    farewell = analyse("ぼくがいなくなったあと ゲームのデータは弟にあげてください パスワードはつくえのメモ "
+                       "あしたの朝にはもういないとおもう")
+    vetoed: dict = {}
+    assert "urgent" not in _crisis().matches(farewell, vetoed) and "urgent" in vetoed
+    assert classifier.risk(farewell) >= bar and detect(farewell).tier == "urgent"
+    night = analyse("朝が来なければいいのにって、毎晩電気を消すときに思う")
+    assert detect(night).tier == "medium"
+    pool = analyse("プールに飛び込みたい")
+    vetoed = {}
+    assert not _crisis().matches(pool, vetoed) and vetoed
+    assert classifier.risk(pool) >= bar and detect(pool).tier is None
+
+
+def test_an_overdose_told_in_the_past_progressive_is_the_emergency():
+    """「飲んでました」 (the i of iru dropped) is an overdose taken, not one planned."""
+    from flows.language import analyse
+
+    assert detect(analyse("実は話す前に薬を全部飲んでました。今ちょっと息が苦しいです")).tier == "medical"
