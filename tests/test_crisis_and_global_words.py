@@ -340,3 +340,28 @@ def test_an_overdose_told_in_the_past_progressive_is_the_emergency():
     from flows.language import analyse
 
     assert detect(analyse("実は話す前に薬を全部飲んでました。今ちょっと息が苦しいです")).tier == "medical"
+
+
+def test_someone_in_a_denial_is_no_request_for_a_person():
+    """「誰かを本気でどうこう」 is not 「誰かと話したい」: after a threat explained as a manga line, calm."""
+    from tests.corpus import play
+
+    last = play({"turns": ["殺してやる", "…ってのは今読んでる漫画の悪役のセリフね。誰かを本気でどうこうとかじゃないから"],
+                 "start": "new", "on_duty": True})[-1]
+    assert last.trigger == "window_calm" and not any(e["type"] == "handoff_request" for e in last.effects)
+
+
+def test_a_goodbye_to_the_offer_of_a_person_is_not_a_yes():
+    """「…失礼します」 ends with します: to "shall I connect you?" it is a goodbye, never a place in line."""
+    from tests.corpus import play
+
+    for text in ("はい、わかりました。ありがとうございます。失礼します", "んだが、わがった。ありがとさん。まんず失礼します"):
+        last = play({"turns": ["人と話したい", text], "start": "new", "on_duty": True})[-1]
+        assert last.trigger != "handoff_yes" and not any(e["type"] == "handoff_request" for e in last.effects), text
+
+
+def test_a_blade_held_to_the_wrist_while_waiting_is_answered_at_once():
+    from tests.corpus import play
+
+    last = play({"turns": ["まだですか もう無理かも", "いまカッター手首にあててる"], "start": "waiting", "on_duty": True})[-1]
+    assert last.trigger == "crisis_urgent" and "crisis" in [e["type"] for e in last.effects]
