@@ -962,8 +962,9 @@ class HandoffStore:
         full = json.dumps({"from": "bot", "kind": "full", "text": _words("transcript.full"),
                            "at": entry.get("at") or now_ms()}, ensure_ascii=False)
         target = pipe if pipe is not None else self.r
-        # (EVAL, not EVALSHA: the script rides in a caller's MULTI, where a NOSCRIPT could not be retried)
-        target.eval(APPEND_LUA, 3, log_key(pid, hid), size_key(pid, hid), notes_key(pid, hid),
+        # (EVAL, not EVALSHA: the script rides in a caller's MULTI, where a NOSCRIPT could not be
+        # retried; as a command, which a cluster's pipeline routes by its keys, where its eval() refuses)
+        target.execute_command("EVAL", APPEND_LUA, 3, log_key(pid, hid), size_key(pid, hid), notes_key(pid, hid),
                     raw, shortened, full, self.whole_bytes, self.max_bytes, self.transcript_ttl_s)
         if pipe is None:            # (into a caller's pipeline: the caller publishes once it is written)
             self.publish("message", hid)

@@ -74,7 +74,9 @@ def independent(kind: str) -> list[str]:
     """The independent sets of this kind (tests/data/independent/), oldest first: each was scored
     on first contact before it was added here, so a set's figure is always from a model (and
     patterns) that had never seen it."""
-    return [f"independent/{p.name}" for p in sorted((DATA / "independent").glob(f"{kind}_*.tsv"))]
+    # (by length, then name: 2026-12aa comes after 2026-12z)
+    return [f"independent/{p.name}" for p in sorted((DATA / "independent").glob(f"{kind}_*.tsv"),
+                                                    key=lambda p: (len(p.name), p.name))]
 
 
 def split(rows: list[tuple[str, str]]) -> tuple[list, list]:
