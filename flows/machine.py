@@ -258,6 +258,9 @@ ASKED_AFTER_TRIGGERS = ("choose_self", "choose_family", "choose_other")
 ASKED_INSTEAD = ("fallback", "small", "stop", "pause", "goodbye")
 # small talk at the lower bar (risk_ask): a feeling, a fallback; the rest at risk_beside
 ASKED_AT_THE_LOWER_BAR = (("small", "feeling"),)
+# a goodbye or a pause the patterns understood: an emergency only the model suspects is asked at
+# the stricter bar there too (understanding.risk_question)
+CLOSINGS = ("goodbye", "pause")
 MAX_TOPICS_WITH_ASK = 4
 
 
@@ -482,7 +485,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # a wish to die with a laugh: neither the crisis card on a laugh nor silence; asked gently
             trigger, arg = "ask_risk", ""
         elif ask_at and (suspected := understanding.risk_question(
-                analysis, beside=(trigger, arg) not in ASKED_AT_THE_LOWER_BAR and trigger != "fallback")) is not None:
+                analysis, beside=(trigger, arg) not in ASKED_AT_THE_LOWER_BAR and trigger != "fallback",
+                closing=trigger in CLOSINGS)) is not None:
             # a risk only the model suspects, in a message the patterns read as something else
             # ("my hands are numb, the bottle is empty" as a feeling; "goodbye everyone, thank you"
             # as thanks): asked about directly, instead of small talk, or after what it asks

@@ -631,11 +631,15 @@ def ask_kind(tier: str) -> str:
     return _ASK_KINDS.get(tier, SELF_ASK)
 
 
-def risk_question(a: Analysis, beside: bool = False, bar: float | None = None) -> Understood | None:
+def risk_question(a: Analysis, beside: bool = False, bar: float | None = None,
+                  closing: bool = False) -> Understood | None:
     """The direct question, when the learned model suspects a risk (classifier.toml risk_ask, or
     the stricter risk_beside when the patterns understood the message as a need): about a wish
     to die (ask_risk), or in the words of the kind it suspects (ask_harm, arg the kind: an
-    emergency, violence at home, a fear of hurting someone). None when it does not."""
+    emergency, violence at home, a fear of hurting someone). None when it does not. An emergency
+    suspected is asked at the lower bar wherever it is, except in a goodbye the patterns
+    understood (`closing`): a farewell's words read near an emergency to the model ("mum is
+    calling me, bye"), and a goodbye after an overdose is the patterns' to find."""
     from . import classifier
 
     bands = classifier.thresholds()
@@ -645,7 +649,7 @@ def risk_question(a: Analysis, beside: bool = False, bar: float | None = None) -
     if risk < min(bar, bands.risk_ask):
         return None
     kind = ask_kind(classifier.tier(a))
-    if risk < bar and kind != MEDICAL:
+    if risk < bar and (kind != MEDICAL or closing):
         return None                  # (an emergency suspected is asked at the lower bar wherever it is)
     if kind != SELF_ASK:
         return Understood("ask_harm", kind, "ask_risk", None, None, 0.0)

@@ -358,6 +358,9 @@ def test_a_goodbye_to_the_offer_of_a_person_is_not_a_yes():
     for text in ("はい、わかりました。ありがとうございます。失礼します", "んだが、わがった。ありがとさん。まんず失礼します"):
         last = play({"turns": ["人と話したい", text], "start": "new", "on_duty": True})[-1]
         assert last.trigger != "handoff_yes" and not any(e["type"] == "handoff_request" for e in last.effects), text
+        # (nor asked about an emergency: a farewell's words the model reads near one, in a goodbye the
+        # patterns understood, are asked about only at the stricter bar)
+        assert last.trigger == "goodbye" and "small.goodbye" in [m for r in last.replies for m in r.say], text
 
 
 def test_a_blade_held_to_the_wrist_while_waiting_is_answered_at_once():
