@@ -251,3 +251,22 @@ def test_a_webhook_event_older_than_the_deduplication_window_is_dropped_and_coun
     fresh = helpers.text_event(uid, "こんにちは")
     fresh["timestamp"] = int((time.time() - config.dedup_ttl_s + 3600) * 1000)   # inside it: taken
     assert post(fresh).status_code == 200 and sum(r.xlen(s) for s in streams) == 1
+
+
+def test_turns_written_in_one_step_never_pass_the_transcripts_bound_together(r):
+    """The size is read where it is written (one server-side step per turn): two turns queued in one
+    transaction, as the worker writes several at once, see each other; the one line that says
+    nothing more is kept is written once, and nothing after it."""
+    from handoff.store import HandoffStore, log_key
+
+    store = HandoffStore(r, transcript_bytes=(200, 400))
+    pid, hid = "U-bound-pid", "h-bound"
+    for i in range(4):
+        store.append(pid, hid, {"from": "user", "kind": "text", "text": "x" * 30, "at": i})
+    assert "full" not in [json.loads(x).get("kind") for x in r.lrange(log_key(pid, hid), 0, -1)]
+    pipe = r.pipeline(transaction=True)
+    for i in range(3):
+        store.append(pid, hid, {"from": "user", "kind": "text", "text": "y" * 120, "at": 10 + i}, pipe=pipe)
+    pipe.execute()
+    kinds = [json.loads(x).get("kind") for x in r.lrange(log_key(pid, hid), 0, -1)]
+    assert kinds.count("full") == 1 and kinds[-1] == "full", kinds
