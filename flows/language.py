@@ -198,7 +198,15 @@ class Analysis:
         (shi-ni-te) is not in "watakushi ni te wo", "washi ni te" (a hand) or "sanpo shi ni
         tenki" (the kanji's own patterns read those words by their lemmas)."""
         if len(word) > SHORT_KANA:
-            return word in self.kana
+            # never from the middle of a kanji word's reading: "watakushi ni taishite" (toward me)
+            # holds shi-ni-ta-i from its watakushi
+            kana, (starts, marks) = self.kana, self._kana_map
+            i = kana.find(word)
+            while i >= 0:
+                if i in starts or marks[i] == "k":
+                    return True
+                i = kana.find(word, i + 1)
+            return False
         return self.kana_written_has(word)
 
     def span(self, first: int, end: int) -> "Analysis":

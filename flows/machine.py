@@ -427,8 +427,14 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             understood = replace(understood, trigger=remembered[0], arg=remembered[1])
         keep = fm.typed.get(before)
         if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
-            if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place"):
+            if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place", "calm"):
+                # a question, or "that was a song's words, I am fine" while no counselor is with them:
+                # answered, and passed on as well
                 trigger, arg, passed_on = understood.trigger, understood.arg, True
+            elif win and context.kind_of(understood.trigger) == "crisis":
+                # the act begun, read in the window's light ("my head is pounding" after charcoal
+                # lit): answered at once wherever they are, with the alert
+                trigger, arg = understood.trigger, understood.arg
             else:
                 trigger, arg = "relay", ""
         elif understood.trigger in fm.triggers:
@@ -441,7 +447,8 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 state.pop("city", None)               # a prefecture named now replaces an earlier city
             if trigger in ("city", "pref"):
                 _keep_muni(state, understood.place)
-    if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on:
+    if before in fm.relay and event.kind in RELAYED_KINDS and trigger not in fm.relay[before] and not passed_on \
+            and context.kind_of(trigger) != "crisis":
         trigger, arg = "relay", ""
     flood = (ctx or {}).get("flood")
     if flood and event.kind != "counselor" and trigger not in (None, "unfollow", "follow"):

@@ -210,6 +210,8 @@ def test_welcome_back_after_long_silence_keeps_the_lane():
     ("夫が私に手をあげるようになった", "violence_partner"),   # 私に手を: わたくし|にて|を, the kanji word's reading cut
     ("もうまじしにてー", "high"),                              # a kana run the analyser splits oddly still counts
     ("息子がわしに手ぇあげるんじゃ。もう年じゃけぇ逃げられん", "violence_family"),   # わし|に|手: into a kanji word
+    ("母は私に対して冷たい", None),                # わたくし|に|たいし: a long reading from inside 私 neither
+    ("しにたいしにたい", "high"),                  # (a kana run still counts)
 ])
 def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
     assert detect(text).tier == tier
@@ -368,3 +370,24 @@ def test_a_blade_held_to_the_wrist_while_waiting_is_answered_at_once():
 
     last = play({"turns": ["まだですか もう無理かも", "いまカッター手首にあててる"], "start": "waiting", "on_duty": True})[-1]
     assert last.trigger == "crisis_urgent" and "crisis" in [e["type"] for e in last.effects]
+
+
+@pytest.mark.parametrize("state", ["message_left", "waiting", "talking"])
+def test_the_act_begun_after_a_plan_is_the_emergency_wherever_they_wait(state):
+    """Charcoal loaded, then "my head is pounding": 119 at once and the alert, even while a message
+    waits for a counselor (off duty nobody else reads it) or a counselor holds the chat."""
+    from tests.corpus import play
+
+    outs = play({"turns": ["車に練炭と七輪積んだ。あとは山に行くだけ", "頭がガンガンしてきた"], "start": state,
+                 "on_duty": state != "message_left"})
+    assert outs[0].trigger == "crisis_urgent"
+    assert outs[-1].trigger == "crisis_medical" and "crisis" in [e["type"] for e in outs[-1].effects]
+
+
+def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
+    from tests.corpus import play
+
+    last = play({"turns": ["死にたい", "あれは歌詞です。好きなバンドの曲名そのまま打っただけで、本当に大丈夫です"],
+                 "start": "waiting", "on_duty": True})[-1]
+    ids = [m for r in last.replies for m in r.say]
+    assert last.trigger == "window_calm" and "crisis.window.calm" in ids and "relay" in [e["type"] for e in last.effects]
