@@ -90,6 +90,18 @@ def _model_suspects(a: Analysis) -> bool:
     return classifier.risk(a) >= classifier.thresholds().risk_ask
 
 
+_OPEN, _CLOSE = "(", ")"
+
+
+def _after_aside(toks, j: int):
+    """The word at j, or the first after an aside in brackets that begins there ("(19)")."""
+    if j < len(toks) and toks[j].surface == _OPEN:
+        close = next((k for k in range(j + 1, min(len(toks), j + 8)) if toks[k].surface == _CLOSE), None)
+        if close is not None:
+            j = close + 1
+    return toks[j] if j < len(toks) else None
+
+
 def _head(word: str) -> str:
     """A family word's own lemma, its honorific left off (o-tou-san: tou, not the san that every
     such word ends in, which made any father and mother "both parents")."""
@@ -118,6 +130,7 @@ class _Crisis:
         self.regret = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("regret", ()))
         self.unawares = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("unawares", ()))
         self.writer_is_actor = tuple(raw.get("writer_is_actor", ()))
+        self.actor_not_after = tuple(raw.get("actor_not_after", ()))
         self.writer_is_target = tuple(raw.get("writer_is_target", ()))
         self.grabs = frozenset(language.analyse(w).tokens[0].base for w in raw.get("grabs", ()))
         self.hits = frozenset(language.analyse(w).tokens[0].base for w in raw.get("writer_hits", ()))
@@ -201,10 +214,10 @@ class _Crisis:
         if "violence_family" in found and self._between_partners(a) \
                 and not self._not_the_partner(a, matches.get("violence_family", (0, None))[1]):
             found.add("violence_partner")
-        elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a)):
+        elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a) or self._kins_partner(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
             found.add("violence_family")
-        said_me = any(w in a.plain for w in self.writer_is_actor)
+        said_me = self._says_it_was_me(a)
         if found & {"violence_family", "violence_partner"} and (self._writer_acted(a) or said_me):
             found.add("violence_by_me")
         if said_me and "violence_by_me" in found:
@@ -277,6 +290,8 @@ class _Crisis:
         agent = False          # someone else named as acting, earlier in the message
         for i, t in enumerate(toks):
             nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if t.lemma in self.kin_objects or t.lemma in self.partner:
+                nxt = _after_aside(toks, i + 1)     # ("my grandson (19) ga ...")
             if (t.lemma in self.kin_objects or t.lemma in self.partner) and nxt is not None \
                     and (nxt.surface in _SUBJECT | _PASSIVE_AGENT
                          or nxt.surface == language.W["possessive"]
@@ -331,6 +346,25 @@ class _Crisis:
                 # dragged me by the hair ... my husband works away")
                 return not language.marked(upto, self.partner, _AGENT) or acting(here) or acting(before)
         return False
+
+    def _says_it_was_me(self, a: Analysis) -> bool:
+        """The writer says they are the one doing it (writer_is_actor), not right after a passive
+        ("the one hit was me")."""
+        plain = a.plain
+        for w in self.writer_is_actor:
+            i = plain.find(w)
+            while i >= 0:
+                if not plain[:i].endswith(self.actor_not_after):
+                    return True
+                i = plain.find(w, i + 1)
+        return False
+
+    def _kins_partner(self, a: Analysis) -> bool:
+        """A relative's partner ("mum's boyfriend"): not the writer's partner, a member of the
+        household hurting them."""
+        toks = a.tokens
+        return any(t.lemma in self.partner and i >= 2 and toks[i - 1].surface == language.W["possessive"]
+                   and toks[i - 2].lemma in self.kin_objects for i, t in enumerate(toks))
 
     def _kin_only(self, a: Analysis) -> bool:
         """A relative named and no spouse or partner at all ("my child … strangled me"): what a

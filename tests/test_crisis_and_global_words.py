@@ -391,3 +391,15 @@ def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
                  "start": "waiting", "on_duty": True})[-1]
     ids = [m for r in last.replies for m in r.say]
     assert last.trigger == "window_calm" and "crisis.window.calm" in ids and "relay" in [e["type"] for e in last.effects]
+
+
+@pytest.mark.parametrize("text,tier", [
+    ("兄に殴られたのは私です。母は止めてくれません", "violence_family"),     # "the one hit was me": not the writer's act
+    ("ママのかれしにたたかれる。ママはみてるだけ", "violence_family"),       # mum's boyfriend: the household, not a partner
+    ("孫(19)が娘を、つまり孫の母親を、物を投げて怪我させました", "violence_family"),   # an aside after the one acting
+    ("殴ってるのは私の方です", "violence_by_me"),
+])
+def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
+    from flows.language import analyse
+
+    assert detect(analyse(text)).tier == tier
