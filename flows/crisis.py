@@ -351,13 +351,8 @@ class _Crisis:
         """The writer says they are the one doing it (writer_is_actor), not right after a passive
         ("the one hit was me")."""
         plain = a.plain
-        for w in self.writer_is_actor:
-            i = plain.find(w)
-            while i >= 0:
-                if not plain[:i].endswith(self.actor_not_after):
-                    return True
-                i = plain.find(w, i + 1)
-        return False
+        return any(not plain[:i].endswith(self.actor_not_after)
+                   for w in self.writer_is_actor for i in language.occurrences(plain, w))
 
     def _kins_partner(self, a: Analysis) -> bool:
         """A relative's partner ("mum's boyfriend"): not the writer's partner, a member of the

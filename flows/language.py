@@ -98,6 +98,14 @@ _SEP = "[\\s._\\-/" + W["letter_separators"] + "]+"
 _LONE = re.compile(r"(?<![^\W\d_])([^\W\d_])" + _SEP + r"(?=[^\W\d_])")
 
 
+def occurrences(text: str, word: str):
+    """Every index where `word` begins in `text`, overlapping ones included, in order."""
+    i = text.find(word)
+    while i >= 0:
+        yield i
+        i = text.find(word, i + 1)
+
+
 def _unspace(text: str) -> str:
     """Letters written one by one with separators between them (a known disguise) joined:
     a separator after a lone letter goes ("O D shita", "shi.ni.ta.i")."""
@@ -178,13 +186,8 @@ class Analysis:
     def kana_written_has(self, word: str) -> bool:
         """Whether `word` is in the reading where the message itself is written in kana (every
         letter of it)."""
-        kana, marks = self.kana, self._kana_map[1]
-        i = kana.find(word)
-        while i >= 0:
-            if "-" not in marks[i:i + len(word)]:
-                return True
-            i = kana.find(word, i + 1)
-        return False
+        marks = self._kana_map[1]
+        return any("-" not in marks[i:i + len(word)] for i in occurrences(self.kana, word))
 
     @cached_property
     def denies(self) -> bool:
@@ -200,13 +203,8 @@ class Analysis:
         if len(word) > SHORT_KANA:
             # never from the middle of a kanji word's reading: "watakushi ni taishite" (toward me)
             # holds shi-ni-ta-i from its watakushi
-            kana, (starts, marks) = self.kana, self._kana_map
-            i = kana.find(word)
-            while i >= 0:
-                if i in starts or marks[i] == "k":
-                    return True
-                i = kana.find(word, i + 1)
-            return False
+            starts, marks = self._kana_map
+            return any(i in starts or marks[i] == "k" for i in occurrences(self.kana, word))
         return self.kana_written_has(word)
 
     def span(self, first: int, end: int) -> "Analysis":

@@ -426,15 +426,14 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # the place they named earlier: its windows, not the region question again
             understood = replace(understood, trigger=remembered[0], arg=remembered[1])
         keep = fm.typed.get(before)
-        if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS:
+        # (the act begun, read in a crisis window's light, "my head is pounding" after charcoal lit:
+        # a crisis, answered at once wherever they are, with the alert)
+        if keep is not None and understood.trigger not in keep and understood.intent not in RELAY_INTENTS \
+                and context.kind_of(understood.trigger) != "crisis":
             if before in fm.context["answer_while"] and context.kind_of(understood.trigger) in ("topic", "place", "calm"):
                 # a question, or "that was a song's words, I am fine" while no counselor is with them:
                 # answered, and passed on as well
                 trigger, arg, passed_on = understood.trigger, understood.arg, True
-            elif win and context.kind_of(understood.trigger) == "crisis":
-                # the act begun, read in the window's light ("my head is pounding" after charcoal
-                # lit): answered at once wherever they are, with the alert
-                trigger, arg = understood.trigger, understood.arg
             else:
                 trigger, arg = "relay", ""
         elif understood.trigger in fm.triggers:
