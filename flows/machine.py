@@ -20,6 +20,7 @@ WELCOME_BACK = "welcome.back"     # said before the answer after a long silence
 STILL_MEDICAL = "crisis.window.still_medical"   # before any other answer right after a medical one
 ANSWERED_TOO = "handoff.answered_too"           # a question answered while waiting for a person
 WAIT_STATUS = "handoff.wait_status"             # the place in line, asked besides a question
+WAIT_IF_NOW = "handoff.wait_if_now"             # where they would stand, asked with the request itself
 # the window's own wordings, besides what understanding.toml's window intents carry
 WINDOW_ARGS = {"window": ("still", "still_medical", "still_safe"), "window_calm": ("calm_medical", "calm_again")}
 
@@ -294,6 +295,12 @@ def fallback_wording(data: dict, text: str) -> str:
 def _wait_status(ctx: dict | None) -> Reply:
     """The place in line, said besides another answer."""
     return Reply(say=(WAIT_STATUS,), params={p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")})
+
+
+def _asks_wait(understood, analysis) -> bool:
+    """Whether the message asks how long the wait is (in the words found, or in a clause of its own)."""
+    return "ask_wait" in understood.scores or (
+        analysis is not None and "ask_wait" in understanding.sentence_needs(analysis))
 
 
 def _keep_muni(data: dict, place) -> None:
@@ -574,8 +581,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     elif passed_on:
         model.state = before
         model.effects.append({"type": "relay", "value": "", "crisis": model.data.get("crisis")})
-        if before == "waiting" and understood is not None and (
-                "ask_wait" in understood.scores or "ask_wait" in understanding.sentence_needs(analysis)):
+        if before == "waiting" and understood is not None and _asks_wait(understood, analysis):
             # "how much longer? and does it cost?": the place in line too (asked in a clause of its
             # own, where "while I wait" elsewhere does not veto it)
             model.replies.append(_wait_status(ctx))
@@ -602,6 +608,15 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if line and model.replies and sum(len(r.say) for r in model.replies) < MAX_MESSAGES:
             last = model.replies[-1]
             model.replies[-1] = Reply(say=(*last.say, line), choices=last.choices, params=last.params)
+    if model.state == "handoff_confirm" and before != model.state and (ctx or {}).get("on_duty") \
+            and understood is not None and _asks_wait(understood, analysis):
+        # "I'd like to talk to someone. How long is the wait?": where they would stand, with the question
+        for i, r in enumerate(model.replies):
+            if r.choices.startswith("handoff_confirm") and sum(len(r.say) for r in model.replies) < MAX_MESSAGES:
+                model.replies[i] = Reply(say=(*r.say, WAIT_IF_NOW), choices=r.choices, params={
+                    **r.params, **{p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}})
+                model.effects.append({"type": "queue_status", "value": "", "crisis": model.data.get("crisis")})
+                break
     if trigger == "stop" and before in fm.context["answer_while"] and understood is not None \
             and model.effects and any(n in understood.scores for n in CLOSING):
         model.replies.append(Reply(say=(GOODBYE_SHORT,)))      # taken back, and leaving: a warm close

@@ -279,6 +279,28 @@ def test_asking_ones_place_in_line_never_counts_oneself(app, accounts, person, w
     assert "今、3番目です" in place(second)
 
 
+def test_asking_the_wait_with_the_request_itself_says_where_one_would_stand(app, accounts, person, worker):
+    """「相談員と話したい。どれくらい待ちますか」: the confirmation says where they would stand if
+    connected now (after those already waiting), and nobody is queued before they say yes."""
+    worker()
+    first, second = person(), person()
+    ask_for_human(first)
+    second.send(follow=True)
+    second.wait_count(1)
+    got = "".join(helpers.texts_of(second.say_and_wait("相談員と話したい。どれくらい待ちますか")[0]))
+    assert "つないでもよいですか" in got and "今つなぐと、2番目になります" in got
+    aoi = Console(app, "aoi")
+    assert len(aoi.waiting()) == 1                      # only asked: not in line yet
+    got = "".join(helpers.texts_of(second.say_and_wait("はい")[0]))
+    assert "2番目" in got
+    # a request without the question: the confirmation alone
+    third = person()
+    third.send(follow=True)
+    third.wait_count(1)
+    got = "".join(helpers.texts_of(third.say_and_wait("相談員と話したい")[0]))
+    assert "つないでもよいですか" in got and "今つなぐと" not in got
+
+
 def test_fifty_simultaneous_claims_have_exactly_one_winner(app, accounts, person, worker, r):
     worker()
     p = person()
