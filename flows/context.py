@@ -70,11 +70,12 @@ def several_topics(understood, intents: dict) -> bool:
 
 def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
           sentences: list[str] = (), remembered: tuple[str, str] | None = None,
-          previous: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+          previous: tuple[str, str] | None = None, also: str | None = None) -> list[tuple[str, str]]:
     """Every need of the message, in the fixed order: the main one and what else it asks for
     (a place named, a question asked, a person wanted) that is not the main one's kind; a long
     message that describes a life is thanked for too. A clause that asks with no topic of its
-    own (FOLLOW_UP) asks about `previous`, the topic answered last."""
+    own (FOLLOW_UP) asks about `previous`, the topic answered last; `also`, a second question
+    asked in the same clause as the main one (flows/understanding.py also_asked)."""
     if kind_of(main[0]) is None:
         return [main]                  # a need of another kind (a window, a choice) stands alone
     if kind_of(main[0]) == "topic" and main[0] in PLACE_ANSWERS and understood is not None and understood.place:
@@ -113,6 +114,9 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
                 if need[0] in TOPIC_TRIGGERS and need not in asked and len(asked) < MAX_TOPICS \
                         and not ("place" in have and need[0] in PLACE_ANSWERS and not (both and need[0] == SUPPORT)):
                     asked.append(need)
+            if not sentences and also and asked == [main]:
+                # one clause asking two things at once ("a place I can phone without giving my name?")
+                asked.append((intents[also]["trigger"], intents[also].get("arg", "")))
             for key, need in zip(("topic", "topic2", "topic3"), asked):
                 have[key] = need
         else:

@@ -211,8 +211,9 @@ class _Crisis:
         if a.laughing:
             joking = bool(found & self.laughing_drops & SELF_HARM_TIERS)
             found -= self.laughing_drops
-        if "violence_family" in found and self._between_partners(a) \
-                and not self._not_the_partner(a, matches.get("violence_family", (0, None))[1]):
+        at = matches.get("violence_family", (0, None))[1]
+        if "violence_family" in found and (self._between_partners(a) and not self._not_the_partner(a, at)
+                                           or self._partner_only(a, at)):
             found.add("violence_partner")
         elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a) or self._kins_partner(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
@@ -320,7 +321,24 @@ class _Crisis:
         partner = language.marked(a, self.partner, _AGENT)
         kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
         kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
-        return partner and not kin_hurt and not kin_acting and not self._kin_hits(a) and not self._a_parents_partner(a)
+        return partner and not kin_hurt and not kin_acting and not self._kin_hits(a) and not self._a_parents_partner(a) \
+            and not self._partner_hurt(a)
+
+    def _partner_hurt(self, a: Analysis) -> bool:
+        """The partner is the subject of a passive hitting verb ("my daughter ran wild, and my wife,
+        stepping in, was hit in the face"): the one hurt, not the one hurting."""
+        return self._hit_in_passive(a, self.partner, _SUBJECT)
+
+    def _hit_in_passive(self, a: Analysis, who, particles) -> bool:
+        """One of `who`, marked by one of `particles`, with a passive hitting verb in the next few words."""
+        toks = a.tokens
+        for i, t in enumerate(toks):
+            if t.lemma in who and i + 1 < len(toks) and toks[i + 1].surface in particles:
+                window = toks[i + 2:i + 10]
+                if any(u.base in self.hits and j + 1 < len(window) and window[j + 1].lemma in _PASSIVE
+                       for j, u in enumerate(window)):
+                    return True
+        return False
 
     def _a_parents_partner(self, a: Analysis) -> bool:
         """The partner named is a parent's ("mum's boyfriend hits me"): someone at home hurting the
@@ -368,6 +386,13 @@ class _Crisis:
         parents = bool(lemmas & self.fathers) and bool(lemmas & self.mothers)     # (between the parents)
         return bool(lemmas & self.kin_objects - self.kin_generic) and not lemmas & self.partner and not parents
 
+    def _partner_only(self, a: Analysis, start: int | None) -> bool:
+        """A partner named before the violence (at `start`) and no relative at all ("living with my
+        boyfriend … when he is in a mood I get hit"): the partner's violence (the mirror of _kin_only)."""
+        lemmas = {t.lemma for t in a.tokens}
+        return start is not None and any(t.lemma in self.partner for t in a.tokens[:start]) \
+            and not lemmas & self.kin_objects - self.kin_generic
+
     def _kin_hits(self, a: Analysis) -> bool:
         """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my
         son goes for him") or hit ("my brother is hit by my husband"): violence in the family,
@@ -377,13 +402,8 @@ class _Crisis:
             if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT:
                 if any(u.base in self.hits and u.pos == language.VERB for u in toks[i + 2:i + 8]):
                     return True
-            if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _PASSIVE_AGENT:
-                # "strangled by my sister": a relative doing it, in the passive
-                window = toks[i + 2:i + 10]
-                if any(u.base in self.hits and j + 1 < len(window) and window[j + 1].lemma in _PASSIVE
-                       for j, u in enumerate(window)):
-                    return True
-        return False
+        # "strangled by my sister": a relative doing it, in the passive
+        return self._hit_in_passive(a, self.kin_objects, _PASSIVE_AGENT)
 
 
 @once

@@ -316,18 +316,19 @@ def _calm_explains(analysis, tier: str, win: str) -> bool:
     """Right after a crisis answer, a clarification that quotes the words it explains ("I meant
     my neck cramped, kubi tsutta, a typo"; "it's the app: ending it tonight means deleting the
     account"): the calm answer, when the words found again are no graver than the window's, are
-    not an emergency, and the last sentence that clarifies comes after the last that holds them
-    (so "a mistake. really, tonight I end it" stays a crisis)."""
+    not an emergency, and the clarification comes after them: in a later sentence, or later in
+    the same one ("I meant dying of homework lol, not for real") (so "a mistake. really, tonight
+    I end it" stays a crisis)."""
     if tier == "medical" or crisis.graver(tier, win):
         return False
-    risk_in = calm_in = -1          # the last sentence where each is found
+    risk_in = calm_in = (-1, -1)          # the last (sentence, word) where each is found
     for n, (first, end) in enumerate(analysis.sentences):
         part = analysis.span(first, end)
-        if crisis.found_at(part, tier) is not None:
-            risk_in = n
-        if understanding.found_at(part, CALM_INTENT) is not None:
-            calm_in = n
-    return calm_in >= 0 and calm_in > risk_in
+        if (at := crisis.found_at(part, tier)) is not None:
+            risk_in = (n, at)
+        if (at := understanding.found_at(part, CALM_INTENT)) is not None:
+            calm_in = (n, at)
+    return calm_in[0] >= 0 and calm_in > risk_in
 
 
 def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 * 3600,
@@ -524,7 +525,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
                              if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
-                             remembered=remembered, previous=tuple(state.get("last_topic") or ()) or None)
+                             remembered=remembered, previous=tuple(state.get("last_topic") or ()) or None,
+                             also=understanding.also_asked(analysis, understood, context.TOPIC_TRIGGERS)
+                             if context.several_topics(understood, lex.intents) else None)
     if ask_after and ask_after[1] == understanding.MEDICAL:
         plan.insert(0, ask_after)           # an emergency suspected: its question (119 in it) first
     elif ask_after:

@@ -31,6 +31,8 @@ MAX_GAP = 6                 # words allowed between two words of a pattern
 KANA_SPAN = 12              # tokens a kana word (a whole denial, eight tokens or more) may run over
 WEIGHT_PER_WORD = 0.5       # a pattern that covers more words is more specific
 LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
+BOTH_WITHIN = 0.5           # a second question in the same clause: scoring this close to the first
+BOTH_APART = 3              # ... with its words beginning this many words or more from the first's
 # Intents that a place in the same message turns into "the windows near there".
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone",
@@ -543,6 +545,25 @@ def _closing_at_end(a: Analysis, lex: Lexicon) -> str | None:
         size += len(a.tokens[first].surface)
     tail = lex.scores(a.span(first, len(a.tokens)))
     return max((n for n in CLOSINGS if n in tail), key=lambda n: tail[n], default=None)
+
+
+def also_asked(a: Analysis, understood: Understood, topics: frozenset) -> str | None:
+    """A second question in the same clause as the understood one ("is there somewhere I can
+    phone without giving my name?": the phone and anonymity): an intent of another topic that
+    scores nearly as high (BOTH_WITHIN) and whose words begin apart from the first's (BOTH_APART
+    words or more: two readings of the same words, "what is this place" as what mado is and as
+    what a centre does, are one question)."""
+    lex = lexicon()
+    found = lex.matches(a)
+    main = found.get(understood.intent)
+    if main is None:
+        return None
+    spec = lex.intents[understood.intent]
+    first = (spec["trigger"], spec.get("arg", ""))
+    others = [(score, start, n) for n, (score, start) in found.items()
+              if lex.intents[n]["trigger"] in topics and (lex.intents[n]["trigger"], lex.intents[n].get("arg", "")) != first
+              and score >= main[0] - BOTH_WITHIN and abs(start - main[1]) >= BOTH_APART]
+    return max(others)[2] if others else None
 
 
 def found_at(a: Analysis, intent: str) -> int | None:

@@ -242,7 +242,7 @@ def meets(label: str, out) -> bool:
     if label == "relay":          # (a crisis while talking is passed on with the alert)
         return "relay" in effects or "crisis" in effects
     if label == "ask_wait":
-        return any(m in ("handoff.wait_status", "handoff.message_left_status") for m in ids)
+        return any(m in ("handoff.wait_status", "handoff.message_left_status", "handoff.wait_if_now") for m in ids)
     if label.startswith("local:"):
         code = _pref_codes().get(label[6:])
         cities = municipalities()

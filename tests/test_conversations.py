@@ -171,6 +171,9 @@ def test_a_question_beside_asking_when_the_answer_comes_after_leaving_a_message_
     ("もう限界。今夜で終わりにする", "あ、えっとソシャゲの話です。今夜でアカウント消して終わりにするってこと。課金やめたくて。自分自身はべつになんもないです", True),
     ("もう限界。今夜で終わりにする", "間違えた。本当は今夜で終わりにする", False),
     ("死にたい", "冗談です。死にたいのは本当", False),
+    # in the same sentence, after the words it explains
+    ("死にたい", "あーちがうちがう、課題が多すぎて死にたいって意味ね笑 ほんとに死ぬ気とかない、大丈夫", True),
+    ("死にたい", "冗談って言いたいけど本当に死にたい", False),
 ])
 def test_a_clarification_quoting_the_words_it_explains_is_calm_unless_the_words_come_after_it(first, second, calm):
     out = turns(first, second)[-1]
@@ -235,3 +238,10 @@ def test_the_act_begun_after_a_plan_is_the_emergency():
     assert out.trigger == "crisis_medical", said(out)
     out = turns("こんにちは", "今、部屋で火つけた")[-1]       # (no window: asked, not carded)
     assert out.trigger != "crisis_medical", said(out)
+
+
+def test_two_questions_in_one_clause_are_both_answered_but_two_readings_of_the_same_words_are_one():
+    out = turns("名前出さずに電話で相談できるとこってある？")[-1]
+    assert said(out)[:2] == ["answer.phone", "answer.anonymous"], said(out)
+    out = turns("ここって何をするところですか")[-1]
+    assert said(out) == ["answer.what_is_this"], said(out)

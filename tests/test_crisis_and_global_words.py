@@ -398,6 +398,12 @@ def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
     ("ママのかれしにたたかれる。ママはみてるだけ", "violence_family"),       # mum's boyfriend: the household, not a partner
     ("孫(19)が娘を、つまり孫の母親を、物を投げて怪我させました", "violence_family"),   # an aside after the one acting
     ("殴ってるのは私の方です", "violence_by_me"),
+    # the partner as the one hit, by a relative: the family's violence
+    ("昨晩娘が暴れて、止めに入った妻が顔を殴られました", "violence_family"),
+    # a partner named before it and no relative: the partner's
+    ("彼氏と同棲してるんだけど機嫌わるいと殴られる。別れたいって言ったらもっとひどくなった", "violence_partner"),
+    # holding back one's own fist: the writer's act, whoever provoked it
+    ("母親がいちいち口出してくんの、次言われたらマジで殴りそう。拳握ってこらえてる", "violence_by_me"),
 ])
 def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
     from flows.language import analyse

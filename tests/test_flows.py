@@ -98,13 +98,13 @@ def _expand(ids, trigger):
 
 
 def used_message_ids():
-    from flows.machine import ANSWERED_TOO, ROUTE_SAID, ROUTE_SAID_PREFIX, STILL_MEDICAL, WELCOME_BACK
+    from flows.machine import ANSWERED_TOO, ROUTE_SAID, ROUTE_SAID_PREFIX, STILL_MEDICAL, WAIT_IF_NOW, WELCOME_BACK
 
     from flows import crisis
 
     d = load_definition()
     return ({m for t in d["transitions"] for m in _expand(t.get("say", []), t["trigger"])}
-            | {WELCOME_BACK, STILL_MEDICAL, ANSWERED_TOO} | {s["reask"] for s in d["states"] if s.get("reask")}
+            | {WELCOME_BACK, STILL_MEDICAL, ANSWERED_TOO, WAIT_IF_NOW} | {s["reask"] for s in d["states"] if s.get("reask")}
             | set(d["context"]["reminders"].values())
             | crisis.all_answer_ids() | {ROUTE_SAID_PREFIX + why for why in ROUTE_SAID})
 
@@ -136,10 +136,11 @@ def test_every_ui_string_is_used():
 def test_placeholders_and_limits():
     from flows import crisis
 
-    from flows.machine import ROUTE_SAID, ROUTE_SAID_PREFIX
+    from flows.machine import ROUTE_SAID, ROUTE_SAID_PREFIX, WAIT_IF_NOW
 
     filled = {mid: {"next_open"} for mid in crisis.all_answer_ids()}     # a crisis answer fills next_open
     filled.update({ROUTE_SAID_PREFIX + why: {"team_open"} for why in ROUTE_SAID})   # who answers (teams)
+    filled[WAIT_IF_NOW] = {"queue_position", "wait"}           # where they would stand (the wait asked with the request)
     for t in load_definition()["transitions"]:
         for mid in t.get("say", []):
             filled.setdefault(mid, set()).update(t.get("params", ()))
