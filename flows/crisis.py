@@ -120,7 +120,7 @@ class _Crisis:
         self.laughing_drops = frozenset(raw.get("laughing_drops", ()))
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
         partner = raw.get("classes", {}).get("partner", ())
-        self.partner = frozenset(language.analyse(w).tokens[-1].lemma for w in partner)
+        self.partner = frozenset(_head(w) for w in partner)     # (a compound spouse word: its head, not the suffix every such word shares)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
         self.fathers = frozenset(_head(w) for w in raw.get("fathers", ()))
         self.mothers = frozenset(_head(w) for w in raw.get("mothers", ()))

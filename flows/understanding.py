@@ -683,6 +683,11 @@ NOT_GUESSED = frozenset({"none", "yes", "no", "stop", "pause", "menu", "back", "
                          "greeting", "thanks", "apology", "feeling", "place", "goodbye"})
 
 
+def _may_be(spec: dict, state: str, data: dict) -> bool:
+    """Whether an intent may be meant here: in its states, after the question it answers."""
+    return state in spec.get("states", (state,)) and ("asked" not in spec or data.get("asked") in spec["asked"])
+
+
 def second_opinion(a: Analysis, state: str, data: dict) -> Understood | None:
     """What the learned model makes of a message the patterns did not understand: a risk only it
     suspects is asked about (trigger ask_risk); an intent it is sure of is answered as that
@@ -697,7 +702,7 @@ def second_opinion(a: Analysis, state: str, data: dict) -> Understood | None:
     lex = lexicon()
     ranked = [(name, p) for name, p in classifier.intents(a)
               if name in lex.intents and name not in NOT_GUESSED and not name.startswith("w_")
-              and state in lex.intents[name].get("states", (state,))]
+              and _may_be(lex.intents[name], state, data)]
     if not ranked or classifier.intents(a)[0][0] == "none" and ranked[0][1] < bands.intent_answer:
         return None
     (best, p), second = ranked[0], ranked[1:2]
@@ -747,7 +752,7 @@ def overrule(a: Analysis, state: str, data: dict, understood: Understood) -> Und
     best, p = sure
     spec = lexicon().intents[best]
     if (best in LANE_CHOICES or best == understood.intent.removesuffix("_short").removesuffix("_soft")
-            or state not in spec.get("states", (state,))):
+            or not _may_be(spec, state, data)):
         return understood
     return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or understood.lane,
                       understood.place, p, understood.scores)

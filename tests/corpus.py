@@ -50,7 +50,10 @@ _CONTEXT = {"": ("choosing", {"asked": "lanes"}),      # a first message: right 
             "after_medical": ("choosing", {"asked": "crisis", "window": "medical"}),
             "after_high": ("choosing", {"asked": "crisis", "window": "high"}),
             "after_violence": ("choosing", {"asked": "crisis", "window": "violence_family"}),
-            "after_calmed": ("choosing", {"window": "calmed"})}
+            "after_calmed": ("choosing", {"window": "calmed"}),
+            # right after the support page, or a place's windows
+            "after_support": ("lane_other", {"asked": "after_support"}),
+            "after_local": ("lane_other", {"asked": "after_local"})}
 
 
 def understood_label(row: Row) -> tuple[str, str]:

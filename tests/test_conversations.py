@@ -245,3 +245,17 @@ def test_two_questions_in_one_clause_are_both_answered_but_two_readings_of_the_s
     assert said(out)[:2] == ["answer.phone", "answer.anonymous"], said(out)
     out = turns("ここって何をするところですか")[-1]
     assert said(out) == ["answer.what_is_this"], said(out)
+
+
+def test_how_to_use_it_right_after_the_support_page_asks_about_that_support():
+    out = turns("支援センターってどんなところ？", "どうやって使うの")[-1]
+    assert said(out) == ["info.support.more"], said(out)
+    out = turns("支援センターってどんなところ？", "ここってどうやって使うの")[-1]      # (this account, named)
+    assert said(out) == ["answer.what_is_this"], said(out)
+    out = turns("どうやって使うの")[-1]                                        # (nothing shown before it)
+    assert said(out) == ["answer.what_is_this"], said(out)
+
+
+def test_a_jump_that_has_happened_in_dialect_is_the_emergency_and_a_conditional_jump_is_not():
+    assert said(turns("さっきベランダから飛び降りてもうた 2階やけど")[-1])[0] == "crisis.medical"
+    assert turns("ベランダから飛び降りても死ねないかな")[-1].trigger == "crisis_urgent"

@@ -409,3 +409,13 @@ def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
     from flows.language import analyse
 
     assert detect(analyse(text)).tier == tier
+
+
+def test_a_word_ending_like_a_compound_spouse_word_names_no_partner():
+    """「配偶者」 is a partner word; its suffix 者 alone (「メッセージを残した者です」) is not, so the
+    next message's violence is not taken for the partner's."""
+    from flows import crisis
+    from flows.language import analyse
+
+    assert crisis.named(analyse("さきほどメッセージを残した者です")) is None
+    assert crisis.named(analyse("配偶者に殴られます")) == "partner"
