@@ -94,7 +94,10 @@ _OPEN, _CLOSE = "(", ")"
 
 
 def _after_aside(toks, j: int):
-    """The word at j, or the first after an aside in brackets that begins there ("(19)")."""
+    """The word at j, or the first after an honorific ("chan") or an aside in brackets ("(19)")
+    that begins there."""
+    if j < len(toks) and toks[j].pos == language.SUFFIX:
+        j += 1
     if j < len(toks) and toks[j].surface == _OPEN:
         close = next((k for k in range(j + 1, min(len(toks), j + 8)) if toks[k].surface == _CLOSE), None)
         if close is not None:

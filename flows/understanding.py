@@ -30,6 +30,7 @@ UNDERSTANDING_FILE = "understanding.toml"
 MAX_GAP = 6                 # words allowed between two words of a pattern
 KANA_SPAN = 12              # tokens a kana word (a whole denial, eight tokens or more) may run over
 WEIGHT_PER_WORD = 0.5       # a pattern that covers more words is more specific
+POINTS_BACK = tuple(language.W["points_back"])
 LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 BOTH_WITHIN = 0.5           # a second question in the same clause: scoring this close to the first
 BOTH_APART = 3              # ... with its words beginning this many words or more from the first's
@@ -481,7 +482,9 @@ def sentence_needs(a: Analysis) -> list[str]:
         best = max(scores, key=lambda n: (scores[n], -lex.order[n]), default=None)
         if best and lex.intents[best]["trigger"] == "want_human" and scores[best] < PERSON_BAR:
             continue
-        if k in modelled:
+        if best is None and _asks(span) and span.plain.startswith(POINTS_BACK) and FOLLOW_UP not in out:
+            best = FOLLOW_UP            # ("and that kind of thing, how is it really?": about the last topic)
+        elif k in modelled:
             best = _clause_model(span, best) or best
         if best is None and _asks(span) and FOLLOW_UP not in out:
             best = FOLLOW_UP

@@ -11,9 +11,11 @@ Needs scikit-learn (the `dev` extra); the bot never does. From tests/data's two 
   the violence itself ("a daughter hits me"), which crisis_corpus.tsv calls a risk, so they would
   teach the model both answers; the crisis patterns keep that tier.
 
-A quarter of each corpus (stratified by label, fixed seed) is held back; the model trained on
-the rest, applied through flows/classifier.py exactly as the bot applies it, chooses the
-thresholds; then the model that ships is trained on every row with the same settings.
+Each corpus is cut in four (stratified by label, fixed seed); each quarter is held back once
+and read by a model trained on the other three, applied through flows/classifier.py exactly as
+the bot applies it; the thresholds are chosen on every row's held-back reading (one held-back
+quarter alone moved them at every retraining); then the model that ships is trained on every
+row with the same settings.
 Reproducible: the same corpora give the same files byte for byte (lbfgs is deterministic; the
 weights are stored as float16, so a different BLAS could at most move a last rounding digit).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import warnings
 import sys
 import zipfile
 from pathlib import Path
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,7 +41,8 @@ from flows.language import analyse  # noqa: E402
 from tests.corpus import DATA, crisis_rows, understanding_rows  # noqa: E402
 
 SEED = 0
-HELD_BACK = 0.25
+FOLDS = 4                  # every row held back once, by a model trained on the other three quarters: the
+                           # bands are chosen on all of them (one held-back quarter moved them at every retraining)
 C = 100.0                  # weak regularisation: the corpora are small and clean (benchmarks/classifier.py)
 MIN_DF = 2                 # a feature seen in one message only is a name or a typo, not a signal
 NOT_CALM = "family_violence"
@@ -52,6 +56,8 @@ RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm mess
                            # 5 % asked a fifth of the first independent set's calm near-misses, hyperbole and games)
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
 DOUBT_GRID = [round(0.01 * i, 2) for i in range(1, 6)]     # at most 0.05: the model must be that sure it is calm
+DOUBT_MISSES = 0.002       # held-back wishes to die below risk_doubt (asked about, not carded): at most this share
+                           # (none at all let one odd message of thousands set it)
 FINE_GRID = [round(0.01 * i, 2) for i in range(1, 100)]
 BESIDE_FALSE_ALARMS = 0.005  # a risk asked about beside a need the patterns understood: on at most this share of calm messages
 
@@ -79,10 +85,14 @@ def independent(kind: str) -> list[str]:
                                                     key=lambda p: (len(p.name), p.name))]
 
 
-def split(rows: list[tuple[str, str]]) -> tuple[list, list]:
-    train, held = train_test_split(rows, test_size=HELD_BACK, stratify=[label for _, label in rows],
-                                   random_state=SEED)
-    return train, held
+def folds(rows: list[tuple[str, str]]) -> list[tuple[list, list]]:
+    """FOLDS (train, held back) splits, stratified by label with a fixed seed: each row is held
+    back exactly once."""
+    labels = [label for _, label in rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)     # (a label with fewer rows than folds)
+        splits = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED).split(rows, labels)
+        return [([rows[i] for i in train], [rows[i] for i in held]) for train, held in splits]
 
 
 def risk_rows(understanding, crisis) -> list[tuple[str, int]]:
@@ -144,16 +154,22 @@ def offered(ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return [(label, p) for label, p in ranked if label != "none"]
 
 
-def intent_bands(model, held) -> tuple[float, float, float, list[str]]:
-    """intent_answer: the lowest threshold whose answers are right ANSWER_PRECISION of the time;
-    intent_ask: the lowest below it whose band offers the meant intent among its two ASK_TOP_TWO
-    of the time; intent_overrule: the lowest whose answers are right OVERRULE_PRECISION of the
-    time. Returns them and the report lines."""
+def intent_scored(model, held) -> list[tuple]:
+    """Each held-back row as the model reads it: (label, its top intent, the best offered intent's
+    p, the two best offered)."""
     scored = []
     for text, label in held:
         ranked = model.scores(analyse(text))[0]
         best = offered(ranked)
         scored.append((label, ranked[0][0], best[0][1], [lab for lab, _ in best[:2]]))
+    return scored
+
+
+def intent_bands(scored: list[tuple]) -> tuple[float, float, float, list[str]]:
+    """intent_answer: the lowest threshold whose answers are right ANSWER_PRECISION of the time;
+    intent_ask: the lowest below it whose band offers the meant intent among its two ASK_TOP_TWO
+    of the time; intent_overrule: the lowest whose answers are right OVERRULE_PRECISION of the
+    time. Returns them and the report lines."""
     top1 = sum(label == top for label, top, _, _ in scored) / len(scored)
     answered = lambda lo, hi: [s for s in scored if s[1] != "none" and lo <= s[2] < hi]  # noqa: E731
     # The bot answers the best intent other than "none" from intent_answer up even where "none"
@@ -173,7 +189,7 @@ def intent_bands(model, held) -> tuple[float, float, float, list[str]]:
     rest = len(scored) - len(a_band) - len(k_band)
     pct = lambda n, d: f"{n / d:.1%}" if d else "-"  # noqa: E731
     lines = [
-        f"intents, held back {len(held)}: top-1 accuracy {top1:.1%} (\"none\" included)",
+        f"intents, held back {len(scored)} (each row once, {FOLDS} folds): top-1 accuracy {top1:.1%} (\"none\" included)",
         f"  answer  p >= {answer:.2f}: {len(a_band)} messages ({len(a_band) / len(scored):.0%}), "
         f"precision {pct(sum(s[0] == s[3][0] for s in a_band), len(a_band))}",
         f"  ask {ask:.2f} <= p < {answer:.2f}: {len(k_band)} messages ({len(k_band) / len(scored):.0%}), "
@@ -187,32 +203,39 @@ def intent_bands(model, held) -> tuple[float, float, float, list[str]]:
     return answer, ask, overrule, lines
 
 
-def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, float, list[str]]:
-    """risk_ask: the lowest threshold whose false alarms on the held-back calm messages stay
-    within RISK_FALSE_ALARMS (so recall is as high as that allows); risk_beside: the same within
-    BESIDE_FALSE_ALARMS (asked beside a need the patterns understood); risk_doubt: the highest (of
-    DOUBT_GRID) below which no held-back risk message of the tiers the model may doubt falls."""
-    from flows import crisis
+def risk_scored(model, held_crisis, held_understanding) -> list[tuple]:
+    """Each held-back row as the model reads it: (tier, corpus, risk p, found by the patterns,
+    the kind the model would ask about)."""
     from flows.crisis import detect
+    from flows.understanding import ask_kind
 
     rows = ([(text, tier, "crisis") for text, tier in held_crisis]
             + [(text, "none", "understanding") for text, intent in held_understanding if intent != NOT_CALM])
-    scored = [(tier, kind, model.scores(analyse(text))[1], bool(detect(text).tier)) for text, tier, kind in rows]
+    return [(tier, kind, model.scores(a := analyse(text))[1], bool(detect(text).tier), ask_kind(model.tiers(a)[0][0]))
+            for text, tier, kind in rows]
+
+
+def risk_band(scored: list[tuple]) -> tuple[float, float, float, list[str]]:
+    """risk_ask: the lowest threshold whose false alarms on the held-back calm messages stay
+    within RISK_FALSE_ALARMS (so recall is as high as that allows); risk_beside: the same within
+    BESIDE_FALSE_ALARMS (asked beside a need the patterns understood); risk_doubt: the highest (of
+    DOUBT_GRID) below which at most DOUBT_MISSES of the held-back risk messages of the tiers the model may doubt fall."""
+    from flows import crisis
+    from flows.understanding import ask_kind
+
     risky = [s for s in scored if s[0] != "none"]
     calm = [s for s in scored if s[0] == "none"]
     alarms = lambda t, group: sum(s[2] >= t for s in group) / len(group)   # share at or above t  # noqa: E731
     ask = next((t for t in GRID if alarms(t, calm) <= RISK_FALSE_ALARMS), 1.0)
     beside = next((t for t in FINE_GRID if t >= ask and alarms(t, calm) <= BESIDE_FALSE_ALARMS), 1.0)
     doubted = [s for s in risky if s[0] in crisis.DOUBTED]
-    doubt = max((t for t in DOUBT_GRID if not any(s[2] < t for s in doubted)), default=0.0)
+    doubt = max((t for t in DOUBT_GRID if sum(s[2] < t for s in doubted) <= DOUBT_MISSES * len(doubted)), default=0.0)
     hard = [s for s in calm if s[1] == "crisis"]
     found = lambda group: sum(s[2] >= ask for s in group) / len(group)  # noqa: E731
     either = sum(s[2] >= ask or s[3] for s in risky) / len(risky)
     either_fa = sum(s[2] >= ask or s[3] for s in calm) / len(calm)
     tiers = sorted({s[0] for s in risky})
-    from flows.understanding import ask_kind
-    asked = [(tier, ask_kind(model.tiers(analyse(text))[0][0])) for text, tier, _ in rows
-             if tier != "none" and model.scores(analyse(text))[1] >= ask]
+    asked = [(s[0], s[4]) for s in risky if s[2] >= ask]
     kinds = sorted({ask_kind(t) for t, _ in asked})
     lines = [
         f"risk, held back {len(risky)} risk and {len(calm)} calm ({len(hard)} of them hard: hyperbole, games, news...):",
@@ -221,7 +244,7 @@ def risk_band(model, held_crisis, held_understanding) -> tuple[float, float, flo
         "  recall per tier: " + ", ".join(f"{t} {found([s for s in risky if s[0] == t]):.0%}" for t in tiers),
         "  other thresholds: " + "; ".join(f"p >= {t:.2f} recall {alarms(t, risky):.1%}, false alarms "
                                            f"{alarms(t, calm):.1%} (hard {alarms(t, hard):.1%})" for t in (0.2, 0.5, 0.7)),
-        f"  doubt p < {doubt:.2f}: none of the {len(doubted)} held-back messages of the tiers {', '.join(crisis.DOUBTED)} "
+        f"  doubt p < {doubt:.2f}: {sum(s[2] < doubt for s in doubted)} of the {len(doubted)} held-back messages of the tiers {', '.join(crisis.DOUBTED)} "
         f"(the lowest {min(s[2] for s in doubted):.3f}); patterns' alarms on calm messages below it: "
         f"{sum(s[3] and s[2] < doubt for s in calm)} of {sum(s[3] for s in calm)}",
         f"  ask beside a need the patterns understood, p >= {beside:.2f}: recall {alarms(beside, risky):.1%}; "
@@ -241,7 +264,7 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, bes
                     lines: list[str]) -> str:
     notes = "\n".join(f"#   {line}" for line in lines)
     return f"""# flows/classifier.py's bands. Written by scripts/train_classifier.py: run it again rather than
-# editing (it chooses them on a held-back quarter of tests/data, seed {SEED}):
+# editing (it chooses them on every row of tests/data held back once, in {FOLDS} folds, seed {SEED}):
 #   intent_answer: the lowest p whose answers were right >= {ANSWER_PRECISION:.0%} of the time
 #   intent_ask: the lowest p below it whose band had the meant intent among its best two >= {ASK_TOP_TWO:.0%}
 #   intent_overrule: the lowest p whose answers were right >= {OVERRULE_PRECISION:.0%} of the time (the model's
@@ -249,8 +272,8 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, bes
 #   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
 #   risk_beside: the lowest p with <= {BESIDE_FALSE_ALARMS:.1%} false alarms on calm messages: asked after the answer to
 #     a need the patterns understood (they read the message as something calm: a stronger suspicion is needed)
-#   risk_doubt: the highest p (0.01 to 0.05) below which no held-back risk message of the tiers the model may
-#     doubt falls: a wish to die the patterns find in words the model reads as calm is asked about, not carded
+#   risk_doubt: the highest p (0.01 to 0.05) below which at most {DOUBT_MISSES:.1%} of the held-back risk messages of the tiers the model may
+#     doubt fall: a wish to die the patterns find in words the model reads as calm is asked about, not carded
 # Held back:
 {notes}
 intent_answer = {answer:.2f}
@@ -268,11 +291,13 @@ def main() -> int:
     args = ap.parse_args()
     understanding, crisis = corpora()
     analysed = {text: analyse(text) for text, _ in understanding + crisis}
-    u_train, u_held = split(understanding)
-    c_train, c_held = split(crisis)
-    trial = classifier.Model(fit(u_train, c_train, analysed))
-    answer, ask, overrule, lines = intent_bands(trial, u_held)
-    risk, beside, doubt, more = risk_band(trial, c_held, u_held)
+    u_scored, r_scored = [], []
+    for (u_train, u_held), (c_train, c_held) in zip(folds(understanding), folds(crisis)):
+        trial = classifier.Model(fit(u_train, c_train, analysed))
+        u_scored += intent_scored(trial, u_held)
+        r_scored += risk_scored(trial, c_held, u_held)
+    answer, ask, overrule, lines = intent_bands(u_scored)
+    risk, beside, doubt, more = risk_band(r_scored)
     lines += more
     print("\n".join(lines))
     arrays = fit(understanding, crisis, analysed)

@@ -259,3 +259,20 @@ def test_how_to_use_it_right_after_the_support_page_asks_about_that_support():
 def test_a_jump_that_has_happened_in_dialect_is_the_emergency_and_a_conditional_jump_is_not():
     assert said(turns("さっきベランダから飛び降りてもうた 2階やけど")[-1])[0] == "crisis.medical"
     assert turns("ベランダから飛び降りても死ねないかな")[-1].trigger == "crisis_urgent"
+
+
+def test_a_clause_pointing_back_asks_about_the_topic_just_answered():
+    out = turns("テレビで見た引き出し屋ってところに頼もうか迷ってて",
+                "そういうのって実際どうなんですか？あと一度ちゃんと相談員さんと話したいです")[-1]
+    assert said(out)[:2] == ["answer.hikidashiya", "handoff.confirm"], said(out)
+
+
+@pytest.mark.parametrize("text,cancels", [
+    ("てか働いたことないんだけど、職歴なしでも使える就労支援ってある？", False),   # "even without": no taking back
+    ("眠剤なしで寝れた！すごくない？", False),
+    ("もういいや。なしで", True),
+    ("今朝息子と少し話ができまして、ひとまず様子を見ることにしました。お返事は不要です", True),
+])
+def test_without_is_no_cancel_but_no_reply_needed_is(text, cancels):
+    out = turns_from("message_left", text)[-1]
+    assert (out.trigger == "stop") is cancels, (out.trigger, said(out))

@@ -404,6 +404,8 @@ def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
     ("彼氏と同棲してるんだけど機嫌わるいと殴られる。別れたいって言ったらもっとひどくなった", "violence_partner"),
     # holding back one's own fist: the writer's act, whoever provoked it
     ("母親がいちいち口出してくんの、次言われたらマジで殴りそう。拳握ってこらえてる", "violence_by_me"),
+    # a relative named with an honorific (父ちゃん) is the one acting, as without it
+    ("父ちゃんが酒飲むと俺ば殴るとよ。昨日は口ん中切れた", "violence_family"),
 ])
 def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
     from flows.language import analyse
