@@ -123,6 +123,7 @@ class _Crisis:
         self.laughing_drops = frozenset(raw.get("laughing_drops", ()))
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
         partner = raw.get("classes", {}).get("partner", ())
+        self.parents_partner_kana = tuple(raw.get("parents_partner_kana", ()))
         self.partner = frozenset(_head(w) for w in partner)     # (a compound spouse word: its head, not the suffix every such word shares)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
         self.fathers = frozenset(_head(w) for w in raw.get("fathers", ()))
@@ -346,6 +347,8 @@ class _Crisis:
     def _a_parents_partner(self, a: Analysis) -> bool:
         """The partner named is a parent's ("mum's boyfriend hits me"): someone at home hurting the
         writer, the family's violence (a child's lines), not a partner's."""
+        if any(language.fold(w) in a.kana for w in self.parents_partner_kana):
+            return True
         parents, toks = self.fathers | self.mothers, a.tokens
         return any(t.lemma in self.partner and toks[i - 1].surface == _OF and toks[i - 2].lemma in parents
                    for i, t in enumerate(toks) if i >= 2)
@@ -394,7 +397,7 @@ class _Crisis:
         boyfriend … when he is in a mood I get hit"): the partner's violence (the mirror of _kin_only)."""
         lemmas = {t.lemma for t in a.tokens}
         return start is not None and any(t.lemma in self.partner for t in a.tokens[:start]) \
-            and not lemmas & self.kin_objects - self.kin_generic
+            and not lemmas & self.kin_objects - self.kin_generic and not self._a_parents_partner(a)
 
     def _kin_hits(self, a: Analysis) -> bool:
         """A relative is the subject of a hitting verb, hitting ("when my husband tells him off, my

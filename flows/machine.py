@@ -240,6 +240,8 @@ NO_PLACE = "noplace"        # handoff_yes's argument when they chose not to say 
 ROUTE_SAID = ("served", "off_duty", "nobody_online")     # ctx.route (handoff/teams.py Route.why) said
 ROUTE_SAID_PREFIX = "handoff.route."
 ASK_RISK = "ask_risk"        # the model's direct question ("is it that hard?"), choices id
+ASK_MEDICAL = "ask_risk.medical"     # "is this an emergency?" (an overdose or injury the model suspects)
+MEDICAL_YES = frozenset({"w_symptom", "w_refuse", "w_secret", "w_how"})   # read in the medical window: a yes to it
 ASK_RISK_READ_AS = "high"    # its answer is read in that window's light, for the calm answer only
 CALM_INTENT = "w_calm"
 CALM_AGAIN = frozenset({"apology"})   # after a calm answer, "sorry I scared you": met lightly once more
@@ -376,8 +378,14 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # after "is it that hard, wanting to die?": "no, it was the game / he is back and calm"
             # is the calm answer, read as the crisis window reads it
             calm = understanding.understand(analysis, before, {**state, "window": ASK_RISK_READ_AS})
+            medical = understanding.understand(analysis, before, {**state, "window": "medical"}) \
+                if state["asked"] == ASK_MEDICAL else None
             if calm.intent == CALM_INTENT:
                 understood = replace(calm, trigger="ask_risk_no", intent="no")
+            elif medical is not None and medical.intent in MEDICAL_YES and understood.intent != "no":
+                # "is this an emergency?" answered with a symptom ("there are marks on my neck, it
+                # hurts to swallow") or a refusal ("I don't want an ambulance"): a yes, 119 first
+                understood = replace(medical, trigger=understanding.ANSWERS[ASK_MEDICAL]["yes"], arg="", intent="yes")
             elif (understood.trigger == "fallback" or context.kind_of(understood.trigger) == "told"
                   or understood.intent == "feeling") \
                     and (understanding.tentative(analysis) or understanding.affirms(analysis)) \

@@ -276,3 +276,14 @@ def test_a_clause_pointing_back_asks_about_the_topic_just_answered():
 def test_without_is_no_cancel_but_no_reply_needed_is(text, cancels):
     out = turns_from("message_left", text)[-1]
     assert (out.trigger == "stop") is cancels, (out.trigger, said(out))
+
+
+def test_a_symptom_or_a_refusal_after_is_this_an_emergency_is_a_yes_with_119_first():
+    for answer in ("救急車は呼びたくない", "頭がぼーっとして吐き気がする"):
+        first, second = turns("さっき変なもの飲んだかも", answer)
+        assert said(first) == ["crisis.ask.medical"], said(first)
+        assert second.trigger == "crisis_medical" and said(second)[0] == "crisis.medical", (answer, said(second))
+
+
+def test_a_list_of_what_it_can_do_is_the_menu():
+    assert turns("何ができるのか一覧で教えてください")[-1].trigger == "menu"

@@ -406,6 +406,8 @@ def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
     ("母親がいちいち口出してくんの、次言われたらマジで殴りそう。拳握ってこらえてる", "violence_by_me"),
     # a relative named with an honorific (父ちゃん) is the one acting, as without it
     ("父ちゃんが酒飲むと俺ば殴るとよ。昨日は口ん中切れた", "violence_family"),
+    # mum's boyfriend in kana (mama read as 侭): the household, not the writer's partner
+    ("ままのかれしに いつも けられる", "violence_family"),
 ])
 def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
     from flows.language import analyse
