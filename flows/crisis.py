@@ -197,8 +197,10 @@ class _Crisis:
         vetoed: dict[str, tuple[float, int]] = {}
         matches = self.matches(a, vetoed)
         found = set(matches)
+        reading = a.kana           # (a plain substring test first: the checks below only ever hold inside it)
         found |= {tier for tier, words in self.kana.items()
-                  if tier not in found and any(a.kana_written_has(w) or a.kana_has(w) and not a.denies for w in words)
+                  if tier not in found and any(w in reading and (a.kana_written_has(w) or a.kana_has(w) and not a.denies)
+                                               for w in words)
                   and not self.lexicon.vetoed(a, tier)}
         apart = [t for t in self.order if t in vetoed
                  and all(abs(at - vetoed[t][1]) >= VETO_APART for at in vetoed[t][2])]
