@@ -408,6 +408,11 @@ def test_a_calm_explanation_while_waiting_is_answered_and_passed_on():
     ("父ちゃんが酒飲むと俺ば殴るとよ。昨日は口ん中切れた", "violence_family"),
     # mum's boyfriend in kana (mama read as 侭): the household, not the writer's partner
     ("ままのかれしに いつも けられる", "violence_family"),
+    # things thrown at the writer: the writer is hurt (the partner named a message before is the one)
+    ("最近、気に入らないことがあると私に物を投げたり叩いたりします", "violence_family"),
+    # a son kicking his mother, told by his father: the family's violence, not the partners'
+    ("息子が部屋から出てきて家内を蹴りました。家内は腰を痛めています", "violence_family"),
+    ("親に殴られるんやなくて、俺が親に手出してまうねん", "violence_by_me"),
 ])
 def test_who_acts_through_a_passive_an_aside_or_a_relatives_partner(text, tier):
     from flows.language import analyse
@@ -423,3 +428,12 @@ def test_a_word_ending_like_a_compound_spouse_word_names_no_partner():
 
     assert crisis.named(analyse("さきほどメッセージを残した者です")) is None
     assert crisis.named(analyse("配偶者に殴られます")) == "partner"
+
+
+def test_a_goodnight_that_ends_in_ne_is_no_farewell_of_a_crisis():
+    """「じゃあね。」 is a farewell at the end of a crisis message only as one run of words: 「じゃあ
+    返事待ってますね。」 had been read across the sentence as the urgent tier."""
+    from flows.language import analyse
+
+    assert detect(analyse("よかった。じゃあ返事待ってますね。今日はもう寝ます、おやすみなさい")).tier is None
+    assert detect(analyse("もう無理。みんなありがとう。じゃあね。")).tier == "urgent"
