@@ -287,3 +287,8 @@ def test_a_symptom_or_a_refusal_after_is_this_an_emergency_is_a_yes_with_119_fir
 
 def test_a_list_of_what_it_can_do_is_the_menu():
     assert turns("何ができるのか一覧で教えてください")[-1].trigger == "menu"
+
+
+def test_vomiting_after_a_poisoning_keeps_119_first_even_when_they_say_they_are_fine():
+    out = turns("娘が洗剤を飲んだみたいです", "本人はもう平気だと言っていますが、吐いています")[-1]
+    assert meets("119_first", out) and out.trigger != "window_calm", said(out)
