@@ -124,7 +124,7 @@ class _Crisis:
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
         partner = raw.get("classes", {}).get("partner", ())
         self.parents_partner_kana = tuple(raw.get("parents_partner_kana", ()))
-        self.partner = frozenset(_head(w) for w in partner)     # (a compound spouse word: its head, not the suffix every such word shares)
+        self.partner = frozenset(_head(w) for w in partner)     # (a compound word: its head, not its suffix)
         self.violence_nouns = frozenset(raw.get("violence_nouns", ()))
         self.fathers = frozenset(_head(w) for w in raw.get("fathers", ()))
         self.mothers = frozenset(_head(w) for w in raw.get("mothers", ()))

@@ -529,13 +529,13 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     plan = [(trigger, arg)]
     if understood is not None and trigger is not None and (passed_on or before not in fm.relay):
         lex = understanding.lexicon()
+        several = context.several_topics(understood, lex.intents)
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
-                             if len(event.text) >= CLAUSES_FROM or context.several_topics(understood, lex.intents) else (),
+                             if len(event.text) >= CLAUSES_FROM or several else (),
                              remembered=remembered, previous=tuple(state.get("last_topic") or ()) or None,
-                             also=understanding.also_asked(analysis, understood, context.TOPIC_TRIGGERS)
-                             if context.several_topics(understood, lex.intents) else None)
+                             also=understanding.also_asked(analysis, understood, context.TOPIC_TRIGGERS) if several else None)
     if ask_after and ask_after[1] == understanding.MEDICAL:
         plan.insert(0, ask_after)           # an emergency suspected: its question (119 in it) first
     elif ask_after:
@@ -622,8 +622,9 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
     if model.state == "handoff_confirm" and before != model.state and (ctx or {}).get("on_duty") \
             and understood is not None and _asks_wait(understood, analysis):
         # "I'd like to talk to someone. How long is the wait?": where they would stand, with the question
+        room = sum(len(r.say) for r in model.replies) < MAX_MESSAGES
         for i, r in enumerate(model.replies):
-            if r.choices.startswith("handoff_confirm") and sum(len(r.say) for r in model.replies) < MAX_MESSAGES:
+            if room and r.choices.startswith("handoff_confirm"):
                 model.replies[i] = Reply(say=(*r.say, WAIT_IF_NOW), choices=r.choices, params={
                     **r.params, **{p: (ctx or {}).get(p, "") for p in ("queue_position", "wait")}})
                 model.effects.append({"type": "queue_status", "value": "", "crisis": model.data.get("crisis")})

@@ -588,13 +588,10 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
     window = data.get("window") or ""
     for name in list(scores):
         spec = lex.intents[name]
-        allowed = spec.get("states")
-        if allowed and state not in allowed and not (name == "cancel" and data.get("cancelled")):
+        if not _may_be(spec, state, data) and not (name == "cancel" and data.get("cancelled")):
             del scores[name]          # (right after a request was taken back, saying so again still is)
         elif "window" in spec and window not in spec["window"]:
             del scores[name]          # only right after that kind of crisis answer
-        elif "asked" in spec and data.get("asked") not in spec["asked"]:
-            del scores[name]          # only as the answer to that question
     place = places.find(a, asked=data.get("asked") in WHERE_ASKED and len(a.plain) <= WHERE_ANSWER_CHARS) if places else None
     lane = _lane_of(a, lex)
     own = [n for n in scores if "window" in lex.intents[n]] if window else []
@@ -687,7 +684,8 @@ NOT_GUESSED = frozenset({"none", "yes", "no", "stop", "pause", "menu", "back", "
 
 
 def _may_be(spec: dict, state: str, data: dict) -> bool:
-    """Whether an intent may be meant here: in its states, after the question it answers."""
+    """Whether an intent may be meant here: in its states, and as the answer to its question (the
+    patterns and the learned model alike)."""
     return state in spec.get("states", (state,)) and ("asked" not in spec or data.get("asked") in spec["asked"])
 
 

@@ -965,7 +965,7 @@ class HandoffStore:
         # (EVAL, not EVALSHA: the script rides in a caller's MULTI, where a NOSCRIPT could not be
         # retried; as a command, which a cluster's pipeline routes by its keys, where its eval() refuses)
         target.execute_command("EVAL", APPEND_LUA, 3, log_key(pid, hid), size_key(pid, hid), notes_key(pid, hid),
-                    raw, shortened, full, self.whole_bytes, self.max_bytes, self.transcript_ttl_s)
+                               raw, shortened, full, self.whole_bytes, self.max_bytes, self.transcript_ttl_s)
         if pipe is None:            # (into a caller's pipeline: the caller publishes once it is written)
             self.publish("message", hid)
 
