@@ -408,7 +408,7 @@ class _Crisis:
         toks = a.tokens
         for i, t in enumerate(toks):
             if t.lemma in self.kin_objects and i + 1 < len(toks) and toks[i + 1].surface in _SUBJECT:
-                if any(u.base in self.hits and u.pos == language.VERB for u in toks[i + 2:i + 8]):
+                if any(u.base in self.hits and u.pos == language.VERB for u in toks[i + 2:i + 10]):
                     return True
         # "strangled by my sister": a relative doing it, in the passive
         return self._hit_in_passive(a, self.kin_objects, _PASSIVE_AGENT)

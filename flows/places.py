@@ -189,7 +189,7 @@ def find(analysis: Analysis, asked: bool = False) -> Place | None:
     could be several places). `asked`: the bot has just asked where they live, so a bare name
     is read as the answer even where UniDic takes it for a common word or a surname ("Kurashiki",
     "by the way, Kanazawa"), unless an honorific or another noun follows it."""
-    return _find(analysis, asked) or _by_parts(analysis) or _last_part(analysis, asked)
+    return _find(analysis, asked) or _by_parts(analysis) or _short_part(analysis, asked)
 
 
 # A prefecture and a city in kana, set apart by a space ("tochigi-ken utsunomiya"): each part read
@@ -215,21 +215,30 @@ def _by_parts(analysis: Analysis) -> Place | None:
     return max(found, key=lambda p: (p.city_code is not None, p.muni is not None))
 
 
-# The name as the message's last short part, after a lead-in ("my place, naha", "where I live?
-# hamamatsu"): that part read as a whole message on its own, as strictly as one.
-_LAST_PART = re.compile("[\\s\u3001\u3002,\uff0c?\uff1f!\uff01]+")
+# The name as the message's last or first short part, after a lead-in ("my place, naha", "where I
+# live? hamamatsu") or before the question ("kanazawa desu. is there a family group near?"): that
+# part read as a whole message on its own, as strictly as one.
+_SHORT_PART = re.compile("[\\s\u3001\u3002,\uff0c?\uff1f!\uff01]+")
 
 
-def _last_part(analysis: Analysis, asked: bool = False) -> Place | None:
+def _short_part(analysis: Analysis, asked: bool = False) -> Place | None:
     from .language import analyse
 
-    parts = [p for p in _LAST_PART.split((analysis.raw or analysis.text).strip()) if p]
-    if len(parts) < 2 or len(parts[-1]) > MAX_PART_CHARS:
+    parts = [p for p in _SHORT_PART.split((analysis.raw or analysis.text).strip()) if p]
+    if len(parts) < 2:
         return None
-    start, starts = _key(parts[-1]), index().name_starts
-    if start[:2] not in starts and start[:1] not in starts:
-        return None
-    return _find(analyse(parts[-1]), asked)
+    ix = index()
+    starts = ix.name_starts
+    candidates = [parts[-1]]
+    if any(tail and _key(parts[0]).endswith(tail) for tail in ix.tails):
+        candidates.append(parts[0])    # the first only with a tail, "kanazawa desu": "fuji mitai" is not Fuji
+    for part in candidates:
+        start = _key(part)
+        if len(part) <= MAX_PART_CHARS and (start[:2] in starts or start[:1] in starts):
+            place = _find(analyse(part), asked)
+            if place is not None:
+                return place
+    return None
 
 
 def _find(analysis: Analysis, asked: bool = False) -> Place | None:

@@ -35,6 +35,7 @@ LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 BOTH_WITHIN = 0.5           # a second question in the same clause: scoring this close to the first
 BOTH_APART = 3              # ... with its words beginning this many words or more from the first's
 # Intents that a place in the same message turns into "the windows near there".
+GOODBYE = "goodbye"
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone",
                         "support_more", "want_human_soft", "apology", "thanks"})
@@ -614,6 +615,8 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         told = [n for n in ("tell_family", "tell_self") if n in scores]
         if told:
             best = told[0]
+        elif GOODBYE in scores:
+            best = GOODBYE     # "free then, thanks! see you": a topic taken in, and a goodbye
     if best == "tell_self" and lane is None and data.get("lane") == "family" and not language.marked(
             a, _single_words(lex, "self"), _SUBJECT):
         lane = "family"          # in the family lane, a life described with no subject is the relative's

@@ -432,3 +432,24 @@ def test_words_set_apart_by_a_space_name_no_place_unless_each_is_one(text):
     from flows.places import find
 
     assert find(analyse(text)) is None
+
+
+@pytest.mark.parametrize("text,pref", [("金沢です。家族会みたいなの近くにありますか", "17"),
+                                       ("金沢なんやけど、相談できるとこある？", "17"),
+                                       ("金沢なんですが、親の会はありますか", "17")])
+def test_a_name_that_is_a_surname_too_is_a_place_as_a_first_sentence_of_its_own(text, pref):
+    """金沢 is a surname as well: bare inside a sentence it is doubted, but a first
+    sentence (or clause) that is only the name and a tail (です, なんやけど) names the place."""
+    from flows.language import analyse
+    from flows.places import find
+
+    place = find(analyse(text))
+    assert place is not None and place.pref == pref
+
+
+@pytest.mark.parametrize("text", ["金沢さんなんだけど、相談したい", "金沢さんです。近くにありますか", "ふじ みたい。かわいい"])
+def test_a_first_sentence_names_no_place_with_an_honorific_or_without_a_tail(text):
+    from flows.language import analyse
+    from flows.places import find
+
+    assert find(analyse(text)) is None
