@@ -68,6 +68,12 @@ def several_topics(understood, intents: dict) -> bool:
     return len(found) >= 2
 
 
+def support_near(understood) -> bool:
+    """A place named, and the kinds of support asked about: its clauses are read one by one ("what
+    is a family group? is there one in osaka too?" asks for the page as well as the windows)."""
+    return understood.place is not None and kind_of(understood.trigger) == "place" and SUPPORT in understood.scores
+
+
 def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long: bool = False,
           sentences: list[str] = (), remembered: tuple[str, str] | None = None,
           previous: tuple[str, str] | None = None, also: str | None = None) -> list[tuple[str, str]]:
@@ -101,6 +107,10 @@ def needs(main: tuple[str, str], understood, intents: dict, place_ok: bool, long
             # "places I can go? and what kinds of support are there?" in clauses of their own: the
             # windows there answer the first, the page of kinds of support the second
             both = len({intents[n]["trigger"] for n in sentences if n != FOLLOW_UP} & PLACE_ANSWERS) == len(PLACE_ANSWERS)
+            # "what is a family group? is there one in osaka too?": the support asked about, then a
+            # clause that asks with no topic of its own (the place's): the page and the windows
+            first_two = [n if n == FOLLOW_UP else intents[n]["trigger"] for n in sentences[:2]]
+            both = both or ("place" in have and first_two == [SUPPORT, FOLLOW_UP])
             for n in sentences:
                 if n == FOLLOW_UP:
                     if previous and previous[0] in TOPIC_TRIGGERS and previous not in asked \

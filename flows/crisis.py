@@ -28,6 +28,7 @@ _AGENT = frozenset(language.W["agent_particles"])
 _OBJECT = frozenset(language.W["object_particles"])
 _PASSIVE_AGENT = frozenset(language.W["passive_agent_particles"])
 _SUBJECT = frozenset(language.W["subject_particles"])
+_DATIVE = frozenset(language.W["dative_particles"])
 _PASSIVE = frozenset(language.W["passive_auxiliaries"])
 _OF = language.W["possessive"]         # (mum "of" boyfriend)
 _TE = frozenset(language.W["te_particles"])
@@ -324,11 +325,16 @@ class _Crisis:
     def _between_partners(self, a: Analysis) -> bool:
         """Violence from a spouse or partner (they are the subject or the agent), unless they are
         hurting a child or another family member (then it is family violence: 189 and so on)."""
-        partner = language.marked(a, self.partner, _AGENT)
+        partner = self._partner_acts(a)
         kin_hurt = language.marked(a, self.kin_objects, _OBJECT)             # ... hurting my son: family violence
         kin_acting = language.marked(a, self.kin_objects, _PASSIVE_AGENT)    # hit by my son, my husband looks away
         return partner and not kin_hurt and not kin_acting and not self._kin_hits(a) and not self._a_parents_partner(a) \
             and not self._partner_hurt(a)
+
+    def _partner_acts(self, a: Analysis) -> bool:
+        """The partner is the subject or the agent: marked by ga, wa or kara, or by ni before a passive
+        hitting verb ("hit by my husband"; not "she throws things at my husband")."""
+        return language.marked(a, self.partner, _AGENT - _DATIVE) or self._hit_in_passive(a, self.partner, _DATIVE)
 
     def _partner_hurt(self, a: Analysis) -> bool:
         """The partner is the subject of a passive hitting verb ("my daughter ran wild, and my wife,

@@ -304,8 +304,10 @@ class Analysis:
         for t in self.tokens[i + 1:i + 9]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
                 return True
-            if t.surface in NEGATIONS and prev.surface.endswith(W["adverbial_ending"]):
-                return True         # (shini-taku nee: the dialect "not" read as a particle after -ku)
+            if t.surface in NEGATIONS and prev.surface.endswith(W["adverbial_ending"]) \
+                    and not (prev.pos == VERB and prev.surface == prev.lemma):
+                return True         # (shini-taku nee: the dialect "not" read as a particle after -ku;
+                #                      not a verb's own -ku, "tataku n desu")
             prev = t
             if t.pos in (AUX, SUFFIX) or (t.pos == PARTICLE and t.surface in _TE) or t.pos2 == POS["bound"]:
                 continue

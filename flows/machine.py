@@ -533,7 +533,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         plan = context.needs((trigger, arg), understood, lex.intents,
                              place_ok=understood.place is not None and not lex.place_doubt(analysis),
                              long=len(event.text) >= LONG_MESSAGE, sentences=understanding.sentence_needs(analysis)
-                             if len(event.text) >= CLAUSES_FROM or several else (),
+                             if len(event.text) >= CLAUSES_FROM or several or context.support_near(understood) else (),
                              remembered=remembered, previous=tuple(state.get("last_topic") or ()) or None,
                              also=understanding.also_asked(analysis, understood, context.TOPIC_TRIGGERS) if several else None)
     if ask_after and ask_after[1] == understanding.MEDICAL:

@@ -95,6 +95,7 @@ class _Index:
         self.home_particles = frozenset(f["home_particles"])
         self.origin = frozenset(f["origin"])
         self.tails = sorted({_key(t) for t in f["tails"]}, key=len, reverse=True)
+        self.leads = sorted(f["leads"], key=len, reverse=True)
         self.kana_before = frozenset(f["kana_before"])
         self.kana_after = frozenset(f["kana_after"])
         self.area_prefixes = frozenset(f["area_prefixes"])
@@ -225,7 +226,7 @@ def _short_part(analysis: Analysis, asked: bool = False) -> Place | None:
     from .language import analyse
 
     parts = [p for p in _SHORT_PART.split((analysis.raw or analysis.text).strip()) if p]
-    if len(parts) < 2:
+    if not parts or len(parts) < 2 and _without_lead(index(), parts[0]) == parts[0]:
         return None
     ix = index()
     starts = ix.name_starts
@@ -233,12 +234,18 @@ def _short_part(analysis: Analysis, asked: bool = False) -> Place | None:
     if any(tail and _key(parts[0]).endswith(tail) for tail in ix.tails):
         candidates.append(parts[0])    # the first only with a tail, "kanazawa desu": "fuji mitai" is not Fuji
     for part in candidates:
+        part = _without_lead(ix, part)
         start = _key(part)
         if len(part) <= MAX_PART_CHARS and (start[:2] in starts or start[:1] in starts):
             place = _find(analyse(part), asked)
             if place is not None:
                 return place
     return None
+
+
+def _without_lead(ix: "_Index", part: str) -> str:
+    """The part without a word that leads into the name ("by the way, kanazawa desu")."""
+    return next((part[len(lead):] for lead in ix.leads if part.startswith(lead) and len(part) > len(lead)), part)
 
 
 def _find(analysis: Analysis, asked: bool = False) -> Place | None:

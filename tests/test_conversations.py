@@ -292,3 +292,10 @@ def test_a_list_of_what_it_can_do_is_the_menu():
 def test_vomiting_after_a_poisoning_keeps_119_first_even_when_they_say_they_are_fine():
     out = turns("娘が洗剤を飲んだみたいです", "本人はもう平気だと言っていますが、吐いています")[-1]
     assert meets("119_first", out) and out.trigger != "window_calm", said(out)
+
+
+def test_what_a_support_is_and_whether_a_place_has_it_gets_the_page_and_the_windows():
+    out, = turns("家族会って何ですか？神奈川にもありますか")
+    assert said(out)[0] == "local.pref.14" and "info.support" in said(out)
+    one, = turns("神奈川で家族会ってありますか")      # one clause: the windows answer it
+    assert said(one)[0] == "local.pref.14" and "info.support" not in said(one)

@@ -223,6 +223,11 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
     ("夫が「死にます」と書いたメモを残して、朝から連絡がつきません", "urgent"),
     ("あ、ちがう、殴ってるのは私の方で…息子を叩いてしまうのがやめられないんです", "violence_by_me"),  # a correction
     ("最近は夫が私に手をあげるようになって", "violence_partner"),       # a hand raised at me: I am hurt
+    ("私じゃなくて夫が私を叩くんです", "violence_partner"),      # 叩くんです: a verb's own -ku is no "-ku nee"
+    ("もう死にたくねぇ", None),                                  # (the dialect negation after -ku still is)
+    ("引きこもっている娘が、最近妻に物を投げつけるようになりました。昨日は湯呑みが当たって妻が額を切りました",
+     "violence_family"),                                         # the spouse is the one hit
+    ("娘が夫から暴力を受けていまして", "violence_partner"),      # kara: the daughter's husband acting
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier

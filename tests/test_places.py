@@ -436,10 +436,12 @@ def test_words_set_apart_by_a_space_name_no_place_unless_each_is_one(text):
 
 @pytest.mark.parametrize("text,pref", [("金沢です。家族会みたいなの近くにありますか", "17"),
                                        ("金沢なんやけど、相談できるとこある？", "17"),
-                                       ("金沢なんですが、親の会はありますか", "17")])
+                                       ("金沢なんですが、親の会はありますか", "17"),
+                                       ("ちなみに金沢です", "17"), ("一応浜松在住", "22")])
 def test_a_name_that_is_a_surname_too_is_a_place_as_a_first_sentence_of_its_own(text, pref):
     """金沢 is a surname as well: bare inside a sentence it is doubted, but a first
-    sentence (or clause) that is only the name and a tail (です, なんやけど) names the place."""
+    sentence (or clause) that is only the name and a tail (です, なんやけど), perhaps after a lead-in
+    (ちなみに), names the place."""
     from flows.language import analyse
     from flows.places import find
 

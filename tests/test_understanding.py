@@ -174,7 +174,7 @@ def test_not_understood_is_gentle_never_twice_the_same_and_offers_a_person_after
 
 
 def test_a_long_message_not_understood_is_thanked_for():
-    out, said = say({"state": "choosing"}, "今日は雨がずっと降っていて、窓の外の木の葉っぱが全部落ちてしまって、ぼんやり眺めていました")
+    out, said = say({"state": "choosing"}, "今日は雨がずっと降っていて、近所の猫が軒下で雨宿りしていたので、しばらく窓から一緒に眺めていました")
     assert said == ["fallback.long"]
 
 
