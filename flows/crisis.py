@@ -263,8 +263,9 @@ class _Crisis:
         return False
 
     def _kin_did_it(self, a: Analysis, start: int | None) -> bool:
-        """A relative is the subject of the clause where the writer's own violence was read ("my
-        brother argued with dad, grabbed him by the collar and slammed him against the wall"): the
+        """A relative or a partner is the subject of the clause where the writer's own violence was
+        read ("my brother argued with dad, grabbed him by the collar and slammed him against the
+        wall"; "my husband shouted at his mother and pushed her over"): the
         clause runs back to the sentence's start or to a connector that may change who acts
         (-node, -kara, -kedo; not the -te that chains one person's acts), and the writer is not
         its subject."""
@@ -282,7 +283,8 @@ class _Crisis:
                 and not (first - 2 >= begin and toks[first - 1].surface in _TE and toks[first - 2].pos == language.ADJ):
             first -= 1              # (an adjective's -te is a cause: "my brother was noisy, so I...")
         clause = Analysis(text=a.text, tokens=toks[first:start + 1], raw=a.raw)
-        return language.marked(clause, self.kin_objects, _SUBJECT) and not language.marked(clause, self.selves, _SUBJECT)
+        return language.marked(clause, self.kin_objects | self.partner, _SUBJECT) \
+            and not language.marked(clause, self.selves, _SUBJECT)
 
     def _parent_acted(self, a: Analysis) -> bool:
         """A parent is the one hurting (father + ga, hit by mother + ni): the writer is a child."""
@@ -451,6 +453,11 @@ def named(a: Analysis) -> str | None:
 def kin_acts(a: Analysis) -> bool:
     """A relative is the one hitting (or hit) in this message, by its own words."""
     return _crisis()._kin_hits(a)
+
+
+def partner_acts(a: Analysis) -> bool:
+    """A spouse or partner is the subject or the agent in this message, by its own words."""
+    return _crisis()._partner_acts(a)
 
 
 def graver(a: str, b: str) -> bool:

@@ -488,7 +488,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         if found.tier:
             tier = found.tier
             if tier == "violence_family" and state.get("named") == "partner" and named != "partner" \
-                    and (named is None or not crisis.kin_acts(analysis)):
+                    and (named is None or not (crisis.kin_acts(analysis) or crisis.partner_acts(analysis))):
                 # the partner named a message before is the one hurting (the children only
                 # mentioned here, "they are scared too", are not the ones doing it)
                 tier = "violence_partner"

@@ -576,6 +576,13 @@ def found_at(a: Analysis, intent: str) -> int | None:
     return None if hit is None else hit[1]
 
 
+def _the_place(place, lane, scores) -> Understood:
+    """A place named, understood as the request for its windows."""
+    if place.city_code:
+        return Understood("city", place.city_code, "place", lane, place, 10, scores)
+    return Understood("pref", place.pref, "place", lane, place, 10, scores)
+
+
 def understand(a: Analysis, state: str, data: dict) -> Understood:
     """The best reading of a typed message in this state; trigger "fallback" when none."""
     lex = lexicon()
@@ -630,9 +637,7 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
         scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
         best = "tell_family"
     if place and best in PLACE_WINS and not lex.place_doubt(a):
-        if place.city_code:
-            return Understood("city", place.city_code, "place", lane, place, 10, scores)
-        return Understood("pref", place.pref, "place", lane, place, 10, scores)
+        return _the_place(place, lane, scores)
     if best is None and (closing := _closing_at_end(a, lex)) is not None:
         best, scores = closing, {**scores, closing: lex.intents[closing]["weight"]}
     if best is None:
@@ -758,6 +763,8 @@ def overrule(a: Analysis, state: str, data: dict, understood: Understood) -> Und
     if (best in LANE_CHOICES or best == understood.intent.removesuffix("_short").removesuffix("_soft")
             or not _may_be(spec, state, data)):
         return understood
+    if understood.place and best in PLACE_WINS and not lexicon().place_doubt(a):
+        return _the_place(understood.place, understood.lane, understood.scores)   # (as understand() does)
     return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or understood.lane,
                       understood.place, p, understood.scores)
 

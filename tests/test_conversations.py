@@ -299,3 +299,19 @@ def test_what_a_support_is_and_whether_a_place_has_it_gets_the_page_and_the_wind
     assert said(out)[0] == "local.pref.14" and "info.support" in said(out)
     one, = turns("神奈川で家族会ってありますか")      # one clause: the windows answer it
     assert said(one)[0] == "local.pref.14" and "info.support" not in said(one)
+
+
+def test_a_place_the_learned_model_reads_a_need_for_is_answered_with_its_windows():
+    # the patterns read "how do I…" (family guide), the model the support page: with a place named,
+    # its windows come first, as when the patterns read it so
+    out, = turns("横浜で相談できるところと、支援を使うにはどうしたらいいのか")
+    assert said(out)[0] == "local.city.14100"
+
+
+def test_a_partner_named_before_is_not_the_one_hurt_when_this_message_has_them_hurting_a_relative():
+    out = turns("夫のことで。うちの夫、もう10年近く仕事してなくて部屋にこもってます",
+                "その夫が、同居してる義母に怒鳴って突き飛ばしたんです。義母は80過ぎで")[-1]
+    assert out.trigger == "crisis_violence_family"
+    # (the partner named a message before and not acting here is still the one hurting)
+    out = turns("夫のことで", "最近は毎晩のように殴られています")[-1]
+    assert out.trigger == "crisis_violence_partner"
