@@ -50,6 +50,9 @@ NOT_CALM = "family_violence"
 ANSWER_PRECISION = 0.95    # answered intents right at least this often (where the patterns found nothing)
 OVERRULE_PRECISION = 0.97  # where the patterns found another intent, the model's answer is taken only at a
                            # confidence whose held-back answers were right at least this often
+OVERRULE_FLOOR = 0.30      # and never below this: the precision is read on every held-back row, not on those the
+                           # patterns read otherwise, where the model is weaker (at 0.20, one retraining took a
+                           # wait asked after leaving a message, "will you see it once day breaks?", for sleep)
 ASK_TOP_TWO = 0.70         # in the ask band, the meant intent among the two offered at least this often
                            # (a question with a way out costs less than a wrong answer or a fallback)
 RISK_FALSE_ALARMS = 0.02   # risk asked about on at most this share of calm messages (recall as high as that allows;
@@ -182,8 +185,8 @@ def intent_bands(scored: list[tuple]) -> tuple[float, float, float, list[str]]:
     # messages does not close a band that offers the meant intent ASK_TOP_TWO of the time)
     ask = min((t for t in GRID if t < answer and (band := answered(t, answer))
                and sum(s[0] in s[3] for s in band) / len(band) >= ASK_TOP_TWO), default=answer)
-    overrule = next((t for t in GRID if (b := answered(t, 2)) and sum(s[0] == s[1] for s in b) / len(b)
-                     >= OVERRULE_PRECISION), 1.0)
+    overrule = max(OVERRULE_FLOOR, next((t for t in GRID if (b := answered(t, 2)) and sum(s[0] == s[1] for s in b)
+                                         / len(b) >= OVERRULE_PRECISION), 1.0))
     o_band = answered(overrule, 2)
     a_band, k_band = given(answer), answered(ask, answer)
     rest = len(scored) - len(a_band) - len(k_band)
@@ -267,7 +270,7 @@ def thresholds_toml(answer: float, ask: float, overrule: float, risk: float, bes
 # editing (it chooses them on every row of tests/data held back once, in {FOLDS} folds, seed {SEED}):
 #   intent_answer: the lowest p whose answers were right >= {ANSWER_PRECISION:.0%} of the time
 #   intent_ask: the lowest p below it whose band had the meant intent among its best two >= {ASK_TOP_TWO:.0%}
-#   intent_overrule: the lowest p whose answers were right >= {OVERRULE_PRECISION:.0%} of the time (the model's
+#   intent_overrule: the lowest p (not below {OVERRULE_FLOOR:.2f}) whose answers were right >= {OVERRULE_PRECISION:.0%} of the time (the model's
 #     intent is taken over another the patterns found; flows/understanding.py overrule())
 #   risk_ask: the lowest p with <= {RISK_FALSE_ALARMS:.0%} false alarms on calm messages (recall-oriented)
 #   risk_beside: the lowest p with <= {BESIDE_FALSE_ALARMS:.1%} false alarms on calm messages: asked after the answer to
