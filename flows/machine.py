@@ -425,7 +425,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
             # "actually, I'm not ready to talk to someone", "never mind, I won't leave one": the offer
             # declined in their own words
             understood = replace(understood, trigger="handoff_no", intent="no")
-        if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis) \
+        if before == "waiting" and understood.trigger == "stop" and understanding.tentative(analysis, last=True) \
                 and state.get("asked") != "cancel_confirm":
             understood = replace(understood, trigger="cancel_ask", intent="cancel_ask")
         if before in fm.context["answer_while"] and understood.intent == "want_human" and understood.place is not None \

@@ -71,9 +71,14 @@ def affirms(a: Analysis) -> bool:
     return any(t.lemma in _NOT_A_JOKE and a.negated_at(i) for i, t in enumerate(a.tokens))
 
 
-def tentative(a: Analysis) -> bool:
-    """A hesitation rather than a decision ("maybe I'll stop…")."""
-    return bool(_TENTATIVE.search(a.text))
+_SENTENCE_ENDS = re.compile("(?:[\u3002\uff01\uff1f!?\u2026\n]|\\.{2,})+")
+
+
+def tentative(a: Analysis, last: bool = False) -> bool:
+    """A hesitation rather than a decision ("maybe I'll stop…"); `last`: in the last sentence, so a
+    decision after it stands ("maybe I'll stop… another day, so take me out of the line")."""
+    text = ([part for part in _SENTENCE_ENDS.split(a.raw or a.text) if part.strip()] or [""])[-1] if last else a.text
+    return bool(_TENTATIVE.search(text))
 
 
 @dataclass(frozen=True)

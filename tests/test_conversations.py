@@ -131,6 +131,9 @@ def test_a_hesitation_in_line_is_asked_about_and_no_keeps_the_place():
     assert stay.state["state"] == "waiting" and "handoff_cancel" not in [e["type"] for e in stay.effects]
     gone = turns_from("waiting", "やめとこかな", "はい")[-1]
     assert "handoff_cancel" in [e["type"] for e in gone.effects]
+    # a hesitation, then the decision in the last sentence: taken at its word
+    decided = turns_from("waiting", "今日はやっぱりやめとこうかな…また今度にするので、列から外してください")[-1]
+    assert "handoff_cancel" in [e["type"] for e in decided.effects]
 
 
 def test_a_decision_to_leave_the_line_with_kana_inside_a_verb_is_not_asked_about():
