@@ -225,10 +225,10 @@ _SHORT_PART = re.compile("[\\s\u3001\u3002,\uff0c?\uff1f!\uff01]+")
 def _short_part(analysis: Analysis, asked: bool = False) -> Place | None:
     from .language import analyse
 
-    parts = [p for p in _SHORT_PART.split((analysis.raw or analysis.text).strip()) if p]
-    if not parts or len(parts) < 2 and _without_lead(index(), parts[0]) == parts[0]:
-        return None
     ix = index()
+    parts = [p for p in _SHORT_PART.split((analysis.raw or analysis.text).strip()) if p]
+    if not parts or len(parts) < 2 and _without_lead(ix, parts[0]) == parts[0]:
+        return None            # (one part only when a lead-in comes before the name)
     starts = ix.name_starts
     candidates = [parts[-1]]
     if any(tail and _key(parts[0]).endswith(tail) for tail in ix.tails):

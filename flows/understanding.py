@@ -77,7 +77,10 @@ _SENTENCE_ENDS = re.compile("(?:[\u3002\uff01\uff1f!?\u2026\n]|\\.{2,})+")
 def tentative(a: Analysis, last: bool = False) -> bool:
     """A hesitation rather than a decision ("maybe I'll stop…"); `last`: in the last sentence, so a
     decision after it stands ("maybe I'll stop… another day, so take me out of the line")."""
-    text = ([part for part in _SENTENCE_ENDS.split(a.raw or a.text) if part.strip()] or [""])[-1] if last else a.text
+    text = a.text
+    if last:
+        sentences = [part for part in _SENTENCE_ENDS.split(a.raw or a.text) if part.strip()]
+        text = sentences[-1] if sentences else ""
     return bool(_TENTATIVE.search(text))
 
 
