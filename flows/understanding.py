@@ -34,8 +34,8 @@ POINTS_BACK = tuple(language.W["points_back"])
 LAST_SENTENCE_BONUS = 1.0   # in a paragraph, what the last sentence asks
 BOTH_WITHIN = 0.5           # a second question in the same clause: scoring this close to the first
 BOTH_APART = 3              # ... with its words beginning this many words or more from the first's
-# Intents that a place in the same message turns into "the windows near there".
 GOODBYE = "goodbye"
+# Intents that a place in the same message turns into "the windows near there".
 PLACE_WINS = frozenset({None, "find_local", "info_support", "tell_self", "tell_family", "choose_self",
                         "choose_family", "choose_other", "greeting", "feeling", "want_local", "phone",
                         "support_more", "want_human_soft", "apology", "thanks"})
@@ -71,7 +71,9 @@ def affirms(a: Analysis) -> bool:
     return any(t.lemma in _NOT_A_JOKE and a.negated_at(i) for i, t in enumerate(a.tokens))
 
 
-_SENTENCE_ENDS = re.compile("(?:[\u3002\uff01\uff1f!?\u2026\n]|\\.{2,})+")
+# (the analyser's sentence ends, with the full stop and the ellipsis it drops from the tokens)
+_SENTENCE_ENDS = re.compile("(?:[" + re.escape("".join(language.W["sentence_ends"]) + "\u3002\u2026")
+                            + "]|\\.{2,})+")
 
 
 def tentative(a: Analysis, last: bool = False) -> bool:
@@ -584,8 +586,11 @@ def found_at(a: Analysis, intent: str) -> int | None:
     return None if hit is None else hit[1]
 
 
-def _the_place(place, lane, scores) -> Understood:
-    """A place named, understood as the request for its windows."""
+def _place_wins(a: Analysis, place, best: str | None, lane, scores) -> Understood | None:
+    """The windows near the place named, when the intent read is one a place turns into that
+    (PLACE_WINS) and the name is not in doubt; None otherwise."""
+    if not place or best not in PLACE_WINS or lexicon().place_doubt(a):
+        return None
     if place.city_code:
         return Understood("city", place.city_code, "place", lane, place, 10, scores)
     return Understood("pref", place.pref, "place", lane, place, 10, scores)
@@ -644,8 +649,8 @@ def understand(a: Analysis, state: str, data: dict) -> Understood:
     if best == "tell_self" and lane == "family":
         scores["tell_family"] = scores["tell_self"]      # a family member described (my son …)
         best = "tell_family"
-    if place and best in PLACE_WINS and not lex.place_doubt(a):
-        return _the_place(place, lane, scores)
+    if (windows := _place_wins(a, place, best, lane, scores)) is not None:
+        return windows
     if best is None and (closing := _closing_at_end(a, lex)) is not None:
         best, scores = closing, {**scores, closing: lex.intents[closing]["weight"]}
     if best is None:
@@ -771,8 +776,8 @@ def overrule(a: Analysis, state: str, data: dict, understood: Understood) -> Und
     if (best in LANE_CHOICES or best == understood.intent.removesuffix("_short").removesuffix("_soft")
             or not _may_be(spec, state, data)):
         return understood
-    if understood.place and best in PLACE_WINS and not lexicon().place_doubt(a):
-        return _the_place(understood.place, understood.lane, understood.scores)   # (as understand() does)
+    if (windows := _place_wins(a, understood.place, best, understood.lane, understood.scores)) is not None:
+        return windows                  # (as understand() does)
     return Understood(spec["trigger"], spec.get("arg", ""), best, spec.get("lane") or understood.lane,
                       understood.place, p, understood.scores)
 
