@@ -225,7 +225,7 @@ class _Crisis:
         elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a) or self._kins_partner(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
             found.add("violence_family")
-        said_me = self._says_it_was_me(a)
+        said_me = self._says_it_was_me(a) or self._regrets_hitting(a)
         if found & {"violence_family", "violence_partner"} and (self._writer_acted(a) or said_me):
             found.add("violence_by_me")
         if said_me and "violence_by_me" in found:
@@ -387,6 +387,26 @@ class _Crisis:
         plain = a.plain
         return any(not plain[:i].endswith(self.actor_not_after)
                    for w in self.writer_is_actor for i in language.occurrences(plain, w))
+
+    def _regrets_hitting(self, a: Analysis) -> bool:
+        """A relative or partner named with ni, then an active hitting verb and the writer's
+        regret ("yome-san ni te ee agete shimota", "musume ni te o agete shimaimashita"): the
+        writer hit them. (Hit by them is passive: "otto ni tatakarete shimatta".)"""
+        toks = a.tokens
+        for i, t in enumerate(toks):
+            if not (t.lemma in self.kin_objects or t.lemma in self.partner):
+                continue
+            nxt = _after_aside(toks, i + 1)
+            if nxt is None or nxt.surface not in _DATIVE:
+                continue
+            for j in range(i + 2, min(i + 6, len(toks))):
+                u = toks[j]
+                if u.base in self.hits and u.pos == language.VERB:
+                    after = toks[j + 1:j + 4]
+                    if after and after[0].lemma not in _PASSIVE and any(w.lemma in self.regret for w in after):
+                        return True
+                    break
+        return False
 
     def _kins_partner(self, a: Analysis) -> bool:
         """A relative's partner ("mum's boyfriend"): not the writer's partner, a member of the

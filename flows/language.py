@@ -28,6 +28,7 @@ def _load_words() -> dict:
 
 
 W = _load_words()             # the analyser's vocabulary: POS names, negations, marks (as data)
+_PLAIN_FORMS = tuple(W["plain_forms"])
 POS = W["pos"]
 NOUN, PRONOUN, VERB, ADJ, AUX = POS["noun"], POS["pronoun"], POS["verb"], POS["adjective"], POS["auxiliary"]
 SPACE = POS["space"]
@@ -303,7 +304,8 @@ class Analysis:
         prev = self.tokens[i]
         for t in self.tokens[i + 1:i + 9]:
             if t.pos in (AUX, ADJ) and (t.lemma in NEGATIONS or t.surface in NEGATIONS):
-                return True
+                # (a verb's plain form takes no negation: "ageru n yo" is the explanatory n)
+                return not (prev.pos == VERB and prev.cform.startswith(_PLAIN_FORMS))
             if t.surface in NEGATIONS and prev.surface.endswith(W["adverbial_ending"]) \
                     and not (prev.pos == VERB and prev.surface == prev.lemma):
                 return True         # (shini-taku nee: the dialect "not" read as a particle after -ku;

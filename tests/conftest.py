@@ -5,6 +5,7 @@ servers are replaced, at the network edge, by bot.line_standin.
 """
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import shutil
@@ -28,6 +29,54 @@ from bot.worker import Worker
 from . import helpers
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A test that never ends must not hold the whole run (CI waits 90 minutes, then shows nothing).
+# pytest-timeout (120 s, pyproject.toml) interrupts a test's call; it cannot end a teardown that
+# hangs after it (a browser driver waiting on a page the interrupted call left half-open), nor a
+# wait the signal cannot reach. So each test's whole protocol (setup, call, teardown, and the
+# module's and session's teardown that run with its last test) has a watchdog below the
+# interpreter: past MADO_TEST_WATCHDOG seconds (default 300) every thread's stack is written out
+# and the process ends. pytest-xdist reports that test as crashed and goes on with a fresh
+# worker; a worker's stderr goes nowhere, so it writes the stacks to a file that the run's
+# summary prints (pytest_terminal_summary).
+WATCHDOG_S = float(os.environ.get("MADO_TEST_WATCHDOG") or 300)
+_WATCHDOG_DIR = "MADO_TEST_WATCHDOG_DIR"
+_stacks = []          # (this process's file for the stacks, opened once)
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):          # the run's own process: workers inherit this
+        os.environ[_WATCHDOG_DIR] = tempfile.mkdtemp(prefix="mado-watchdog-")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _stacks:
+        worker = getattr(item.config, "workerinput", None)
+        _stacks.append(open(Path(os.environ[_WATCHDOG_DIR]) / f"{os.getpid()}.txt", "w")
+                       if worker else sys.__stderr__)
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=_stacks[0])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_unconfigure(config):
+    if _stacks and _stacks[0] is not sys.__stderr__:
+        _stacks.pop().close()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput") or not os.environ.get(_WATCHDOG_DIR):
+        return
+    d = Path(os.environ[_WATCHDOG_DIR])
+    for f in sorted(d.glob("*.txt")):
+        text = f.read_text(errors="replace")
+        if text.strip():
+            terminalreporter.write_sep("=", f"a test passed the {WATCHDOG_S:.0f} s watchdog: its worker's stacks")
+            terminalreporter.write_line(text)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -228,6 +228,10 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
     ("引きこもっている娘が、最近妻に物を投げつけるようになりました。昨日は湯呑みが当たって妻が額を切りました",
      "violence_family"),                                         # the spouse is the one hit
     ("娘が夫から暴力を受けていまして", "violence_partner"),      # kara: the daughter's husband acting
+    ("嫁さんに手ぇあげてしもた", "violence_by_me"),             # ni, an active hit, the writer's regret: the writer hit
+    ("娘に手をあげてしまいました", "violence_by_me"),
+    ("夫に殴られてしまった", "violence_partner"),               # (passive: the writer was hit)
+    ("うちの人、手ぇあげるんよ。顔は殴らん、見えんとこばっかり", "violence_partner"),   # あげるんよ: no "not"
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):
     assert detect(text).tier == tier
