@@ -470,6 +470,35 @@ def named(a: Analysis) -> str | None:
     return _crisis().named(a)
 
 
+def writer_owns(a: Analysis) -> bool:
+    """The writer says the hitting is theirs in this message: in so many words (writer_is_actor),
+    with their regret ("... shimatta"), or naming themselves other than as the one hurt ("jibun
+    ga", "ore no hou"; not "watashi ni"). Otherwise a message with
+    no subject of its own may go on about someone named a message before."""
+    c = _crisis()
+    toks = a.tokens
+    return (c._says_it_was_me(a) or any(t.lemma in c.regret for t in toks)
+            or any(t.lemma in c.selves and t.pos in (language.PRONOUN, language.NOUN)
+                   and (i + 1 == len(toks) or toks[i + 1].surface not in _OBJECT | _DATIVE | _PASSIVE_AGENT)
+                   for i, t in enumerate(toks)))   # ("ore no hou", "jibun ga": not "watashi ni")
+
+
+def kin_named_as_object(a: Analysis) -> bool:
+    """A relative named as the one acted on ("musuko o donatte"): a relative hurt."""
+    c = _crisis()
+    toks = a.tokens
+    return any(t.lemma in c.kin_objects and (nxt := _after_aside(toks, i + 1)) is not None
+               and nxt.surface in _OBJECT | _DATIVE for i, t in enumerate(toks))
+
+
+def subject_named(a: Analysis) -> bool:
+    """Someone other than the writer is named as the subject (a relative or partner + ga/wa)."""
+    c = _crisis()
+    toks = a.tokens
+    return any((t.lemma in c.kin_objects or t.lemma in c.partner) and (nxt := _after_aside(toks, i + 1)) is not None
+               and nxt.surface in _SUBJECT for i, t in enumerate(toks))
+
+
 def kin_acts(a: Analysis) -> bool:
     """A relative is the one hitting (or hit) in this message, by its own words."""
     return _crisis()._kin_hits(a)

@@ -492,6 +492,16 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 # the partner named a message before is the one hurting (the children only
                 # mentioned here, "they are scared too", are not the ones doing it)
                 tier = "violence_partner"
+            elif tier == "violence_by_me" and win != "violence_by_me" and state.get("named") in ("partner", "kin") \
+                    and (state.get("named") == "partner" or crisis.named(analysis) is None) \
+                    and not crisis.writer_owns(analysis) and not crisis.subject_named(analysis):
+                # a hitting verb with no subject of its own, after a message that named who it is
+                # about ("my husband, you see" / "shouted at our son and hit him yesterday"): the
+                # one named hits, not the writer; a relative hit here makes it the family's violence.
+                # (Not after the writer's own act was answered, nor when this message names a
+                # relative the writer may be the one hitting: "my brother, I want to punch him")
+                tier = "violence_partner" if state.get("named") == "partner" and not crisis.kin_named_as_object(analysis) \
+                    else "violence_family"
             if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
                 tier = win            # inside the window the tier never drops silently
             trigger, about, passed_on = f"crisis_{tier}", found.about, False

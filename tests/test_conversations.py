@@ -318,3 +318,17 @@ def test_a_partner_named_before_is_not_the_one_hurt_when_this_message_has_them_h
     # (the partner named a message before and not acting here is still the one hurting)
     out = turns("夫のことで", "最近は毎晩のように殴られています")[-1]
     assert out.trigger == "crisis_violence_partner"
+
+
+def test_a_hitting_verb_with_no_subject_goes_on_about_the_one_named_a_message_before():
+    # (the writer named no one as hitting here: the partner named before hits, not the writer)
+    out = turns("彼女のことで", "スマホ見られて、怒ると物投げてくる。この前灰皿が当たった")[-1]
+    assert out.trigger == "crisis_violence_partner"
+    out = turns("うちは嫁さんが怖い", "包丁持ち出して『刺すぞ』って言われました")[-1]
+    assert out.trigger == "crisis_violence_partner"
+    # the partner hitting a son: the family's violence
+    out = turns("夫がね", "引きこもりの息子を怒鳴って、昨日は胸ぐらつかんで殴ったんです")[-1]
+    assert out.trigger == "crisis_violence_family"
+    # the writer's regret keeps it theirs
+    out = turns("息子のことで", "つい殴ってしまいました")[-1]
+    assert out.trigger == "crisis_violence_by_me"
