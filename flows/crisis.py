@@ -145,6 +145,8 @@ class _Crisis:
         self.reported = frozenset(language.analyse(w).tokens[0].lemma for w in about.get("reported", ()))
         self.towards = language.analyse(raw["towards"]).tokens[0].lemma
         self.selves = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("selves", ()))
+        self.writer_marks = tuple(raw.get("writer_marks", ()))
+        self.writer_wishes = frozenset(raw.get("writer_wishes", ()))     # (lemmas as written: "tai" alone reads as a fish)
         self.roles: dict[str, str] = {}
         for role in ("child", "spouse", "parent", "sibling", "friend"):
             for word in about.get(role, ()):
@@ -472,15 +474,18 @@ def named(a: Analysis) -> str | None:
 
 def writer_owns(a: Analysis) -> bool:
     """The writer says the hitting is theirs in this message: in so many words (writer_is_actor),
-    with their regret ("... shimatta"), or naming themselves other than as the one hurt ("jibun
-    ga", "ore no hou"; not "watashi ni"). Otherwise a message with
+    with their regret ("... shimatta"), naming themselves so ("jibun ga", "ore no hou"; not
+    "watashi wa" beside it, nor "watashi ni"), or wishing or fearing it ("bun-naguri-tai",
+    "tsukitobashi-sou"). Otherwise a message with
     no subject of its own may go on about someone named a message before."""
     c = _crisis()
     toks = a.tokens
     return (c._says_it_was_me(a) or any(t.lemma in c.regret for t in toks)
             or any(t.lemma in c.selves and t.pos in (language.PRONOUN, language.NOUN)
-                   and (i + 1 == len(toks) or toks[i + 1].surface not in _OBJECT | _DATIVE | _PASSIVE_AGENT)
-                   for i, t in enumerate(toks)))   # ("ore no hou", "jibun ga": not "watashi ni")
+                   and "".join(u.surface for u in toks[i + 1:i + 4]).startswith(c.writer_marks)
+                   for i, t in enumerate(toks))   # ("ore no hou", "jibun ga": not "watashi wa")
+            or any(t.pos == language.VERB and t.lemma.endswith(tuple(c.hits)) and i + 1 < len(toks)
+                   and toks[i + 1].lemma in c.writer_wishes for i, t in enumerate(toks)))
 
 
 def kin_named_as_object(a: Analysis) -> bool:

@@ -493,13 +493,15 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 # mentioned here, "they are scared too", are not the ones doing it)
                 tier = "violence_partner"
             elif tier == "violence_by_me" and win != "violence_by_me" and state.get("named") in ("partner", "kin") \
-                    and (state.get("named") == "partner" or crisis.named(analysis) is None) \
+                    and (state.get("named") == "partner" or state.get("named_subject") or crisis.named(analysis) is None) \
                     and not crisis.writer_owns(analysis) and not crisis.subject_named(analysis):
                 # a hitting verb with no subject of its own, after a message that named who it is
-                # about ("my husband, you see" / "shouted at our son and hit him yesterday"): the
-                # one named hits, not the writer; a relative hit here makes it the family's violence.
-                # (Not after the writer's own act was answered, nor when this message names a
-                # relative the writer may be the one hitting: "my brother, I want to punch him")
+                # about ("my husband, you see" / "shouted at our son and hit him yesterday"; "my
+                # sister ga" / "yelled at mum and pushed her, I hear"): the one named hits, not the
+                # writer; a relative hit here makes it the family's violence. (Not after the
+                # writer's own act was answered, nor when this message names a relative the writer
+                # may be hitting and the one before named nobody acting: "I live with my brother" /
+                # "one day I'll hit my brother, I'm scared")
                 tier = "violence_partner" if state.get("named") == "partner" and not crisis.kin_named_as_object(analysis) \
                     else "violence_family"
             if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
@@ -578,6 +580,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.data["last_topic"] = list(topics[0])  # what a question with no topic of its own asks about next
     if analysis is not None and named:
         model.data["named"] = named               # who they wrote about, for the next message
+        model.data["named_subject"] = crisis.subject_named(analysis)     # (and whether as the one acting)
     if about:
         model.data["crisis_about_other"] = True
         model.data["crisis_about"] = about
