@@ -123,6 +123,9 @@ class _Crisis:
         self.answers: dict = raw.get("answers", {})
         self.laughing_drops = frozenset(raw.get("laughing_drops", ()))
         self.kana = {tier: tuple(language.fold(k) for k in words) for tier, words in raw.get("kana", {}).items()}
+        alone = dict(raw.get("kana_alone", {}))
+        self.kana_alone_chars = int(alone.pop("max_chars", 0))
+        self.kana_alone = {tier: tuple(language.fold(k) for k in words) for tier, words in alone.items()}
         partner = raw.get("classes", {}).get("partner", ())
         self.parents_partner_kana = tuple(raw.get("parents_partner_kana", ()))
         self.partner = frozenset(_head(w) for w in partner)     # (a compound word: its head, not its suffix)
@@ -205,6 +208,8 @@ class _Crisis:
                   if tier not in found and any(w in reading and (a.kana_written_has(w) or a.kana_has(w) and not a.denies)
                                                for w in words)
                   and not self.lexicon.vetoed(a, tier)}
+        if len(a.plain) <= self.kana_alone_chars:     # (a few words, all in kana: kana_alone)
+            found |= {tier for tier, words in self.kana_alone.items() if any(a.kana_written_has(w) for w in words)}
         apart = [t for t in self.order if t in vetoed
                  and all(abs(at - vetoed[t][1]) >= VETO_APART for at in vetoed[t][2])]
         if not found and apart and _model_suspects(a):
@@ -496,12 +501,16 @@ def kin_named_as_object(a: Analysis) -> bool:
                and nxt.surface in _OBJECT | _DATIVE for i, t in enumerate(toks))
 
 
-def subject_named(a: Analysis) -> bool:
-    """Someone other than the writer is named as the subject (a relative or partner + ga/wa)."""
+def subject_named(a: Analysis, at_end: bool = False) -> bool:
+    """Someone other than the writer is named as the subject (a relative or partner + ga/wa);
+    `at_end`: as the message's last words, a sentence the next message goes on with ("ane ga",
+    "otto ga ne"), not the subject of something said already ("aniki ga urusakute")."""
     c = _crisis()
     toks = a.tokens
     return any((t.lemma in c.kin_objects or t.lemma in c.partner) and (nxt := _after_aside(toks, i + 1)) is not None
-               and nxt.surface in _SUBJECT for i, t in enumerate(toks))
+               and nxt.surface in _SUBJECT and (not at_end or all(u.pos in (language.PARTICLE, language.SYMBOL, language.BLANK)
+                                                               for u in toks[toks.index(nxt) + 1:]))
+               for i, t in enumerate(toks))
 
 
 def kin_acts(a: Analysis) -> bool:

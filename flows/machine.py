@@ -493,15 +493,14 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
                 # mentioned here, "they are scared too", are not the ones doing it)
                 tier = "violence_partner"
             elif tier == "violence_by_me" and win != "violence_by_me" and state.get("named") in ("partner", "kin") \
-                    and (state.get("named") == "partner" or state.get("named_subject") or crisis.named(analysis) is None) \
+                    and (state.get("named") == "partner" or state.get("named_subject")) \
                     and not crisis.writer_owns(analysis) and not crisis.subject_named(analysis):
                 # a hitting verb with no subject of its own, after a message that named who it is
                 # about ("my husband, you see" / "shouted at our son and hit him yesterday"; "my
                 # sister ga" / "yelled at mum and pushed her, I hear"): the one named hits, not the
                 # writer; a relative hit here makes it the family's violence. (Not after the
-                # writer's own act was answered, nor when this message names a relative the writer
-                # may be hitting and the one before named nobody acting: "I live with my brother" /
-                # "one day I'll hit my brother, I'm scared")
+                # writer's own act was answered, nor after a relative named only in passing or
+                # as the subject of something else: "my brother is so noisy" / "I punched him")
                 tier = "violence_partner" if state.get("named") == "partner" and not crisis.kin_named_as_object(analysis) \
                     else "violence_family"
             if win and crisis.graver(win, tier) and tier in crisis.SELF_HARM_TIERS and win in crisis.SELF_HARM_TIERS:
@@ -580,7 +579,7 @@ def handle(state: dict | None, event: Event, now: float, *, idle_s: float = 24 *
         model.data["last_topic"] = list(topics[0])  # what a question with no topic of its own asks about next
     if analysis is not None and named:
         model.data["named"] = named               # who they wrote about, for the next message
-        model.data["named_subject"] = crisis.subject_named(analysis)     # (and whether as the one acting)
+        model.data["named_subject"] = crisis.subject_named(analysis, at_end=True)   # (and as the one acting next)
     if about:
         model.data["crisis_about_other"] = True
         model.data["crisis_about"] = about

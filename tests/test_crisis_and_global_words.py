@@ -218,6 +218,16 @@ def test_a_short_kana_reading_never_starts_inside_a_kanji_word(text, tier):
 
 
 @pytest.mark.parametrize("text,tier", [
+    ("ﾓｳｲｷﾀｸﾅｲ", "high"),                  # alone, in kana: "no longer want to live" is the reading answered
+    ("もういきたくない", "high"),
+    ("もう行きたくない", None),            # in kanji it is "go"
+    ("がっこうもういきたくない", None),     # and inside a longer message, school
+])
+def test_a_few_words_in_kana_that_read_two_ways_are_read_the_graver_way_only_alone(text, tier):
+    assert detect(text).tier == tier
+
+
+@pytest.mark.parametrize("text,tier", [
     ("ママの彼氏にたたかれる", "violence_family"),          # a parent's partner hurting the writer: not a partner's violence
     ("弟が包丁持って自分の部屋にこもってて死ぬって叫んでる 親は仕事でいないし私どうしたら", "urgent"),
     ("夫が「死にます」と書いたメモを残して、朝から連絡がつきません", "urgent"),
