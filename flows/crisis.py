@@ -149,6 +149,9 @@ class _Crisis:
         self.towards = language.analyse(raw["towards"]).tokens[0].lemma
         self.selves = frozenset(language.analyse(w).tokens[0].lemma for w in raw.get("selves", ()))
         self.writer_marks = tuple(raw.get("writer_marks", ()))
+        self.about_object = tuple(raw.get("about_object", ()))
+        self.clause_ends = frozenset(raw.get("clause_ends", ()))
+        self.clause_nouns = frozenset(raw.get("clause_nouns", ()))
         self.writer_wishes = frozenset(raw.get("writer_wishes", ()))     # (lemmas as written: "tai" alone reads as a fish)
         self.roles: dict[str, str] = {}
         for role in ("child", "spouse", "parent", "sibling", "friend"):
@@ -232,7 +235,7 @@ class _Crisis:
         elif "violence_partner" in found and (self._kin_hits(a) or self._kin_only(a) or self._kins_partner(a)):
             found.discard("violence_partner")          # a relative hit, or hitting: the family's violence
             found.add("violence_family")
-        said_me = self._says_it_was_me(a) or self._regrets_hitting(a)
+        said_me = self._says_it_was_me(a) or self._regrets_hitting(a) or self._self_hits(a)
         if found & {"violence_family", "violence_partner"} and (self._writer_acted(a) or said_me):
             found.add("violence_by_me")
         if said_me and "violence_by_me" in found:
@@ -267,6 +270,12 @@ class _Crisis:
                 for j in range(i + 2, len(toks)):
                     if toks[j].base in self.hits and any(u.lemma == self.towards for u in toks[j + 1:j + 4]):
                         return True
+            if nxt in _DATIVE:               # "throws things at me" (active): the writer is the target
+                for j in range(i + 2, min(i + 8, len(toks))):
+                    if toks[j].base in self.hits and toks[j].pos == language.VERB:
+                        if not (j + 1 < len(toks) and toks[j + 1].lemma in _PASSIVE):
+                            return True
+                        break
         return False
 
     def _kin_did_it(self, a: Analysis, start: int | None) -> bool:
@@ -409,10 +418,28 @@ class _Crisis:
             for j in range(i + 2, min(i + 6, len(toks))):
                 u = toks[j]
                 if u.base in self.hits and u.pos == language.VERB:
-                    after = toks[j + 1:j + 4]
+                    after = toks[j + 1:j + 7]       # ("nagete kega o sasete shimaimashita")
                     if after and after[0].lemma not in _PASSIVE and any(w.lemma in self.regret for w in after):
                         return True
                     break
+        return False
+
+    def _self_hits(self, a: Analysis) -> bool:
+        """The writer named as the subject of an active hitting verb ("watashi ga donatte mono o
+        nageru", "watashi ga otto ni mono o nagete"): the writer's own act."""
+        toks = a.tokens
+        for i, t in enumerate(toks):
+            if t.lemma not in self.selves or t.pos not in (language.PRONOUN, language.NOUN):
+                continue
+            if i + 1 >= len(toks) or toks[i + 1].surface not in _SUBJECT:
+                continue
+            for j in range(i + 2, min(i + 10, len(toks))):
+                u = toks[j]
+                if u.surface in self.clause_ends and u.pos2 == CONJUNCTIVE or u.surface in self.clause_nouns:
+                    break            # ("watashi ga nanika iu to keru": the writer's clause ended)
+                if u.base in self.hits and u.pos == language.VERB:
+                    return not (j + 1 < len(toks) and toks[j + 1].lemma in _PASSIVE
+                                or any(w.lemma == self.towards for w in toks[j + 1:j + 4]))
         return False
 
     def _kins_partner(self, a: Analysis) -> bool:
@@ -481,8 +508,8 @@ def writer_owns(a: Analysis) -> bool:
     """The writer says the hitting is theirs in this message: in so many words (writer_is_actor),
     with their regret ("... shimatta"), naming themselves so ("jibun ga", "ore no hou"; not
     "watashi wa" beside it, nor "watashi ni"), or wishing or fearing it ("bun-naguri-tai",
-    "tsukitobashi-sou"). Otherwise a message with
-    no subject of its own may go on about someone named a message before."""
+    "tsukitobashi-sou"). Otherwise a message with no subject of its own may go on about someone
+    named a message before."""
     c = _crisis()
     toks = a.tokens
     return (c._says_it_was_me(a) or any(t.lemma in c.regret for t in toks)
@@ -498,7 +525,9 @@ def kin_named_as_object(a: Analysis) -> bool:
     c = _crisis()
     toks = a.tokens
     return any(t.lemma in c.kin_objects and (nxt := _after_aside(toks, i + 1)) is not None
-               and nxt.surface in _OBJECT | _DATIVE for i, t in enumerate(toks))
+               and (nxt.surface in _OBJECT | _DATIVE
+                    or "".join(u.surface for u in toks[toks.index(nxt):toks.index(nxt) + 3]).startswith(c.about_object))
+               for i, t in enumerate(toks))       # ("musuko o", "musuko no koto o")
 
 
 def subject_named(a: Analysis, at_end: bool = False) -> bool:

@@ -329,6 +329,8 @@ def test_a_hitting_verb_with_no_subject_goes_on_about_the_one_named_a_message_be
     # the partner hitting a son: the family's violence
     out = turns("夫がね", "引きこもりの息子を怒鳴って、昨日は胸ぐらつかんで殴ったんです")[-1]
     assert out.trigger == "crisis_violence_family"
+    out = turns("旦那が", "息子のことを殴るんです。ひきこもってるのが気に入らないって")[-1]
+    assert out.trigger == "crisis_violence_family"
     # a relative named as the one acting, another hit here, and the writer beside it: the relative's
     out = turns("姉が", "母に怒鳴り散らして、この前は突き飛ばしたそうです。私は実家を出てるので見てるしかなくて")[-1]
     assert out.trigger == "crisis_violence_family"

@@ -241,6 +241,11 @@ def test_a_few_words_in_kana_that_read_two_ways_are_read_the_graver_way_only_alo
     ("嫁さんに手ぇあげてしもた", "violence_by_me"),             # ni, an active hit, the writer's regret: the writer hit
     ("娘に手をあげてしまいました", "violence_by_me"),
     ("夫に殴られてしまった", "violence_partner"),               # (passive: the writer was hit)
+    ("言い合いの末、私が夫に物を投げて怪我をさせてしまいました", "violence_by_me"),   # the writer as subject
+    ("息子に怖がられてる。私が怒鳴って物を投げるから", "violence_by_me"),
+    ("最近は私が何か言うたびに壁を殴ります。先週は私の肩を突き飛ばし", "violence_family"),  # the writer's clause ended
+    ("うちが口出したら茶碗投げてきて、腕切れたんよ", "violence_family"),
+    ("最近わたしに物を投げつけるようになり、昨日は腕にあざができました", "violence_family"),  # thrown at me
     ("うちの人、手ぇあげるんよ。顔は殴らん、見えんとこばっかり", "violence_partner"),   # あげるんよ: no "not"
 ])
 def test_who_acts_and_how_near_the_danger_is(text, tier):

@@ -7,7 +7,7 @@ import pytest
 from tests.corpus import (conversation_rows, crisis_rows, score_conversations, score_crisis,
                           score_understanding, understanding_rows)
 
-SETS = ["2026-12", "2026-12b", "2026-12c", "2026-12d", "2026-12e", "2026-12f", "2026-12g", "2026-12h", "2026-12i", "2026-12j", "2026-12k", "2026-12l", "2026-12m", "2026-12n", "2026-12o", "2026-12p", "2026-12q", "2026-12r", "2026-12s", "2026-12t", "2026-12u", "2026-12v", "2026-12w", "2026-12x", "2026-12y", "2026-12z", "2026-12aa", "2026-12ab", "2026-12ac", "2026-12ad", "2026-12ae", "2026-12af", "2026-12ag", "2026-12ah", "2026-12ai", "2026-12aj", "2026-12ak", "2026-12al", "2026-12am", "2026-12an", "2026-12ao", "2026-12aq", "2026-12ar", "2026-12as", "2026-12at"]
+SETS = ["2026-12", "2026-12b", "2026-12c", "2026-12d", "2026-12e", "2026-12f", "2026-12g", "2026-12h", "2026-12i", "2026-12j", "2026-12k", "2026-12l", "2026-12m", "2026-12n", "2026-12o", "2026-12p", "2026-12q", "2026-12r", "2026-12s", "2026-12t", "2026-12u", "2026-12v", "2026-12w", "2026-12x", "2026-12y", "2026-12z", "2026-12aa", "2026-12ab", "2026-12ac", "2026-12ad", "2026-12ae", "2026-12af", "2026-12ag", "2026-12ah", "2026-12ai", "2026-12aj", "2026-12ak", "2026-12al", "2026-12am", "2026-12an", "2026-12ao", "2026-12aq", "2026-12ar", "2026-12as", "2026-12at", "2026-12au"]
 # (first messages, risk found, false alarms at most, conversations) under each set's reading now
 FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.83), "2026-12b": (0.82, 0.84, 0.04, 0.78),
           "2026-12c": (0.87, 0.81, 0.05, 0.79), "2026-12d": (0.89, 0.95, 0.02, 0.93),
@@ -127,7 +127,10 @@ FLOORS = {"2026-12": (0.86, 0.97, 0.02, 0.83), "2026-12b": (0.82, 0.84, 0.04, 0.
           "2026-12as": (0.95, 0.98, 0.02, 0.95),
           # first contact (f0f7ae6, after as's misses and two more training sets were generalised): 94.9 %,
           # 91.2 % found with 1.7 % false alarms (medical 20/22, found or asked 98.5 %), 93.8 %
-          "2026-12at": (0.96, 0.98, 0.02, 0.95)}
+          "2026-12at": (0.96, 0.98, 0.02, 0.95),
+          # first contact (24fdbaf, after at's misses and two more training sets were generalised): 94.5 %,
+          # 92.6 % found with 8.3 % false alarms (medical 22/22, found or asked 97.8 %), 86.2 %
+          "2026-12au": (0.96, 0.98, 0.02, 0.91)}
 
 
 @pytest.mark.parametrize("name", SETS)
