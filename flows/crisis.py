@@ -97,13 +97,19 @@ _OPEN, _CLOSE = "(", ")"
 def _after_aside(toks, j: int):
     """The word at j, or the first after an honorific ("chan") or an aside in brackets ("(19)")
     that begins there."""
+    j = _after_aside_at(toks, j)
+    return toks[j] if j < len(toks) else None
+
+
+def _after_aside_at(toks, j: int) -> int:
+    """Where `_after_aside`'s word is (len(toks) when there is none)."""
     if j < len(toks) and toks[j].pos == language.SUFFIX:
         j += 1
     if j < len(toks) and toks[j].surface == _OPEN:
         close = next((k for k in range(j + 1, min(len(toks), j + 8)) if toks[k].surface == _CLOSE), None)
         if close is not None:
             j = close + 1
-    return toks[j] if j < len(toks) else None
+    return min(j, len(toks))
 
 
 def _head(word: str) -> str:
@@ -524,9 +530,9 @@ def kin_named_as_object(a: Analysis) -> bool:
     """A relative named as the one acted on ("musuko o donatte"): a relative hurt."""
     c = _crisis()
     toks = a.tokens
-    return any(t.lemma in c.kin_objects and (nxt := _after_aside(toks, i + 1)) is not None
-               and (nxt.surface in _OBJECT | _DATIVE
-                    or "".join(u.surface for u in toks[toks.index(nxt):toks.index(nxt) + 3]).startswith(c.about_object))
+    return any(t.lemma in c.kin_objects and (j := _after_aside_at(toks, i + 1)) < len(toks)
+               and (toks[j].surface in _OBJECT | _DATIVE
+                    or "".join(u.surface for u in toks[j:j + 3]).startswith(c.about_object))
                for i, t in enumerate(toks))       # ("musuko o", "musuko no koto o")
 
 
@@ -536,9 +542,9 @@ def subject_named(a: Analysis, at_end: bool = False) -> bool:
     "otto ga ne"), not the subject of something said already ("aniki ga urusakute")."""
     c = _crisis()
     toks = a.tokens
-    return any((t.lemma in c.kin_objects or t.lemma in c.partner) and (nxt := _after_aside(toks, i + 1)) is not None
-               and nxt.surface in _SUBJECT and (not at_end or all(u.pos in (language.PARTICLE, language.SYMBOL, language.BLANK)
-                                                               for u in toks[toks.index(nxt) + 1:]))
+    return any((t.lemma in c.kin_objects or t.lemma in c.partner) and (j := _after_aside_at(toks, i + 1)) < len(toks)
+               and toks[j].surface in _SUBJECT and (not at_end or all(u.pos in (language.PARTICLE, language.SYMBOL, language.BLANK)
+                                                                     for u in toks[j + 1:]))
                for i, t in enumerate(toks))
 
 
