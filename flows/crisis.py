@@ -112,6 +112,11 @@ def _after_aside_at(toks, j: int) -> int:
     return min(j, len(toks))
 
 
+def _passive_at(toks, j: int) -> bool:
+    """Whether the verb at j is passive (its next word a passive auxiliary)."""
+    return j + 1 < len(toks) and toks[j + 1].lemma in _PASSIVE
+
+
 def _head(word: str) -> str:
     """A family word's own lemma, its honorific left off (o-tou-san: tou, not the san that every
     such word ends in, which made any father and mother "both parents")."""
@@ -277,11 +282,9 @@ class _Crisis:
                     if toks[j].base in self.hits and any(u.lemma == self.towards for u in toks[j + 1:j + 4]):
                         return True
             if nxt in _DATIVE:               # "throws things at me" (active): the writer is the target
-                for j in range(i + 2, min(i + 8, len(toks))):
-                    if toks[j].base in self.hits and toks[j].pos == language.VERB:
-                        if not (j + 1 < len(toks) and toks[j + 1].lemma in _PASSIVE):
-                            return True
-                        break
+                j = self._next_hit(toks, i + 2, i + 8)
+                if j is not None and not _passive_at(toks, j):
+                    return True
         return False
 
     def _kin_did_it(self, a: Analysis, start: int | None) -> bool:
@@ -421,13 +424,10 @@ class _Crisis:
             nxt = _after_aside(toks, i + 1)
             if nxt is None or nxt.surface not in _DATIVE:
                 continue
-            for j in range(i + 2, min(i + 6, len(toks))):
-                u = toks[j]
-                if u.base in self.hits and u.pos == language.VERB:
-                    after = toks[j + 1:j + 7]       # ("nagete kega o sasete shimaimashita")
-                    if after and after[0].lemma not in _PASSIVE and any(w.lemma in self.regret for w in after):
-                        return True
-                    break
+            j = self._next_hit(toks, i + 2, i + 6)
+            if j is not None and j + 1 < len(toks) and not _passive_at(toks, j) \
+                    and any(w.lemma in self.regret for w in toks[j + 1:j + 7]):   # ("nagete kega o sasete shimaimashita")
+                return True
         return False
 
     def _self_hits(self, a: Analysis) -> bool:
@@ -439,14 +439,22 @@ class _Crisis:
                 continue
             if i + 1 >= len(toks) or toks[i + 1].surface not in _SUBJECT:
                 continue
-            for j in range(i + 2, min(i + 10, len(toks))):
-                u = toks[j]
-                if u.surface in self.clause_ends and u.pos2 == CONJUNCTIVE or u.surface in self.clause_nouns:
-                    break            # ("watashi ga nanika iu to keru": the writer's clause ended)
-                if u.base in self.hits and u.pos == language.VERB:
-                    return not (j + 1 < len(toks) and toks[j + 1].lemma in _PASSIVE
-                                or any(w.lemma == self.towards for w in toks[j + 1:j + 4]))
+            # (not past the end of the writer's own clause: "watashi ga nanika iu to keru")
+            j = self._next_hit(toks, i + 2, i + 10, within_clause=True)
+            if j is not None:
+                return not (_passive_at(toks, j) or any(w.lemma == self.towards for w in toks[j + 1:j + 4]))
         return False
+
+    def _next_hit(self, toks, start: int, stop: int, within_clause: bool = False) -> int | None:
+        """Where the first hitting verb from `start` (before `stop`) is; None when there is none,
+        or, `within_clause`, when a clause ends first (clause_ends, clause_nouns)."""
+        for j in range(start, min(stop, len(toks))):
+            u = toks[j]
+            if within_clause and (u.surface in self.clause_ends and u.pos2 == CONJUNCTIVE or u.surface in self.clause_nouns):
+                return None
+            if u.base in self.hits and u.pos == language.VERB:
+                return j
+        return None
 
     def _kins_partner(self, a: Analysis) -> bool:
         """A relative's partner ("mum's boyfriend"): not the writer's partner, a member of the

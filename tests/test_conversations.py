@@ -320,22 +320,18 @@ def test_a_partner_named_before_is_not_the_one_hurt_when_this_message_has_them_h
     assert out.trigger == "crisis_violence_partner"
 
 
-def test_a_hitting_verb_with_no_subject_goes_on_about_the_one_named_a_message_before():
+@pytest.mark.parametrize("first,then,tier", [
     # (the writer named no one as hitting here: the partner named before hits, not the writer)
-    out = turns("彼女のことで", "スマホ見られて、怒ると物投げてくる。この前灰皿が当たった")[-1]
-    assert out.trigger == "crisis_violence_partner"
-    out = turns("うちは嫁さんが怖い", "包丁持ち出して『刺すぞ』って言われました")[-1]
-    assert out.trigger == "crisis_violence_partner"
+    ("彼女のことで", "スマホ見られて、怒ると物投げてくる。この前灰皿が当たった", "violence_partner"),
+    ("うちは嫁さんが怖い", "包丁持ち出して『刺すぞ』って言われました", "violence_partner"),
     # the partner hitting a son: the family's violence
-    out = turns("夫がね", "引きこもりの息子を怒鳴って、昨日は胸ぐらつかんで殴ったんです")[-1]
-    assert out.trigger == "crisis_violence_family"
-    out = turns("旦那が", "息子のことを殴るんです。ひきこもってるのが気に入らないって")[-1]
-    assert out.trigger == "crisis_violence_family"
+    ("夫がね", "引きこもりの息子を怒鳴って、昨日は胸ぐらつかんで殴ったんです", "violence_family"),
+    ("旦那が", "息子のことを殴るんです。ひきこもってるのが気に入らないって", "violence_family"),
     # a relative named as the one acting, another hit here, and the writer beside it: the relative's
-    out = turns("姉が", "母に怒鳴り散らして、この前は突き飛ばしたそうです。私は実家を出てるので見てるしかなくて")[-1]
-    assert out.trigger == "crisis_violence_family"
+    ("姉が", "母に怒鳴り散らして、この前は突き飛ばしたそうです。私は実家を出てるので見てるしかなくて", "violence_family"),
     # the writer's regret keeps it theirs; so does a relative only lived with, then feared for
-    out = turns("息子のことで", "つい殴ってしまいました")[-1]
-    assert out.trigger == "crisis_violence_by_me"
-    out = turns("自分35の男で、兄と二人で住んでる", "いつか兄に手を出しそうで怖い")[-1]
-    assert out.trigger == "crisis_violence_by_me"
+    ("息子のことで", "つい殴ってしまいました", "violence_by_me"),
+    ("自分35の男で、兄と二人で住んでる", "いつか兄に手を出しそうで怖い", "violence_by_me"),
+])
+def test_a_hitting_verb_with_no_subject_goes_on_about_the_one_named_a_message_before(first, then, tier):
+    assert turns(first, then)[-1].trigger == f"crisis_{tier}"
